@@ -1,0 +1,192 @@
+// Package store persists callback requests, CDRs (the classic Asterisk cdr
+// table, verbatim), per-number statistics, manual block/allow entries and the
+// admin audit log, on SQLite (default, embedded), MySQL/MariaDB or
+// PostgreSQL. Open picks the backend from a --db URL.
+//
+// This file is the contract the engine, the monitor, the policy and the web
+// program against. The store owns it: methods may be added; changing an
+// existing signature means changing every caller in the same commit.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"webcallback/internal/callback"
+)
+
+// ErrNotFound is returned for a missing row; for requests it wraps
+// callback.ErrNotFound so callers can test either.
+var ErrNotFound = errors.New("store: not found")
+
+// CDR is one row of the classic cdr table (columns verbatim from the
+// original schema) plus the Asterisk 12+ columns linkedid, sequence and
+// peeraccount.
+type CDR struct {
+	CallDate    time.Time // start of the call (UTC in Go; the column is DATETIME)
+	CLID        string
+	Src         string
+	Dst         string
+	DContext    string
+	Channel     string
+	DstChannel  string
+	LastApp     string
+	LastData    string
+	Duration    int
+	Billsec     int
+	Disposition string // ANSWERED, NO ANSWER, BUSY, FAILED, CONGESTION
+	AMAFlags    int
+	AccountCode string
+	UniqueID    string
+	UserField   string
+	LinkedID    string
+	Sequence    int
+	PeerAccount string
+
+	// RequestID is the callback request the row belongs to ("" if none):
+	// taken from the userfield's ";wcb:<id>", else from uniqueid/linkedid.
+	RequestID string
+}
+
+// Rules is the eligibility policy for a free service. Zero in a field turns
+// that check off. The default (DefaultRules) is one connected call per
+// caller number per day.
+type Rules struct {
+	CallerConnectedPerDay int            // calls that reached the callee, per caller per day
+	CallerAttemptsPerDay  int            // requests of any outcome (but rejected), per caller per day
+	CallerBillsecPerDay   int            // talk seconds per caller per day
+	CallerBillsecLifetime int            // talk seconds per caller ever
+	CallerCooldown        time.Duration  // minimum time between two requests of one caller
+	CalleePerDay          int            // requests ringing one callee per day, from any caller
+	Location              *time.Location // where a "day" starts; nil = UTC
+}
+
+// Decision is the outcome of Admit.
+type Decision struct {
+	Allowed bool
+	// Rule names the rule that refused ("caller_connected_per_day",
+	// "callee_per_day", "blocked", ...); "" when allowed.
+	Rule string
+	// RetryAt is when the refused caller may try again; zero = never
+	// (blocked) or unknown.
+	RetryAt time.Time
+}
+
+// NumberStats is the per-number table (the original's skypecallback).
+type NumberStats struct {
+	Number        string     `json:"number"` // E.164
+	Calls         int        `json:"calls"`
+	Answered      int        `json:"answered"`
+	Billsec       int        `json:"billsec"`
+	LastCallAt    *time.Time `json:"last_call_at"`
+	TodayCalls    int        `json:"today_calls"`
+	TodayAnswered int        `json:"today_answered"`
+	TodayBillsec  int        `json:"today_billsec"`
+	Blocked       bool       `json:"blocked"`
+	Allowed       bool       `json:"allowed"` // manual allow: bypasses every rule
+}
+
+// OverrideKind is a manual decision about a number.
+type OverrideKind string
+
+const (
+	OverrideBlock OverrideKind = "block"
+	OverrideAllow OverrideKind = "allow"
+)
+
+// Override is a manual block/allow entry.
+type Override struct {
+	Number    string       `json:"number"`
+	Kind      OverrideKind `json:"kind"`
+	Note      string       `json:"note"`
+	By        string       `json:"by"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+// AuditEntry is one admin action.
+type AuditEntry struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"` // e.g. "admin@127.0.0.1"
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Detail string    `json:"detail"`
+}
+
+// RequestFilter selects requests; zero fields match all.
+type RequestFilter struct {
+	Number   string // caller or callee
+	States   []callback.State
+	From, To time.Time
+	Limit    int
+	Offset   int
+}
+
+// CDRFilter selects CDRs; zero fields match all.
+type CDRFilter struct {
+	Number      string // src, dst or clid contains
+	Disposition string
+	RequestID   string
+	From, To    time.Time
+	Limit       int
+	Offset      int
+}
+
+// HourStats is one bucket of the dashboard charts.
+type HourStats struct {
+	Hour      time.Time      `json:"hour"`
+	Requests  int            `json:"requests"`
+	Connected int            `json:"connected"`
+	Failed    int            `json:"failed"`
+	Billsec   int            `json:"billsec"`
+	ByReason  map[string]int `json:"by_reason"`
+}
+
+// Store is the persistence every part shares. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Migrate applies the embedded migrations that have not run yet.
+	Migrate(ctx context.Context) error
+
+	// Admit atomically checks rules (nil = admit always) and the manual
+	// overrides for r.Caller and r.Callee and, if allowed, inserts r (state
+	// queued, with its history). Concurrent Admits for one number, even
+	// from several service instances on one database, cannot exceed a quota.
+	Admit(ctx context.Context, r *callback.Request, rules *Rules, now time.Time) (Decision, error)
+	// UpdateRequest writes r's current fields and the entries of r.History
+	// not yet stored.
+	UpdateRequest(ctx context.Context, r *callback.Request) error
+	GetRequest(ctx context.Context, id string) (*callback.Request, error)
+	ListRequests(ctx context.Context, f RequestFilter) ([]*callback.Request, error)
+	// UnfinishedRequests lists the requests not in a final state (all
+	// instances when instance is "").
+	UnfinishedRequests(ctx context.Context, instance string) ([]*callback.Request, error)
+
+	// InsertCDR stores c unless a row with the same uniqueid and sequence
+	// (or, without sequence, the same uniqueid, channel, dstchannel and
+	// calldate) exists, and updates the per-number table in the same
+	// transaction. inserted is false for a duplicate.
+	InsertCDR(ctx context.Context, c *CDR) (inserted bool, err error)
+	SearchCDRs(ctx context.Context, f CDRFilter) (rows []CDR, total int, err error)
+
+	NumberStats(ctx context.Context, number string, now time.Time) (*NumberStats, error)
+	ListNumberStats(ctx context.Context, limit, offset int) ([]NumberStats, error)
+	// RebuildNumberStats recomputes the per-number table from cdr; the
+	// result equals what InsertCDR built incrementally.
+	RebuildNumberStats(ctx context.Context) error
+
+	SetOverride(ctx context.Context, o Override) error
+	DeleteOverride(ctx context.Context, number string) error
+	ListOverrides(ctx context.Context) ([]Override, error)
+
+	AddAudit(ctx context.Context, e AuditEntry) error
+	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+
+	StatsByHour(ctx context.Context, from, to time.Time) ([]HourStats, error)
+
+	// Purge deletes requests and CDRs older than before (retention).
+	Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error)
+
+	Ping(ctx context.Context) error
+	Close() error
+}
