@@ -1,0 +1,67 @@
+// Command webcallback is the whole service in one binary: the web server,
+// migrations, a one-shot callback from the shell, statistics, the Asterisk
+// config renderer and the sandbox PBX. Each subcommand lives in its own file
+// and registers itself with register.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{}
+
+// register adds a subcommand; called from init in the file that implements it.
+func register(name, summary string, run func(ctx context.Context, args []string) error) {
+	if _, dup := commands[name]; dup {
+		panic("webcallback: duplicate command " + name)
+	}
+	commands[name] = command{name, summary, run}
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "usage: webcallback <command> [flags]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-16s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'webcallback <command> --help' for its settings.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		os.Exit(2)
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "webcallback: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	// SIGINT/SIGTERM cancel ctx: every command shuts down gracefully on it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "webcallback %s: %v\n", cmd.name, err)
+		os.Exit(1)
+	}
+}
