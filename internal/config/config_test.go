@@ -1,0 +1,111 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wcb.conf")
+	os.WriteFile(file, []byte("# comment\ncall-limit = 120s\nregion = US\nlisten = 127.0.0.1:9999\n"), 0o600)
+	t.Setenv("WEBCALLBACK_REGION", "GB")
+	t.Setenv("WEBCALLBACK_CONFIG", file)
+	l := NewLoader("serve")
+	if err := l.Parse([]string{"--listen", "127.0.0.1:7000"}); err != nil {
+		t.Fatal(err)
+	}
+	s := l.S
+	if s.Listen != "127.0.0.1:7000" { // flag beats file
+		t.Errorf("listen = %s", s.Listen)
+	}
+	if s.Region != "GB" { // env beats file
+		t.Errorf("region = %s", s.Region)
+	}
+	if s.CallLimit != 120*time.Second { // file beats default
+		t.Errorf("call-limit = %s", s.CallLimit)
+	}
+	if s.CallWarning != 20*time.Second { // default
+		t.Errorf("call-warning = %s", s.CallWarning)
+	}
+}
+
+func TestSecretFileAndRedaction(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "secret")
+	os.WriteFile(f, []byte("s3cr3t-from-file-xyz\n"), 0o600)
+	l := NewLoader("serve")
+	err := l.Parse([]string{"--ami", "tcp://wcb:urlsecret@10.1.2.3:5038", "--ami-secret-file", f, "--db", "mysql://u:dbpass@db:3306/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := l.S.AMIEndpoint()
+	if err != nil || e.Secret != "s3cr3t-from-file-xyz" || e.Addr != "10.1.2.3:5038" {
+		t.Fatalf("endpoint %+v %v", e, err)
+	}
+	log := fmt.Sprint(l.S.Redacted()...)
+	for _, secret := range []string{"urlsecret", "dbpass", "s3cr3t"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("redacted settings leak %q: %s", secret, log)
+		}
+	}
+}
+
+func TestValidation(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ami", "http://x"}, "scheme"},
+		{[]string{"--ami", "tcp://host:5038"}, "user"},
+		{[]string{"--trunk", "gw;evil"}, "--trunk"},
+		{[]string{"--callerid-mode", "did"}, "--did"},
+		{[]string{"--call-warning", "400s"}, "--call-warning"},
+		{[]string{"--limits", "maybe"}, "on or off"},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,nonsense"}, "bad"},
+		{[]string{"--did", "123abc", "--callerid-mode", "did"}, "digits"},
+	}
+	for _, c := range cases {
+		l := NewLoader("serve")
+		l.FS.SetOutput(new(strings.Builder))
+		err := l.Parse(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestSampleSecretRefusedOffLoopback(t *testing.T) {
+	for _, c := range []struct {
+		ami string
+		ok  bool
+	}{
+		{"tcp://admin:123456@127.0.0.1:5038", true},
+		{"tcp://admin:123456@localhost:5038", true},
+		{"tcp://admin:123456@192.0.2.7:5038", false},
+		{"tcp://admin:short@192.0.2.7:5038", false},
+		{"tls://admin:a-long-random-secret@192.0.2.7", true},
+	} {
+		l := NewLoader("serve")
+		if err := l.Parse([]string{"--ami", c.ami}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.S.CheckSecrets(); (err == nil) != c.ok {
+			t.Errorf("%s: CheckSecrets = %v", c.ami, err)
+		}
+	}
+}
+
+func TestDaysDuration(t *testing.T) {
+	l := NewLoader("serve")
+	if err := l.Parse([]string{"--retention", "90d"}); err != nil {
+		t.Fatal(err)
+	}
+	if l.S.Retention != 90*24*time.Hour {
+		t.Fatal(l.S.Retention)
+	}
+}
