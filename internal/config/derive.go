@@ -1,0 +1,39 @@
+package config
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+
+	"webcallback/internal/store"
+)
+
+// Logger builds the service's logger from --log-level and --log-format.
+func (s *Settings) Logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(s.LogLevel))); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Rules is the eligibility policy the store enforces atomically; nil with
+// --limits off (development and load tests only).
+func (s *Settings) Rules() *store.Rules {
+	if !s.Limits {
+		return nil
+	}
+	return &store.Rules{
+		CallerConnectedPerDay: s.CallerConnectedPerDay,
+		CallerAttemptsPerDay:  s.CallerAttemptsPerDay,
+		CallerBillsecPerDay:   s.CallerBillsecPerDay,
+		CallerBillsecLifetime: s.CallerBillsecLifetime,
+		CallerCooldown:        s.CallerCooldown,
+		CalleePerDay:          s.CalleePerDay,
+		Location:              s.Location(),
+	}
+}
