@@ -1,0 +1,144 @@
+#!/bin/sh
+# db.sh starts and stops throw-away MariaDB and PostgreSQL servers on
+# loopback for the store tests, in a temp dir, never touching a system
+# instance.
+#
+#   .ci/db.sh start   install (when root and missing), start both servers, create the
+#                     test databases, write $DBDIR/env and print the export lines
+#   .ci/db.sh stop    stop both servers and delete their data
+#   .ci/db.sh env     print the export lines of the running servers
+#
+# Use:  eval "$(.ci/db.sh start)"; go test ./internal/store/...; .ci/db.sh stop
+#
+# Settings (env): DBDIR (default /tmp/webcallback-db), MYSQL_PORT (3407),
+# PG_PORT (5433), DB_INSTALL=0 to never apt-get install.
+set -eu
+
+DBDIR=${DBDIR:-/tmp/webcallback-db}
+MYSQL_PORT=${MYSQL_PORT:-3407}
+PG_PORT=${PG_PORT:-5433}
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+ENVFILE=$DBDIR/env
+PGUSER_OS=${PGUSER_OS:-postgres}
+
+log() { echo "db.sh: $*" >&2; }
+
+install_missing() {
+	[ "${DB_INSTALL:-1}" = 1 ] || return 0
+	need=
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need="$need mariadb-server"
+	[ -n "$PGBIN" ] && [ -x "$PGBIN/postgres" ] || need="$need postgresql"
+	[ -z "$need" ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		log "missing:$need (not root: not installing; tests needing them will skip)"
+		return 0
+	fi
+	log "installing:$need"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >&2 ||
+		{ apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >&2; }
+	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+}
+
+wait_for() { # wait_for <what> <command...>
+	what=$1
+	shift
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 120 ]; then
+			log "$what did not come up; its log:"
+			cat "$DBDIR/$what.log" >&2 || true
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+start_mysql() {
+	MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+	[ -x "$MARIADBD" ] || { log "mariadbd not found: no MariaDB"; return 0; }
+	d=$DBDIR/mysql
+	if [ ! -d "$d/data/mysql" ]; then
+		mkdir -p "$d/data"
+		mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$d/data" \
+			--auth-root-authentication-method=normal --skip-test-db >"$DBDIR/mysql.log" 2>&1
+	fi
+	# --user is needed when root; harmless otherwise. Small buffers: 2-core CI box.
+	"$MARIADBD" --no-defaults --user="$(id -un)" --datadir="$d/data" \
+		--socket="$d/mysqld.sock" --pid-file="$d/mysqld.pid" \
+		--bind-address=127.0.0.1 --port="$MYSQL_PORT" --skip-name-resolve \
+		--innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 \
+		--max-connections=300 --log-error="$DBDIR/mysql.log" </dev/null >>"$DBDIR/mysql.log" 2>&1 &
+	wait_for mysql mariadb --no-defaults -uroot --socket="$d/mysqld.sock" -e 'select 1'
+	mariadb --no-defaults -uroot --socket="$d/mysqld.sock" <<-SQL
+		CREATE DATABASE IF NOT EXISTS wcbtest CHARACTER SET utf8mb4;
+		CREATE USER IF NOT EXISTS 'wcb'@'127.0.0.1' IDENTIFIED BY 'wcbpass';
+		CREATE USER IF NOT EXISTS 'wcb'@'localhost' IDENTIFIED BY 'wcbpass';
+		GRANT ALL ON wcbtest.* TO 'wcb'@'127.0.0.1';
+		GRANT ALL ON wcbtest.* TO 'wcb'@'localhost';
+	SQL
+	echo "export WEBCALLBACK_TEST_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbtest" >>"$ENVFILE"
+	log "MariaDB up on 127.0.0.1:$MYSQL_PORT"
+}
+
+start_pg() {
+	[ -n "$PGBIN" ] && [ -x "$PGBIN/postgres" ] || { log "postgres not found: no PostgreSQL"; return 0; }
+	d=$DBDIR/pg
+	# postgres refuses to run as root: run it as $PGUSER_OS (the Debian package's user).
+	run=
+	if [ "$(id -u)" = 0 ]; then
+		id "$PGUSER_OS" >/dev/null 2>&1 || useradd --system --no-create-home "$PGUSER_OS"
+		run="runuser -u $PGUSER_OS --"
+	fi
+	mkdir -p "$d"
+	touch "$DBDIR/pg.log"
+	[ "$(id -u)" = 0 ] && chown "$PGUSER_OS" "$d" "$DBDIR/pg.log"
+	if [ ! -f "$d/data/PG_VERSION" ]; then
+		$run "$PGBIN/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 --no-locale >"$DBDIR/pg.log" 2>&1
+	fi
+	$run "$PGBIN/pg_ctl" -D "$d/data" -l "$DBDIR/pg.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $d -c max_connections=300 -c fsync=off -c synchronous_commit=off -c shared_buffers=128MB" start >&2
+	wait_for pg "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
+	"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_roles WHERE rolname='wcb'" | grep -q 1 ||
+		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE ROLE wcb LOGIN PASSWORD 'wcbpass'"
+	"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='wcbtest'" | grep -q 1 ||
+		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE wcbtest OWNER wcb"
+	echo "export WEBCALLBACK_TEST_POSTGRES=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbtest?sslmode=disable" >>"$ENVFILE"
+	log "PostgreSQL up on 127.0.0.1:$PG_PORT"
+}
+
+stop_all() {
+	if [ -f "$DBDIR/mysql/mysqld.pid" ]; then
+		pid=$(cat "$DBDIR/mysql/mysqld.pid")
+		kill "$pid" 2>/dev/null || true
+		i=0
+		while kill -0 "$pid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+	fi
+	if [ -f "$DBDIR/pg/data/postmaster.pid" ]; then
+		if [ "$(id -u)" = 0 ]; then
+			runuser -u "$PGUSER_OS" -- "$PGBIN/pg_ctl" -D "$DBDIR/pg/data" -m fast stop >&2 || true
+		else
+			"$PGBIN/pg_ctl" -D "$DBDIR/pg/data" -m fast stop >&2 || true
+		fi
+	fi
+	rm -rf "$DBDIR"
+}
+
+case "${1:-}" in
+start)
+	[ -f "$ENVFILE" ] && { log "already running (see $ENVFILE); stop first"; cat "$ENVFILE"; exit 0; }
+	install_missing
+	mkdir -p "$DBDIR"
+	chmod 755 "$DBDIR"
+	: >"$ENVFILE"
+	start_mysql
+	start_pg
+	cat "$ENVFILE"
+	;;
+stop) stop_all ;;
+env) cat "$ENVFILE" ;;
+*)
+	echo "usage: $0 start|stop|env" >&2
+	exit 2
+	;;
+esac
