@@ -1,0 +1,334 @@
+package callflow
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"webcallback/ami"
+	"webcallback/internal/callback"
+	"webcallback/internal/wcbproto"
+)
+
+// call is one request's state machine: the request snapshot plus what the
+// event stream has told so far. It does no I/O, so replay tests can feed it
+// real Asterisk event streams. The engine guards it with its mutex.
+//
+// Asterisk's event order is not stable (fixtures README §5): OriginateResponse
+// comes before or after the caller leg's DialEnd, Hangup and Cdr of one
+// channel in either order. So the machine only ever moves forward, collects
+// facts as they come, and decides the outcome once, when the caller's leg is
+// gone: that is the one event that always comes last for the call.
+type call struct {
+	req *callback.Request
+
+	actionID   string // ActionID of our Originate: the only key of a failed OriginateResponse
+	originated bool   // Originate accepted by Asterisk: never send another
+	channel    bool   // the caller channel exists (seen in an event)
+
+	origFailed bool // OriginateResponse: Failure
+	origReason int  // its Reason: 3 = Originate timeout (caller did not answer)
+
+	callerDialStatus string // DialEnd of the originate leg
+	calleeID         string // Uniqueid of the callee leg
+	calleeDialStatus string // DialEnd caller → callee
+	calleeCause      int    // Cause of the callee leg's HangupRequest/Hangup
+	calleeGone       bool
+
+	dialEnd      bool // our dialplan's "dialend" UserEvent: Dial returned with the caller still up
+	dialEndCause int
+	answeredMS   int
+	prompt       callback.Prompt // from the "prompt" UserEvent: what the caller actually hears
+	hangupUE     bool
+	firstHangup  string // "caller" or "callee": who asked to hang up first while connected
+
+	cancelBy callback.Reason // visitor or admin asked to end it
+	limitMS  int             // talk limit the call was placed with
+}
+
+// rank orders the states so the machine never moves backwards.
+func rank(s callback.State) int {
+	switch s {
+	case callback.StateQueued:
+		return 0
+	case callback.StateCallingCaller:
+		return 1
+	case callback.StateCallerAnswered:
+		return 2
+	case callback.StateCallingCallee:
+		return 3
+	case callback.StateConnected:
+		return 4
+	}
+	return 5 // final
+}
+
+// advance moves to s if s is further than the current state, stamping the
+// request's times. It reports whether anything changed.
+func (c *call) advance(s callback.State, now time.Time) bool {
+	r := c.req
+	if r.State.Final() || rank(s) <= rank(r.State) {
+		return false
+	}
+	r.State = s
+	r.History = append(r.History, callback.Transition{State: s, At: now})
+	r.UpdatedAt = now
+	switch s {
+	case callback.StateCallerAnswered, callback.StateCallingCallee, callback.StateConnected:
+		if r.AnsweredAt == nil {
+			t := now
+			r.AnsweredAt = &t
+		}
+	}
+	if s == callback.StateConnected && r.ConnectedAt == nil {
+		t := now
+		r.ConnectedAt = &t
+	}
+	return true
+}
+
+// finish ends the request. It reports false when it had already ended.
+func (c *call) finish(s callback.State, reason callback.Reason, cause int, prompt callback.Prompt, now time.Time) bool {
+	r := c.req
+	if r.State.Final() {
+		return false
+	}
+	r.State, r.Reason, r.Cause, r.Prompt = s, reason, cause, prompt
+	r.History = append(r.History, callback.Transition{State: s, At: now})
+	r.UpdatedAt = now
+	t := now
+	r.EndedAt = &t
+	switch {
+	case c.answeredMS > 0:
+		r.Billsec = (c.answeredMS + 500) / 1000
+	case r.ConnectedAt != nil:
+		r.Billsec = int(now.Sub(*r.ConnectedAt).Round(time.Second) / time.Second)
+	}
+	return true
+}
+
+// handle applies one AMI event that the engine attributed to this call. It
+// reports whether the request changed (a transition happened).
+func (c *call) handle(m *ami.Message, now time.Time) bool {
+	id := c.req.ID
+	uid := m.Get("Uniqueid")
+	switch m.Event() {
+	case "Newchannel", "Newstate":
+		if uid == id {
+			c.noteCallerChannel(m.Get("Channel"))
+		}
+	case "DialBegin":
+		switch {
+		case uid == "" && m.Get("DestUniqueid") == id: // the originate leg rings the caller
+			c.noteCallerChannel(m.Get("DestChannel"))
+		case uid == id: // the caller's channel dials the callee
+			c.noteCallerChannel(m.Get("Channel"))
+			c.calleeID = m.Get("DestUniqueid")
+			c.req.CalleeChannel = m.Get("DestChannel")
+			return c.advance(callback.StateCallingCallee, now)
+		}
+	case "DialEnd":
+		status := m.Get("DialStatus")
+		switch {
+		case uid == "" && m.Get("DestUniqueid") == id:
+			c.callerDialStatus = status
+			if status == "ANSWER" {
+				return c.advance(callback.StateCallerAnswered, now)
+			}
+		case uid == id:
+			c.calleeDialStatus = status
+			if status == "ANSWER" {
+				return c.advance(callback.StateConnected, now)
+			}
+		}
+	case "OriginateResponse":
+		return c.originateResponse(m, now)
+	case "HangupRequest":
+		if c.req.State == callback.StateConnected && c.firstHangup == "" {
+			if uid == id {
+				c.firstHangup = "caller"
+			} else {
+				c.firstHangup = "callee"
+			}
+		}
+		if uid != id && uid == c.calleeID {
+			c.noteCalleeCause(m.Get("Cause"))
+		}
+	case "Hangup":
+		if uid == id {
+			return c.callerGone(atoi(m.Get("Cause")), now)
+		}
+		if uid == c.calleeID || c.calleeID == "" && m.Get("Linkedid") == id {
+			c.noteCalleeCause(m.Get("Cause"))
+			c.calleeGone = true
+		}
+	case "UserEvent":
+		return c.userEvent(m, now)
+	}
+	return false
+}
+
+func (c *call) noteCallerChannel(name string) {
+	c.channel = true
+	if name != "" && c.req.CallerChannel == "" {
+		c.req.CallerChannel = name
+	}
+}
+
+// noteCalleeCause keeps the first non-zero cause of the callee leg: the far
+// end's (HangupRequest carries it before Hangup does).
+func (c *call) noteCalleeCause(v string) {
+	if n := atoi(v); n != 0 && c.calleeCause == 0 {
+		c.calleeCause = n
+	}
+}
+
+func (c *call) originateResponse(m *ami.Message, now time.Time) bool {
+	if m.Get("Response") == "Success" {
+		c.noteCallerChannel(m.Get("Channel"))
+		return c.advance(callback.StateCallerAnswered, now)
+	}
+	c.origFailed = true
+	c.origReason = atoi(m.Get("Reason"))
+	// The caller leg's Hangup carries the cause and usually follows (or
+	// came already); when no channel was ever created (no such endpoint)
+	// nothing follows, so the engine calls originateGone after a short grace
+	// period (Engine.graceFinish).
+	return false
+}
+
+// originateGone finishes a call whose Originate failed and whose caller
+// channel's Hangup never came: what OriginateResponse said is all we learn.
+func (c *call) originateGone(now time.Time) bool {
+	if !c.origFailed {
+		return false
+	}
+	return c.callerGone(0, now)
+}
+
+func (c *call) userEvent(m *ami.Message, now time.Time) bool {
+	if m.Get("UserEvent") != wcbproto.UserEvent {
+		return false
+	}
+	switch m.Get(wcbproto.HeaderStage) {
+	case wcbproto.StageAnswered:
+		c.channel = true
+		return c.advance(callback.StateCallerAnswered, now)
+	case wcbproto.StageDialing:
+		return c.advance(callback.StateCallingCallee, now)
+	case wcbproto.StageConnected:
+		return c.advance(callback.StateConnected, now)
+	case wcbproto.StageDialEnd:
+		c.dialEnd = true
+		if s := m.Get(wcbproto.HeaderDialStatus); s != "" {
+			c.calleeDialStatus = s
+		}
+		c.dialEndCause = atoi(m.Get(wcbproto.HeaderCause))
+		c.answeredMS = atoi(m.Get(wcbproto.HeaderAnsweredMS))
+		if c.calleeDialStatus == "ANSWER" {
+			return c.advance(callback.StateConnected, now)
+		}
+	case wcbproto.StagePrompt:
+		c.prompt = callback.Prompt(m.Get(wcbproto.HeaderPrompt))
+	case wcbproto.StageHangup:
+		c.hangupUE = true
+		return c.callerGone(atoi(m.Get(wcbproto.HeaderCause)), now)
+	}
+	return false
+}
+
+// callerGone decides the outcome: the caller's leg has hung up (or, for a
+// failed Originate, never existed). callerCause is its Hangup Cause.
+func (c *call) callerGone(callerCause int, now time.Time) bool {
+	r := c.req
+	if r.State.Final() {
+		return false
+	}
+	if c.cancelBy != "" {
+		return c.finish(callback.StateCanceled, c.cancelBy, callerCause, c.prompt, now)
+	}
+	switch r.State {
+	case callback.StateQueued, callback.StateCallingCaller:
+		reason := wcbproto.CallerOutcome(c.callerDialStatus, callerCause, c.origReason)
+		cause := callerCause
+		if cause == 0 && reason == callback.ReasonCallerNoAnswer {
+			cause = wcbproto.CauseNoAnswer
+		}
+		return c.finish(callback.StateFailed, reason, cause, callback.PromptNone, now)
+	case callback.StateCallerAnswered, callback.StateCallingCallee:
+		cause := c.calleeCause
+		if cause == 0 {
+			cause = c.dialEndCause
+		}
+		if cause == 0 {
+			cause = callerCause
+		}
+		reason, prompt := wcbproto.CalleeOutcome(c.calleeDialStatus, cause)
+		if reason == "" {
+			// Dial not over, or CANCEL: the caller hung up before the callee answered.
+			return c.finish(callback.StateCanceled, callback.ReasonCallerHangup, callerCause, callback.PromptNone, now)
+		}
+		if reason == callback.ReasonCalleeNoAnswer && (cause == 0 || cause == wcbproto.CauseNormalClearing || cause == wcbproto.CauseNormalUnspec) {
+			cause = wcbproto.CauseNoAnswer // ring timeout: the callee leg ends with cause 0
+		}
+		if c.prompt != "" {
+			prompt = c.prompt
+		}
+		return c.finish(callback.StateFailed, reason, cause, prompt, now)
+	}
+	reason := c.completedReason()
+	prompt := c.prompt
+	if prompt == "" {
+		switch reason {
+		case callback.ReasonLimitReached:
+			prompt = callback.PromptTimeoutHangup
+		case callback.ReasonCalleeHangup:
+			prompt = callback.PromptPartnerHangup
+		}
+	}
+	if callerCause == 0 {
+		callerCause = wcbproto.CauseNormalClearing
+	}
+	return c.finish(callback.StateCompleted, reason, callerCause, prompt, now)
+}
+
+// completedReason says who ended a connected call, from the strongest
+// evidence present: our dialplan's UserEvents first, then (real Asterisk
+// without them, as in the fixtures) who sent the first HangupRequest — the
+// talk limit ends the bridge inside Asterisk, with no HangupRequest at all.
+func (c *call) completedReason() callback.Reason {
+	switch {
+	case c.prompt == callback.PromptTimeoutHangup:
+		return callback.ReasonLimitReached
+	case c.prompt == callback.PromptPartnerHangup:
+		return callback.ReasonCalleeHangup
+	case c.dialEnd:
+		if c.limitReached() {
+			return callback.ReasonLimitReached
+		}
+		return callback.ReasonCalleeHangup
+	case c.firstHangup == "caller":
+		return callback.ReasonCallerHangup
+	case c.firstHangup == "callee":
+		return callback.ReasonCalleeHangup
+	case c.hangupUE:
+		return callback.ReasonCallerHangup
+	}
+	return callback.ReasonLimitReached
+}
+
+// limitReachedSlack is how close to the limit a talk time counts as "the
+// limit ended it" (the dialplan uses ANSWEREDTIME_MS >= LIMIT_MS-1000).
+const limitReachedSlack = 1000
+
+func (c *call) limitReached() bool {
+	return c.limitMS > 0 && c.answeredMS >= c.limitMS-limitReachedSlack
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0
+	}
+	return n
+}
