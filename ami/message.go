@@ -7,6 +7,7 @@ package ami
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -156,4 +157,26 @@ func (m *Message) String() string {
 	}
 	sb.WriteString("\r\n")
 	return sb.String()
+}
+
+// WriteTo writes the message to w in wire form with a single Write call, so
+// that concurrent writers on one connection never interleave and Nagle's
+// algorithm never holds back half an action. Every header is checked first:
+// on an invalid header nothing is written.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	b, err := m.AppendTo(make([]byte, 0, m.wireLen()))
+	if err != nil {
+		return 0, err
+	}
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// wireLen is the length of the wire form, to size the write buffer once.
+func (m *Message) wireLen() int {
+	n := 2
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value) + 4
+	}
+	return n
 }

@@ -1,0 +1,299 @@
+package ami
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config says where and how a Client connects.
+type Config struct {
+	Addr             string      // host:port, e.g. "127.0.0.1:5038"
+	TLS              *tls.Config // nil = plain TCP
+	Username, Secret string
+	AuthMD5          bool   // Challenge/MD5 login: the secret never crosses the wire
+	Events           string // Login "Events:" value, e.g. "call,cdr,user" or "on"/"off"; "" = not sent (Asterisk's default: on)
+
+	// Zero values take the defaults: 5s, 10s, 20s. PingInterval < 0
+	// turns the keepalive Ping off.
+	DialTimeout, ActionTimeout, PingInterval time.Duration
+	// Delay before reconnect attempt n is ReconnectMin*2^n capped at
+	// ReconnectMax, less up to half of it at random (so a fleet of
+	// clients does not come back in step). Defaults 500ms, 30s.
+	ReconnectMin, ReconnectMax time.Duration
+
+	Logger *slog.Logger // nil = no logs
+}
+
+func (cfg *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.DialTimeout, 5*time.Second)
+	def(&cfg.ActionTimeout, 10*time.Second)
+	def(&cfg.PingInterval, 20*time.Second)
+	def(&cfg.ReconnectMin, 500*time.Millisecond)
+	def(&cfg.ReconnectMax, 30*time.Second)
+	if cfg.ReconnectMax < cfg.ReconnectMin {
+		cfg.ReconnectMax = cfg.ReconnectMin
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ConnState is the state of a Client's connection.
+type ConnState int
+
+const (
+	Disconnected ConnState = iota
+	Connecting             // dialling or logging in
+	Connected              // logged in
+)
+
+func (s ConnState) String() string {
+	switch s {
+	case Disconnected:
+		return "disconnected"
+	case Connecting:
+		return "connecting"
+	case Connected:
+		return "connected"
+	}
+	return "ConnState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// StateChange is one transition of the connection, seen through Watch.
+type StateChange struct {
+	State      ConnState
+	Err        error  // why it is Disconnected (ErrClosed after Close), else nil
+	Reconnects uint64 // successful reconnects so far: when it grows, resync
+}
+
+// Client is one long-lived AMI connection shared by many goroutines. It
+// reconnects (and logs in again) by itself until Close, but never re-sends
+// an action: a re-sent Originate rings a person twice.
+type Client struct {
+	cfg      Config
+	log      *slog.Logger
+	idPrefix string
+	idSeq    atomic.Uint64
+
+	ctx    context.Context // cancelled by Close: aborts dials and backoff waits
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run has returned
+
+	mu         sync.Mutex
+	sess       *session // current session, nil while disconnected
+	state      ConnState
+	reconnects uint64
+	closed     bool
+	watchers   map[chan StateChange]struct{}
+
+	subMu      sync.Mutex
+	subs       atomic.Pointer[[]*Subscription]
+	subsClosed bool
+}
+
+// Dial connects and logs in once (an error, e.g. ErrAuth, if that fails),
+// then keeps the connection alive and reconnects in the background until
+// Close. ctx bounds this first connection only.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	var rnd [4]byte
+	if _, err := crand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("ami: ActionID prefix: %w", err)
+	}
+	c := &Client{
+		cfg:      cfg,
+		log:      cfg.Logger.With("addr", cfg.Addr),
+		idPrefix: "ami-" + hex.EncodeToString(rnd[:]) + "-",
+		done:     make(chan struct{}),
+		state:    Connecting,
+		watchers: make(map[chan StateChange]struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	s, err := c.connect(ctx, 0)
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	c.setState(s, Connected, nil)
+	go c.run(s)
+	return c, nil
+}
+
+// nextID returns a fresh ActionID, unique across this client's
+// connections and (by its random prefix) across clients on one Asterisk.
+func (c *Client) nextID() string {
+	return c.idPrefix + strconv.FormatUint(c.idSeq.Add(1), 10)
+}
+
+// Do sends action with a fresh ActionID (replacing any) in one write and
+// waits for its response; for a list action (EventList: start) it also
+// waits for the closing ...Complete event and returns the items. The wait
+// ends at ctx's deadline or Config.ActionTimeout, whichever is first.
+//
+// A "Response: Error" returns the Response and its *ActionError. Other
+// errors: ErrNotConnected (nothing sent), ErrConnLost (sent, connection
+// dropped before the answer), ErrTimeout (sent, no answer in time),
+// ErrClosed, ErrInvalidHeader (nothing sent). Do never re-sends.
+func (c *Client) Do(ctx context.Context, action *Message) (*Response, error) {
+	c.mu.Lock()
+	s, closed := c.sess, c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case s == nil:
+		return nil, fmt.Errorf("ami: %s not sent: %w", action.Get("Action"), ErrNotConnected)
+	}
+	return s.do(ctx, action, c.cfg.ActionTimeout, false)
+}
+
+// State returns the connection's current state.
+func (c *Client) State() ConnState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Watch returns a channel of state changes, starting with the current
+// state, and a function to stop watching. A watcher that lags keeps only
+// the newest changes (the channel holds 16); Reconnects still tells it how
+// many reconnects happened. The channel is closed by stop or Close.
+func (c *Client) Watch() (<-chan StateChange, func()) {
+	ch := make(chan StateChange, 16)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch <- StateChange{State: c.state, Reconnects: c.reconnects}
+	if c.closed {
+		close(ch)
+		return ch, func() {}
+	}
+	c.watchers[ch] = struct{}{}
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, ok := c.watchers[ch]; ok {
+			delete(c.watchers, ch)
+			close(ch)
+		}
+	}
+}
+
+// setState records a transition and tells the watchers. s is the session
+// to use from now on (nil unless Connected).
+func (c *Client) setState(s *session, st ConnState, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sess, c.state = s, st
+	sc := StateChange{State: st, Err: err, Reconnects: c.reconnects}
+	for ch := range c.watchers {
+		for sent := false; !sent; {
+			select {
+			case ch <- sc:
+				sent = true
+			default:
+				select { // full: drop the oldest change
+				case <-ch:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// run keeps the client connected: after each drop it waits a jittered,
+// growing delay and connects again, until Close.
+func (c *Client) run(s *session) {
+	defer close(c.done)
+	attempt := 0
+	for {
+		select {
+		case <-s.dead:
+		case <-c.ctx.Done():
+			s.kill(ErrClosed)
+		}
+		<-s.readerDone // EventDisconnected is out before any new event
+		if c.ctx.Err() != nil {
+			return
+		}
+		err := s.failure()
+		c.log.Warn("ami: connection lost", "err", err)
+		c.setState(nil, Disconnected, err)
+		if time.Since(s.started) >= c.cfg.ReconnectMax {
+			attempt = 0 // a connection that lived long resets the backoff; a flapping one does not
+		}
+		for s = nil; s == nil; attempt++ {
+			select {
+			case <-time.After(c.backoff(attempt)):
+			case <-c.ctx.Done():
+				return
+			}
+			c.setState(nil, Connecting, nil)
+			c.mu.Lock()
+			next := c.reconnects + 1
+			c.mu.Unlock()
+			if s, err = c.connect(c.ctx, next); err != nil {
+				c.log.Warn("ami: reconnect failed", "attempt", attempt+1, "err", err)
+				c.setState(nil, Disconnected, err)
+			}
+		}
+		c.mu.Lock()
+		c.reconnects++
+		c.mu.Unlock()
+		c.setState(s, Connected, nil)
+	}
+}
+
+// backoff is the delay before reconnect attempt n (0-based).
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.ReconnectMax
+	if n < 30 && c.cfg.ReconnectMin<<n < d {
+		d = c.cfg.ReconnectMin << n
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Close logs off (briefly waiting for Asterisk's Goodbye), closes the
+// connection, stops reconnecting, fails the actions in flight with
+// ErrConnLost and ErrClosed, and closes every Subscription and Watch
+// channel. It is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.done
+		return nil
+	}
+	c.closed = true
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, _ = s.do(ctx, NewMessage("Action", "Logoff"), time.Second, false)
+		cancel()
+	}
+	c.cancel()
+	<-c.done
+	c.setState(nil, Disconnected, ErrClosed)
+	c.mu.Lock()
+	for ch := range c.watchers {
+		delete(c.watchers, ch)
+		close(ch)
+	}
+	c.mu.Unlock()
+	c.closeSubs()
+	return nil
+}
