@@ -1,0 +1,226 @@
+package asterisk
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/wcbproto"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	// ref renders a dialplan variable reference: {{ref "X"}} → ${X}.
+	"ref":    func(name string) string { return "${" + name + "}" },
+	"header": header,
+	"esc":    confEscape,
+}).ParseFS(templateFS, "templates/*.tmpl"))
+
+// Files lists the files Render returns, in the order an operator installs them.
+var Files = []string{"modules.conf", "pjsip.conf", "extensions.conf", "manager.conf", "cdr.conf", "cdr_manager.conf"}
+
+// Render returns the Asterisk configuration for s: file name (as in Files)
+// → contents. It refuses settings that do not validate. Missing secrets are
+// rendered as commented-out placeholders (see Settings.Missing).
+func Render(s Settings) (map[string][]byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("asterisk config: %w", err)
+	}
+	data := newRenderData(s)
+	out := make(map[string][]byte, len(Files))
+	for _, name := range Files {
+		var b bytes.Buffer
+		if err := templates.ExecuteTemplate(&b, name+".tmpl", data); err != nil {
+			return nil, fmt.Errorf("asterisk config: render %s: %w", name, err)
+		}
+		out[name] = b.Bytes()
+	}
+	return out, nil
+}
+
+// header is the comment block that opens every file.
+func header(file, what string) string {
+	return fmt.Sprintf(";\n; %s - %s\n;\n; Rendered by 'webcallback asterisk-config'. Re-render instead of editing:\n; the engine, the sandbox PBX and this file share names (internal/wcbproto).", file, what)
+}
+
+// WarningSeconds are the warnings, in seconds before the limit, that have a
+// prompt of their own (WarningPrompt) in deploy/sounds. Any other warning
+// uses Asterisk's built-in "timeleft" announcement.
+var WarningSeconds = []int{10, 15, 20, 30, 60}
+
+// WarningPrompt names the prompt that says "you have <seconds> seconds left".
+func WarningPrompt(seconds int) string { return fmt.Sprintf("TimeLeft%d", seconds) }
+
+// Prompts lists every sound file the dialplan plays: the callback.Prompt*
+// names and the warnings.
+func Prompts() []string {
+	p := []string{
+		string(callback.PromptWelcome), string(callback.PromptTimeoutHangup), string(callback.PromptPartnerHangup),
+		string(callback.PromptPartnerBusy), string(callback.PromptPartnerAway), string(callback.PromptSystemBusy),
+		string(callback.PromptInvalidNumber),
+	}
+	for _, s := range WarningSeconds {
+		p = append(p, WarningPrompt(s))
+	}
+	return p
+}
+
+// DialStatuses are the values Dial leaves in ${DIALSTATUS}. The dialplan
+// has a cause table for each but ANSWER.
+var DialStatuses = []string{"ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL", "TORTURE", "INVALIDARGS"}
+
+// MaxCause is the largest Q.850 cause value (7 bits).
+const MaxCause = 127
+
+type causeException struct {
+	Cause  int
+	Prompt callback.Prompt
+}
+
+type causeTable struct {
+	Status, StatusUpper string
+	Default             callback.Prompt
+	Exceptions          []causeException
+}
+
+// causeTables evaluates wcbproto.CalleeOutcome for every DIALSTATUS but
+// ANSWER and every cause 0..MaxCause. Each table's default is its most
+// common prompt (a pattern extension, which also covers causes above 127);
+// the other causes get an exact extension.
+func causeTables() []causeTable {
+	var tables []causeTable
+	for _, st := range DialStatuses {
+		if st == "ANSWER" {
+			continue
+		}
+		prompts := make([]callback.Prompt, MaxCause+1)
+		count := map[callback.Prompt]int{}
+		for c := range prompts {
+			_, prompts[c] = wcbproto.CalleeOutcome(st, c)
+			count[prompts[c]]++
+		}
+		// Most common first; ties broken by name so the output is stable.
+		keys := make([]callback.Prompt, 0, len(count))
+		for p := range count {
+			keys = append(keys, p)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if count[keys[i]] != count[keys[j]] {
+				return count[keys[i]] > count[keys[j]]
+			}
+			return keys[i] < keys[j]
+		})
+		t := causeTable{Status: strings.ToLower(st), StatusUpper: st, Default: keys[0]}
+		for c, p := range prompts {
+			if p != t.Default {
+				t.Exceptions = append(t.Exceptions, causeException{c, p})
+			}
+		}
+		tables = append(tables, t)
+	}
+	return tables
+}
+
+type warning struct {
+	MS     int
+	Prompt string
+}
+
+// renderData is what the templates see.
+type renderData struct {
+	S                                   Settings
+	Context, Exten, Priority, UserEvent string
+	VarList                             string
+	V                                   struct{ ID, Caller, Callee, CalleeCID, LimitMS, WarnMS, WarnCallee, RingS, Lang string }
+	H                                   struct{ ID, Stage, DialStatus, Cause, AnsweredMS, Prompt string }
+	Stage                               struct{ Answered, Dialing, Connected, DialEnd, Prompt, Hangup string }
+	Prompt                              struct{ Welcome, TimeoutHangup, PartnerHangup, SystemBusy callback.Prompt }
+	UserfieldPrefix, UserfieldIDPrefix  string
+	CauseInvalidFormat                  int
+	LimitMS, WarnMS, RingS              int64
+	WarnCallee                          string
+	Warnings                            []warning
+	CauseTables                         []causeTable
+
+	// manager.conf and pjsip.conf
+	AMIBindAddr, AMIBindPort, AMIPermit string
+	AMISecret                           string // escaped; "" = placeholder
+	RegisterPassword                    string // escaped; "" = placeholder
+	SIPBind                             string
+	GatewayHost                         string
+	GatewayHostPort                     string
+	RegisterHost                        string
+	RegisterServer                      string
+	FromDomain                          string
+	EventFilter                         string
+	Events                              []string
+}
+
+// AMIEvents are the events the manager.conf user is sent (an eventfilter
+// whitelist); everything else (Newexten, VarSet, RTCP, ...) is dropped by
+// Asterisk before it reaches the wire. Responses to actions, including the
+// events of lists (CoreShowChannel, Status), are not filtered.
+var AMIEvents = []string{
+	"FullyBooted", "Shutdown", "Reload",
+	"OriginateResponse", "Newchannel", "Newstate", "DialBegin", "DialEnd",
+	"BridgeEnter", "BridgeLeave", "Hangup", "UserEvent", "Cdr",
+}
+
+func newRenderData(s Settings) *renderData {
+	d := &renderData{
+		S:       s,
+		Context: wcbproto.Context, Exten: wcbproto.Exten, Priority: wcbproto.Priority,
+		UserEvent:          wcbproto.UserEvent,
+		VarList:            strings.Join(wcbproto.Vars, "=...,") + "=...",
+		UserfieldPrefix:    confEscape(wcbproto.UserfieldPrefix),
+		UserfieldIDPrefix:  confEscape(wcbproto.UserfieldIDPrefix),
+		CauseInvalidFormat: wcbproto.CauseInvalidFormat,
+		LimitMS:            s.CallLimit.Milliseconds(),
+		WarnMS:             s.CallWarning.Milliseconds(),
+		RingS:              int64(s.CalleeRing / time.Second),
+		WarnCallee:         "no",
+		CauseTables:        causeTables(),
+		AMISecret:          confEscape(s.AMISecret),
+		RegisterPassword:   confEscape(s.RegisterPassword),
+		SIPBind:            s.SIPBind,
+		GatewayHost:        s.GatewayHost,
+		GatewayHostPort:    net.JoinHostPort(s.GatewayHost, strconv.Itoa(s.GatewayPort)),
+		AMIPermit:          s.amiPermit(),
+		Events:             AMIEvents,
+	}
+	if s.WarnCallee {
+		d.WarnCallee = "yes"
+	}
+	d.V.ID, d.V.Caller, d.V.Callee, d.V.CalleeCID = wcbproto.VarID, wcbproto.VarCaller, wcbproto.VarCallee, wcbproto.VarCalleeCID
+	d.V.LimitMS, d.V.WarnMS, d.V.WarnCallee = wcbproto.VarLimitMS, wcbproto.VarWarnMS, wcbproto.VarWarnCallee
+	d.V.RingS, d.V.Lang = wcbproto.VarRingS, wcbproto.VarLang
+	d.H.ID, d.H.Stage, d.H.DialStatus = wcbproto.HeaderID, wcbproto.HeaderStage, wcbproto.HeaderDialStatus
+	d.H.Cause, d.H.AnsweredMS, d.H.Prompt = wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderPrompt
+	d.Stage.Answered, d.Stage.Dialing, d.Stage.Connected = wcbproto.StageAnswered, wcbproto.StageDialing, wcbproto.StageConnected
+	d.Stage.DialEnd, d.Stage.Prompt, d.Stage.Hangup = wcbproto.StageDialEnd, wcbproto.StagePrompt, wcbproto.StageHangup
+	d.Prompt.Welcome, d.Prompt.TimeoutHangup = callback.PromptWelcome, callback.PromptTimeoutHangup
+	d.Prompt.PartnerHangup, d.Prompt.SystemBusy = callback.PromptPartnerHangup, callback.PromptSystemBusy
+	for _, sec := range WarningSeconds {
+		d.Warnings = append(d.Warnings, warning{sec * 1000, WarningPrompt(sec)})
+	}
+	d.AMIBindAddr, d.AMIBindPort = splitHostPort(s.AMIBind)
+	d.RegisterHost, _ = splitHostPort(s.RegisterServer)
+	d.RegisterServer = s.RegisterServer
+	d.FromDomain = s.FromDomain
+	if d.FromDomain == "" {
+		d.FromDomain = d.RegisterHost
+	}
+	// One anchored regex: legacy eventfilter syntax, which Asterisk 20 and 22
+	// both read (the newer name()/action() form is 20.12+/22.2+ only).
+	d.EventFilter = "^Event: (" + strings.Join(AMIEvents, "|") + ")[[:space:]]"
+	return d
+}
