@@ -1,0 +1,544 @@
+// Package policy decides whether a visitor's callback request may go ahead:
+// it parses and normalises the two numbers, applies the destination rules,
+// the in-memory abuse limits (per IP, subnet, number and number prefix, with
+// exponential backoff), the honeypot, the proof of work and the daily minute
+// budget, and finally asks the store to check eligibility and reserve the
+// request atomically (store.Store.Admit).
+//
+// Every refusal is a *Refusal carrying the API error code and HTTP status of
+// DESIGN.md §6, a Retry-After where one applies, and a localized message.
+//
+// Limits are per instance and bounded in memory; eligibility quotas live in
+// the store and hold across instances.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/policy/pow"
+	"webcallback/internal/policy/ratelimit"
+	"webcallback/internal/store"
+)
+
+// Limit is N events per window Per; the zero Limit is off.
+type Limit = ratelimit.Limit
+
+// Challenge is the proof-of-work challenge the page solves.
+type Challenge = pow.Challenge
+
+// PoW modes of Config.PoW.
+const (
+	PoWAuto   = "auto"   // required while the service is under load
+	PoWAlways = "always" // required on every request
+	PoWOff    = "off"    // never
+)
+
+// Config is every setting of the policy. Start from DefaultConfig.
+type Config struct {
+	// Region is the home region (ISO 3166, "CN") for numbers typed without
+	// a country code; destinations are allowed only there unless listed in
+	// AllowRegions or AllowPrefixes.
+	Region string
+	// Limits false (--limits off) disables the per-IP, per-subnet,
+	// per-number and per-prefix limits and the store's eligibility rules,
+	// and keeps "auto" proof of work off: for load tests and development.
+	Limits bool
+
+	// AllowedTypes are the number types that may be rung; default mobile,
+	// fixed_line and fixed_line_or_mobile. Premium-rate, shared-cost,
+	// toll-free, UAN, voicemail and unknown stay out unless listed.
+	AllowedTypes []NumberType
+	// AllowRegions are regions besides Region whose numbers may be rung
+	// ("HK", "MO"); "*" allows all.
+	AllowRegions []string
+	// AllowPrefixes are E.164 prefixes ("+852") allowed whatever their
+	// region; DenyPrefixes ("+8617") are refused whatever else says (deny
+	// wins).
+	AllowPrefixes []string
+	DenyPrefixes  []string
+	// InternationalPrefix is dialled before the country code of numbers
+	// outside Region (default "00").
+	InternationalPrefix string
+
+	// Abuse limits: requests per window, counted for every request that
+	// reaches the check. Per IP is for the client address, per subnet for
+	// its /SubnetV4Bits or /SubnetV6Bits network, per caller and per
+	// callee for the E.164 numbers (per callee stops call bombing), per
+	// prefix for either number minus its last 4 digits (enumeration).
+	PerIP, PerSubnet, PerCaller, PerCallee, PerPrefix Limit
+	SubnetV4Bits, SubnetV6Bits                        int
+	// Backoff after a limit is exceeded: Base, doubling per strike up to
+	// Max; strikes are forgotten after BackoffReset without one.
+	BackoffBase, BackoffMax, BackoffReset time.Duration
+	// MaxKeys bounds the identifiers each limiter remembers (memory).
+	MaxKeys int
+
+	// DailyMinutes is the talk-minute budget of the whole service per day
+	// (0 = none). Today's billed seconds come from the store; each request
+	// admitted in the last CallLimit+10 min counts as a full CallLimit
+	// until its CDR is in, so the budget is never overrun.
+	DailyMinutes int
+	CallLimit    time.Duration
+	// Location is where a day starts (nil = UTC).
+	Location *time.Location
+
+	// PoW is auto, always or off. In auto mode the challenge is required
+	// while more than PoWAutoRate requests arrived in the last minute, and
+	// for PoWAutoHold after that.
+	PoW           string
+	PoWDifficulty int // leading zero bits; 16 ≈ 65k hashes, about a second in a browser
+	PoWTTL        time.Duration
+	PoWAutoRate   int
+	PoWAutoHold   time.Duration
+	// PoWKey signs challenges; several instances behind one load balancer
+	// need the same key. nil = random per process.
+	PoWKey []byte
+
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns safe defaults: CN numbers only, mobile and fixed
+// lines only, tight per-number limits, auto proof of work.
+func DefaultConfig() Config {
+	return Config{
+		Region:              "CN",
+		Limits:              true,
+		AllowedTypes:        []NumberType{TypeMobile, TypeFixedLine, TypeFixedLineOrMobile},
+		InternationalPrefix: "00",
+		PerIP:               Limit{N: 10, Per: 10 * time.Minute},
+		PerSubnet:           Limit{N: 30, Per: 10 * time.Minute},
+		PerCaller:           Limit{N: 5, Per: time.Hour},
+		PerCallee:           Limit{N: 3, Per: time.Hour},
+		PerPrefix:           Limit{N: 20, Per: time.Hour},
+		SubnetV4Bits:        24,
+		SubnetV6Bits:        64,
+		BackoffBase:         time.Minute,
+		BackoffMax:          time.Hour,
+		BackoffReset:        6 * time.Hour,
+		MaxKeys:             ratelimit.DefaultMaxKeys,
+		DailyMinutes:        3000,
+		CallLimit:           300 * time.Second,
+		PoW:                 PoWAuto,
+		PoWDifficulty:       16,
+		PoWTTL:              5 * time.Minute,
+		PoWAutoRate:         60,
+		PoWAutoHold:         10 * time.Minute,
+	}
+}
+
+// Input is one request as the visitor sent it.
+type Input struct {
+	Caller, Callee string // as typed
+	ClientIP       netip.Addr
+	Lang           string // "zh" or "en" (prompt language)
+	Honeypot       string // the hidden field people never fill
+	PoW            string // proof-of-work solution "seed:nonce", if any
+}
+
+// Refusal is a request refused by policy: an API error, not a failure.
+type Refusal struct {
+	Code   callback.Reason // API error code (DESIGN §6)
+	Status int             // HTTP status
+	// Field is the input at fault: "caller", "callee", "pow" or "".
+	Field string
+	// RetryAfter, when positive, is the Retry-After to send; RetryAt is
+	// the same as a time (zero = unknown or never).
+	RetryAfter time.Duration
+	RetryAt    time.Time
+	// Detail says why, in English, for logs; never shown to visitors (it
+	// may name the rule that fired).
+	Detail string
+	// Challenge is set when a proof of work is required: the page solves
+	// it and sends the request again.
+	Challenge *Challenge
+}
+
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("policy: %s (%s)", r.Code, r.Detail)
+}
+
+// RetryAfterSeconds is RetryAfter rounded up to whole seconds, for the
+// Retry-After header; 0 means send none.
+func (r *Refusal) RetryAfterSeconds() int {
+	if r.RetryAfter <= 0 {
+		return 0
+	}
+	return int((r.RetryAfter + time.Second - 1) / time.Second)
+}
+
+// Guard applies the policy. It is safe for concurrent use.
+type Guard struct {
+	cfg   Config
+	st    store.Store
+	rules *store.Rules
+	log   *slog.Logger
+	now   func() time.Time
+
+	allowedTypes map[NumberType]bool
+	allowRegions map[string]bool
+
+	ip, subnet, caller, callee, prefix *ratelimit.Limiter
+
+	pow  *pow.Issuer
+	load loadMeter
+
+	budget budget
+}
+
+// New checks cfg and returns a Guard admitting into st with the
+// eligibility rules (nil = none).
+func New(cfg Config, st store.Store, rules *store.Rules, logger *slog.Logger) (*Guard, error) {
+	if st == nil {
+		return nil, errors.New("policy: no store")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	g := &Guard{cfg: cfg, st: st, rules: rules, log: logger.With("component", "policy"), now: cfg.Now,
+		allowedTypes: map[NumberType]bool{}, allowRegions: map[string]bool{}}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	for _, t := range cfg.AllowedTypes {
+		g.allowedTypes[t] = true
+	}
+	for _, r := range cfg.AllowRegions {
+		g.allowRegions[strings.ToUpper(r)] = true
+	}
+	b := ratelimit.Backoff{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Reset: cfg.BackoffReset}
+	lim := func(l Limit) *ratelimit.Limiter {
+		if !cfg.Limits {
+			l = Limit{}
+		}
+		return ratelimit.New(l, b, cfg.MaxKeys)
+	}
+	g.ip, g.subnet = lim(cfg.PerIP), lim(cfg.PerSubnet)
+	g.caller, g.callee, g.prefix = lim(cfg.PerCaller), lim(cfg.PerCallee), lim(cfg.PerPrefix)
+	var err error
+	if g.pow, err = pow.NewIssuer(cfg.PoWKey, cfg.PoWDifficulty, cfg.PoWTTL, 0); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	g.load.window = time.Minute
+	g.budget.loc = cfg.Location
+	if g.budget.loc == nil {
+		g.budget.loc = time.UTC
+	}
+	if !cfg.Limits {
+		g.log.Warn("limits are OFF: no per-IP, per-number or per-prefix limits and no eligibility rules; for load tests and development only")
+	}
+	return g, nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("policy: "+format, a...)) }
+	if _, err := ParseNumber("+8613800001001", c.Region); c.Region == "" || len(c.Region) != 2 {
+		bad("region %q: want a 2-letter ISO 3166 code", c.Region)
+	} else if err != nil {
+		bad("region: %v", err)
+	}
+	if c.InternationalPrefix == "" || digitsOnly(c.InternationalPrefix) != c.InternationalPrefix {
+		bad("international prefix %q: digits only", c.InternationalPrefix)
+	}
+	for _, t := range c.AllowedTypes {
+		if !knownType(t) {
+			bad("unknown number type %q", t)
+		}
+	}
+	for _, p := range append(append([]string(nil), c.AllowPrefixes...), c.DenyPrefixes...) {
+		if len(p) < 2 || p[0] != '+' || digitsOnly(p[1:]) != p[1:] {
+			bad("number prefix %q: want '+' and digits", p)
+		}
+	}
+	if c.SubnetV4Bits < 8 || c.SubnetV4Bits > 32 || c.SubnetV6Bits < 16 || c.SubnetV6Bits > 128 {
+		bad("subnet bits %d/%d out of range", c.SubnetV4Bits, c.SubnetV6Bits)
+	}
+	switch c.PoW {
+	case PoWAuto, PoWAlways, PoWOff:
+	default:
+		bad("pow %q: want auto, always or off", c.PoW)
+	}
+	if c.DailyMinutes < 0 || (c.DailyMinutes > 0 && c.CallLimit <= 0) {
+		bad("daily minutes need a positive call limit")
+	}
+	return errors.Join(errs...)
+}
+
+func knownType(t NumberType) bool {
+	if t == TypeUnknown {
+		return true
+	}
+	for _, k := range numberTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Challenge returns a fresh proof-of-work challenge for the page; Required
+// says whether requests need it now.
+func (g *Guard) Challenge(now time.Time) Challenge {
+	c := g.pow.Issue(now)
+	c.Required = g.powRequired(now)
+	return c
+}
+
+// ParseNumber parses s in the guard's home region; for the page's inline
+// validation.
+func (g *Guard) ParseNumber(s string) (Number, error) {
+	return parseNumber(s, g.cfg.Region, g.cfg.InternationalPrefix)
+}
+
+// Admit runs every check on in, in order of cost, and on success returns
+// the request stored as queued (new UUID, E.164 numbers, dial digits),
+// ready for callback.Service.Submit. A refusal is returned as *Refusal;
+// err is an internal failure (store down: 503).
+func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusal, error) {
+	now := g.now()
+	g.load.add(now)
+	if ref := g.checkClient(in, now); ref != nil {
+		return nil, ref, nil
+	}
+	caller, callee, ref := g.checkNumbers(in)
+	if ref != nil {
+		return nil, ref, nil
+	}
+	if ref := g.checkNumberLimits(caller, callee, now); ref != nil {
+		return nil, ref, nil
+	}
+	if ref, err := g.budget.check(ctx, g, now); ref != nil || err != nil {
+		return nil, ref, err
+	}
+	req := g.newRequest(in, caller, callee, now)
+	rules := g.rules
+	if !g.cfg.Limits {
+		rules = nil
+	}
+	d, err := g.st.Admit(ctx, req, rules, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: admit %s: %w", req.ID, err)
+	}
+	if !d.Allowed {
+		ref := &Refusal{Code: callback.ReasonNotEligible, Status: http.StatusForbidden,
+			Field: "caller", Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
+		if strings.HasPrefix(d.Rule, "callee") {
+			ref.Field = "callee"
+		}
+		if !d.RetryAt.IsZero() {
+			ref.RetryAfter = d.RetryAt.Sub(now)
+		}
+		return nil, ref, nil
+	}
+	g.budget.reserve(now, g.cfg.CallLimit)
+	return req, nil, nil
+}
+
+func (g *Guard) newRequest(in Input, caller, callee Number, now time.Time) *callback.Request {
+	lang := in.Lang
+	if lang != "zh" && lang != "en" {
+		lang = "zh"
+	}
+	ip := ""
+	if in.ClientIP.IsValid() {
+		ip = in.ClientIP.Unmap().String()
+	}
+	return &callback.Request{
+		ID: uuid.NewString(), Caller: caller.E164, Callee: callee.E164,
+		State: callback.StateQueued, CreatedAt: now, UpdatedAt: now,
+		History:    []callback.Transition{{State: callback.StateQueued, At: now}},
+		CallerDial: caller.Dial, CalleeDial: callee.Dial, Lang: lang, ClientIP: ip,
+	}
+}
+
+// checkClient applies what needs no number: honeypot, per-IP and
+// per-subnet limits, proof of work.
+func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
+	ipKey, netKey := clientKeys(in.ClientIP, g.cfg.SubnetV4Bits, g.cfg.SubnetV6Bits)
+	if in.Honeypot != "" {
+		// A bot filled the field people cannot see. Count it against the
+		// address as an abuse strike, and refuse without saying why.
+		g.ip.Strike(ipKey, now)
+		return &Refusal{Code: callback.ReasonNotEligible, Status: http.StatusForbidden, Detail: "honeypot field filled"}
+	}
+	for _, c := range []struct {
+		l    *ratelimit.Limiter
+		key  string
+		what string
+	}{{g.ip, ipKey, "per-IP"}, {g.subnet, netKey, "per-subnet"}} {
+		if ok, wait := c.l.Allow(c.key, now); !ok {
+			return rateLimited(now, wait, "", c.what+" limit for "+c.key)
+		}
+	}
+	if g.powRequired(now) {
+		if err := g.pow.Verify(in.PoW, now); err != nil {
+			ch := g.Challenge(now)
+			return &Refusal{Code: callback.ReasonRateLimited, Status: http.StatusTooManyRequests, Field: "pow",
+				RetryAfter: time.Second, RetryAt: now.Add(time.Second), Detail: err.Error(), Challenge: &ch}
+		}
+	}
+	return nil
+}
+
+// checkNumbers parses both numbers and applies the destination rules.
+func (g *Guard) checkNumbers(in Input) (caller, callee Number, ref *Refusal) {
+	var err error
+	if caller, err = g.ParseNumber(in.Caller); err != nil {
+		return caller, callee, invalid("caller", err)
+	}
+	if callee, err = g.ParseNumber(in.Callee); err != nil {
+		return caller, callee, invalid("callee", err)
+	}
+	if caller.E164 == callee.E164 {
+		return caller, callee, &Refusal{Code: callback.ReasonSameNumber, Status: http.StatusBadRequest,
+			Field: "callee", Detail: "caller and callee are the same number"}
+	}
+	for _, c := range []struct {
+		n     Number
+		field string
+	}{{caller, "caller"}, {callee, "callee"}} {
+		if why := g.destinationRefused(c.n); why != "" {
+			return caller, callee, &Refusal{Code: callback.ReasonDestinationNotAllowed, Status: http.StatusBadRequest,
+				Field: c.field, Detail: c.field + " " + c.n.E164 + ": " + why}
+		}
+	}
+	return caller, callee, nil
+}
+
+// destinationRefused returns why n may not be rung, or "".
+func (g *Guard) destinationRefused(n Number) string {
+	for _, p := range g.cfg.DenyPrefixes {
+		if strings.HasPrefix(n.E164, p) {
+			return "denied prefix " + p
+		}
+	}
+	if !g.allowedTypes[n.Type] {
+		return "number type " + string(n.Type) + " not allowed"
+	}
+	if n.Region == g.cfg.Region || g.allowRegions["*"] || g.allowRegions[n.Region] {
+		return ""
+	}
+	for _, p := range g.cfg.AllowPrefixes {
+		if strings.HasPrefix(n.E164, p) {
+			return ""
+		}
+	}
+	return "region " + n.Region + " not allowed"
+}
+
+// checkNumberLimits counts the request against both numbers and their
+// prefixes.
+func (g *Guard) checkNumberLimits(caller, callee Number, now time.Time) *Refusal {
+	for _, c := range []struct {
+		l     *ratelimit.Limiter
+		key   string
+		field string
+		what  string
+	}{
+		{g.callee, callee.E164, "callee", "per-callee"},
+		{g.caller, caller.E164, "caller", "per-caller"},
+		{g.prefix, callee.Prefix, "callee", "per-prefix"},
+		{g.prefix, caller.Prefix, "caller", "per-prefix"},
+	} {
+		if ok, wait := c.l.Allow(c.key, now); !ok {
+			return rateLimited(now, wait, c.field, c.what+" limit for "+c.key)
+		}
+	}
+	return nil
+}
+
+func rateLimited(now time.Time, wait time.Duration, field, detail string) *Refusal {
+	wait = max(wait, time.Second)
+	return &Refusal{Code: callback.ReasonRateLimited, Status: http.StatusTooManyRequests, Field: field,
+		RetryAfter: wait, RetryAt: now.Add(wait), Detail: detail}
+}
+
+func invalid(field string, err error) *Refusal {
+	return &Refusal{Code: callback.ReasonInvalidNumber, Status: http.StatusBadRequest, Field: field,
+		Detail: field + ": " + err.Error()}
+}
+
+// clientKeys are the limiter keys of an address and of its subnet.
+func clientKeys(ip netip.Addr, v4Bits, v6Bits int) (ipKey, netKey string) {
+	if !ip.IsValid() {
+		return "unknown", "unknown"
+	}
+	ip = ip.Unmap().WithZone("")
+	bits := v6Bits
+	if ip.Is4() {
+		bits = v4Bits
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return ip.String(), ip.String()
+	}
+	return ip.String(), p.String()
+}
+
+// powRequired reports whether requests need a proof of work at now.
+func (g *Guard) powRequired(now time.Time) bool {
+	switch g.cfg.PoW {
+	case PoWAlways:
+		return true
+	case PoWAuto:
+		return g.cfg.Limits && g.load.busy(now, g.cfg.PoWAutoRate, g.cfg.PoWAutoHold)
+	}
+	return false
+}
+
+// loadMeter counts requests per window to switch "auto" proof of work on.
+type loadMeter struct {
+	mu        sync.Mutex
+	window    time.Duration
+	start     time.Time
+	cur, prev int
+	until     time.Time // busy until
+}
+
+func (m *loadMeter) add(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roll(now)
+	m.cur++
+}
+
+func (m *loadMeter) roll(now time.Time) {
+	start := now.Truncate(m.window)
+	switch d := start.Sub(m.start); {
+	case d <= 0:
+		return
+	case d == m.window:
+		m.prev, m.cur = m.cur, 0
+	default:
+		m.prev, m.cur = 0, 0
+	}
+	m.start = start
+}
+
+// busy reports whether more than rate requests arrived in the sliding
+// window, or did within hold.
+func (m *loadMeter) busy(now time.Time, rate int, hold time.Duration) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roll(now)
+	weight := 1 - float64(now.Sub(m.start))/float64(m.window)
+	if rate > 0 && float64(m.cur)+float64(m.prev)*weight > float64(rate) {
+		m.until = now.Add(hold)
+	}
+	return now.Before(m.until)
+}

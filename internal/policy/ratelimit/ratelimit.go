@@ -1,0 +1,242 @@
+// Package ratelimit counts events per key (an IP, a subnet, a phone number)
+// in a sliding window and refuses keys that exceed their limit, with an
+// exponential backoff for keys that keep trying.
+//
+// Memory is bounded: keys live in a fixed number of shards, each a map with
+// an LRU list, and the least recently seen key is evicted when a shard is
+// full. An attacker spraying fresh keys therefore costs a fixed amount of
+// memory; evicting forgets an old key's history, which is why the coarser
+// keys (a /24 or /64 subnet, a number prefix) are limited too. Time is always
+// passed in, so tests need no sleeps.
+package ratelimit
+
+import (
+	"container/list"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// Limit is N events per window Per. The zero Limit (N <= 0 or Per <= 0)
+// allows everything.
+type Limit struct {
+	N   int
+	Per time.Duration
+}
+
+// Off reports whether l allows everything.
+func (l Limit) Off() bool { return l.N <= 0 || l.Per <= 0 }
+
+// Backoff is how long a key is blocked after it exceeds its limit: Base the
+// first time, doubling with each further strike, at most Max. Strikes are
+// forgotten after Reset without one. The zero Backoff blocks only until the
+// window allows again.
+type Backoff struct {
+	Base, Max, Reset time.Duration
+}
+
+// DefaultMaxKeys bounds the keys one Limiter remembers (about 120 bytes each).
+const DefaultMaxKeys = 65536
+
+const shards = 64
+
+// maxBackoff caps a Backoff without Max, so doubling cannot overflow.
+const maxBackoff = 24 * time.Hour
+
+// Limiter is safe for concurrent use.
+type Limiter struct {
+	limit    Limit
+	backoff  Backoff
+	perShard int
+	seed     maphash.Seed
+	shards   [shards]shard
+}
+
+type shard struct {
+	mu  sync.Mutex
+	m   map[string]*list.Element
+	lru list.List // front = most recently used; values are *entry
+}
+
+type entry struct {
+	key          string
+	windowStart  time.Time // start of the current fixed window
+	cur, prev    int       // events in the current and the previous window
+	strikes      int
+	lastStrike   time.Time
+	blockedUntil time.Time
+}
+
+// New returns a Limiter remembering at most maxKeys keys (DefaultMaxKeys if
+// maxKeys <= 0).
+func New(limit Limit, backoff Backoff, maxKeys int) *Limiter {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	l := &Limiter{limit: limit, backoff: backoff, seed: maphash.MakeSeed()}
+	l.perShard = max(1, (maxKeys+shards-1)/shards)
+	for i := range l.shards {
+		l.shards[i].m = make(map[string]*list.Element)
+	}
+	return l
+}
+
+// Limit returns the limit l enforces.
+func (l *Limiter) Limit() Limit { return l.limit }
+
+// Allow counts one event for key at now and reports whether it is within
+// the limit. When it is not, retryAfter is how long the key must wait; a
+// refused event is not counted, but exceeding the limit adds a backoff
+// strike.
+func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	return l.take(key, now, true)
+}
+
+// Check is Allow without counting: it reports whether one more event would
+// be allowed.
+func (l *Limiter) Check(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	return l.take(key, now, false)
+}
+
+// Strike adds a backoff strike to key without an event (a failed admin
+// login, a honeypot hit) and returns how long it is now blocked.
+func (l *Limiter) Strike(key string, now time.Time) time.Duration {
+	if l.limit.Off() {
+		return 0
+	}
+	sh := l.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := l.entry(sh, key, now)
+	return l.strike(e, now, now)
+}
+
+// Len returns the number of keys remembered.
+func (l *Limiter) Len() int {
+	n := 0
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (l *Limiter) shard(key string) *shard {
+	return &l.shards[maphash.String(l.seed, key)%shards]
+}
+
+func (l *Limiter) take(key string, now time.Time, count bool) (bool, time.Duration) {
+	if l.limit.Off() {
+		return true, 0
+	}
+	sh := l.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := l.entry(sh, key, now)
+	if now.Before(e.blockedUntil) {
+		return false, e.blockedUntil.Sub(now)
+	}
+	l.roll(e, now)
+	if l.estimate(e, now) >= float64(l.limit.N) {
+		if !count {
+			return false, l.freeAt(e, now).Sub(now)
+		}
+		return false, l.strike(e, now, l.freeAt(e, now))
+	}
+	if count {
+		e.cur++
+	}
+	return true, 0
+}
+
+// entry finds or creates key's entry, marking it most recently used and
+// evicting the least recently used one if the shard is full.
+func (l *Limiter) entry(sh *shard, key string, now time.Time) *entry {
+	if el, ok := sh.m[key]; ok {
+		sh.lru.MoveToFront(el)
+		return el.Value.(*entry)
+	}
+	if len(sh.m) >= l.perShard {
+		old := sh.lru.Back()
+		sh.lru.Remove(old)
+		delete(sh.m, old.Value.(*entry).key)
+	}
+	e := &entry{key: key, windowStart: now.Truncate(l.limit.Per)}
+	sh.m[key] = sh.lru.PushFront(e)
+	return e
+}
+
+// roll moves e's fixed windows forward to the one holding now.
+func (l *Limiter) roll(e *entry, now time.Time) {
+	start := now.Truncate(l.limit.Per)
+	switch d := start.Sub(e.windowStart); {
+	case d <= 0:
+	case d == l.limit.Per:
+		e.prev, e.cur = e.cur, 0
+	default:
+		e.prev, e.cur = 0, 0
+	}
+	if start.After(e.windowStart) {
+		e.windowStart = start
+	}
+}
+
+// estimate is the sliding-window count: the current window plus the part
+// of the previous one still inside [now-Per, now].
+func (l *Limiter) estimate(e *entry, now time.Time) float64 {
+	elapsed := now.Sub(e.windowStart)
+	weight := 1 - float64(elapsed)/float64(l.limit.Per)
+	return float64(e.cur) + float64(e.prev)*weight
+}
+
+// freeAt estimates when one more event fits: when enough of the previous
+// window has slid out, or else when the current window has become the
+// previous one and slid out enough.
+func (l *Limiter) freeAt(e *entry, now time.Time) time.Time {
+	n := float64(l.limit.N)
+	per := float64(l.limit.Per)
+	if e.prev > 0 && float64(e.cur) < n {
+		// prev*(1-x/per) + cur < n  ⇔  x > per*(1-(n-cur)/prev)
+		x := per * (1 - (n-float64(e.cur))/float64(e.prev))
+		if t := e.windowStart.Add(time.Duration(x) + time.Millisecond); t.After(now) {
+			return t
+		}
+	}
+	// In the next window the current count becomes prev.
+	next := e.windowStart.Add(l.limit.Per)
+	if float64(e.cur) < n {
+		return next
+	}
+	x := per * (1 - (n-1)/float64(e.cur))
+	return next.Add(time.Duration(x) + time.Millisecond)
+}
+
+// strike records one more strike and blocks e until the later of free and
+// the backoff; it returns how long from now.
+func (l *Limiter) strike(e *entry, now, free time.Time) time.Duration {
+	b := l.backoff
+	if b.Reset > 0 && now.Sub(e.lastStrike) > b.Reset {
+		e.strikes = 0
+	}
+	e.strikes++
+	e.lastStrike = now
+	until := free
+	if b.Base > 0 {
+		ceiling := b.Max
+		if ceiling <= 0 {
+			ceiling = maxBackoff
+		}
+		d := b.Base
+		for i := 1; i < e.strikes && d < ceiling; i++ {
+			d *= 2
+		}
+		d = min(d, ceiling)
+		if t := now.Add(d); t.After(until) {
+			until = t
+		}
+	}
+	e.blockedUntil = until
+	return until.Sub(now)
+}
