@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -98,6 +99,8 @@ type Client struct {
 	state      ConnState
 	reconnects uint64
 	closed     bool
+	connecting bool // Connect is running
+	running    bool // run started: Close must wait for done
 	watchers   map[chan StateChange]struct{}
 
 	subMu      sync.Mutex
@@ -107,30 +110,73 @@ type Client struct {
 
 // Dial connects and logs in once (an error, e.g. ErrAuth, if that fails),
 // then keeps the connection alive and reconnects in the background until
-// Close. ctx bounds this first connection only.
+// Close. ctx bounds this first connection only. It is New plus Connect.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	c := New(cfg)
+	if err := c.Connect(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// New returns a client that is not connected yet, so that subscriptions
+// made before Connect see every event from the first login on.
+func New(cfg Config) *Client {
 	cfg.setDefaults()
 	var rnd [4]byte
-	if _, err := crand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("ami: ActionID prefix: %w", err)
-	}
+	_, _ = crand.Read(rnd[:]) // never fails since Go 1.24
 	c := &Client{
 		cfg:      cfg,
 		log:      cfg.Logger.With("addr", cfg.Addr),
 		idPrefix: "ami-" + hex.EncodeToString(rnd[:]) + "-",
 		done:     make(chan struct{}),
-		state:    Connecting,
 		watchers: make(map[chan StateChange]struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// Connect connects and logs in once; on success the client stays
+// connected in the background until Close. After a failure it may be
+// called again. ctx bounds this first connection only.
+func (c *Client) Connect(ctx context.Context) error {
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return ErrClosed
+	case c.connecting || c.running:
+		c.mu.Unlock()
+		return errors.New("ami: Connect called twice")
+	}
+	c.connecting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.connecting = false
+		c.mu.Unlock()
+	}()
+
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(c.ctx, stop)() // Close aborts it
+	c.setState(nil, Connecting, nil)
 	s, err := c.connect(ctx, 0)
 	if err != nil {
-		c.cancel()
-		return nil, err
+		c.setState(nil, Disconnected, err)
+		return err
 	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		s.kill(ErrClosed)
+		return ErrClosed
+	}
+	c.running = true // from here on run owns done, and Close waits for it
+	c.mu.Unlock()
 	c.setState(s, Connected, nil)
 	go c.run(s)
-	return c, nil
+	return nil
 }
 
 // nextID returns a fresh ActionID, unique across this client's
@@ -274,11 +320,10 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		<-c.done
 		return nil
 	}
 	c.closed = true
-	s := c.sess
+	s, running := c.sess, c.running
 	c.mu.Unlock()
 	if s != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -286,7 +331,9 @@ func (c *Client) Close() error {
 		cancel()
 	}
 	c.cancel()
-	<-c.done
+	if running {
+		<-c.done
+	}
 	c.setState(nil, Disconnected, ErrClosed)
 	c.mu.Lock()
 	for ch := range c.watchers {
