@@ -1,0 +1,259 @@
+// Package sandbox is the sandbox PBX: an AMI server that behaves like
+// Asterisk 22 running webcallback's own dialplan (deploy/asterisk) against
+// the test-number plan of DESIGN §4. Tests, benchmarks and the default
+// `webcallback serve` talk to it over a real socket with the real AMI
+// client, so the production code path is the tested one.
+//
+// What it reproduces, from the transcripts in ../shared/fixtures/ami: the
+// banner and framing, Login (plain and MD5 challenge; a wrong secret gets
+// "Authentication failed" after a delay, then the connection is closed),
+// Logoff, Ping, Challenge, Events, Originate (async and sync), Hangup,
+// Status, CoreShowChannels, CoreSettings, Command (a few read-only CLI
+// commands), ListCommands, "Invalid/unknown command" for the rest; and per
+// call the channels, dialplan steps, UserEvents, CDR rows and the noise
+// (Newchannel, Newstate, Newexten, VarSet, DialBegin/DialState/DialEnd,
+// Bridge*, HangupRequest, SoftHangupRequest, Hangup, DeviceStateChange) in
+// an order real Asterisk produces.
+//
+// Time is simulated: Config.TimeScale 0.01 runs a 300 s call in 3 s while
+// every time the PBX reports (Uniqueid, CDR times, durations) reads as if
+// it were real.
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"webcallback/ami"
+)
+
+// Config configures a sandbox PBX.
+type Config struct {
+	// Username and Secret are the one AMI account (manager.conf). An empty
+	// Username accepts none: every Login fails.
+	Username, Secret string
+	// TimeScale is wall-clock seconds per simulated second: 1 is real
+	// time, 0.01 runs a 300 s call in 3 s. 0 means 1.
+	TimeScale float64
+	// Seed makes a run reproducible (MD5 challenges, bridge ids, which of
+	// the orders real Asterisk produces is used where it varies).
+	Seed int64
+	// Trunk is the PJSIP endpoint the calls go out on; default "gateway".
+	Trunk string
+	// MaxChannels is the trunk's capacity in simultaneous channels (both
+	// legs count); a call beyond it fails with 503 (cause 34, CONGESTION).
+	// 0 = unlimited.
+	MaxChannels int
+	// MaxCallsPerSecond limits new outgoing channels per simulated second
+	// (a carrier's call-rate limit); one beyond it fails like capacity.
+	// 0 = unlimited.
+	MaxCallsPerSecond float64
+	// Logger receives connection and call logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultTrunk is the trunk name when Config.Trunk is empty.
+const DefaultTrunk = "gateway"
+
+// Banner is the first line Asterisk 20/22 sends on a manager connection.
+const Banner = "Asterisk Call Manager/11.0.0"
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Close.
+var ErrServerClosed = errors.New("sandbox: server closed")
+
+// Server is a sandbox PBX. It is safe for concurrent use.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	clock *clock
+	done  chan struct{} // closed by Close
+
+	// mu guards everything below and orders every event: an event is built
+	// and queued to each connection under mu, so all connections see one
+	// global order, as from one Asterisk.
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	rng       *rand.Rand
+	chans     map[string]*channel // by name
+	byID      map[string]*channel // by Uniqueid
+	chanSeq   int                 // PJSIP/<trunk>-%08x counter
+	idSeq     int                 // the ".N" of generated Uniqueids
+	devState  string              // DeviceState of PJSIP/<trunk>
+	processed int                 // calls processed (core show channels)
+	rate      tokenBucket
+	calls     sync.WaitGroup
+}
+
+// New returns a sandbox PBX; call Serve or ListenAndServe to run it.
+func New(cfg Config) *Server {
+	if cfg.Trunk == "" {
+		cfg.Trunk = DefaultTrunk
+	}
+	if !(cfg.TimeScale > 0) {
+		cfg.TimeScale = 1
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	seed := uint64(cfg.Seed)
+	// The simulated clock starts at the real time, so CDRs carry plausible
+	// dates; a test that needs fixed dates compares durations, not dates.
+	s := &Server{
+		cfg:       cfg,
+		log:       log.With("component", "sandbox"),
+		clock:     newClock(cfg.TimeScale, time.Now()),
+		done:      make(chan struct{}),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		chans:     map[string]*channel{},
+		byID:      map[string]*channel{},
+		devState:  "NOT_INUSE",
+	}
+	s.rate = tokenBucket{rate: cfg.MaxCallsPerSecond}
+	return s
+}
+
+// ListenAndServe listens on the TCP address addr and serves it.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("sandbox: listen on %s: %w", addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts AMI connections on l until Close; it then returns
+// ErrServerClosed. It closes l.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	s.log.Info("sandbox PBX listening", "addr", l.Addr().String(), "trunk", s.cfg.Trunk,
+		"time_scale", s.cfg.TimeScale, "max_channels", s.cfg.MaxChannels, "max_cps", s.cfg.MaxCallsPerSecond)
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return ErrServerClosed
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("sandbox: accept: %w", err)
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// Close stops the server: it closes the listeners and every connection and
+// ends the simulated calls (a PBX shutting down hangs up its channels, but
+// nobody is left to hear the events). It waits for the call goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	s.calls.Wait()
+	return nil
+}
+
+// Now returns the PBX's simulated time.
+func (s *Server) Now() time.Time { return s.clock.Now() }
+
+// removeConn forgets a finished connection.
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// emitLocked sends an event to every logged-in connection whose event mask
+// includes class. The caller holds s.mu.
+func (s *Server) emitLocked(class eventClass, m *ami.Message) {
+	if len(s.conns) == 0 {
+		return
+	}
+	b, err := m.AppendTo(nil)
+	if err != nil {
+		// Every value the sandbox writes comes from validated input or
+		// from itself; a bad header is a bug, never sent half-written.
+		s.log.Error("sandbox: dropping unencodable event", "event", m.Event(), "err", err)
+		return
+	}
+	for c := range s.conns {
+		c.sendEvent(class, b)
+	}
+}
+
+// tokenBucket limits new channels per simulated second.
+type tokenBucket struct {
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+// allow takes one token at simulated time now. The bucket holds at most
+// max(1, rate) tokens, so a burst is no larger than one second's worth.
+func (b *tokenBucket) allow(now time.Time) bool {
+	if b.rate <= 0 {
+		return true
+	}
+	burst := max(1, b.rate)
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
