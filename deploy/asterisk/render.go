@@ -224,3 +224,12 @@ func newRenderData(s Settings) *renderData {
 	d.EventFilter = "^Event: (" + strings.Join(AMIEvents, "|") + ")[[:space:]]"
 	return d
 }
+
+// Languages are the prompt languages (CHANNEL(language) values); the
+// prompts live in deploy/sounds/<lang>/ and install to
+// /var/lib/asterisk/sounds/<lang>/.
+var Languages = []string{"zh", "en"}
+
+// SoundFormats are the file formats of every prompt, as Asterisk names them
+// (file extensions): it plays the one that needs no transcoding.
+var SoundFormats = []string{"wav", "ulaw", "alaw", "gsm"}

@@ -1,0 +1,193 @@
+package asterisk
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const soundsDir = "../sounds"
+
+// wavInfo is what a prompt's RIFF header says.
+type wavInfo struct {
+	format, channels uint16
+	rate             uint32
+	bits             uint16
+	dataBytes        int
+}
+
+func parseWAV(b []byte) (wavInfo, bool) {
+	var w wavInfo
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return w, false
+	}
+	fmtSeen := false
+	for p := 12; p+8 <= len(b); {
+		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:p+8]))
+		body := b[p+8:]
+		if size > len(body) {
+			size = len(body)
+		}
+		switch id {
+		case "fmt ":
+			if size < 16 {
+				return w, false
+			}
+			w.format = binary.LittleEndian.Uint16(body[0:])
+			w.channels = binary.LittleEndian.Uint16(body[2:])
+			w.rate = binary.LittleEndian.Uint32(body[4:])
+			w.bits = binary.LittleEndian.Uint16(body[14:])
+			fmtSeen = true
+		case "data":
+			w.dataBytes = size
+			return w, fmtSeen
+		}
+		p += 8 + size + size%2
+	}
+	return w, false
+}
+
+// TestSoundsComplete: every prompt the dialplan plays exists in every
+// language and format, and each file is what Asterisk expects: 8 kHz mono
+// 16-bit PCM wav, raw G.711 of the same length, whole GSM frames.
+func TestSoundsComplete(t *testing.T) {
+	for _, lang := range Languages {
+		for _, prompt := range Prompts() {
+			wav, err := os.ReadFile(filepath.Join(soundsDir, lang, prompt+".wav"))
+			if err != nil {
+				t.Errorf("%s/%s: %v", lang, prompt, err)
+				continue
+			}
+			w, ok := parseWAV(wav)
+			if !ok {
+				t.Errorf("%s/%s.wav: not a RIFF WAVE file with fmt and data", lang, prompt)
+				continue
+			}
+			if w.format != 1 || w.channels != 1 || w.rate != 8000 || w.bits != 16 {
+				t.Errorf("%s/%s.wav: format %d, %d ch, %d Hz, %d bit; want PCM mono 8000 Hz 16 bit", lang, prompt, w.format, w.channels, w.rate, w.bits)
+			}
+			samples := w.dataBytes / 2
+			if samples < 8000/2 || samples > 8000*15 {
+				t.Errorf("%s/%s.wav: %d samples, want 0.5 s to 15 s", lang, prompt, samples)
+			}
+			for _, ext := range []string{"ulaw", "alaw"} {
+				fi, err := os.Stat(filepath.Join(soundsDir, lang, prompt+"."+ext))
+				if err != nil {
+					t.Errorf("%v", err)
+				} else if int(fi.Size()) != samples {
+					t.Errorf("%s/%s.%s: %d bytes, want one per sample (%d)", lang, prompt, ext, fi.Size(), samples)
+				}
+			}
+			fi, err := os.Stat(filepath.Join(soundsDir, lang, prompt+".gsm"))
+			if err != nil {
+				t.Errorf("%v", err)
+			} else if frames := (samples + 159) / 160; fi.Size() != int64(frames*33) {
+				t.Errorf("%s/%s.gsm: %d bytes, want %d frames of 33", lang, prompt, fi.Size(), frames)
+			}
+		}
+	}
+}
+
+// TestSoundTexts: the texts the script speaks name exactly the prompts,
+// per language, and nothing else sits in the language directories.
+func TestSoundTexts(t *testing.T) {
+	for _, lang := range Languages {
+		f, err := os.Open(filepath.Join(soundsDir, "text", lang+".txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			name, text, ok := strings.Cut(line, "|")
+			if !ok || strings.TrimSpace(text) == "" {
+				t.Errorf("%s.txt: %q is not Name|text", lang, line)
+			}
+			names = append(names, name)
+		}
+		f.Close()
+		want := slices.Clone(Prompts())
+		slices.Sort(want)
+		slices.Sort(names)
+		if !slices.Equal(names, want) {
+			t.Errorf("%s.txt names %v, want %v", lang, names, want)
+		}
+		entries, err := os.ReadDir(filepath.Join(soundsDir, lang))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			base, ext, _ := strings.Cut(e.Name(), ".")
+			if !slices.Contains(want, base) || !slices.Contains(SoundFormats, ext) {
+				t.Errorf("stray file %s/%s", lang, e.Name())
+			}
+		}
+	}
+}
+
+// needTools skips (or fails under CI=true) when a program is missing.
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not installed (CI=true): apt-get install espeak-ng sox libsox-fmt-base", tool)
+			}
+			t.Skipf("SKIPPED: %s is not installed; apt-get install espeak-ng sox libsox-fmt-base to run this test", tool)
+		}
+	}
+}
+
+// TestSoundsSoxInfo asks sox itself what each wav is.
+func TestSoundsSoxInfo(t *testing.T) {
+	needTools(t, "sox")
+	for _, lang := range Languages {
+		for _, prompt := range Prompts() {
+			path := filepath.Join(soundsDir, lang, prompt+".wav")
+			for flag, want := range map[string]string{"-r": "8000", "-c": "1", "-b": "16", "-e": "Signed Integer PCM"} {
+				out, err := exec.Command("sox", "--i", flag, path).Output()
+				if err != nil {
+					t.Fatalf("sox --i %s %s: %v", flag, path, err)
+				}
+				if got := strings.TrimSpace(string(out)); got != want {
+					t.Errorf("%s: sox --i %s = %q, want %q", path, flag, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestSoundsReproducible regenerates every prompt from the texts and
+// compares byte for byte with the committed files.
+func TestSoundsReproducible(t *testing.T) {
+	needTools(t, "espeak-ng", "sox")
+	out := t.TempDir()
+	cmd := exec.Command("sh", filepath.Join(soundsDir, "generate.sh"), out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("generate.sh: %v\n%s", err, b)
+	}
+	for _, lang := range Languages {
+		for _, prompt := range Prompts() {
+			for _, ext := range SoundFormats {
+				name := filepath.Join(lang, prompt+"."+ext)
+				a, err1 := os.ReadFile(filepath.Join(soundsDir, name))
+				b, err2 := os.ReadFile(filepath.Join(out, name))
+				if err1 != nil || err2 != nil {
+					t.Errorf("%s: %v %v", name, err1, err2)
+				} else if !bytes.Equal(a, b) {
+					t.Errorf("%s differs from what generate.sh makes now (different espeak-ng/sox version, or text changed without regenerating)", name)
+				}
+			}
+		}
+	}
+}
