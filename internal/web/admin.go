@@ -1,0 +1,508 @@
+package web
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/httpguard"
+	"webcallback/internal/policy"
+	"webcallback/internal/store"
+)
+
+// Paging bounds of the admin lists. CSV exports page through the store up
+// to maxExportRows, so one export cannot hold the database for long.
+const (
+	defaultPage   = 50
+	maxPage       = 1000
+	maxExportRows = 100000
+	maxOffset     = 10_000_000
+)
+
+// badRequest is a bad_request error with what exactly was wrong (admin
+// API: operators read these, so the detail is in English).
+func badRequest(lang, detail string) *apiError {
+	e := newError(lang, "bad_request")
+	e.Message += " " + detail
+	return e
+}
+
+// query reads the admin list parameters.
+type query struct {
+	r    *http.Request
+	lang string
+	err  *apiError
+}
+
+func (q *query) int(name string, def, lo, hi int) int {
+	v := q.r.URL.Query().Get(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		if q.err == nil {
+			q.err = badRequest(q.lang, fmt.Sprintf("%s: want an integer from %d to %d", name, lo, hi))
+		}
+		return def
+	}
+	return n
+}
+
+// time accepts RFC 3339 or a date (midnight UTC).
+func (q *query) time(name string, def time.Time) time.Time {
+	v := q.r.URL.Query().Get(name)
+	if v == "" {
+		return def
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t
+		}
+	}
+	if q.err == nil {
+		q.err = badRequest(q.lang, name+": want RFC 3339 (2006-01-02T15:04:05Z) or a date (2006-01-02)")
+	}
+	return def
+}
+
+func (q *query) str(name string, maxLen int) string {
+	v := q.r.URL.Query().Get(name)
+	if len(v) > maxLen {
+		if q.err == nil {
+			q.err = badRequest(q.lang, fmt.Sprintf("%s: at most %d bytes", name, maxLen))
+		}
+		return ""
+	}
+	return v
+}
+
+func (s *server) newQuery(r *http.Request) *query {
+	return &query{r: r, lang: requestLang(r, s.cfg.DefaultLang)}
+}
+
+// needStore answers "unavailable" when the web runs without a store.
+func (s *server) needStore(w http.ResponseWriter, r *http.Request) bool {
+	if s.st == nil {
+		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "unavailable"))
+		return false
+	}
+	return true
+}
+
+func (s *server) handleAdminCalls(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"calls": nonNil(s.svc.Live())})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// handleAdminEvents streams the live view: a "snapshot" event with every
+// live call, then a "call" event per transition of any call. EventSource
+// cannot send the bearer token, so the dashboard reads this with fetch().
+func (s *server) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.streams.acquire() {
+		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "too_many_streams"))
+		return
+	}
+	defer s.streams.release()
+	updates, stop := s.svc.WatchAll()
+	defer stop()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
+	sw, err := startSSE(w)
+	if err != nil {
+		return
+	}
+	send := func(name string, v any) bool {
+		data, err := json.Marshal(v)
+		if err != nil {
+			s.log.Error("admin sse: encode", "err", err)
+			return false
+		}
+		return sw.event("", name, data) == nil
+	}
+	if !send("snapshot", map[string]any{"calls": nonNil(s.svc.Live())}) {
+		return
+	}
+	tick := time.NewTicker(sseHeartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if sw.heartbeat() != nil {
+				return
+			}
+		case req, ok := <-updates:
+			if !ok || !send("call", req) {
+				return
+			}
+		}
+	}
+}
+
+// handleAdminHangup ends a live call (canceled/admin).
+func (s *server) handleAdminHangup(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	req, err := s.cancel(r, id, callback.ReasonAdmin)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, req)
+}
+
+func (s *server) handleAdminRequests(w http.ResponseWriter, r *http.Request) {
+	if !s.needStore(w, r) {
+		return
+	}
+	q := s.newQuery(r)
+	f := store.RequestFilter{
+		Number: q.str("number", 32),
+		From:   q.time("from", time.Time{}), To: q.time("to", time.Time{}),
+		Limit: q.int("limit", defaultPage, 1, maxPage), Offset: q.int("offset", 0, 0, maxOffset),
+	}
+	for _, st := range strings.Split(q.str("state", 200), ",") {
+		if st == "" {
+			continue
+		}
+		if !callback.State(st).Valid() {
+			q.err = badRequest(q.lang, "state: unknown state "+strconv.Quote(st))
+			break
+		}
+		f.States = append(f.States, callback.State(st))
+	}
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	reqs, err := s.st.ListRequests(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("list requests: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"requests": nonNil(reqs), "limit": f.Limit, "offset": f.Offset})
+}
+
+// cdrJSON is a CDR as the admin API shows it: the classic column names.
+type cdrJSON struct {
+	CallDate    time.Time `json:"calldate"`
+	CLID        string    `json:"clid"`
+	Src         string    `json:"src"`
+	Dst         string    `json:"dst"`
+	DContext    string    `json:"dcontext"`
+	Channel     string    `json:"channel"`
+	DstChannel  string    `json:"dstchannel"`
+	LastApp     string    `json:"lastapp"`
+	LastData    string    `json:"lastdata"`
+	Duration    int       `json:"duration"`
+	Billsec     int       `json:"billsec"`
+	Disposition string    `json:"disposition"`
+	AMAFlags    int       `json:"amaflags"`
+	AccountCode string    `json:"accountcode"`
+	UniqueID    string    `json:"uniqueid"`
+	UserField   string    `json:"userfield"`
+	LinkedID    string    `json:"linkedid"`
+	Sequence    int       `json:"sequence"`
+	PeerAccount string    `json:"peeraccount"`
+	RequestID   string    `json:"request_id"`
+}
+
+// cdrColumns is the CSV header: the classic cdr table's columns in order.
+var cdrColumns = []string{"calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp",
+	"lastdata", "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield",
+	"linkedid", "sequence", "peeraccount", "request_id"}
+
+func cdrRecord(c *store.CDR) []string {
+	i := strconv.Itoa
+	return []string{c.CallDate.UTC().Format("2006-01-02 15:04:05"), c.CLID, c.Src, c.Dst, c.DContext, c.Channel,
+		c.DstChannel, c.LastApp, c.LastData, i(c.Duration), i(c.Billsec), c.Disposition, i(c.AMAFlags),
+		c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, i(c.Sequence), c.PeerAccount, c.RequestID}
+}
+
+// handleAdminCDRs searches CDRs: JSON pages, or ?format=csv for the whole
+// selection (up to maxExportRows).
+func (s *server) handleAdminCDRs(w http.ResponseWriter, r *http.Request) {
+	if !s.needStore(w, r) {
+		return
+	}
+	q := s.newQuery(r)
+	f := store.CDRFilter{
+		Number: q.str("number", 32), Disposition: q.str("disposition", 32), RequestID: q.str("request_id", 64),
+		From: q.time("from", time.Time{}), To: q.time("to", time.Time{}),
+		Limit: q.int("limit", defaultPage, 1, maxPage), Offset: q.int("offset", 0, 0, maxOffset),
+	}
+	csvOut := s.wantCSV(q)
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	if csvOut {
+		f.Offset, f.Limit = 0, maxPage
+		writeCSV(w, "cdr.csv", cdrColumns, func(emit func([]string) error) error {
+			for f.Offset < maxExportRows {
+				rows, _, err := s.st.SearchCDRs(r.Context(), f)
+				if err != nil {
+					return fmt.Errorf("search cdrs: %w", err)
+				}
+				for i := range rows {
+					if err := emit(cdrRecord(&rows[i])); err != nil {
+						return err
+					}
+				}
+				if len(rows) < f.Limit {
+					return nil
+				}
+				f.Offset += len(rows)
+			}
+			return nil
+		}, s)
+		return
+	}
+	rows, total, err := s.st.SearchCDRs(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("search cdrs: %w", err))
+		return
+	}
+	out := make([]cdrJSON, len(rows))
+	for i, c := range rows {
+		out[i] = cdrJSON(c)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cdrs": out, "total": total, "limit": f.Limit, "offset": f.Offset})
+}
+
+func (s *server) wantCSV(q *query) bool {
+	switch q.str("format", 8) {
+	case "", "json":
+		return false
+	case "csv":
+		return true
+	}
+	if q.err == nil {
+		q.err = badRequest(q.lang, "format: json or csv")
+	}
+	return false
+}
+
+// writeCSV streams rows as a CSV attachment. Once the first row is out an
+// error can only be logged: the status line is gone.
+func writeCSV(w http.ResponseWriter, name string, header []string, rows func(emit func([]string) error) error, s *server) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	cw := csv.NewWriter(w)
+	emit := func(rec []string) error {
+		for i, v := range rec {
+			rec[i] = csvSafe(v)
+		}
+		return cw.Write(rec)
+	}
+	if err := cw.Write(header); err != nil {
+		return
+	}
+	if err := rows(emit); err != nil {
+		s.log.Error("csv export failed", "file", name, "err", err)
+	}
+	cw.Flush()
+}
+
+// csvSafe defuses spreadsheet formulas: a cell from outside input (a
+// caller ID, say) starting with = + - @ would run in Excel.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		// Phone numbers in E.164 start with '+'; keep them readable.
+		if v[0] == '+' && len(strings.Trim(v[1:], "0123456789")) == 0 {
+			return v
+		}
+		return "'" + v
+	}
+	return v
+}
+
+var numberColumns = []string{"number", "calls", "answered", "billsec", "last_call_at", "today_calls",
+	"today_answered", "today_billsec", "blocked", "allowed"}
+
+func (s *server) handleAdminNumbers(w http.ResponseWriter, r *http.Request) {
+	if !s.needStore(w, r) {
+		return
+	}
+	q := s.newQuery(r)
+	limit, offset := q.int("limit", defaultPage, 1, maxPage), q.int("offset", 0, 0, maxOffset)
+	csvOut := s.wantCSV(q)
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	if csvOut {
+		writeCSV(w, "numbers.csv", numberColumns, func(emit func([]string) error) error {
+			for off := 0; off < maxExportRows; {
+				rows, err := s.st.ListNumberStats(r.Context(), maxPage, off)
+				if err != nil {
+					return fmt.Errorf("list number stats: %w", err)
+				}
+				for _, n := range rows {
+					last := ""
+					if n.LastCallAt != nil {
+						last = n.LastCallAt.UTC().Format(time.RFC3339)
+					}
+					i, b := strconv.Itoa, strconv.FormatBool
+					if err := emit([]string{n.Number, i(n.Calls), i(n.Answered), i(n.Billsec), last,
+						i(n.TodayCalls), i(n.TodayAnswered), i(n.TodayBillsec), b(n.Blocked), b(n.Allowed)}); err != nil {
+						return err
+					}
+				}
+				if len(rows) < maxPage {
+					return nil
+				}
+				off += len(rows)
+			}
+			return nil
+		}, s)
+		return
+	}
+	rows, err := s.st.ListNumberStats(r.Context(), limit, offset)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("list number stats: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"numbers": nonNil(rows), "limit": limit, "offset": offset})
+}
+
+// numberView is GET /api/v1/admin/numbers/{e164}: the per-number table
+// plus whether the number may use the service now.
+type numberView struct {
+	store.NumberStats
+	Eligible bool `json:"eligible"`
+}
+
+// pathNumber parses the {number} path value into E.164.
+func (s *server) pathNumber(r *http.Request) (string, error) {
+	n, err := policy.ParseNumber(r.PathValue("number"), s.cfg.Region)
+	if err != nil {
+		return "", newError(requestLang(r, s.cfg.DefaultLang), string(callback.ReasonInvalidNumber))
+	}
+	return n.E164, nil
+}
+
+func (s *server) handleAdminNumber(w http.ResponseWriter, r *http.Request) {
+	if !s.needStore(w, r) {
+		return
+	}
+	num, err := s.pathNumber(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.now()
+	ns, err := s.st.NumberStats(r.Context(), num, now)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("number stats %s: %w", num, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, numberView{NumberStats: *ns, Eligible: eligible(ns, s.cfg.Rules, now)})
+}
+
+// eligible tells whether the caller number ns passes the quotas of rules
+// now, as store.Admit would judge it (the store stays the authority: this
+// is the dashboard's view).
+func eligible(ns *store.NumberStats, rules *store.Rules, now time.Time) bool {
+	switch {
+	case ns.Allowed:
+		return true
+	case ns.Blocked:
+		return false
+	case rules == nil:
+		return true
+	}
+	over := func(limit, used int) bool { return limit > 0 && used >= limit }
+	if over(rules.CallerConnectedPerDay, ns.TodayAnswered) || over(rules.CallerAttemptsPerDay, ns.TodayCalls) ||
+		over(rules.CallerBillsecPerDay, ns.TodayBillsec) || over(rules.CallerBillsecLifetime, ns.Billsec) {
+		return false
+	}
+	if rules.CallerCooldown > 0 && ns.LastCallAt != nil && now.Sub(*ns.LastCallAt) < rules.CallerCooldown {
+		return false
+	}
+	return true
+}
+
+// overrideBody is PUT …/numbers/{number}/override.
+type overrideBody struct {
+	Kind store.OverrideKind `json:"kind"`
+	Note string             `json:"note"`
+}
+
+func (s *server) handleAdminSetOverride(w http.ResponseWriter, r *http.Request) {
+	if !s.needStore(w, r) {
+		return
+	}
+	lang := requestLang(r, s.cfg.DefaultLang)
+	num, err := s.pathNumber(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var b overrideBody
+	if err := decodeJSON(w, r, lang, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if b.Kind != store.OverrideBlock && b.Kind != store.OverrideAllow {
+		s.writeError(w, r, badRequest(lang, `kind: "block" or "allow"`))
+		return
+	}
+	if len(b.Note) > 500 {
+		s.writeError(w, r, badRequest(lang, "note: at most 500 bytes"))
+		return
+	}
+	o := store.Override{Number: num, Kind: b.Kind, Note: b.Note, By: httpguard.Actor(r), CreatedAt: s.now()}
+	if err := s.st.SetOverride(r.Context(), o); err != nil {
+		s.writeError(w, r, fmt.Errorf("set override %s: %w", num, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+func (s *server) handleAdminDeleteOverride(w http.ResponseWriter, r *http.Request) {
+	if !s.needStore(w, r) {
+		return
+	}
+	num, err := s.pathNumber(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.st.DeleteOverride(r.Context(), num); err != nil && !isNotFound(err) {
+		s.writeError(w, r, fmt.Errorf("delete override %s: %w", num, err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) handleAdminAudit(w http.ResponseWriter, r *http.Request) {
+	if !s.needStore(w, r) {
+		return
+	}
+	q := s.newQuery(r)
+	limit := q.int("limit", 100, 1, maxPage)
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	entries, err := s.st.ListAudit(r.Context(), limit)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("list audit: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": nonNil(entries)})
+}

@@ -1,0 +1,255 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// The page and every error message exist in these languages. "zh" is
+// Simplified Chinese (zh-CN); the prompt language of a request uses the same
+// two codes (callback.Request.Lang).
+const (
+	langZH = "zh"
+	langEN = "en"
+)
+
+// langCookie remembers the visitor's choice from the language switch.
+const langCookie = "wcb_lang"
+
+// messages is every visitor-facing text, by language then key. Keys of
+// states, reasons and error codes are the contract names themselves
+// ("state.connected", "reason.callee_busy", "error.rate_limited") so the
+// page's script can look them up from an API object; a test checks that both
+// languages have the same keys and that every contract name has a text.
+var messages = map[string]map[string]string{
+	langEN: {
+		"html.lang":          "en",
+		"title":              "Free call",
+		"tagline":            "We ring your phone, then your friend's, and connect you. Free, no login.",
+		"caller.label":       "Your phone number",
+		"caller.hint":        "Mobile, or fixed line with area code. We call you first.",
+		"call_now":           "Call now",
+		"dialog.title":       "Who should we call?",
+		"callee.label":       "Your friend's number",
+		"callee.hint":        "Mobile, or fixed line with area code, e.g. 010 6552 9988.",
+		"call":               "Call",
+		"back":               "Back",
+		"cancel":             "Cancel the call",
+		"again":              "Make another call",
+		"remaining":          "Time left",
+		"talk_limit":         "Each call lasts at most %s.",
+		"lang.switch":        "中文",
+		"lang.switch.label":  "切换到中文",
+		"status.title":       "Your call",
+		"status.from":        "You",
+		"status.to":          "Your friend",
+		"status.refresh":     "This page refreshes by itself.",
+		"status.retry_at":    "You may try again after %s.",
+		"status.retry_never": "This number may not use the service.",
+		"status.connection":  "Connection lost, retrying…",
+		"noscript":           "Fill in both numbers, then press Call.",
+		"sandbox":            "Demo mode: no real phones ring (sandbox PBX).",
+		"admin.title":        "Web callback · admin",
+		"step.calling_you":   "Calling you",
+		"step.answer":        "Answer your phone",
+		"step.friend":        "Calling your friend",
+		"step.connected":     "Connected",
+
+		"state.rejected":        "Not accepted",
+		"state.queued":          "Calling you…",
+		"state.calling_caller":  "Calling you — answer your phone",
+		"state.caller_answered": "You answered. Please hold…",
+		"state.calling_callee":  "Calling your friend…",
+		"state.connected":       "Connected — talk now",
+		"state.completed":       "Call ended",
+		"state.failed":          "The call did not go through",
+		"state.canceled":        "Call canceled",
+
+		"reason.limit_reached":      "Time is up.",
+		"reason.callee_hangup":      "Your friend hung up.",
+		"reason.caller_hangup":      "You hung up.",
+		"reason.caller_busy":        "Your line is busy.",
+		"reason.caller_no_answer":   "You did not answer your phone.",
+		"reason.caller_unreachable": "Your phone could not be reached.",
+		"reason.callee_busy":        "Your friend's line is busy.",
+		"reason.callee_rejected":    "Your friend's line is busy (the call was declined).",
+		"reason.callee_no_answer":   "Your friend did not answer.",
+		"reason.callee_invalid":     "Your friend's number does not exist.",
+		"reason.network_error":      "The network is busy. Please try again later.",
+		"reason.visitor":            "You canceled the call.",
+		"reason.admin":              "The operator ended the call.",
+
+		"error.invalid_number":          "This is not a valid phone number. Use a mobile number or a fixed line with area code.",
+		"error.same_number":             "Your number and your friend's number are the same.",
+		"error.destination_not_allowed": "Calls to this number are not offered.",
+		"error.not_eligible":            "This number has used up its free calls.",
+		"error.rate_limited":            "Too many requests. Please wait a moment.",
+		"error.system_busy":             "All lines are busy. Please try again in a few minutes.",
+		"error.caller_required":         "Please enter your phone number.",
+		"error.callee_required":         "Please enter your friend's number.",
+		"error.bad_request":             "The request could not be read.",
+		"error.body_too_large":          "The request is too large.",
+		"error.unsupported_media_type":  "Send JSON (Content-Type: application/json).",
+		"error.not_found":               "No such call.",
+		"error.already_final":           "This call has already ended.",
+		"error.csrf":                    "The form expired. Please reload the page and try again.",
+		"error.unauthorized":            "A valid admin token is required.",
+		"error.admin_disabled":          "The admin interface is disabled (no admin token configured).",
+		"error.too_many_streams":        "Too many live views are open. Please try again later.",
+		"error.method_not_allowed":      "This method is not allowed here.",
+		"error.unavailable":             "This function is not available on this server.",
+		"error.internal":                "Something went wrong on our side. Please try again.",
+	},
+	langZH: {
+		"html.lang":          "zh-CN",
+		"title":              "免费电话",
+		"tagline":            "我们先拨打您的电话，再拨打您朋友的电话，然后为你们接通。免费，无需登录。",
+		"caller.label":       "您的电话号码",
+		"caller.hint":        "手机号，或带区号的固定电话。我们会先打给您。",
+		"call_now":           "立即呼叫",
+		"dialog.title":       "要打给谁？",
+		"callee.label":       "朋友的电话号码",
+		"callee.hint":        "手机号，或带区号的固定电话，例如 010 6552 9988。",
+		"call":               "呼叫",
+		"back":               "返回",
+		"cancel":             "取消呼叫",
+		"again":              "再打一个",
+		"remaining":          "剩余通话时间",
+		"talk_limit":         "每次通话最长 %s。",
+		"lang.switch":        "English",
+		"lang.switch.label":  "Switch to English",
+		"status.title":       "您的呼叫",
+		"status.from":        "您",
+		"status.to":          "朋友",
+		"status.refresh":     "本页面会自动刷新。",
+		"status.retry_at":    "您可以在 %s 之后再试。",
+		"status.retry_never": "此号码不能使用本服务。",
+		"status.connection":  "连接中断，正在重试……",
+		"noscript":           "请填写两个号码，然后按“呼叫”。",
+		"sandbox":            "演示模式：不会拨打真实电话（沙盒交换机）。",
+		"admin.title":        "网页回拨 · 管理",
+		"step.calling_you":   "正在呼叫您",
+		"step.answer":        "请接听电话",
+		"step.friend":        "正在呼叫朋友",
+		"step.connected":     "已接通",
+
+		"state.rejected":        "未受理",
+		"state.queued":          "正在呼叫您……",
+		"state.calling_caller":  "正在呼叫您——请接听电话",
+		"state.caller_answered": "您已接听，请稍候……",
+		"state.calling_callee":  "正在呼叫您的朋友……",
+		"state.connected":       "已接通——请通话",
+		"state.completed":       "通话结束",
+		"state.failed":          "呼叫未能接通",
+		"state.canceled":        "呼叫已取消",
+
+		"reason.limit_reached":      "通话时间已到。",
+		"reason.callee_hangup":      "您的朋友已挂机。",
+		"reason.caller_hangup":      "您已挂机。",
+		"reason.caller_busy":        "您的电话占线。",
+		"reason.caller_no_answer":   "您没有接听电话。",
+		"reason.caller_unreachable": "无法接通您的电话。",
+		"reason.callee_busy":        "您朋友的电话占线。",
+		"reason.callee_rejected":    "您朋友的电话忙（呼叫被拒绝）。",
+		"reason.callee_no_answer":   "您的朋友没有接听。",
+		"reason.callee_invalid":     "您朋友的号码是空号。",
+		"reason.network_error":      "网络忙，请稍后再试。",
+		"reason.visitor":            "您已取消呼叫。",
+		"reason.admin":              "管理员结束了通话。",
+
+		"error.invalid_number":          "电话号码无效。请使用手机号或带区号的固定电话。",
+		"error.same_number":             "您的号码和朋友的号码相同。",
+		"error.destination_not_allowed": "不提供拨打此号码的服务。",
+		"error.not_eligible":            "此号码的免费通话次数已用完。",
+		"error.rate_limited":            "请求过于频繁，请稍候。",
+		"error.system_busy":             "线路全忙，请几分钟后再试。",
+		"error.caller_required":         "请输入您的电话号码。",
+		"error.callee_required":         "请输入朋友的电话号码。",
+		"error.bad_request":             "无法读取请求。",
+		"error.body_too_large":          "请求过大。",
+		"error.unsupported_media_type":  "请发送 JSON（Content-Type: application/json）。",
+		"error.not_found":               "找不到这个呼叫。",
+		"error.already_final":           "这个呼叫已经结束。",
+		"error.csrf":                    "表单已过期，请刷新页面后重试。",
+		"error.unauthorized":            "需要有效的管理令牌。",
+		"error.admin_disabled":          "管理功能已关闭（未配置管理令牌）。",
+		"error.too_many_streams":        "打开的实时页面过多，请稍后再试。",
+		"error.method_not_allowed":      "此处不允许该方法。",
+		"error.unavailable":             "本服务器不提供此功能。",
+		"error.internal":                "服务器出错，请重试。",
+	},
+}
+
+// msg returns the text of key in lang, falling back to English and then to
+// the key itself, so a missing translation shows up but never breaks a page.
+func msg(lang, key string) string {
+	if s, ok := messages[lang][key]; ok {
+		return s
+	}
+	if s, ok := messages[langEN][key]; ok {
+		return s
+	}
+	return key
+}
+
+// normLang maps any language tag to one we have, or "" if none fits.
+func normLang(tag string) string {
+	tag = strings.ToLower(strings.TrimSpace(tag))
+	switch {
+	case tag == "zh" || strings.HasPrefix(tag, "zh-") || strings.HasPrefix(tag, "zh_"):
+		return langZH
+	case tag == "en" || strings.HasPrefix(tag, "en-") || strings.HasPrefix(tag, "en_"):
+		return langEN
+	}
+	return ""
+}
+
+// acceptLanguage picks the supported language the visitor prefers most from
+// an Accept-Language header, or "" if it names none. Malformed parts are
+// skipped; the header is bounded by the server's header limit.
+func acceptLanguage(h string) string {
+	best, bestQ := "", -1.0
+	for i, part := range strings.Split(h, ",") {
+		if i >= 32 { // nobody prefers 32 languages; bound the work
+			break
+		}
+		tag, params, _ := strings.Cut(part, ";")
+		l := normLang(tag)
+		if l == "" {
+			continue
+		}
+		q := 1.0
+		if k, v, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.TrimSpace(k) == "q" {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || f < 0 || f > 1 {
+				continue
+			}
+			q = f
+		}
+		if q > bestQ && q > 0 {
+			best, bestQ = l, q
+		}
+	}
+	return best
+}
+
+// requestLang is the language of a response: an explicit ?lang= (the
+// switch), then the switch's cookie, then Accept-Language, then def.
+func requestLang(r *http.Request, def string) string {
+	if l := normLang(r.URL.Query().Get("lang")); l != "" {
+		return l
+	}
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l := normLang(c.Value); l != "" {
+			return l
+		}
+	}
+	if l := acceptLanguage(r.Header.Get("Accept-Language")); l != "" {
+		return l
+	}
+	if l := normLang(def); l != "" {
+		return l
+	}
+	return langZH
+}

@@ -1,0 +1,276 @@
+// webcallback admin dashboard. The page is static; this script asks for
+// the admin token once (kept in sessionStorage, gone with the tab) and sends
+// it as a Bearer header on every API call. The live view is an SSE stream
+// read with fetch(), because EventSource cannot send headers.
+(() => {
+  "use strict";
+  document.documentElement.classList.add("js");
+  const $ = (id) => document.getElementById(id);
+  const KEY = "webcallback.admin.token";
+  let token = sessionStorage.getItem(KEY) || "";
+  let liveAbort = null;
+  const live = new Map(); // id → request
+
+  class HTTPError extends Error { constructor(status, msg) { super(msg); this.status = status; } }
+
+  async function api(path, opts = {}) {
+    const res = await fetch(path, { ...opts, headers: { Accept: "application/json", ...(opts.headers || {}), Authorization: "Bearer " + token } });
+    if (res.status === 401) { signOut(); throw new HTTPError(401, "unauthorized"); }
+    if (!res.ok) {
+      let m = res.statusText;
+      try { m = (await res.json()).error.message; } catch { /* keep statusText */ }
+      throw new HTTPError(res.status, m);
+    }
+    return res;
+  }
+  const json = async (path, opts) => (await api(path, opts)).json();
+
+  function showError(id, err) {
+    const el = $(id);
+    el.textContent = err ? String(err.message || err) : "";
+    el.hidden = !err;
+  }
+
+  function cell(tr, text) { const td = document.createElement("td"); td.textContent = text == null ? "" : String(text); tr.appendChild(td); return td; }
+  const fmt = (s) => (s ? new Date(s).toLocaleString() : "");
+
+  // ---- sign in -----------------------------------------------------------
+  function signOut() {
+    sessionStorage.removeItem(KEY);
+    token = "";
+    if (liveAbort) liveAbort.abort();
+    $("dash").hidden = true;
+    $("login").hidden = false;
+    $("token").focus();
+  }
+  $("login").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    token = $("token").value.trim();
+    try {
+      await json("/api/v1/admin/calls");
+      sessionStorage.setItem(KEY, token);
+      $("token").value = "";
+      showError("login-error", null);
+      start();
+    } catch (err) {
+      $("login").hidden = false;
+      showError("login-error", err.status === 404 ? "The admin interface is disabled on this server." : "Wrong token.");
+    }
+  });
+  $("logout").addEventListener("click", signOut);
+
+  // ---- live calls ----------------------------------------------------------
+  function renderLive() {
+    const tbody = $("live").tBodies[0];
+    tbody.replaceChildren();
+    const rows = [...live.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
+    for (const r of rows) {
+      const tr = document.createElement("tr");
+      tr.dataset.id = r.id;
+      cell(tr, fmt(r.created_at));
+      cell(tr, r.caller);
+      cell(tr, r.callee);
+      cell(tr, r.state);
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "button danger small";
+      b.textContent = "Hang up";
+      b.setAttribute("aria-label", "Hang up " + r.caller + " to " + r.callee);
+      b.addEventListener("click", () => hangup(r.id, b));
+      cell(tr, "").appendChild(b);
+      tbody.appendChild(tr);
+    }
+    $("live-count").textContent = rows.length;
+    $("live-empty").hidden = rows.length > 0;
+  }
+  async function hangup(id, btn) {
+    btn.disabled = true;
+    try {
+      await api("/api/v1/admin/calls/" + encodeURIComponent(id), { method: "DELETE" });
+      loadAudit();
+    } catch (err) {
+      if (err.status !== 409) showError("admin-error", err);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+  const FINAL = ["completed", "failed", "canceled", "rejected"];
+  function onEvent(name, data) {
+    const v = JSON.parse(data);
+    if (name === "snapshot") {
+      live.clear();
+      for (const r of v.calls) live.set(r.id, r);
+    } else if (name === "call") {
+      if (FINAL.includes(v.state)) live.delete(v.id); else live.set(v.id, v);
+    }
+    renderLive();
+  }
+  // streamLive reads text/event-stream from fetch and reconnects with a
+  // growing delay; a new snapshot replaces the table on every reconnect.
+  async function streamLive() {
+    let delay = 1000;
+    while (token) {
+      liveAbort = new AbortController();
+      try {
+        const res = await api("/api/v1/admin/calls/events", { signal: liveAbort.signal, headers: { Accept: "text/event-stream" } });
+        delay = 1000;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let name = "message", data = "";
+            for (const line of frame.split("\n")) {
+              if (line.startsWith("event: ")) name = line.slice(7);
+              else if (line.startsWith("data: ")) data += line.slice(6);
+            }
+            if (data) onEvent(name, data);
+          }
+        }
+      } catch (err) {
+        if (err.name === "AbortError" || err.status === 401) return;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 30000);
+    }
+  }
+
+  // ---- statistics and charts ----------------------------------------------
+  async function loadCharts() {
+    const hours = Number($("range-hours").value) || 24;
+    const to = new Date(Math.ceil(Date.now() / 3600e3) * 3600e3);
+    const from = new Date(to - hours * 3600e3);
+    const q = "?from=" + from.toISOString().replace(/\.\d+Z$/, "Z") + "&to=" + to.toISOString().replace(/\.\d+Z$/, "Z");
+    try {
+      const s = await json("/api/v1/admin/stats" + q);
+      $("totals").textContent = `${s.requests} requests · ${s.connected} connected · ${s.failed} failed · ASR ${(100 * s.asr).toFixed(1)}% · ACD ${s.acd.toFixed(0)} s`;
+      for (const div of document.querySelectorAll(".chart")) {
+        const text = await (await api("/api/v1/admin/charts/" + div.dataset.chart + q)).text();
+        const doc = new DOMParser().parseFromString(text, "image/svg+xml");
+        div.replaceChildren(document.importNode(doc.documentElement, true));
+      }
+    } catch (err) { showError("admin-error", err); }
+  }
+  $("range").addEventListener("submit", (e) => { e.preventDefault(); loadCharts(); });
+
+  // ---- CDRs ----------------------------------------------------------------
+  const PAGE = 50;
+  let cdrOffset = 0;
+  function cdrQuery() {
+    const p = new URLSearchParams();
+    for (const [k, id] of [["number", "cdr-number"], ["disposition", "cdr-disp"], ["from", "cdr-from"], ["to", "cdr-to"]]) {
+      if ($(id).value) p.set(k, $(id).value);
+    }
+    return p;
+  }
+  async function loadCDRs() {
+    const p = cdrQuery();
+    p.set("limit", PAGE);
+    p.set("offset", cdrOffset);
+    try {
+      const r = await json("/api/v1/admin/cdrs?" + p);
+      const tbody = $("cdrs").tBodies[0];
+      tbody.replaceChildren();
+      for (const c of r.cdrs) {
+        const tr = document.createElement("tr");
+        [c.calldate.replace("T", " ").replace("Z", ""), c.src, c.dst, c.disposition, c.billsec, c.userfield].forEach((v) => cell(tr, v));
+        tbody.appendChild(tr);
+      }
+      $("cdr-page").textContent = r.total ? `${cdrOffset + 1}–${cdrOffset + r.cdrs.length} of ${r.total}` : "no records";
+      $("cdr-prev").disabled = cdrOffset === 0;
+      $("cdr-next").disabled = cdrOffset + r.cdrs.length >= r.total;
+    } catch (err) { showError("admin-error", err); }
+  }
+  $("cdr-form").addEventListener("submit", (e) => { e.preventDefault(); cdrOffset = 0; loadCDRs(); });
+  $("cdr-prev").addEventListener("click", () => { cdrOffset = Math.max(0, cdrOffset - PAGE); loadCDRs(); });
+  $("cdr-next").addEventListener("click", () => { cdrOffset += PAGE; loadCDRs(); });
+  async function download(path, name) {
+    try {
+      const blob = await (await api(path)).blob();
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    } catch (err) { showError("admin-error", err); }
+  }
+  $("cdr-csv").addEventListener("click", () => { const p = cdrQuery(); p.set("format", "csv"); download("/api/v1/admin/cdrs?" + p, "cdr.csv"); });
+  $("num-csv").addEventListener("click", () => download("/api/v1/admin/numbers?format=csv", "numbers.csv"));
+
+  // ---- numbers ---------------------------------------------------------------
+  let current = "";
+  async function lookup(number) {
+    try {
+      const n = await json("/api/v1/admin/numbers/" + encodeURIComponent(number));
+      current = n.number;
+      const dl = $("num-stats");
+      dl.replaceChildren();
+      for (const [k, v] of [["Number", n.number], ["Calls", n.calls], ["Answered", n.answered], ["Billed seconds", n.billsec],
+        ["Last call", fmt(n.last_call_at) || "never"], ["Eligible now", n.eligible ? "yes" : "no"], ["Blocked", n.blocked ? "yes" : "no"], ["Always allowed", n.allowed ? "yes" : "no"]]) {
+        const dt = document.createElement("dt"), dd = document.createElement("dd");
+        dt.textContent = k; dd.textContent = String(v);
+        dl.append(dt, dd);
+      }
+      $("num-result").hidden = false;
+      showError("num-error", null);
+    } catch (err) {
+      $("num-result").hidden = true;
+      showError("num-error", err);
+    }
+  }
+  $("num-form").addEventListener("submit", (e) => { e.preventDefault(); lookup($("num").value.trim()); });
+  async function override(kind) {
+    if (!current) return;
+    const path = "/api/v1/admin/numbers/" + encodeURIComponent(current) + "/override";
+    try {
+      if (kind) await api(path, { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ kind, note: "dashboard" }) });
+      else await api(path, { method: "DELETE" });
+      await lookup(current);
+      loadAudit();
+    } catch (err) { showError("num-error", err); }
+  }
+  $("num-block").addEventListener("click", () => override("block"));
+  $("num-allow").addEventListener("click", () => override("allow"));
+  $("num-clear").addEventListener("click", () => override(""));
+
+  // ---- audit -------------------------------------------------------------------
+  async function loadAudit() {
+    try {
+      const r = await json("/api/v1/admin/audit?limit=50");
+      const tbody = $("audit").tBodies[0];
+      tbody.replaceChildren();
+      for (const a of r.audit) {
+        const tr = document.createElement("tr");
+        [fmt(a.at), a.actor, a.action, a.target, a.detail].forEach((v) => cell(tr, v));
+        tbody.appendChild(tr);
+      }
+    } catch (err) { if (err.status !== 501) showError("admin-error", err); }
+  }
+
+  async function amiState() {
+    try {
+      const text = await (await fetch("/readyz")).text();
+      const ok = text.startsWith("ready");
+      $("ami-state").textContent = ok ? "Ready" : text.trim();
+      $("ami-state").className = "pill " + (ok ? "ok" : "bad");
+    } catch { /* next round */ }
+  }
+
+  function start() {
+    $("login").hidden = true;
+    $("dash").hidden = false;
+    streamLive();
+    loadCharts();
+    loadCDRs();
+    loadAudit();
+    amiState();
+    setInterval(amiState, 15000);
+  }
+  if (token) start(); else signOut();
+})();

@@ -1,0 +1,249 @@
+// Package web is the HTTP face of the service: the visitor page (with a
+// no-JavaScript path), the JSON API of DESIGN §6 with Server-Sent Events,
+// the admin API and dashboard, /metrics, /healthz and /readyz, and the
+// optional status webhooks. Everything it serves is embedded: no outside
+// assets, so the page works offline and under a strict CSP.
+//
+// The web owns no call logic: requests are admitted by the policy guard and
+// run by the engine behind callback.Service; this package translates.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/httpguard"
+	"webcallback/internal/policy"
+	"webcallback/internal/store"
+	"webcallback/internal/web/webhook"
+)
+
+// Config is the web's share of the settings.
+type Config struct {
+	// AdminToken enables the admin API and dashboard; "" disables them
+	// (never open).
+	AdminToken string
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// WebhookURL receives status webhooks, signed with WebhookSecret; ""
+	// sends none.
+	WebhookURL    string
+	WebhookSecret string
+	// PublicBaseURL ("https://call.example.com") makes absolute links in
+	// webhooks; "" leaves them relative.
+	PublicBaseURL string
+	// DefaultLang ("zh" or "en") when the browser states no preference.
+	DefaultLang string
+	// CallLimit is the talk limit, for the page's countdown (0 = 300 s).
+	CallLimit time.Duration
+	// Region is the home region of numbers typed without a country code.
+	Region string
+	// MaxStreams bounds open SSE streams (0 = 10000).
+	MaxStreams int
+	// Rules are the eligibility quotas, for the admin view of a number
+	// (nil = none). The store enforces them; see policy.
+	Rules *store.Rules
+}
+
+// Deps is what the web calls.
+type Deps struct {
+	Service callback.Service // the engine; required
+	Store   store.Store      // required for admin and the no-JS pages' history
+	Guard   *policy.Guard    // admits new calls; nil = the service takes none (503 unavailable)
+	// AMIState reports the AMI connection ("connected", "connecting",
+	// "disconnected"...) for /metrics and the dashboard; nil = unknown.
+	AMIState func() string
+	// Ready is /readyz: nil error when the AMI is connected and the database
+	// reachable. nil = always ready.
+	Ready func(ctx context.Context) error
+	// Sandbox makes the admin page (and the visitor page) say that no real
+	// phones ring.
+	Sandbox bool
+	Logger  *slog.Logger
+	// Registry receives the web's metrics and is served at /metrics; nil =
+	// a private registry.
+	Registry *prometheus.Registry
+	// Context stops the background workers (metrics feed, webhooks) when
+	// done; nil = they run for the life of the process.
+	Context context.Context
+	// HTTPClient sends webhooks; nil = a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+}
+
+// server holds what the handlers share.
+type server struct {
+	cfg     Config
+	svc     callback.Service
+	st      store.Store
+	guard   *policy.Guard
+	deps    Deps
+	log     *slog.Logger
+	now     func() time.Time
+	streams *streamLimit
+	metrics *metrics
+	csrf    *httpguard.CSRF
+	pages   *pages
+}
+
+// New builds the whole HTTP handler.
+func New(cfg Config, deps Deps) (http.Handler, error) {
+	if deps.Service == nil {
+		return nil, errors.New("web: Deps.Service is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if deps.Context == nil {
+		deps.Context = context.Background()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if normLang(cfg.DefaultLang) == "" {
+		cfg.DefaultLang = langZH
+	}
+	cfg.DefaultLang = normLang(cfg.DefaultLang)
+	if cfg.CallLimit <= 0 {
+		cfg.CallLimit = 300 * time.Second
+	}
+	if cfg.Region == "" {
+		cfg.Region = "CN"
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 10000
+	}
+	s := &server{
+		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
+		log: deps.Logger.With("component", "web"), now: deps.Now,
+		streams: &streamLimit{max: int64(cfg.MaxStreams)},
+	}
+	var err error
+	if s.csrf, err = httpguard.NewCSRF(0); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if s.pages, err = loadPages(); err != nil {
+		return nil, err
+	}
+	if s.metrics, err = newMetrics(deps.Registry, deps.AMIState, s.log); err != nil {
+		return nil, err
+	}
+	go s.metrics.feed(deps.Context, deps.Service, s.now)
+	if cfg.WebhookURL != "" {
+		hc := deps.HTTPClient
+		if hc == nil {
+			hc = &http.Client{Timeout: 10 * time.Second}
+		}
+		wh, err := webhook.New(webhook.Config{
+			URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, BaseURL: cfg.PublicBaseURL,
+			Client: hc, Logger: s.log, Registerer: deps.Registry,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("web: webhooks: %w", err)
+		}
+		go wh.Run(deps.Context, deps.Service)
+	}
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern(), s.metrics.instrument(rt.path, rt.handler))
+	}
+	return s.guardHTTP(mux), nil
+}
+
+// route is one endpoint. The table is the single list of what the server
+// answers: New registers it and the OpenAPI test compares it with
+// openapi.json.
+type route struct {
+	method, path string
+	api          bool // described in openapi.json
+	handler      http.Handler
+}
+
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+func (s *server) routes() []route {
+	h := func(f func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(f) }
+	auth := s.newAdminAuth()
+	admin := func(f func(http.ResponseWriter, *http.Request)) http.Handler { return auth.Wrap(h(f)) }
+	return []route{
+		// The visitor page and its no-JS path.
+		{"GET", "/{$}", false, h(s.handleIndex)},
+		{"POST", "/call", false, h(s.handleFormCall)},
+		{"GET", "/call/{id}", false, h(s.handleCallPage)},
+		{"POST", "/call/{id}/cancel", false, h(s.handleFormCancel)},
+		{"GET", "/static/", false, staticHandler()},
+		{"GET", "/admin", false, h(s.handleAdminPage)},
+
+		// Public API.
+		{"GET", "/api/v1/openapi.json", true, h(handleOpenAPI)},
+		{"GET", "/api/v1/challenge", true, h(s.handleChallenge)},
+		{"POST", "/api/v1/callbacks", true, h(s.handleCreate)},
+		{"GET", "/api/v1/callbacks/{id}", true, h(s.handleGet)},
+		{"DELETE", "/api/v1/callbacks/{id}", true, h(s.handleCancel)},
+		{"GET", "/api/v1/callbacks/{id}/events", true, h(s.handleEvents)},
+
+		// Admin API.
+		{"GET", "/api/v1/admin/calls", true, admin(s.handleAdminCalls)},
+		{"GET", "/api/v1/admin/calls/events", true, admin(s.handleAdminEvents)},
+		{"DELETE", "/api/v1/admin/calls/{id}", true, admin(s.handleAdminHangup)},
+		{"GET", "/api/v1/admin/requests", true, admin(s.handleAdminRequests)},
+		{"GET", "/api/v1/admin/cdrs", true, admin(s.handleAdminCDRs)},
+		{"GET", "/api/v1/admin/numbers", true, admin(s.handleAdminNumbers)},
+		{"GET", "/api/v1/admin/numbers/{number}", true, admin(s.handleAdminNumber)},
+		{"PUT", "/api/v1/admin/numbers/{number}/override", true, admin(s.handleAdminSetOverride)},
+		{"DELETE", "/api/v1/admin/numbers/{number}/override", true, admin(s.handleAdminDeleteOverride)},
+		{"GET", "/api/v1/admin/stats", true, admin(s.handleAdminStats)},
+		{"GET", "/api/v1/admin/charts/{chart}", true, admin(s.handleAdminChart)},
+		{"GET", "/api/v1/admin/audit", true, admin(s.handleAdminAudit)},
+
+		// Operations.
+		{"GET", "/metrics", false, s.metrics.handler(s.deps.Registry)},
+		{"GET", "/healthz", false, h(s.handleHealthz)},
+		{"GET", "/readyz", false, h(s.handleReadyz)},
+	}
+}
+
+func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// handleReadyz answers 503 with the reason when a dependency is down, so a
+// load balancer takes the instance out while the AMI reconnects.
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.deps.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.deps.Ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// handleChallenge is GET /api/v1/challenge: a proof-of-work challenge the
+// page solves before submitting (required only under load).
+func (s *server) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	if s.guard == nil {
+		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "unavailable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.guard.Challenge(s.now()))
+}
