@@ -44,6 +44,15 @@ type call struct {
 
 	cancelBy callback.Reason // visitor or admin asked to end it
 	limitMS  int             // talk limit the call was placed with
+
+	// Engine bookkeeping.
+	slot       bool      // holds an admission slot
+	adopted    bool      // left unfinished by a previous run, taken over at Start
+	uncertain  bool      // the Originate's response was lost: it may be ringing
+	graceArmed bool      // a failed OriginateResponse started the grace timer
+	hangupSent bool      // a Hangup action is out for a cancel
+	submitted  time.Time // Submit accepted it
+	sentAt     time.Time // its Originate went out
 }
 
 // rank orders the states so the machine never moves backwards.

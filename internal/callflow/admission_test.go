@@ -1,0 +1,98 @@
+package callflow
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestAdmissionCapacity(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name           string
+		maxConc, size  int
+		perSecond      float64
+		wait           time.Duration
+		submit         int
+		wantAccepted   int
+		wantReadyAtT0  int
+		wantQueuedAtT0 int
+	}{
+		{"N+1th is busy without a queue", 3, 0, 0, time.Second, 4, 3, 3, 0},
+		{"queue takes the overflow", 2, 2, 0, time.Second, 5, 4, 2, 2},
+		{"rate cap: the wait would exceed maxWait", 10, 10, 2, time.Second, 10, 3, 1, 2},
+		{"no cap on rate", 100, 0, 0, 0, 100, 100, 100, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAdmission(tc.maxConc, tc.perSecond, tc.size, tc.wait)
+			accepted := 0
+			for i := range tc.submit {
+				if a.enqueue(fmt.Sprint(i), t0) {
+					accepted++
+				}
+			}
+			if accepted != tc.wantAccepted {
+				t.Fatalf("accepted %d, want %d", accepted, tc.wantAccepted)
+			}
+			var ready []string
+			for {
+				exp, id, _ := a.step(t0)
+				if len(exp) > 0 {
+					t.Fatalf("expired %v at t0", exp)
+				}
+				if id == "" {
+					break
+				}
+				ready = append(ready, id)
+			}
+			if len(ready) != tc.wantReadyAtT0 {
+				t.Fatalf("ready at t0: %v, want %d", ready, tc.wantReadyAtT0)
+			}
+			for i, id := range ready { // FIFO
+				if id != fmt.Sprint(i) {
+					t.Fatalf("ready %v: not in submission order", ready)
+				}
+			}
+			if act, q := a.counts(); act != len(ready) || q != tc.wantQueuedAtT0 {
+				t.Fatalf("counts = %d active, %d queued; want %d, %d", act, q, len(ready), tc.wantQueuedAtT0)
+			}
+		})
+	}
+}
+
+func TestAdmissionReleaseExpireRate(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	a := newAdmission(1, 10, 2, 2*time.Second)
+	for _, id := range []string{"a", "b", "c"} {
+		if !a.enqueue(id, t0) {
+			t.Fatalf("enqueue %s refused", id)
+		}
+	}
+	if _, id, _ := a.step(t0); id != "a" {
+		t.Fatalf("first ready = %q", id)
+	}
+	// No slot: b waits, and the dispatcher is told to wake before b expires.
+	if _, id, sleep := a.step(t0); id != "" || sleep <= 0 || sleep > 2*time.Second+time.Millisecond {
+		t.Fatalf("step with no slot = %q, sleep %v", id, sleep)
+	}
+	a.release()
+	// A slot but the rate token is 100 ms away.
+	if _, id, sleep := a.step(t0.Add(10 * time.Millisecond)); id != "" || sleep != 90*time.Millisecond {
+		t.Fatalf("step before the token = %q, sleep %v", id, sleep)
+	}
+	if _, id, _ := a.step(t0.Add(100 * time.Millisecond)); id != "b" {
+		t.Fatalf("after the token: ready %q, want b", id)
+	}
+	// c waits for a slot longer than maxWait: expired, not dropped.
+	exp, id, _ := a.step(t0.Add(3 * time.Second))
+	if id != "" || len(exp) != 1 || exp[0] != "c" {
+		t.Fatalf("expiry: ready %q, expired %v", id, exp)
+	}
+	if !a.enqueue("d", t0.Add(3*time.Second)) || !a.remove("d") || a.remove("d") {
+		t.Fatal("remove of a queued id")
+	}
+	if left := a.close(); len(left) != 0 || a.enqueue("e", t0) {
+		t.Fatalf("close: left %v, still accepting", left)
+	}
+}

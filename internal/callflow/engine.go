@@ -1,0 +1,704 @@
+// Package callflow is the callback engine: one state machine per request,
+// one async Originate per request into the fixed dialplan context, event
+// correlation by the request id Asterisk carries as Uniqueid/Linkedid,
+// outcome and cause mapping, capacity (concurrency, call rate, a bounded
+// FIFO), cancel and admin hang-up, and reconciliation after an AMI
+// reconnect or a restart of the service. It implements callback.Service.
+//
+// The spec is ../shared/DESIGN.md §1, §3 and §6; what real Asterisk sends is
+// in ../shared/fixtures/ami (the replay tests feed those streams to the
+// state machine).
+package callflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"webcallback/ami"
+	"webcallback/internal/callback"
+	"webcallback/internal/store"
+)
+
+// Caller ID modes of Config.CallerIDMode.
+const (
+	CallerIDPartner = "partner" // each side sees the other's number, as the original
+	CallerIDDID     = "did"     // both sides see our own DID (trunks that refuse foreign caller IDs)
+)
+
+// Config is the engine's settings. Zero fields take the defaults noted.
+type Config struct {
+	Trunk        string        // PJSIP endpoint of the trunk; "gateway"
+	CallerIDMode string        // CallerIDPartner (default) or CallerIDDID
+	DID          string        // our own number, digits; required for CallerIDDID
+	CallerRing   time.Duration // Originate Timeout: how long the caller's phone rings; 30s
+	CalleeRing   time.Duration // Dial ring timeout for the callee; 30s
+	Limit        time.Duration // talk limit; 300s
+	Warning      time.Duration // spoken warning before the limit; 20s (negative = none)
+	WarnCallee   bool          // play the warning to the callee too
+	Lang         string        // prompt language when a request has none: "zh" (default) or "en"
+
+	MaxConcurrent int           // calls in progress at once; 100
+	MaxPerSecond  float64       // Originates per second; 5 (negative = no cap)
+	QueueSize     int           // requests that may wait for capacity (0 = none: busy at once)
+	QueueWait     time.Duration // longest wait in the queue; 15s
+
+	Instance string       // this service instance (Request.Instance); "webcallback"
+	Logger   *slog.Logger // nil = slog.Default()
+
+	// SkipCDRs leaves AMI Cdr events to another consumer (internal/monitor);
+	// by default the engine writes them to the store, idempotently.
+	SkipCDRs bool
+}
+
+func (cfg *Config) setDefaults() error {
+	def := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	if cfg.Trunk == "" {
+		cfg.Trunk = "gateway"
+	}
+	if cfg.CallerIDMode == "" {
+		cfg.CallerIDMode = CallerIDPartner
+	}
+	def(&cfg.CallerRing, 30*time.Second)
+	def(&cfg.CalleeRing, 30*time.Second)
+	def(&cfg.Limit, 300*time.Second)
+	def(&cfg.Warning, 20*time.Second)
+	if cfg.Warning < 0 {
+		cfg.Warning = 0
+	}
+	def(&cfg.QueueWait, 15*time.Second)
+	if cfg.Lang == "" {
+		cfg.Lang = "zh"
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 100
+	}
+	if cfg.MaxPerSecond == 0 {
+		cfg.MaxPerSecond = 5
+	}
+	if cfg.QueueSize < 0 {
+		cfg.QueueSize = 0
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = "webcallback"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var errs []error
+	if !safeID(cfg.Trunk) {
+		errs = append(errs, fmt.Errorf("trunk %q: letters, digits and '-' only", cfg.Trunk))
+	}
+	switch cfg.CallerIDMode {
+	case CallerIDPartner:
+	case CallerIDDID:
+		if !digitsOnly(cfg.DID) {
+			errs = append(errs, fmt.Errorf("caller ID mode did needs a DID of digits, not %q", cfg.DID))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("caller ID mode %q: want %q or %q", cfg.CallerIDMode, CallerIDPartner, CallerIDDID))
+	}
+	if cfg.Lang != "zh" && cfg.Lang != "en" {
+		errs = append(errs, fmt.Errorf("language %q: want zh or en", cfg.Lang))
+	}
+	if cfg.Warning >= cfg.Limit {
+		errs = append(errs, fmt.Errorf("warning %v must be shorter than the limit %v", cfg.Warning, cfg.Limit))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("callflow: config: %w", err)
+	}
+	return nil
+}
+
+// ErrConnected is returned by Cancel for a visitor when the call is already
+// connected: then only the people on the phone, or an admin, end it.
+var ErrConnected = fmt.Errorf("%w: the call is connected; only an admin can hang it up", callback.ErrFinal)
+
+// Timings of the engine's own housekeeping (real time, not the PBX's).
+const (
+	// originateGrace is how long a failed OriginateResponse waits for the
+	// caller leg's Hangup, which carries the cause.
+	originateGrace = 2 * time.Second
+	// reconcileMinAge spares calls whose Originate went out this recently:
+	// Asterisk may not have created their channel yet.
+	reconcileMinAge = 2 * time.Second
+	// sweepEvery is how often the engine looks for calls that outlived any
+	// possible call (lost events) and reconciles them.
+	sweepEvery = 30 * time.Second
+	// subscriptionBuffer is the AMI event buffer of the engine: room for a
+	// burst of ~100 events for each of hundreds of calls.
+	subscriptionBuffer = 1 << 16
+)
+
+// Engine places and follows callbacks. It implements callback.Service.
+type Engine struct {
+	cfg    Config
+	client *ami.Client
+	st     store.Store
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	tr      *tracker
+	orphans orphans
+	closing bool
+	started bool
+
+	adm  *admission
+	hub  *hub
+	w    *writer
+	cdrs *cdrWriter
+
+	bg      context.Context // lives until Shutdown: background loops and actions
+	stop    context.CancelFunc
+	loops   sync.WaitGroup // dispatcher, reconciler, writer, CDR writer
+	events  sync.WaitGroup // the event loop
+	placing sync.WaitGroup // Originates in flight
+	sub     *ami.Subscription
+	recon   chan struct{}
+
+	stats stats
+}
+
+// New returns an engine placing calls through client and persisting them
+// in st. Call Start before Submit.
+func New(cfg Config, client *ami.Client, st store.Store) (*Engine, error) {
+	if client == nil || st == nil {
+		return nil, errors.New("callflow: New needs an AMI client and a store")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	perSecond := cfg.MaxPerSecond
+	if perSecond < 0 {
+		perSecond = 0
+	}
+	e := &Engine{
+		cfg:    cfg,
+		client: client,
+		st:     st,
+		log:    cfg.Logger.With("component", "callflow"),
+		tr:     newTracker(),
+		adm:    newAdmission(cfg.MaxConcurrent, perSecond, cfg.QueueSize, cfg.QueueWait),
+		hub:    newHub(),
+		recon:  make(chan struct{}, 1),
+	}
+	e.w = newWriter(st, e.log)
+	e.cdrs = newCDRWriter(st, e.log)
+	e.bg, e.stop = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Start subscribes to the AMI events, adopts this instance's requests that
+// a previous run left unfinished (they are reconciled against the live
+// channels as soon as AMI is up: the ones still up are followed to their
+// end, the others finished; none is ever originated again), and starts
+// taking requests.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return errors.New("callflow: engine already started")
+	}
+	e.started = true
+	e.mu.Unlock()
+
+	// Subscribe before anything else: no event of an adopted call can fall
+	// between the store read and the reconciliation.
+	e.sub = e.client.Subscribe(subscriptionBuffer)
+	left, err := e.st.UnfinishedRequests(ctx, e.cfg.Instance)
+	if err != nil {
+		e.sub.Close()
+		return fmt.Errorf("callflow: loading unfinished requests: %w", err)
+	}
+	e.mu.Lock()
+	for _, r := range left {
+		c := e.newCall(r)
+		c.originated = true // it may have been: never send it again
+		c.adopted = true
+		c.slot = true
+		e.adm.acquire()
+		e.tr.add(c)
+	}
+	e.mu.Unlock()
+	if len(left) > 0 {
+		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "instance", e.cfg.Instance)
+		e.kickReconcile()
+	}
+
+	e.events.Add(1)
+	go e.eventLoop(e.sub)
+	e.loops.Add(4)
+	go func() { defer e.loops.Done(); e.w.run(e.bg) }()
+	go func() { defer e.loops.Done(); e.cdrs.run(e.bg) }()
+	go e.dispatcher()
+	go e.reconciler()
+	return nil
+}
+
+// newCall wraps a request for the engine; r becomes the engine's own copy.
+func (e *Engine) newCall(r *callback.Request) *call {
+	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond)}
+}
+
+// Shutdown stops taking requests: queued ones are refused (system_busy) as
+// nothing of them reached the PBX; calls in progress go on in Asterisk and
+// stay in the store unfinished, for the next Start (of this instance) to
+// reconcile. It waits for Originates in flight and for pending writes, until
+// ctx ends. The AMI client and the store stay open: the caller owns them.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closing = true
+	started := e.started
+	e.mu.Unlock()
+
+	now := time.Now()
+	for _, id := range e.adm.close() {
+		e.finishByID(id, callback.StateRejected, callback.ReasonSystemBusy, now)
+	}
+	if !started {
+		e.stop()
+		return nil
+	}
+	var errs []error
+	if err := waitGroup(ctx, &e.placing); err != nil {
+		errs = append(errs, fmt.Errorf("waiting for Originates in flight: %w", err))
+	}
+	e.sub.Close()
+	if err := waitGroup(ctx, &e.events); err != nil {
+		errs = append(errs, fmt.Errorf("stopping the event loop: %w", err))
+	}
+	e.stop()
+	if err := waitGroup(ctx, &e.loops); err != nil {
+		errs = append(errs, fmt.Errorf("stopping: %w", err))
+	}
+	if err := e.w.flush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("writing requests: %w (%d not written)", err, e.w.pendingCount()))
+	}
+	if err := e.cdrs.flush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("writing CDRs: %w", err))
+	}
+	e.hub.closeAll()
+	e.mu.Lock()
+	live := len(e.tr.calls)
+	e.mu.Unlock()
+	e.log.Info("engine stopped; calls in progress continue in Asterisk", "live", live)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("callflow: shutdown: %w", err)
+	}
+	return nil
+}
+
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Submit takes a request the web or the CLI has stored with store.Admit
+// (state queued) and places its call as soon as capacity allows. It returns
+// callback.ErrSystemBusy at once when no slot and no queue place is left
+// (the request is then stored as rejected/system_busy).
+func (e *Engine) Submit(ctx context.Context, r *callback.Request) error {
+	if r == nil || !safeID(r.ID) {
+		return fmt.Errorf("%w: missing or malformed request id", errBadRequest)
+	}
+	now := time.Now()
+	c := e.newCall(r.Clone())
+	req := c.req
+	req.State, req.Reason, req.Cause, req.Prompt = callback.StateQueued, "", 0, callback.PromptNone
+	req.Instance = e.cfg.Instance
+	req.UpdatedAt = now
+	if len(req.History) == 0 {
+		at := req.CreatedAt
+		if at.IsZero() {
+			at = now
+			req.CreatedAt = now
+		}
+		req.History = []callback.Transition{{State: callback.StateQueued, At: at}}
+	}
+	if _, err := e.cfg.originate(req); err != nil {
+		// Defense in depth: policy should never let this through.
+		e.log.Warn("refusing a request unsafe to originate", "id", req.ID, "err", err)
+		if rerr := e.reject(ctx, c, callback.ReasonInvalidNumber, now); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+
+	e.mu.Lock()
+	if _, dup := e.tr.calls[req.ID]; dup {
+		e.mu.Unlock()
+		return fmt.Errorf("callflow: request %s already submitted", req.ID)
+	}
+	if e.closing || !e.started || !e.adm.enqueue(req.ID, now) {
+		e.mu.Unlock()
+		e.stats.busy.Add(1)
+		if err := e.reject(ctx, c, callback.ReasonSystemBusy, now); err != nil {
+			return errors.Join(callback.ErrSystemBusy, err)
+		}
+		return callback.ErrSystemBusy
+	}
+	c.submitted = now
+	e.tr.add(c)
+	snap := req.Clone()
+	e.hub.publish(snap)
+	e.w.put(snap) // records Instance: whose call it is after a restart
+	e.mu.Unlock()
+	e.stats.submitted.Add(1)
+	return nil
+}
+
+// reject ends a request that never reached the PBX and stores it at once,
+// so the caller of Submit reads it back from the store right away.
+func (e *Engine) reject(ctx context.Context, c *call, reason callback.Reason, now time.Time) error {
+	c.finish(callback.StateRejected, reason, 0, callback.PromptNone, now)
+	snap := c.req.Clone()
+	e.hub.publish(snap)
+	if err := e.st.UpdateRequest(ctx, snap); err != nil {
+		return fmt.Errorf("callflow: storing rejected request %s: %w", snap.ID, err)
+	}
+	return nil
+}
+
+// finishByID ends a live call that has no channel (queued, or lost).
+func (e *Engine) finishByID(id string, s callback.State, reason callback.Reason, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.tr.calls[id]; c != nil && c.finish(s, reason, 0, callback.PromptNone, now) {
+		e.changedLocked(c)
+	}
+}
+
+// changedLocked publishes and stores c's new state; a final state releases
+// its capacity slot and forgets the call. e.mu is held.
+func (e *Engine) changedLocked(c *call) {
+	snap := c.req.Clone()
+	e.hub.publish(snap)
+	e.w.put(snap)
+	if !snap.State.Final() {
+		return
+	}
+	e.tr.remove(c)
+	if c.slot {
+		c.slot = false
+		e.adm.release()
+	}
+	e.stats.finished.Add(1)
+	e.log.Info("callback finished", "id", snap.ID, "state", snap.State, "reason", snap.Reason,
+		"cause", snap.Cause, "prompt", snap.Prompt, "billsec", snap.Billsec)
+}
+
+// dispatcher originates queued requests as capacity allows and refuses the
+// ones whose wait ran out.
+func (e *Engine) dispatcher() {
+	defer e.loops.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		expired, ready, sleep := e.adm.step(time.Now())
+		for _, id := range expired {
+			e.stats.busy.Add(1)
+			e.log.Warn("request waited too long for capacity", "id", id, "max_wait", e.cfg.QueueWait)
+			e.finishByID(id, callback.StateRejected, callback.ReasonSystemBusy, time.Now())
+		}
+		if ready != "" {
+			e.placing.Add(1)
+			go e.place(ready)
+			continue
+		}
+		if sleep < 0 {
+			sleep = time.Hour
+		}
+		timer.Reset(sleep)
+		select {
+		case <-e.bg.Done():
+			return
+		case <-e.adm.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+// place sends the request's one and only Originate.
+func (e *Engine) place(id string) {
+	defer e.placing.Done()
+	e.mu.Lock()
+	c := e.tr.calls[id]
+	if c == nil || c.req.State != callback.StateQueued || c.originated {
+		e.mu.Unlock()
+		e.adm.release()
+		return
+	}
+	c.slot = true
+	now := time.Now()
+	if c.cancelBy != "" { // canceled between the queue and here
+		c.finish(callback.StateCanceled, c.cancelBy, 0, callback.PromptNone, now)
+		e.changedLocked(c)
+		e.mu.Unlock()
+		return
+	}
+	msg, err := e.cfg.originate(c.req)
+	if err != nil { // Submit checked it; the config cannot change
+		c.finish(callback.StateRejected, callback.ReasonInvalidNumber, 0, callback.PromptNone, now)
+		e.changedLocked(c)
+		e.mu.Unlock()
+		return
+	}
+	// Mark it before sending: whatever happens next, never send it again.
+	c.originated = true
+	c.sentAt = now
+	c.advance(callback.StateCallingCaller, now)
+	e.changedLocked(c)
+	e.mu.Unlock()
+
+	resp, err := e.client.Do(e.bg, msg)
+	done := time.Now()
+	e.stats.originated.Add(1)
+	e.stats.observeOriginate(done.Sub(c.submitted))
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var actionErr *ami.ActionError
+	switch {
+	case err == nil:
+		aid := resp.ActionID()
+		c.actionID = aid
+		if !c.req.State.Final() {
+			e.tr.byAction[aid] = c
+		}
+		if m := e.orphans.take(aid); m != nil && !c.req.State.Final() {
+			e.applyLocked(c, m, done)
+		}
+	case errors.As(err, &actionErr):
+		// Asterisk refused it (e.g. "Extension does not exist."): nothing rings.
+		e.log.Error("Originate refused by Asterisk", "id", id, "err", err)
+		if c.finish(callback.StateFailed, callback.ReasonNetworkError, 0, callback.PromptNone, done) {
+			e.changedLocked(c)
+		}
+	case errors.Is(err, ami.ErrNotConnected), errors.Is(err, ami.ErrInvalidHeader), errors.Is(err, ami.ErrClosed):
+		// Nothing was written: the PBX never saw it.
+		e.log.Warn("Originate not sent", "id", id, "err", err)
+		if c.finish(callback.StateRejected, callback.ReasonSystemBusy, 0, callback.PromptNone, done) {
+			e.changedLocked(c)
+		}
+	default:
+		// ErrConnLost, ErrTimeout: it may be ringing. Never re-send: look
+		// for its channel once AMI answers again.
+		e.log.Warn("Originate outcome unknown; reconciling", "id", id, "err", err)
+		c.uncertain = true
+		e.kickReconcile()
+	}
+}
+
+// eventLoop applies every AMI event to the call it belongs to.
+func (e *Engine) eventLoop(sub *ami.Subscription) {
+	defer e.events.Done()
+	for m := range sub.C() {
+		switch m.Event() {
+		case ami.EventConnected:
+			if atoi(m.Get("Reconnects")) > 0 {
+				e.log.Info("AMI reconnected; reconciling calls in progress")
+				e.kickReconcile()
+			}
+			continue
+		case ami.EventDropped:
+			e.log.Warn("AMI events dropped; reconciling calls in progress", "dropped", m.Get("Dropped"))
+			e.kickReconcile()
+			continue
+		case ami.EventDisconnected:
+			e.log.Warn("AMI connection lost; calls continue in Asterisk", "reason", m.Get("Reason"))
+			continue
+		case "Cdr":
+			if !e.cfg.SkipCDRs {
+				e.cdrs.put(m)
+			}
+			continue
+		}
+		e.stats.events.Add(1)
+		e.handle(m, time.Now())
+	}
+}
+
+func (e *Engine) handle(m *ami.Message, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.tr.lookup(m)
+	if c == nil {
+		if m.Event() == "OriginateResponse" && m.Get("Response") != "Success" {
+			// Its Originate's Do has not returned yet: keep it until it does.
+			e.orphans.put(m)
+		}
+		return
+	}
+	e.applyLocked(c, m, now)
+}
+
+// applyLocked feeds m to c and carries out what follows. e.mu is held.
+func (e *Engine) applyLocked(c *call, m *ami.Message, now time.Time) {
+	if c.handle(m, now) {
+		e.changedLocked(c)
+	}
+	if c.req.State.Final() {
+		return
+	}
+	if c.origFailed && !c.graceArmed {
+		c.graceArmed = true
+		id := c.req.ID
+		time.AfterFunc(originateGrace, func() { e.graceFinish(id) })
+	}
+	if c.cancelBy != "" && !c.hangupSent && c.channel {
+		e.hangupLocked(c)
+	}
+}
+
+// graceFinish ends a call whose Originate failed when the caller leg's
+// Hangup did not follow within originateGrace.
+func (e *Engine) graceFinish(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.tr.calls[id]; c != nil && c.originateGone(time.Now()) {
+		e.changedLocked(c)
+	}
+}
+
+// Cancel ends a request that is not final. A visitor may cancel while the
+// caller's or the callee's phone rings; an admin may also hang up a
+// connected call. The outcome (canceled, by) is recorded when Asterisk
+// reports the caller's channel gone.
+func (e *Engine) Cancel(ctx context.Context, id string, by callback.Reason) error {
+	if by != callback.ReasonVisitor && by != callback.ReasonAdmin {
+		return fmt.Errorf("callflow: cancel by %q: want %q or %q", by, callback.ReasonVisitor, callback.ReasonAdmin)
+	}
+	e.mu.Lock()
+	c := e.tr.calls[id]
+	if c == nil {
+		e.mu.Unlock()
+		r, err := e.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.State.Final() {
+			return callback.ErrFinal
+		}
+		return fmt.Errorf("%w: %s is handled by instance %q", callback.ErrNotFound, id, r.Instance)
+	}
+	defer e.mu.Unlock()
+	switch {
+	case c.req.State == callback.StateQueued && e.adm.remove(id):
+		if c.finish(callback.StateCanceled, by, 0, callback.PromptNone, time.Now()) {
+			e.changedLocked(c)
+		}
+		return nil
+	case c.req.State == callback.StateConnected && by == callback.ReasonVisitor:
+		return ErrConnected
+	}
+	if c.cancelBy == "" || by == callback.ReasonAdmin {
+		c.cancelBy = by
+	}
+	if c.originated && !c.hangupSent {
+		e.hangupLocked(c)
+	}
+	return nil
+}
+
+// hangupLocked asks Asterisk to hang up the caller's channel; Dial then
+// cancels or ends the callee's leg. Before the channel exists the Hangup
+// fails; it is retried when the channel shows up. e.mu is held.
+func (e *Engine) hangupLocked(c *call) {
+	c.hangupSent = true
+	target := c.req.CallerChannel
+	if target == "" {
+		target = c.req.ID // Asterisk finds a channel by its Uniqueid too
+	}
+	id := c.req.ID
+	go func() {
+		_, err := e.client.Do(e.bg, hangupAction(target, 16))
+		if err == nil {
+			e.log.Info("hung up on request", "id", id, "channel", target)
+			return
+		}
+		e.log.Warn("hangup failed; will retry when the channel shows up", "id", id, "channel", target, "err", err)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if c.req.State.Final() {
+			return
+		}
+		c.hangupSent = false
+		if c.channel && c.req.CallerChannel != "" && c.req.CallerChannel != target {
+			e.hangupLocked(c) // the channel got its name meanwhile
+		}
+	}()
+}
+
+// Get returns the request, from memory while the engine follows it, else
+// from the store.
+func (e *Engine) Get(ctx context.Context, id string) (*callback.Request, error) {
+	e.mu.Lock()
+	if c := e.tr.calls[id]; c != nil {
+		r := c.req.Clone()
+		e.mu.Unlock()
+		return r, nil
+	}
+	e.mu.Unlock()
+	if r := e.w.get(id); r != nil { // finished, not yet written
+		return r.Clone(), nil
+	}
+	r, err := e.st.GetRequest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("callflow: get %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Watch delivers the current snapshot, then one per transition; the channel
+// closes after the final state (or stop).
+func (e *Engine) Watch(id string) (<-chan *callback.Request, func(), error) {
+	e.mu.Lock()
+	if c := e.tr.calls[id]; c != nil {
+		defer e.mu.Unlock()
+		ch, stop := e.hub.watch(id, c.req.Clone())
+		return ch, stop, nil
+	}
+	e.mu.Unlock()
+	r, err := e.Get(context.Background(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, stop := e.hub.watch(id, r)
+	return ch, stop, nil
+}
+
+// WatchAll delivers every transition of every request; a reader that falls
+// more than 1024 behind loses updates (counted in Stats).
+func (e *Engine) WatchAll() (<-chan *callback.Request, func()) { return e.hub.watchAll() }
+
+// Live lists the requests the engine follows, oldest first.
+func (e *Engine) Live() []*callback.Request {
+	e.mu.Lock()
+	out := make([]*callback.Request, 0, len(e.tr.calls))
+	for _, c := range e.tr.calls {
+		out = append(out, c.req.Clone())
+	}
+	e.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+var _ callback.Service = (*Engine)(nil)

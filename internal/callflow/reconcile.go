@@ -1,0 +1,149 @@
+package callflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"webcallback/ami"
+	"webcallback/internal/callback"
+)
+
+// kickReconcile asks the reconciler to compare the calls in progress with
+// the channels Asterisk has. Kicks coalesce.
+func (e *Engine) kickReconcile() {
+	select {
+	case e.recon <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileRetry is the pause after a reconciliation that could not ask
+// Asterisk (AMI down): the next AMIConnected event kicks it again anyway.
+const reconcileRetry = time.Second
+
+// reconciler runs reconcile on a kick (AMI reconnected, events dropped,
+// Originate outcome unknown, adopted requests) and periodically for calls
+// that outlived any possible call.
+func (e *Engine) reconciler() {
+	defer e.loops.Done()
+	tick := time.NewTicker(sweepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.bg.Done():
+			return
+		case <-e.recon:
+		case <-tick.C:
+			if !e.anyOverdue(time.Now()) {
+				continue
+			}
+		}
+		again, err := e.reconcile(e.bg)
+		if err != nil {
+			e.log.Warn("reconciling calls in progress", "err", err)
+		}
+		if err != nil || again {
+			time.AfterFunc(reconcileRetry, e.kickReconcile)
+		}
+	}
+}
+
+// maxCallSpan is the longest a call can last: caller rings, Welcome and
+// prompts, callee rings, talk, plus slack.
+func (e *Engine) maxCallSpan() time.Duration {
+	return e.cfg.CallerRing + e.cfg.CalleeRing + e.cfg.Limit + 2*time.Minute
+}
+
+func (e *Engine) anyOverdue(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.tr.calls {
+		if c.originated && !c.sentAt.IsZero() && now.Sub(c.sentAt) > e.maxCallSpan() {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcile lists Asterisk's channels (CoreShowChannels) and finishes every
+// call the engine believes in progress whose channels are all gone: their
+// end happened while events were lost. Calls still up are left to their
+// events; adopted calls still queued in the store move to calling_caller.
+// again reports calls too young to judge (their channel may not exist yet).
+func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
+	now := time.Now()
+	e.mu.Lock()
+	var ids []string
+	for id, c := range e.tr.calls {
+		if !c.originated {
+			continue
+		}
+		if !c.sentAt.IsZero() && now.Sub(c.sentAt) < reconcileMinAge {
+			again = true
+			continue
+		}
+		ids = append(ids, id)
+	}
+	e.mu.Unlock()
+	if len(ids) == 0 {
+		return again, nil
+	}
+	resp, err := e.client.Do(ctx, ami.NewMessage("Action", "CoreShowChannels"))
+	if err != nil {
+		return again, fmt.Errorf("CoreShowChannels: %w", err)
+	}
+	// request id → its caller channel's name; "" when only another leg of
+	// the call (Linkedid = request id) is left.
+	present := map[string]string{}
+	for _, it := range resp.Items {
+		if uid := it.Get("Uniqueid"); uid != "" {
+			present[uid] = it.Get("Channel")
+		}
+	}
+	for _, it := range resp.Items {
+		if lid := it.Get("Linkedid"); lid != "" {
+			if _, ok := present[lid]; !ok {
+				present[lid] = ""
+			}
+		}
+	}
+	at := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range ids {
+		c := e.tr.calls[id]
+		if c == nil || c.req.State.Final() {
+			continue
+		}
+		if name, ok := present[id]; ok {
+			c.channel = true
+			if name != "" && c.req.CallerChannel == "" {
+				c.req.CallerChannel = name
+			}
+			c.uncertain = false
+			if c.advance(callback.StateCallingCaller, at) {
+				e.changedLocked(c)
+			}
+			if c.cancelBy != "" && !c.hangupSent {
+				e.hangupLocked(c)
+			}
+			continue
+		}
+		state, reason := callback.StateFailed, callback.ReasonNetworkError
+		if c.req.State == callback.StateQueued {
+			// Never reached the PBX (or vanished without a trace before
+			// ringing): nothing was dialled, so the visitor may try again.
+			state, reason = callback.StateRejected, callback.ReasonSystemBusy
+		}
+		if c.cancelBy != "" {
+			state, reason = callback.StateCanceled, c.cancelBy
+		}
+		e.log.Warn("call gone from Asterisk while its events were lost", "id", id,
+			"was", c.req.State, "now", state, "reason", reason, "adopted", c.adopted)
+		if c.finish(state, reason, 0, c.prompt, at) {
+			e.changedLocked(c)
+		}
+	}
+	return again, nil
+}

@@ -1,0 +1,115 @@
+package callflow
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/store"
+)
+
+// writer persists request snapshots off the event loop, so a slow database
+// never delays call handling. Snapshots of one request coalesce: the store's
+// UpdateRequest writes the current fields and every history entry not yet
+// stored, so writing only the latest snapshot loses nothing. One goroutine
+// writes, which keeps each request's writes in order.
+type writer struct {
+	st  store.Store
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]*callback.Request
+	order   []string // ids in pending, oldest first
+	kick    chan struct{}
+}
+
+// writeRetry is the pause before retrying after a failed write.
+const writeRetry = 500 * time.Millisecond
+
+func newWriter(st store.Store, log *slog.Logger) *writer {
+	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, kick: make(chan struct{}, 1)}
+}
+
+// put queues r (a snapshot nobody mutates) for writing.
+func (w *writer) put(r *callback.Request) {
+	w.mu.Lock()
+	if _, ok := w.pending[r.ID]; !ok {
+		w.order = append(w.order, r.ID)
+	}
+	w.pending[r.ID] = r
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run writes until ctx ends; flush then writes what is left.
+func (w *writer) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		}
+		for w.writeOne(ctx) {
+		}
+	}
+}
+
+// writeOne writes the oldest pending snapshot. It reports whether there was one.
+func (w *writer) writeOne(ctx context.Context) bool {
+	w.mu.Lock()
+	if len(w.order) == 0 {
+		w.mu.Unlock()
+		return false
+	}
+	id := w.order[0]
+	w.order = w.order[1:]
+	r := w.pending[id]
+	delete(w.pending, id)
+	w.mu.Unlock()
+
+	if err := w.st.UpdateRequest(ctx, r); err != nil {
+		w.log.Error("storing request", "id", id, "state", r.State, "err", err)
+		w.mu.Lock()
+		if _, newer := w.pending[id]; !newer {
+			w.pending[id] = r
+			w.order = append(w.order, id)
+		}
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(writeRetry):
+		}
+	}
+	return true
+}
+
+// flush writes everything pending, giving up when ctx ends. run must have
+// stopped or be idle: flush writes from the calling goroutine.
+func (w *writer) flush(ctx context.Context) error {
+	for w.writeOne(ctx) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return ctx.Err()
+}
+
+// pendingCount reports the snapshots not yet written.
+func (w *writer) pendingCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.order)
+}
+
+// get returns the snapshot of id waiting to be written, or nil.
+func (w *writer) get(id string) *callback.Request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pending[id]
+}
