@@ -44,8 +44,8 @@ const connectedContext = "webcallback-connected"
 // settings are the dialplan's variables after filtering and fallbacks.
 type settings struct {
 	id, callee, calleeCID, lang string
-	limitMS, warnMS, ringS     int
-	warnCallee                 bool
+	limitMS, warnMS, ringS      int
+	warnCallee                  bool
 }
 
 func (c *call) settings() settings {
