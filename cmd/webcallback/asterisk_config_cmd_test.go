@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"webcallback/deploy/asterisk"
+)
+
+func TestAsteriskConfigCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   map[string][]string // file → substrings it must contain
+		absent  map[string][]string // file → substrings it must not contain
+	}{
+		{
+			name: "defaults: ip gateway, loopback AMI, placeholder secret",
+			check: map[string][]string{
+				"manager.conf": {"bindaddr = 127.0.0.1", "permit = 127.0.0.1/255.255.255.255", "[webcallback]", ";secret ="},
+				"pjsip.conf":   {"contact = sip:127.0.0.1:5060", "match = 127.0.0.1"},
+			},
+		},
+		{
+			name: "register trunk, secrets from env, settings from flags",
+			args: []string{"--trunk-mode", "register", "--register-server", "sip.example.com", "--register-user", "acct1",
+				"--ami", "tcp://wcb@127.0.0.1:5039", "--trunk", "carrier", "--did", "862150001000", "--call-limit", "120s", "--lang", "en"},
+			env: map[string]string{"WEBCALLBACK_AMI_SECRET": "Xy7-secret-abcdef", "WEBCALLBACK_REGISTER_PASSWORD": "Pw-9876543210"},
+			check: map[string][]string{
+				"manager.conf":    {"[wcb]", "secret = Xy7-secret-abcdef", "port = 5039"},
+				"pjsip.conf":      {"[carrier-auth]", "password = Pw-9876543210", "contact_user = 862150001000"},
+				"extensions.conf": {"@carrier,", "Set(WCB_LIMIT_MS=120000)", "Set(WCB_LANG=en)"},
+			},
+			absent: map[string][]string{
+				"manager.conf":    {"Pw-9876543210"},
+				"pjsip.conf":      {"Xy7-secret-abcdef"},
+				"extensions.conf": {"Xy7-secret-abcdef", "Pw-9876543210"},
+			},
+		},
+		{
+			name:    "sample secret refused",
+			args:    []string{"--ami", "tcp://wcb:admin@127.0.0.1:5038"},
+			wantErr: "sample secret",
+		},
+		{
+			name:    "AMI off loopback needs a permit",
+			args:    []string{"--ami", "tcp://wcb:Long-secret-123456@10.0.0.2:5038"},
+			wantErr: "--ami-permit",
+		},
+		{
+			name:  "AMI off loopback with a permit",
+			args:  []string{"--ami", "tcp://wcb:Long-secret-123456@10.0.0.2:5038", "--ami-permit", "10.0.0.5/32"},
+			check: map[string][]string{"manager.conf": {"bindaddr = 10.0.0.2", "permit = 10.0.0.5/255.255.255.255"}},
+		},
+		{
+			name:    "bad trunk mode",
+			args:    []string{"--trunk-mode", "carrier-pigeon"},
+			wantErr: "trunk mode",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			out := filepath.Join(t.TempDir(), "asterisk")
+			err := runAsteriskConfig(context.Background(), append([]string{"--out", out}, tt.args...))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range asterisk.Files {
+				b, err := os.ReadFile(filepath.Join(out, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := asterisk.ParseConf(b); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+				for _, want := range tt.check[name] {
+					if !strings.Contains(string(b), want) {
+						t.Errorf("%s lacks %q", name, want)
+					}
+				}
+				for _, bad := range tt.absent[name] {
+					if strings.Contains(string(b), bad) {
+						t.Errorf("%s contains %q", name, bad)
+					}
+				}
+			}
+		})
+	}
+}
