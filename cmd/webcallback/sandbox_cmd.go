@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+
+	"webcallback/internal/sandbox"
+)
+
+func init() {
+	register("sandbox", "run only the sandbox PBX (an AMI server that simulates Asterisk)", runSandbox)
+}
+
+// sandboxSecretEnv holds the sandbox's AMI secret when --secret is not
+// given (flags show in process listings; the environment does not).
+const sandboxSecretEnv = "WEBCALLBACK_SANDBOX_SECRET"
+
+// parseSandboxFlags reads the sandbox command's settings.
+func parseSandboxFlags(args []string, stderr io.Writer) (cfg sandbox.Config, listen string, err error) {
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&listen, "listen", "127.0.0.1:5038", "address:port the AMI server listens on (keep it on loopback)")
+	fs.StringVar(&cfg.Username, "user", "webcallback", "AMI user name the clients log in with")
+	fs.StringVar(&cfg.Secret, "secret", "", "AMI secret (prefer env "+sandboxSecretEnv+": flags show in process listings)")
+	fs.Float64Var(&cfg.TimeScale, "time-scale", 1, "wall-clock seconds per simulated second: 1 = real time, 0.01 plays a 300 s call in 3 s")
+	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of the simulation's choices (challenges, ids, event orders real Asterisk varies)")
+	fs.StringVar(&cfg.Trunk, "trunk", sandbox.DefaultTrunk, "PJSIP endpoint name the calls go out on (PJSIP/<number>@<trunk>)")
+	fs.IntVar(&cfg.MaxChannels, "max-channels", 0, "trunk capacity in simultaneous channels, both legs counted; beyond it calls fail with 503 (0 = unlimited)")
+	fs.Float64Var(&cfg.MaxCallsPerSecond, "max-cps", 0, "trunk call-rate limit in new channels per simulated second; beyond it calls fail with 503 (0 = unlimited)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: webcallback sandbox [flags]\n\n"+
+			"Runs the sandbox PBX alone: an AMI server that behaves like Asterisk 22 running\n"+
+			"webcallback's dialplan against the test-number plan (DESIGN.md §4).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, "", err
+	}
+	if fs.NArg() > 0 {
+		return cfg, "", fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.Secret == "" {
+		cfg.Secret = os.Getenv(sandboxSecretEnv)
+	}
+	var bad []error
+	if cfg.Secret == "" {
+		bad = append(bad, fmt.Errorf("no AMI secret: set %s or --secret", sandboxSecretEnv))
+	}
+	if cfg.Username == "" {
+		bad = append(bad, errors.New("--user is empty"))
+	}
+	if !(cfg.TimeScale > 0) || math.IsInf(cfg.TimeScale, 0) {
+		bad = append(bad, fmt.Errorf("--time-scale %v: must be a positive number", cfg.TimeScale))
+	}
+	if cfg.MaxChannels < 0 {
+		bad = append(bad, fmt.Errorf("--max-channels %d: must be 0 (unlimited) or more", cfg.MaxChannels))
+	}
+	if cfg.MaxCallsPerSecond < 0 || math.IsNaN(cfg.MaxCallsPerSecond) || math.IsInf(cfg.MaxCallsPerSecond, 0) {
+		bad = append(bad, fmt.Errorf("--max-cps %v: must be 0 (unlimited) or more", cfg.MaxCallsPerSecond))
+	}
+	return cfg, listen, errors.Join(bad...)
+}
+
+// runSandbox runs the sandbox PBX until ctx is canceled.
+func runSandbox(ctx context.Context, args []string) error {
+	cfg, listen, err := parseSandboxFlags(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	srv := sandbox.New(cfg)
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("sandbox: listen on %s: %w", listen, err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("sandbox PBX shutting down")
+		srv.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		srv.Close()
+		return err
+	}
+}
