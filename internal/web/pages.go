@@ -56,7 +56,7 @@ type pageData struct {
 	CSRF            string
 	AssetVersion    string
 	Script          string // the page's script under /static/
-	Refresh         int // seconds; the no-JS status page reloads itself
+	Refresh         int    // seconds; the no-JS status page reloads itself
 	LimitSeconds    int
 	LimitText       string
 	ServerNow       int64 // ms since the epoch, to correct the countdown for clock skew

@@ -1,0 +1,194 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"webcallback/internal/callback"
+)
+
+// TestCallFlows places real calls through the sandbox and follows each by
+// SSE to its outcome.
+func TestCallFlows(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tests := []struct {
+		callee string
+		state  callback.State
+		reason callback.Reason
+		prompt callback.Prompt
+		passes []callback.State // states the stream must show on the way
+	}{
+		{numAnswers, callback.StateCompleted, callback.ReasonLimitReached, callback.PromptTimeoutHangup,
+			[]callback.State{callback.StateCallingCaller, callback.StateCallingCallee, callback.StateConnected}},
+		{numHangup, callback.StateCompleted, callback.ReasonCalleeHangup, callback.PromptPartnerHangup,
+			[]callback.State{callback.StateConnected}},
+		{numBusy, callback.StateFailed, callback.ReasonCalleeBusy, callback.PromptPartnerBusy, []callback.State{callback.StateCallingCallee}},
+		{num404, callback.StateFailed, callback.ReasonCalleeInvalid, callback.PromptInvalidNumber, nil},
+		{num503, callback.StateFailed, callback.ReasonNetworkError, callback.PromptSystemBusy, nil},
+		{num603, callback.StateFailed, callback.ReasonCalleeRejected, callback.PromptPartnerBusy, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.callee, func(t *testing.T) {
+			t.Parallel()
+			r := e.create(numCaller, tc.callee)
+			if r.State != callback.StateQueued || r.Caller != "+86"+numCaller || r.Callee != "+86"+tc.callee {
+				t.Fatalf("created %+v", r)
+			}
+			evs := until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events"), "final", func(ev sseEvent) bool { return ev.Name == "final" })
+			last := evs[len(evs)-1].Req
+			if last.State != tc.state || last.Reason != tc.reason || last.Prompt != tc.prompt {
+				t.Fatalf("final %s/%s/%s, want %s/%s/%s", last.State, last.Reason, last.Prompt, tc.state, tc.reason, tc.prompt)
+			}
+			prev := -1
+			seen := map[callback.State]bool{}
+			for _, ev := range evs {
+				id, err := strconv.Atoi(ev.ID)
+				if err != nil || id <= prev || id != len(ev.Req.History) {
+					t.Fatalf("event ids not increasing with history: %q after %d (history %d)", ev.ID, prev, len(ev.Req.History))
+				}
+				prev = id
+				for _, h := range ev.Req.History {
+					seen[h.State] = true
+				}
+			}
+			for _, s := range tc.passes {
+				if !seen[s] {
+					t.Errorf("history lacks %s: %v", s, last.History)
+				}
+			}
+			// GET returns the same object. (Polled: the engine briefly serves
+			// the store's older row while it writes the final one.)
+			var got callback.Request
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				resp, b := e.do("GET", "/api/v1/callbacks/"+r.ID, "")
+				if resp.StatusCode != 200 || json.Unmarshal(b, &got) != nil {
+					t.Fatalf("GET: %s %s", resp.Status, b)
+				}
+				if got.State == tc.state || time.Now().After(deadline) {
+					break
+				}
+			}
+			if got.State != tc.state || got.Reason != tc.reason {
+				t.Fatalf("GET: %s/%s, want %s/%s", got.State, got.Reason, tc.state, tc.reason)
+			}
+			// A reconnect with the final Last-Event-ID gets only the final event.
+			again := until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events", "Last-Event-ID", evs[len(evs)-1].ID), "final",
+				func(ev sseEvent) bool { return ev.Name == "final" })
+			if len(again) != 1 {
+				t.Errorf("resumed stream sent %v, want only the final event", names(again))
+			}
+			// Canceling a finished call is a conflict.
+			if resp, b := e.do("DELETE", "/api/v1/callbacks/"+r.ID, ""); resp.StatusCode != http.StatusConflict {
+				t.Errorf("DELETE final: %s %s", resp.Status, b)
+			} else if decodeError(t, b).Error.Code != "already_final" {
+				t.Errorf("DELETE final: %s", b)
+			}
+		})
+	}
+}
+
+// TestCancel cancels while the friend's phone rings.
+func TestCancel(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	r := e.create(numCaller, numNoAnswer)
+	ch := e.stream("/api/v1/callbacks/" + r.ID + "/events")
+	until(t, ch, "calling_callee", func(ev sseEvent) bool { return ev.Req.State == callback.StateCallingCallee })
+	resp, b := e.do("DELETE", "/api/v1/callbacks/"+r.ID, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("DELETE: %s %s", resp.Status, b)
+	}
+	evs := until(t, ch, "final", func(ev sseEvent) bool { return ev.Name == "final" })
+	if last := evs[len(evs)-1].Req; last.State != callback.StateCanceled || last.Reason != callback.ReasonVisitor {
+		t.Fatalf("after cancel: %s/%s", last.State, last.Reason)
+	}
+}
+
+// TestCreateErrors checks every refusal of POST /api/v1/callbacks: status,
+// code, localized message, field.
+func TestCreateErrors(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tests := []struct {
+		name, body, ctype, lang string
+		status                  int
+		code, field, msgHas     string
+	}{
+		{"not json type", `{"caller":"1"}`, "text/plain", "en", 415, "unsupported_media_type", "", "JSON"},
+		{"malformed", `{"caller":`, "application/json", "en", 400, "bad_request", "", ""},
+		{"trailing", `{"caller":"1"} {}`, "application/json", "en", 400, "bad_request", "", ""},
+		{"too large", `{"caller":"` + strings.Repeat("1", 9000) + `"}`, "application/json", "en", 413, "body_too_large", "", ""},
+		{"no caller", `{"callee":"` + numAnswers + `"}`, "application/json", "en", 400, "caller_required", "caller", "your phone number"},
+		{"no callee", `{"caller":"` + numCaller + `"}`, "application/json", "zh-CN,zh;q=0.9", 400, "callee_required", "callee", "朋友"},
+		{"invalid", `{"caller":"12","callee":"` + numAnswers + `"}`, "application/json", "en", 400, "invalid_number", "caller", "not a valid"},
+		{"invalid zh", `{"caller":"` + numCaller + `","callee":"999"}`, "application/json", "zh", 400, "invalid_number", "callee", "无效"},
+		{"same", `{"caller":"` + numCaller + `","callee":"+86 ` + numCaller + `"}`, "application/json", "en", 400, "same_number", "callee", "same"},
+		{"foreign", `{"caller":"` + numCaller + `","callee":"+44 20 7946 0958"}`, "application/json", "en", 400, "destination_not_allowed", "callee", "not offered"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := e.do("POST", "/api/v1/callbacks", tc.body, "Content-Type", tc.ctype, "Accept-Language", tc.lang)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %s, want %d: %s", resp.Status, tc.status, b)
+			}
+			eb := decodeError(t, b)
+			if eb.Error.Code != tc.code || eb.Error.Field != tc.field || !strings.Contains(eb.Error.Message, tc.msgHas) {
+				t.Fatalf("error %+v, want code %s field %q message containing %q", eb.Error, tc.code, tc.field, tc.msgHas)
+			}
+		})
+	}
+}
+
+// TestRateLimitedAndNotEligible needs the policy's limits on: the same
+// callee too often is rate_limited with Retry-After and retry_at.
+func TestRateLimited(t *testing.T) {
+	e := newEnv(t, envOpts{limits: true})
+	var last *http.Response
+	var body []byte
+	for i := 0; i < 6; i++ {
+		last, body = e.do("POST", "/api/v1/callbacks", `{"caller":"1380000100`+strconv.Itoa(i)+`","callee":"`+numBusy+`"}`)
+		if last.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if last.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("never rate limited; last %s %s", last.Status, body)
+	}
+	eb := decodeError(t, body)
+	if eb.Error.Code != "rate_limited" || eb.Error.RetryAt == nil || last.Header.Get("Retry-After") == "" {
+		t.Fatalf("429 without retry information: %s %v", body, last.Header)
+	}
+}
+
+// TestLookupErrors covers the id endpoints' 404s.
+func TestLookupErrors(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/api/v1/callbacks/00000000-0000-4000-8000-000000000000"},
+		{"GET", "/api/v1/callbacks/bad%20id"},
+		{"GET", "/api/v1/callbacks/" + strings.Repeat("a", 65)},
+		{"DELETE", "/api/v1/callbacks/00000000-0000-4000-8000-000000000000"},
+		{"GET", "/api/v1/callbacks/00000000-0000-4000-8000-000000000000/events"},
+	} {
+		resp, b := e.do(tc.method, tc.path, "")
+		if resp.StatusCode != 404 || decodeError(t, b).Error.Code != "not_found" {
+			t.Errorf("%s %s: %s %s", tc.method, tc.path, resp.Status, b)
+		}
+	}
+	if resp, _ := e.do("PUT", "/api/v1/callbacks", ""); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("PUT collection: %s", resp.Status)
+	}
+}
+
+// TestStreamLimit: beyond MaxStreams a stream is refused with 503.
+func TestStreamLimit(t *testing.T) {
+	e := newEnv(t, envOpts{maxStreams: 1})
+	r := e.create(numCaller, numNoAnswer)
+	e.stream("/api/v1/callbacks/" + r.ID + "/events")
+	resp, b := e.do("GET", "/api/v1/callbacks/"+r.ID+"/events", "")
+	if resp.StatusCode != http.StatusServiceUnavailable || decodeError(t, b).Error.Code != "too_many_streams" {
+		t.Fatalf("second stream: %s %s", resp.Status, b)
+	}
+}

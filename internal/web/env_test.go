@@ -1,0 +1,279 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"webcallback/ami"
+	"webcallback/internal/callback"
+	"webcallback/internal/callflow"
+	"webcallback/internal/policy"
+	"webcallback/internal/sandbox"
+	"webcallback/internal/store"
+	"webcallback/internal/web"
+)
+
+// Test numbers of the sandbox's plan (DESIGN §4).
+const (
+	numCaller   = "13800001001"
+	numAnswers  = "13800002002" // answers, stays up to the limit
+	numBusy     = "13811112222" // 486
+	numNoAnswer = "13822220001" // rings until canceled
+	num503      = "13833330000"
+	numHangup   = "13855550001" // answers, hangs up 1 s later
+	num404      = "13866660000"
+	num603      = "13877770000"
+	adminToken  = "test-admin-token-0123456789"
+)
+
+// env is the whole service on loopback: the sandbox PBX, a real AMI
+// client, the real engine on a real SQLite store, the policy guard and
+// the web handler behind a real HTTP server.
+type env struct {
+	t      testing.TB
+	URL    string
+	Engine *callflow.Engine
+	Store  store.Store
+	Reg    *prometheus.Registry
+	Client *http.Client
+}
+
+type envOpts struct {
+	scale      float64       // sandbox time scale (default 0.01)
+	limit      time.Duration // talk limit (default 20 s: 0.2 s at scale 0.01)
+	adminToken string        // "-" = none
+	maxStreams int
+	webhookURL string
+	limits     bool // policy limits on
+}
+
+func newEnv(t testing.TB, o envOpts) *env {
+	t.Helper()
+	if o.scale == 0 {
+		o.scale = 0.01
+	}
+	if o.limit == 0 {
+		o.limit = 20 * time.Second
+	}
+	switch o.adminToken {
+	case "":
+		o.adminToken = adminToken
+	case "-":
+		o.adminToken = ""
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("WEB_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: o.scale, Seed: 1})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pbx.Serve(l)
+	t.Cleanup(func() { pbx.Close() })
+
+	client, err := ami.Dial(ctx, ami.Config{Addr: l.Addr().String(), Username: "wcb", Secret: "sandbox-secret",
+		AuthMD5: true, Events: "call,cdr,user", Logger: log})
+	if err != nil {
+		t.Fatalf("ami dial: %v", err)
+	}
+	t.Cleanup(func() { client.Close() })
+
+	st, err := store.Open(ctx, "sqlite:"+t.TempDir()+"/wcb.db")
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	eng, err := callflow.New(callflow.Config{Limit: o.limit, Warning: o.limit / 4, MaxPerSecond: -1, Logger: log}, client, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		eng.Shutdown(sctx)
+	})
+
+	pc := policy.DefaultConfig()
+	pc.Limits, pc.PoW, pc.DailyMinutes = o.limits, policy.PoWOff, 0
+	guard, err := policy.New(pc, st, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	h, err := web.New(web.Config{AdminToken: o.adminToken, CallLimit: o.limit, MaxStreams: o.maxStreams,
+		WebhookURL: o.webhookURL, WebhookSecret: "hook-secret", DefaultLang: "en"},
+		web.Deps{Service: eng, Store: st, Guard: guard, Sandbox: true, Logger: log, Registry: reg, Context: ctx,
+			AMIState: func() string { return client.State().String() },
+			Ready:    func(ctx context.Context) error { return st.Ping(ctx) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, URL: srv.URL, Engine: eng, Store: st, Reg: reg,
+		Client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// do sends a request and returns the response with its body read.
+func (e *env) do(method, path string, body string, hdr ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := e.Client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp, b
+}
+
+func (e *env) admin(method, path, body string, hdr ...string) (*http.Response, []byte) {
+	return e.do(method, path, body, append([]string{"Authorization", "Bearer " + adminToken}, hdr...)...)
+}
+
+// create posts a callback and returns the request object.
+func (e *env) create(caller, callee string) *callback.Request {
+	e.t.Helper()
+	resp, b := e.do("POST", "/api/v1/callbacks", `{"caller":"`+caller+`","callee":"`+callee+`"}`)
+	if resp.StatusCode != http.StatusCreated {
+		e.t.Fatalf("create %s→%s: %s %s", caller, callee, resp.Status, b)
+	}
+	var r callback.Request
+	if err := json.Unmarshal(b, &r); err != nil {
+		e.t.Fatal(err)
+	}
+	return &r
+}
+
+// sseEvent is one parsed event.
+type sseEvent struct {
+	ID, Name string
+	Req      callback.Request
+	Raw      string
+}
+
+// stream opens an SSE stream and delivers its events until it ends.
+func (e *env) stream(path string, hdr ...string) <-chan sseEvent {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+path, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		b, _ := io.ReadAll(resp.Body)
+		e.t.Fatalf("stream %s: %s %s %s", path, resp.Status, resp.Header.Get("Content-Type"), b)
+	}
+	ch := make(chan sseEvent, 64)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Raw != "" {
+					_ = json.Unmarshal([]byte(ev.Raw), &ev.Req)
+					ch <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.Name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.Raw += line[6:]
+			}
+		}
+	}()
+	return ch
+}
+
+// until reads events until one matches, failing after a generous timeout.
+func until(t testing.TB, ch <-chan sseEvent, what string, ok func(sseEvent) bool) []sseEvent {
+	t.Helper()
+	var seen []sseEvent
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev, open := <-ch:
+			if !open {
+				t.Fatalf("stream ended before %s; saw %v", what, names(seen))
+			}
+			seen = append(seen, ev)
+			if ok(ev) {
+				return seen
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s; saw %v", what, names(seen))
+		}
+	}
+}
+
+func names(evs []sseEvent) []string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, e.Name+":"+string(e.Req.State))
+	}
+	return s
+}
+
+// errorBody is the API's error object.
+type errorBody struct {
+	Error struct {
+		Code, Message, Field string
+		RetryAt              *time.Time `json:"retry_at"`
+	}
+}
+
+func decodeError(t testing.TB, b []byte) errorBody {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal(b, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("not an error body: %s (%v)", b, err)
+	}
+	return e
+}
