@@ -87,10 +87,6 @@ func parseNumber(s, region, intlPrefix string) (Number, error) {
 	if !utf8.ValidString(s) {
 		return Number{}, fmt.Errorf("%w: not UTF-8", ErrInvalidNumber)
 	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return Number{}, fmt.Errorf("%w: empty", ErrInvalidNumber)
-	}
 	// libphonenumber is lenient on purpose (it extracts a number from
 	// surrounding text, reads letters as keypad digits and treats ";" or
 	// "ext." as an extension). A visitor's input must be a number and
@@ -98,6 +94,9 @@ func parseNumber(s, region, intlPrefix string) (Number, error) {
 	s, err := foldNumber(s)
 	if err != nil {
 		return Number{}, err
+	}
+	if strings.TrimSpace(s) == "" {
+		return Number{}, fmt.Errorf("%w: empty", ErrInvalidNumber)
 	}
 	pn, err := phonenumbers.Parse(s, region)
 	if err != nil {
