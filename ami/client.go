@@ -31,6 +31,11 @@ type Config struct {
 	// clients does not come back in step). Defaults 500ms, 30s.
 	ReconnectMin, ReconnectMax time.Duration
 
+	// SlowSubscriberWait is how long the reader may wait for a full
+	// Subscription per episode before dropping its events (see
+	// Subscription). Default 100ms; < 0 never waits.
+	SlowSubscriberWait time.Duration
+
 	Logger *slog.Logger // nil = no logs
 }
 
@@ -45,6 +50,7 @@ func (cfg *Config) setDefaults() {
 	def(&cfg.PingInterval, 20*time.Second)
 	def(&cfg.ReconnectMin, 500*time.Millisecond)
 	def(&cfg.ReconnectMax, 30*time.Second)
+	def(&cfg.SlowSubscriberWait, 100*time.Millisecond)
 	if cfg.ReconnectMax < cfg.ReconnectMin {
 		cfg.ReconnectMax = cfg.ReconnectMin
 	}

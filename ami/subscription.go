@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Synthetic events the client puts on every Subscription, in wire order
@@ -25,24 +26,29 @@ const (
 )
 
 // DefaultSubscriptionBuffer is the buffer of Subscribe(0).
-const DefaultSubscriptionBuffer = 8192
+const DefaultSubscriptionBuffer = 16384
 
 // A Subscription receives every event of the client's connection in wire
 // order, except list items claimed by a Do, plus the synthetic events above.
 //
-// Slow subscriber policy: the connection's reader never waits for a
-// subscriber. When a subscription's buffer is full the event is dropped and
-// counted (Dropped); as soon as the buffer has room again an EventDropped
-// notice is delivered before the next event, so the gap is never silent.
-// Other subscribers are not affected.
+// Slow subscriber policy. When a subscription's buffer is full, the
+// connection's reader waits for room, but for at most
+// Config.SlowSubscriberWait in total per episode (an episode ends when the
+// buffer is back to half full): a subscriber that keeps up on average
+// rides out a scheduling hiccup without loss, while a stuck or slower one
+// holds up the reader (and so every other subscriber and every response)
+// only that long, not for good. After that its events are dropped and
+// counted (Dropped); as soon as there is room again an EventDropped notice
+// is delivered before the next event, so a gap is never silent.
 type Subscription struct {
 	c       *Client
 	ch      chan *Message
 	dropped atomic.Uint64
 
-	mu     sync.Mutex // guards closed, gap and sends on ch
+	mu     sync.Mutex // guards the fields below and sends on ch
 	closed bool
-	gap    uint64 // dropped since the last EventDropped delivered
+	gap    uint64        // dropped since the last EventDropped delivered
+	waited time.Duration // the reader's wait for room in this episode
 }
 
 // C returns the channel of events. It is closed by Close and Client.Close.
@@ -75,19 +81,42 @@ func (s *Subscription) deliver(m *Message) {
 		return
 	}
 	if s.gap > 0 {
-		notice := NewMessage("Event", EventDropped, "Dropped", strconv.FormatUint(s.gap, 10))
-		select {
-		case s.ch <- notice:
-			s.gap = 0
-		default:
+		if !s.send(NewMessage("Event", EventDropped, "Dropped", strconv.FormatUint(s.gap, 10))) {
 			s.drop()
 			return
 		}
+		s.gap = 0
 	}
+	if !s.send(m) {
+		s.drop()
+	}
+}
+
+// send puts m in the buffer, waiting for room within what is left of the
+// episode's budget.
+func (s *Subscription) send(m *Message) bool {
 	select {
 	case s.ch <- m:
+		if len(s.ch) <= cap(s.ch)/2 {
+			s.waited = 0 // caught up: a new episode may wait again
+		}
+		return true
 	default:
-		s.drop()
+	}
+	budget := s.c.cfg.SlowSubscriberWait - s.waited
+	if budget <= 0 {
+		return false
+	}
+	start := time.Now()
+	t := time.NewTimer(budget)
+	defer t.Stop()
+	select {
+	case s.ch <- m:
+		s.waited += time.Since(start)
+		return true
+	case <-t.C:
+		s.waited = s.c.cfg.SlowSubscriberWait
+		return false
 	}
 }
 
