@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -190,9 +191,22 @@ func (c *conn) serve() {
 		if !c.handle(m) {
 			c.out.finish() // flush the last response (Goodbye, Authentication failed), then close
 			<-writerDone
+			c.lingerClose()
 			return
 		}
 	}
+}
+
+// lingerClose ends the session after its last response: FIN first, then a
+// short drain of what the client still sends, so that unread input does not
+// turn the close into a reset that could destroy the response in flight.
+func (c *conn) lingerClose() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, io.LimitReader(tc, 1<<20))
+	}
+	c.close()
 }
 
 // writeLoop writes queued output, batching what has accumulated into one
@@ -209,7 +223,6 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if !ok {
-			c.nc.Close()
 			return
 		}
 		if cap(batch) <= 1<<20 {
