@@ -24,7 +24,7 @@ var ErrNotFound = errors.New("store: not found")
 // original schema) plus the Asterisk 12+ columns linkedid, sequence and
 // peeraccount.
 type CDR struct {
-	CallDate    time.Time // start of the call (UTC in Go; the column is DATETIME)
+	CallDate    time.Time // start of the call; the column is a DATETIME wall clock in the store's Options.Location
 	CLID        string
 	Src         string
 	Dst         string
@@ -167,6 +167,9 @@ type Store interface {
 	// calldate) exists, and updates the per-number table in the same
 	// transaction. inserted is false for a duplicate.
 	InsertCDR(ctx context.Context, c *CDR) (inserted bool, err error)
+	// InsertCDRs is InsertCDR for a batch, in one transaction; inserted
+	// counts the new rows.
+	InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error)
 	SearchCDRs(ctx context.Context, f CDRFilter) (rows []CDR, total int, err error)
 
 	NumberStats(ctx context.Context, number string, now time.Time) (*NumberStats, error)
@@ -186,6 +189,11 @@ type Store interface {
 
 	// Purge deletes requests and CDRs older than before (retention).
 	Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error)
+
+	// CDRCursor and SetCDRCursor keep the position of an incremental CDR
+	// source (the monitor's PollTable) across restarts.
+	CDRCursor(ctx context.Context, name string) (string, error)
+	SetCDRCursor(ctx context.Context, name, value string) error
 
 	Ping(ctx context.Context) error
 	Close() error

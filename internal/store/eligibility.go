@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"webcallback/internal/callback"
+)
+
+// Rule names in Decision.Rule.
+const (
+	RuleBlocked               = "blocked"        // the caller is blocked by an admin
+	RuleCalleeBlocked         = "callee_blocked" // the callee is blocked by an admin
+	RuleCallerConnectedPerDay = "caller_connected_per_day"
+	RuleCallerAttemptsPerDay  = "caller_attempts_per_day"
+	RuleCallerBillsecPerDay   = "caller_billsec_per_day"
+	RuleCallerBillsecLifetime = "caller_billsec_lifetime"
+	RuleCallerCooldown        = "caller_cooldown"
+	RuleCalleePerDay          = "callee_per_day"
+)
+
+// DefaultRules is the safe default for a free service: one connected call
+// per caller number per day, a victim rung at most 10 times a day, one
+// minute between two requests of a caller, days in UTC (the service passes
+// --timezone in Location).
+func DefaultRules() Rules {
+	return Rules{
+		CallerConnectedPerDay: 1,
+		CallerCooldown:        time.Minute,
+		CalleePerDay:          10,
+		Location:              time.UTC,
+	}
+}
+
+// dayBounds returns the start of now's day and of the next one in loc.
+func dayBounds(now time.Time, loc *time.Location) (start, next time.Time) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	t := now.In(loc)
+	start = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	return start, start.AddDate(0, 0, 1)
+}
+
+// dayKey is the per-number day bucket of t in loc: "2026-11-25".
+func dayKey(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format(time.DateOnly)
+}
+
+// decide runs the checks for r inside Admit's transaction (the numbers are
+// locked). Counting, as the lead's design says:
+//   - connected per day: the caller's requests created today that are not
+//     final (they may still connect: reserved) or reached the callee
+//     (connected_at set); failed and rejected ones do not count;
+//   - attempts per day / callee per day: requests created today in any state
+//     but rejected;
+//   - billsec per day / lifetime: the per-number table built from CDRs;
+//   - cooldown: time since the caller's last request that was not rejected.
+//
+// When several rules refuse, the decision names the one that lasts longest
+// (a lifetime cap, which never lifts, beats all).
+func (s *sqlStore) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
+	over := map[string]OverrideKind{}
+	rows, err := tx.QueryContext(ctx, s.d.q("SELECT number, kind FROM number_override WHERE number IN (?, ?)"), r.Caller, r.Callee)
+	if err != nil {
+		return Decision{}, fmt.Errorf("read overrides: %w", err)
+	}
+	for rows.Next() {
+		var n, k string
+		if err := rows.Scan(&n, &k); err != nil {
+			rows.Close()
+			return Decision{}, fmt.Errorf("read overrides: %w", err)
+		}
+		over[n] = OverrideKind(k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Decision{}, fmt.Errorf("read overrides: %w", err)
+	}
+	if over[r.Caller] == OverrideBlock {
+		return Decision{Rule: RuleBlocked}, nil
+	}
+	if over[r.Callee] == OverrideBlock {
+		return Decision{Rule: RuleCalleeBlocked}, nil
+	}
+	if rules == nil {
+		return Decision{Allowed: true}, nil
+	}
+	start, next := dayBounds(now, rules.Location)
+	var refusals []Decision
+	refuse := func(rule string, retry time.Time) { refusals = append(refusals, Decision{Rule: rule, RetryAt: retry}) }
+
+	if over[r.Caller] != OverrideAllow {
+		var attempts, reserved int
+		if rules.CallerConnectedPerDay > 0 || rules.CallerAttemptsPerDay > 0 {
+			err := tx.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*),
+  COALESCE(SUM(CASE WHEN state NOT IN `+finalStates+` OR connected_ms IS NOT NULL THEN 1 ELSE 0 END), 0)
+FROM callback_request WHERE caller = ? AND created_ms >= ? AND created_ms < ? AND state <> 'rejected'`),
+				r.Caller, ms(start), ms(next)).Scan(&attempts, &reserved)
+			if err != nil {
+				return Decision{}, fmt.Errorf("count caller requests: %w", err)
+			}
+		}
+		if rules.CallerConnectedPerDay > 0 && reserved >= rules.CallerConnectedPerDay {
+			refuse(RuleCallerConnectedPerDay, next)
+		}
+		if rules.CallerAttemptsPerDay > 0 && attempts >= rules.CallerAttemptsPerDay {
+			refuse(RuleCallerAttemptsPerDay, next)
+		}
+		if rules.CallerCooldown > 0 {
+			var last sql.NullInt64
+			err := tx.QueryRowContext(ctx, s.d.q(`SELECT MAX(created_ms) FROM callback_request
+WHERE caller = ? AND created_ms > ? AND state <> 'rejected'`), r.Caller, ms(now.Add(-rules.CallerCooldown))).Scan(&last)
+			if err != nil {
+				return Decision{}, fmt.Errorf("caller cooldown: %w", err)
+			}
+			if last.Valid {
+				if until := fromMs(last.Int64).Add(rules.CallerCooldown); now.Before(until) {
+					refuse(RuleCallerCooldown, until)
+				}
+			}
+		}
+		if rules.CallerBillsecPerDay > 0 {
+			var b int64
+			err := tx.QueryRowContext(ctx, s.d.q("SELECT COALESCE(SUM(billsec), 0) FROM number_daily WHERE number = ? AND day = ?"),
+				r.Caller, dayKey(now, rules.Location)).Scan(&b)
+			if err != nil {
+				return Decision{}, fmt.Errorf("caller billsec today: %w", err)
+			}
+			if b >= int64(rules.CallerBillsecPerDay) {
+				refuse(RuleCallerBillsecPerDay, next)
+			}
+		}
+		if rules.CallerBillsecLifetime > 0 {
+			var b int64
+			err := tx.QueryRowContext(ctx, s.d.q("SELECT COALESCE(SUM(billsec), 0) FROM number_stats WHERE number = ?"), r.Caller).Scan(&b)
+			if err != nil {
+				return Decision{}, fmt.Errorf("caller billsec lifetime: %w", err)
+			}
+			if b >= int64(rules.CallerBillsecLifetime) {
+				refuse(RuleCallerBillsecLifetime, time.Time{})
+			}
+		}
+	}
+	if over[r.Callee] != OverrideAllow && rules.CalleePerDay > 0 {
+		var n int
+		err := tx.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM callback_request
+WHERE callee = ? AND created_ms >= ? AND created_ms < ? AND state <> 'rejected'`), r.Callee, ms(start), ms(next)).Scan(&n)
+		if err != nil {
+			return Decision{}, fmt.Errorf("count callee requests: %w", err)
+		}
+		if n >= rules.CalleePerDay {
+			refuse(RuleCalleePerDay, next)
+		}
+	}
+	if len(refusals) == 0 {
+		return Decision{Allowed: true}, nil
+	}
+	worst := refusals[0]
+	for _, d := range refusals[1:] {
+		if worst.RetryAt.IsZero() {
+			break
+		}
+		if d.RetryAt.IsZero() || d.RetryAt.After(worst.RetryAt) {
+			worst = d
+		}
+	}
+	return worst, nil
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// backend is one database the suite runs against.
+type backend struct {
+	name string
+	dsn  string // "" = not available here
+	env  string
+}
+
+// backends lists SQLite (always) and the servers named by
+// WEBCALLBACK_TEST_MYSQL / WEBCALLBACK_TEST_POSTGRES (.ci/db.sh starts
+// throw-away ones and prints these).
+func backends() []backend {
+	return []backend{
+		{name: "sqlite"},
+		{name: "mysql", dsn: os.Getenv("WEBCALLBACK_TEST_MYSQL"), env: "WEBCALLBACK_TEST_MYSQL"},
+		{name: "postgres", dsn: os.Getenv("WEBCALLBACK_TEST_POSTGRES"), env: "WEBCALLBACK_TEST_POSTGRES"},
+	}
+}
+
+// forEachBackend runs fn as a subtest per backend on a freshly migrated,
+// empty database. A missing server skips loudly, or fails under CI=true:
+// CI must never pass with the server tests silently skipped.
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend, s *sqlStore)) {
+	t.Helper()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := freshStore(t, b)
+			fn(t, b, s)
+		})
+	}
+}
+
+func requireServer(t testing.TB, b backend) {
+	t.Helper()
+	if b.name != "sqlite" && b.dsn == "" {
+		msg := "!!! SKIPPING " + b.name + " store tests: " + b.env + " is not set. Run: eval \"$(.ci/db.sh start)\""
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: server tests must run)")
+		}
+		t.Skip(msg)
+	}
+}
+
+// openBackend opens b (a new temp SQLite file for sqlite) without resetting it.
+func openBackend(t testing.TB, b backend, o Options) *sqlStore {
+	t.Helper()
+	requireServer(t, b)
+	dsn := b.dsn
+	if b.name == "sqlite" {
+		if b.dsn == "" {
+			dsn = "sqlite:" + filepath.Join(t.TempDir(), "data", "test.db")
+		}
+	}
+	s, err := openSQL(context.Background(), dsn, o)
+	if err != nil {
+		t.Fatalf("open %s: %v", b.name, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// freshStore opens b, drops everything of ours and migrates.
+func freshStore(t testing.TB, b backend) *sqlStore {
+	t.Helper()
+	s := openBackend(t, b, Options{})
+	resetDB(t, s)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", b.name, err)
+	}
+	return s
+}
+
+func resetDB(t testing.TB, s *sqlStore) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, "DROP VIEW IF EXISTS skypecallback"); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
+		"number_lock", "number_override", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr"} {
+		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
+			t.Fatalf("reset: drop %s: %v", tb, err)
+		}
+	}
+}
+
+// day0 is a fixed clock for the tests: 10:00 UTC on a known day.
+var day0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
