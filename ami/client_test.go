@@ -548,3 +548,31 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
+
+// BenchmarkRoundTrip is one Ping action and its response over loopback,
+// from one goroutine and from many at once.
+func BenchmarkRoundTrip(b *testing.B) {
+	p := &pbx{secret: "s"}
+	_, c := p.start(b, ami.Config{})
+	ping := ami.NewMessage("Action", "Ping")
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Do(context.Background(), ping); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Do(context.Background(), ping); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

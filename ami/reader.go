@@ -40,27 +40,39 @@ type Reader struct {
 	// a message costs one string, one header slice and the Message itself.
 	buf   []byte
 	spans []span
+	long  []byte // a line longer than br's buffer, gathered
 }
 
 type span struct{ k0, k1, v1 int32 } // key = buf[k0:k1], value = buf[k1:v1]
 
-// NewReader returns a Reader reading from r with its own buffer of
-// MaxLineBytes.
+// readBufferSize holds every line Asterisk usually sends; longer lines (up
+// to MaxLineBytes) are gathered in Reader.long.
+const readBufferSize = 16 << 10
+
+// NewReader returns a Reader reading from r through its own buffer.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, MaxLineBytes)}
+	return &Reader{br: bufio.NewReaderSize(r, readBufferSize)}
 }
 
 // readLine returns the next line without its "\n" or "\r\n". The slice is
-// valid until the next read. tooLong reports a line over MaxLineBytes, of
-// which the rest has been consumed and dropped.
+// valid until the next read. n counts the bytes consumed. tooLong reports a
+// line over MaxLineBytes, of which the rest has been consumed and dropped.
 func (r *Reader) readLine() (line []byte, n int, tooLong bool, err error) {
 	line, err = r.br.ReadSlice('\n')
 	n = len(line)
-	for errors.Is(err, bufio.ErrBufferFull) {
-		tooLong = true
-		var more []byte
-		more, err = r.br.ReadSlice('\n')
-		n += len(more)
+	if errors.Is(err, bufio.ErrBufferFull) {
+		// Longer than the buffer: gather it, up to MaxLineBytes.
+		r.long = append(r.long[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = r.br.ReadSlice('\n')
+			n += len(line)
+			if !tooLong && n <= MaxLineBytes {
+				r.long = append(r.long, line...)
+			} else {
+				tooLong = true
+			}
+		}
+		line = r.long
 	}
 	if err != nil {
 		if err == io.EOF && n > 0 {
@@ -68,7 +80,7 @@ func (r *Reader) readLine() (line []byte, n int, tooLong bool, err error) {
 		}
 		return nil, n, tooLong, err
 	}
-	if tooLong {
+	if tooLong || n > MaxLineBytes {
 		return nil, n, true, nil
 	}
 	line = line[:len(line)-1]

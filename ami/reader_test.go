@@ -237,3 +237,35 @@ func dirExists(dir string) bool {
 	st, err := os.Stat(dir)
 	return err == nil && st.IsDir()
 }
+
+// BenchmarkReader parses the bytes of every .ami fixture, as one stream
+// (one banner, then every file's messages) the way one long-lived
+// connection reads them. It reports MB/s, messages/s and allocations.
+func BenchmarkReader(b *testing.B) {
+	const banner = "Asterisk Call Manager/11.0.0\r\n"
+	stream := []byte(banner)
+	for _, data := range fixtureFiles(b, ".ami") {
+		stream = append(stream, bytes.TrimPrefix(data, []byte(banner))...)
+	}
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	msgs := 0
+	for b.Loop() {
+		r := NewReader(bytes.NewReader(stream))
+		if _, err := r.ReadBanner(); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			_, err := r.ReadMessage()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs++
+		}
+	}
+	b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(msgs)/float64(b.N), "msgs/op")
+}

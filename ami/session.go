@@ -190,15 +190,16 @@ func (s *session) do(ctx context.Context, action *Message, timeout time.Duration
 		}
 		return nil, fmt.Errorf("ami: %s: %w: %w", name, ErrConnLost, s.err)
 	case <-timer.C:
-		s.abandon(id)
-		return nil, fmt.Errorf("ami: %s: no response in %v: %w", name, timeout, ErrTimeout)
 	case <-ctx.Done():
-		s.abandon(id)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("ami: %s: %w: %w", name, ErrTimeout, ctx.Err())
-		}
-		return nil, fmt.Errorf("ami: %s: sent, then %w", name, ctx.Err())
 	}
+	s.abandon(id)
+	switch err := ctx.Err(); { // the context's reason first, should both have expired
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("ami: %s: %w: %w", name, ErrTimeout, err)
+	case err != nil:
+		return nil, fmt.Errorf("ami: %s: sent, then %w", name, err)
+	}
+	return nil, fmt.Errorf("ami: %s: no response in %v: %w", name, timeout, ErrTimeout)
 }
 
 // withActionID returns a copy of action with its ActionID set to id, as the
