@@ -38,21 +38,13 @@ func (p *pbx) handle(c net.Conn) error {
 		defer wmu.Unlock()
 		_, _ = m.WriteTo(c)
 	}
-	if _, err := c.Write([]byte("Asterisk Call Manager/11.0.0\r\n")); err != nil {
-		return nil
-	}
-	r := ami.NewReader(c)
-	for {
-		m, err := r.ReadMessage()
-		if err != nil {
-			return nil // client gone or server closing
-		}
+	return amitest.Actions(func(c net.Conn, m *ami.Message) error {
 		id := m.ActionID()
 		switch m.Get("Action") {
 		case "Login":
 			if m.Get("Secret") != p.secret {
 				reply(ami.NewMessage("Response", "Error", "ActionID", id, "Message", "Authentication failed"))
-				return nil
+				return amitest.ErrHangUp
 			}
 			reply(ami.NewMessage("Response", "Success", "ActionID", id, "Message", "Authentication accepted"))
 			reply(ami.NewMessage("Event", "FullyBooted", "Privilege", "system,all", "Status", "Fully Booted"))
@@ -60,14 +52,15 @@ func (p *pbx) handle(c net.Conn) error {
 			reply(ami.NewMessage("Response", "Success", "ActionID", id, "Ping", "Pong"))
 		case "Logoff":
 			reply(ami.NewMessage("Response", "Goodbye", "ActionID", id, "Message", "Thanks for all the fish."))
-			return nil
+			return amitest.ErrHangUp
 		default:
 			p.actions.Add(1)
 			if p.onAction != nil {
 				p.onAction(reply, m)
 			}
 		}
-	}
+		return nil
+	})(c)
 }
 
 // start serves p on loopback and connects a client to it, after setup (if
@@ -355,22 +348,15 @@ func TestNotConnected(t *testing.T) {
 func TestKeepalive(t *testing.T) {
 	var mute atomic.Bool
 	var pings atomic.Int64
-	srv, err := amitest.NewServer(func(c net.Conn) error {
-		c.Write([]byte("Asterisk Call Manager/11.0.0\r\n"))
-		r := ami.NewReader(c)
-		for {
-			m, err := r.ReadMessage()
-			if err != nil {
-				return nil
-			}
-			if m.Get("Action") == "Ping" {
-				pings.Add(1)
-			}
-			if !mute.Load() {
-				ami.NewMessage("Response", "Success", "ActionID", m.ActionID()).WriteTo(c)
-			}
+	srv, err := amitest.NewServer(amitest.Actions(func(c net.Conn, m *ami.Message) error {
+		if m.Get("Action") == "Ping" {
+			pings.Add(1)
 		}
-	})
+		if !mute.Load() {
+			ami.NewMessage("Response", "Success", "ActionID", m.ActionID()).WriteTo(c)
+		}
+		return nil
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,25 +436,18 @@ func TestSlowSubscriber(t *testing.T) {
 // events in wire order.
 func TestBurst100k(t *testing.T) {
 	const n = 100_000
-	srv, err := amitest.NewServer(func(c net.Conn) error {
-		c.Write([]byte("Asterisk Call Manager/11.0.0\r\n"))
-		r := ami.NewReader(c)
-		for {
-			m, err := r.ReadMessage()
-			if err != nil {
-				return nil
+	srv, err := amitest.NewServer(amitest.Actions(func(c net.Conn, m *ami.Message) error {
+		// One write: the response, then (for Burst) n events.
+		buf, _ := ami.NewMessage("Response", "Success", "ActionID", m.ActionID()).AppendTo(nil)
+		if m.Get("Action") == "Burst" {
+			for i := range n {
+				buf, _ = ami.NewMessage("Event", "VarSet", "Privilege", "dialplan,all", "Channel", "PJSIP/gateway-0000004b",
+					"Variable", "N", "Value", strconv.Itoa(i), "Uniqueid", "1795626078.131").AppendTo(buf)
 			}
-			var buf []byte
-			buf, _ = ami.NewMessage("Response", "Success", "ActionID", m.ActionID()).AppendTo(buf)
-			if m.Get("Action") == "Burst" {
-				for i := range n {
-					buf, _ = ami.NewMessage("Event", "VarSet", "Privilege", "dialplan,all", "Channel", "PJSIP/gateway-0000004b",
-						"Variable", "N", "Value", strconv.Itoa(i), "Uniqueid", "1795626078.131").AppendTo(buf)
-				}
-			}
-			c.Write(buf)
 		}
-	})
+		_, err := c.Write(buf)
+		return err
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

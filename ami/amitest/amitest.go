@@ -289,3 +289,36 @@ func rewrite(data []byte, ids map[string]string, unanswered *[]string) ([]byte, 
 		}
 	}
 }
+
+// Banner is the greeting Asterisk 20/22 sends on connect (no empty line
+// follows it).
+const Banner = "Asterisk Call Manager/11.0.0\r\n"
+
+// ErrHangUp, returned by an Actions callback, ends the connection without
+// an error (as Asterisk does after Logoff).
+var ErrHangUp = errors.New("amitest: hang up")
+
+// Actions returns a handler that sends Banner and then calls f with each
+// action the client sends, until the client hangs up or f returns an error
+// (ErrHangUp: a clean end). f writes its answers to c itself, e.g. with
+// Message.WriteTo.
+func Actions(f func(c net.Conn, action *ami.Message) error) func(net.Conn) error {
+	return func(c net.Conn) error {
+		if _, err := io.WriteString(c, Banner); err != nil {
+			return nil
+		}
+		r := ami.NewReader(c)
+		for {
+			m, err := r.ReadMessage()
+			if err != nil {
+				return nil // the client hung up, or the server is closing
+			}
+			if err := f(c, m); err != nil {
+				if errors.Is(err, ErrHangUp) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+}
