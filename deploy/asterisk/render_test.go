@@ -263,7 +263,7 @@ func TestPJSIPConf(t *testing.T) {
 			switch typ, _ := sec.Get("type"); {
 			case typ == "aor":
 				aor = sec
-			case slices.Contains(sec.Inherits, "trunk-endpoint"):
+			case slices.Contains(sec.Inherits, "webcallback-trunk"):
 				endpoint = sec
 			}
 		}
@@ -277,9 +277,9 @@ func TestPJSIPConf(t *testing.T) {
 		if v, _ := identify.Get("match"); v != "192.0.2.10" {
 			t.Errorf("identify match = %q", v)
 		}
-		tmpl := p.Section("trunk-endpoint")
+		tmpl := p.Section("webcallback-trunk")
 		if tmpl == nil || !tmpl.Template {
-			t.Fatal("no [trunk-endpoint](!) template")
+			t.Fatal("no [webcallback-trunk](!) template")
 		}
 		if v, _ := tmpl.Get("context"); v == wcbproto.Context {
 			t.Error("inbound calls from the trunk would land in the callback context")

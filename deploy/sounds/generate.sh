@@ -38,30 +38,42 @@ voice() {
 	esac
 }
 
-count=0
-for textfile in "$here"/text/*.txt; do
-	lang=$(basename "$textfile" .txt)
+# render <lang> <textfile>: every prompt of one language.
+render() {
+	lang=$1 textfile=$2
 	set -- $(voice "$lang")
 	v=$1 speed=$2
-	mkdir -p "$out/$lang"
+	work="$tmp/$lang"
+	mkdir -p "$out/$lang" "$work"
 	# Lines are "Name|text"; '#' lines and empty lines are comments.
 	grep -v '^#' "$textfile" | grep -v '^[[:space:]]*$' | while IFS='|' read -r name text; do
 		case $name in
 		*[!A-Za-z0-9]* | "") echo "generate.sh: bad prompt name '$name' in $textfile" >&2; exit 1 ;;
 		esac
-		espeak-ng -v "$v" -s "$speed" -p 50 -a 150 -w "$tmp/raw.wav" "$text"
+		espeak-ng -v "$v" -s "$speed" -p 50 -a 150 -w "$work/raw.wav" "$text"
 		# 8 kHz mono; espeak's own leading/trailing silence trimmed, then a
 		# short lead-in so the first syllable is not clipped by a late media
 		# path; telephone band; peak at -3 dBFS; no dither: reproducible.
-		sox -D "$tmp/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$tmp/8k.wav" \
+		sox -D "$work/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$work/8k.wav" \
 			gain -6 silence 1 0.02 0.1% reverse silence 1 0.02 0.1% reverse \
 			highpass 100 pad 0.25 0.1 gain -n -3
-		cp "$tmp/8k.wav" "$out/$lang/$name.wav"
-		sox -D "$tmp/8k.wav" -t ul "$out/$lang/$name.ulaw"
-		sox -D "$tmp/8k.wav" -t al "$out/$lang/$name.alaw"
-		sox -D "$tmp/8k.wav" -t gsm "$out/$lang/$name.gsm"
+		cp "$work/8k.wav" "$out/$lang/$name.wav"
+		sox -D "$work/8k.wav" -t ul "$out/$lang/$name.ulaw"
+		sox -D "$work/8k.wav" -t al "$out/$lang/$name.alaw"
+		sox -D "$work/8k.wav" -t gsm "$out/$lang/$name.gsm"
 		echo "$lang/$name"
 	done
-	count=$((count + 1))
+}
+
+# One language per process, all at once; fail if any fails.
+pids=""
+for textfile in "$here"/text/*.txt; do
+	[ -e "$textfile" ] || { echo "generate.sh: no text/*.txt" >&2; exit 1; }
+	render "$(basename "$textfile" .txt)" "$textfile" &
+	pids="$pids $!"
 done
-[ "$count" -gt 0 ] || { echo "generate.sh: no text/*.txt" >&2; exit 1; }
+status=0
+for pid in $pids; do
+	wait "$pid" || status=1
+done
+exit $status
