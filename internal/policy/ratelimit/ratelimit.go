@@ -209,7 +209,7 @@ func (l *Limiter) freeAt(e *entry, now time.Time) time.Time {
 	if float64(e.cur) < n {
 		return next
 	}
-	x := per * (1 - (n-1)/float64(e.cur))
+	x := per * (1 - n/float64(e.cur))
 	return next.Add(time.Duration(x) + time.Millisecond)
 }
 
