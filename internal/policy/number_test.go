@@ -22,10 +22,10 @@ func TestParseNumber(t *testing.T) {
 		{in: "+86 138 0000 1001", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"},
 		{in: "0086 13800001001", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"},
 		{in: "+86-(138)-0000.1001", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"},
-		{in: "１３８００００１００１", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"},  // full-width
+		{in: "１３８００００１００１", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"}, // full-width
 		{in: "＋８６　１３８－００００－１００１", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"},
 		{in: "١٣٨٠٠٠٠١٠٠١", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"}, // Arabic-Indic
-		{in: "१३८००००१००१", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"},   // Devanagari
+		{in: "१३८००००१००१", e164: "+8613800001001", dial: "13800001001", typ: TypeMobile, region: "CN"}, // Devanagari
 		{in: "13811111234", e164: "+8613811111234", dial: "13811111234", typ: TypeMobile, region: "CN"},
 		{in: "13855550100", e164: "+8613855550100", dial: "13855550100", typ: TypeMobile, region: "CN"},
 		{in: "13877771234", e164: "+8613877771234", dial: "13877771234", typ: TypeMobile, region: "CN"},
