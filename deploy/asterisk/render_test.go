@@ -509,7 +509,9 @@ func TestDialplanFallbacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Set(WCB_LIMIT_MS=120000)", "Set(WCB_WARN_MS=10000)", "Set(WCB_RING_S=45)", "Set(WCB_WARN_CALLEE=no)", "Set(WCB_LANG=en)"} {
+	for _, want := range []string{
+		"ExecIf($[${WCB_LIMIT_MS} < 1000]?Set(WCB_LIMIT_MS=120000))", "ExecIf($[${WCB_RING_S} < 1]?Set(WCB_RING_S=45))",
+		"Set(WCB_LIMIT_MS=120000)", "Set(WCB_WARN_MS=10000)", "Set(WCB_RING_S=45)", "Set(WCB_WARN_CALLEE=no)", "Set(WCB_LANG=en)"} {
 		if !bytes.Contains(files["extensions.conf"], []byte(want)) {
 			t.Errorf("extensions.conf lacks the fallback %s", want)
 		}
