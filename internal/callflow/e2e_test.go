@@ -36,7 +36,8 @@ type rig struct {
 	t      testing.TB
 	ctx    context.Context
 	sb     *sandbox.Server
-	addr   string
+	sbAddr string     // the sandbox PBX itself
+	proxy  *linkProxy // the engine's AMI link goes through it
 	client *ami.Client
 	st     store.Store
 	dbPath string
@@ -80,7 +81,8 @@ func newRig(t testing.TB, cfg Config, sbCfg sandbox.Config) *rig {
 	}
 	go sb.Serve(l)
 	t.Cleanup(func() { sb.Close() })
-	r := &rig{t: t, ctx: ctx, sb: sb, addr: l.Addr().String(), cfg: cfg}
+	r := &rig{t: t, ctx: ctx, sb: sb, sbAddr: l.Addr().String(), cfg: cfg}
+	r.proxy = newLinkProxy(t, r.sbAddr)
 	r.dbPath = filepath.Join(t.TempDir(), "wcb.db")
 	st, err := store.Open(ctx, "sqlite:"+r.dbPath)
 	if err != nil {
@@ -95,10 +97,12 @@ func newRig(t testing.TB, cfg Config, sbCfg sandbox.Config) *rig {
 	return r
 }
 
-// dialAMI logs a new client in to the rig's sandbox.
-func (r *rig) dialAMI() *ami.Client {
+// dialAMI logs a new client in to the rig's sandbox, through the proxy.
+func (r *rig) dialAMI() *ami.Client { return r.dialAMIAt(r.proxy.l.Addr().String()) }
+
+func (r *rig) dialAMIAt(addr string) *ami.Client {
 	r.t.Helper()
-	c, err := ami.Dial(r.ctx, ami.Config{Addr: r.addr, Username: amiUser, Secret: amiSecret, AuthMD5: true,
+	c, err := ami.Dial(r.ctx, ami.Config{Addr: addr, Username: amiUser, Secret: amiSecret, AuthMD5: true,
 		Events: "call,cdr,user", ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond,
 		Logger: testLogger(r.t)})
 	if err != nil {

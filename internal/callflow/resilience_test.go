@@ -1,0 +1,353 @@
+package callflow
+
+import (
+	"context"
+
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"webcallback/ami"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/sandbox"
+)
+
+// linkProxy sits between the AMI client and the sandbox PBX on loopback so a
+// test can cut the TCP link (as a network drop does) and count the
+// Originates that crossed it.
+type linkProxy struct {
+	l          net.Listener
+	target     string
+	mu         sync.Mutex
+	conns      []net.Conn
+	down       bool
+	originates atomic.Int64
+}
+
+func newLinkProxy(t testing.TB, target string) *linkProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &linkProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.cut() })
+	go p.accept()
+	return p
+}
+
+func (p *linkProxy) accept() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		go func() { io.Copy(c, s); c.Close() }()
+		go func() { p.copyCounting(s, c); s.Close() }()
+	}
+}
+
+// copyCounting copies client → server, counting "Action: Originate" lines.
+func (p *linkProxy) copyCounting(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	var tail []byte
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			chunk := append(tail, buf[:n]...)
+			p.originates.Add(int64(bytes.Count(chunk, []byte("Action: Originate\r\n"))))
+			if k := len("Action: Originate\r\n") - 1; len(chunk) > k {
+				tail = append([]byte(nil), chunk[len(chunk)-k:]...)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// cut drops every connection; setDown keeps new ones out.
+func (p *linkProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *linkProxy) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+}
+
+// waitState waits until the request reaches state s (or a final state) and
+// returns the snapshot.
+func (r *rig) waitState(id string, s callback.State) *callback.Request {
+	r.t.Helper()
+	ch, stop, err := r.e.Watch(id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer stop()
+	for {
+		select {
+		case snap, ok := <-ch:
+			if !ok {
+				r.t.Fatalf("request %s ended before %s", id, s)
+			}
+			if snap.State == s {
+				return snap
+			}
+			if snap.State.Final() {
+				r.t.Fatalf("request %s ended (%s/%s) before %s", id, snap.State, snap.Reason, s)
+			}
+		case <-r.ctx.Done():
+			r.t.Fatalf("request %s never reached %s", id, s)
+		}
+	}
+}
+
+func checkFinal(t *testing.T, got *callback.Request, state callback.State, reason callback.Reason) {
+	t.Helper()
+	if got.State != state || got.Reason != reason {
+		t.Fatalf("request %s: %s/%s (cause %d), want %s/%s", got.ID, got.State, got.Reason, got.Cause, state, reason)
+	}
+}
+
+func TestCapacity(t *testing.T) {
+	t.Run("N+1th request is system_busy at once", func(t *testing.T) {
+		r := newRig(t, e2eConfig(func(c *Config) { c.MaxConcurrent, c.QueueSize, c.Limit = 2, 0, 300*time.Second }), sandbox.Config{})
+		a := r.place("13800001001", "13800002002")
+		b := r.place("13800001002", "13800002003")
+		extra := r.admit("13800001003", "13800002004")
+		if err := r.e.Submit(r.ctx, extra); !errors.Is(err, callback.ErrSystemBusy) {
+			t.Fatalf("third Submit: %v, want ErrSystemBusy", err)
+		}
+		checkFinal(t, r.stored(extra.ID), callback.StateRejected, callback.ReasonSystemBusy)
+		for _, id := range []string{a, b} {
+			r.waitState(id, callback.StateConnected)
+			if err := r.e.Cancel(r.ctx, id, callback.ReasonAdmin); err != nil {
+				t.Fatal(err)
+			}
+			final, _ := r.wait(id)
+			checkFinal(t, final, callback.StateCanceled, callback.ReasonAdmin)
+		}
+		// Slots are free again.
+		c := r.place("13800001004", "13811112002")
+		final, _ := r.wait(c)
+		checkFinal(t, final, callback.StateFailed, callback.ReasonCalleeBusy)
+	})
+	t.Run("queued request past the maximum wait is system_busy", func(t *testing.T) {
+		r := newRig(t, e2eConfig(func(c *Config) {
+			c.MaxConcurrent, c.QueueSize, c.QueueWait, c.Limit = 1, 1, 30*time.Millisecond, 300*time.Second
+		}), sandbox.Config{})
+		a := r.place("13800001001", "13800002002")
+		b := r.place("13800001002", "13800002003") // waits for a's slot
+		extra := r.admit("13800001003", "13800002004")
+		if err := r.e.Submit(r.ctx, extra); !errors.Is(err, callback.ErrSystemBusy) {
+			t.Fatalf("Submit beyond the queue: %v, want ErrSystemBusy", err)
+		}
+		final, seen := r.wait(b)
+		checkFinal(t, final, callback.StateRejected, callback.ReasonSystemBusy)
+		if len(seen) != 2 {
+			t.Errorf("queued request went through %v; want queued → rejected", seen)
+		}
+		r.e.Cancel(r.ctx, a, callback.ReasonAdmin)
+		r.wait(a)
+	})
+	t.Run("visitor cancels while queued", func(t *testing.T) {
+		r := newRig(t, e2eConfig(func(c *Config) { c.MaxConcurrent, c.QueueSize, c.Limit = 1, 5, 300*time.Second }), sandbox.Config{})
+		a := r.place("13800001001", "13800002002")
+		b := r.place("13800001002", "13800002003")
+		if err := r.e.Cancel(r.ctx, b, callback.ReasonVisitor); err != nil {
+			t.Fatal(err)
+		}
+		final, _ := r.wait(b)
+		checkFinal(t, final, callback.StateCanceled, callback.ReasonVisitor)
+		if final.CallerChannel != "" {
+			t.Error("a canceled queued request must never have been originated")
+		}
+		r.e.Cancel(r.ctx, a, callback.ReasonAdmin)
+		r.wait(a)
+	})
+}
+
+func TestCancel(t *testing.T) {
+	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
+	tests := []struct {
+		name           string
+		caller, callee string
+		at             callback.State
+		by             callback.Reason
+		wantErr        error
+		want           callback.State
+		wantReason     callback.Reason
+	}{
+		{"visitor while the caller's phone rings", "13822221001", "13800002002", callback.StateCallingCaller, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
+		{"visitor while the friend's phone rings", "13800001001", "13822222002", callback.StateCallingCallee, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
+		{"admin hangs up a connected call", "13800001002", "13800002002", callback.StateConnected, callback.ReasonAdmin, nil, callback.StateCanceled, callback.ReasonAdmin},
+		{"visitor cannot end a connected call", "13800001003", "13800002003", callback.StateConnected, callback.ReasonVisitor, ErrConnected, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := r.place(tc.caller, tc.callee)
+			r.waitState(id, tc.at)
+			err := r.e.Cancel(r.ctx, id, tc.by)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || !errors.Is(err, callback.ErrFinal) {
+					t.Fatalf("Cancel = %v, want %v", err, tc.wantErr)
+				}
+				r.e.Cancel(r.ctx, id, callback.ReasonAdmin)
+				r.wait(id)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			final, _ := r.wait(id)
+			checkFinal(t, final, tc.want, tc.wantReason)
+			checkFinal(t, r.stored(id), tc.want, tc.wantReason)
+			if err := r.e.Cancel(r.ctx, id, tc.by); !errors.Is(err, callback.ErrFinal) {
+				t.Errorf("second Cancel = %v, want ErrFinal", err)
+			}
+		})
+	}
+	if err := r.e.Cancel(r.ctx, "00000000-0000-0000-0000-000000000000", callback.ReasonVisitor); !errors.Is(err, callback.ErrNotFound) {
+		t.Errorf("Cancel of an unknown id = %v, want ErrNotFound", err)
+	}
+}
+
+// waitGone polls the sandbox (directly, not through the proxy) until no
+// channel of the request is left.
+func (r *rig) waitGone(side *ami.Client, id string) {
+	r.t.Helper()
+	for {
+		resp, err := side.Do(r.ctx, ami.NewMessage("Action", "CoreShowChannels"))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		found := false
+		for _, it := range resp.Items {
+			if it.Get("Uniqueid") == id || it.Get("Linkedid") == id {
+				found = true
+			}
+		}
+		if !found {
+			return
+		}
+		select {
+		case <-r.ctx.Done():
+			r.t.Fatalf("call %s never ended in the PBX", id)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// longCall lasts the 300 s limit (1.5 s at testScale); shortCall's callee
+// hangs up 30 s (150 ms) after answering.
+const (
+	longCallee  = "13800002002"
+	shortCallee = "13855552030"
+)
+
+func TestAMIDropMidCall(t *testing.T) {
+	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
+	side := r.dialAMIAt(r.sbAddr)
+	long := r.place("13800001001", longCallee)
+	short := r.place("13800001002", shortCallee)
+	r.waitState(long, callback.StateConnected)
+	r.waitState(short, callback.StateConnected)
+
+	r.proxy.setDown(true)
+	r.proxy.cut()
+	r.waitGone(side, short) // the short call ends while the engine is blind
+	// A request during the outage is refused, not dropped.
+	during := r.admit("13800001003", longCallee)
+	if err := r.e.Submit(r.ctx, during); err != nil {
+		t.Fatal(err)
+	}
+	final, _ := r.wait(during.ID)
+	checkFinal(t, final, callback.StateRejected, callback.ReasonSystemBusy)
+	r.proxy.setDown(false)
+
+	final, _ = r.wait(short)
+	checkFinal(t, final, callback.StateFailed, callback.ReasonNetworkError)
+	final, _ = r.wait(long)
+	checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
+	r.cdrs(long, 2)
+	if n := r.proxy.originates.Load(); n != 2 {
+		t.Errorf("%d Originates crossed the link, want 2 (never re-sent)", n)
+	}
+}
+
+func TestServiceRestartMidCall(t *testing.T) {
+	for _, graceful := range []bool{false, true} {
+		name := map[bool]string{false: "crash", true: "graceful shutdown"}[graceful]
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
+			side := r.dialAMIAt(r.sbAddr)
+			long := r.place("13800001001", longCallee)
+			short := r.place("13800001002", shortCallee)
+			r.waitState(long, callback.StateConnected)
+			r.waitState(short, callback.StateConnected)
+			first := r.e
+			if graceful {
+				ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+				defer cancel()
+				if err := first.Shutdown(ctx); err != nil {
+					t.Fatal(err)
+				}
+				late := r.admit("13800001003", longCallee)
+				if err := first.Submit(r.ctx, late); !errors.Is(err, callback.ErrSystemBusy) {
+					t.Fatalf("Submit after Shutdown = %v, want ErrSystemBusy", err)
+				}
+				if got := r.stored(late.ID); got.State != callback.StateRejected {
+					t.Fatalf("late request %s", got.State)
+				}
+				if got, _ := r.st.GetRequest(r.ctx, long); got.State.Final() {
+					t.Fatalf("Shutdown finished a live call: %s", got.State)
+				}
+			}
+			r.client.Close() // kill -9: the process and its AMI link are gone
+			r.waitGone(side, short)
+
+			r.startEngine() // same instance, same store: adopts both
+			final, _ := r.wait(short)
+			checkFinal(t, final, callback.StateFailed, callback.ReasonNetworkError)
+			final, _ = r.wait(long)
+			checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
+			checkFinal(t, r.stored(long), callback.StateCompleted, callback.ReasonLimitReached)
+			rows := r.cdrs(long, 2) // CDRs arriving after the restart still land
+			if rows[0].RequestID != long {
+				t.Errorf("CDR not tied to the request: %+v", rows[0])
+			}
+			if n := r.proxy.originates.Load(); n != 2 {
+				t.Errorf("%d Originates, want 2 (nothing originated twice)", n)
+			}
+		})
+	}
+}
