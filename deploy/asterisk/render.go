@@ -49,7 +49,7 @@ func Render(s Settings) (map[string][]byte, error) {
 
 // header is the comment block that opens every file.
 func header(file, what string) string {
-	return fmt.Sprintf(";\n; %s - %s\n;\n; Rendered by 'webcallback asterisk-config'. Re-render instead of editing:\n; the engine, the sandbox PBX and this file share names (internal/wcbproto).", file, what)
+	return fmt.Sprintf(";\n; %s - %s\n;\n; Rendered by 'webcallback asterisk-config' from the service's settings:\n; change a setting and render again rather than edit this file.", file, what)
 }
 
 // WarningSeconds are the warnings, in seconds before the limit, that have a
