@@ -99,9 +99,11 @@ func (a *AdminAuth) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		if !a.valid(r) {
-			ok, wait := a.fails.Allow(key, now)
+			a.fails.Allow(key, now)
 			a.log.Warn("admin: bad token", "ip", key, "path", r.URL.Path)
-			if !ok {
+			if ok, _ := a.fails.Check(key, now); !ok {
+				// That was the last attempt allowed: block with backoff.
+				wait := a.fails.Strike(key, now)
 				a.audit(r.Context(), store.AuditEntry{At: now, Actor: "anonymous@" + key, Action: "admin_blocked",
 					Target: key, Detail: fmt.Sprintf("too many failed admin logins; blocked for %s", wait.Round(time.Second))})
 				a.deny429(w, r, wait)

@@ -98,8 +98,9 @@ func (l *Limiter) Check(key string, now time.Time) (ok bool, retryAfter time.Dur
 	return l.take(key, now, false)
 }
 
-// Strike adds a backoff strike to key without an event (a failed admin
-// login, a honeypot hit) and returns how long it is now blocked.
+// Strike adds a backoff strike to key without an event (a honeypot hit, a
+// key that just reached its limit) and returns how long it is now blocked:
+// the backoff, or longer if the window is full for longer.
 func (l *Limiter) Strike(key string, now time.Time) time.Duration {
 	if l.limit.Off() {
 		return 0
@@ -108,7 +109,17 @@ func (l *Limiter) Strike(key string, now time.Time) time.Duration {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := l.entry(sh, key, now)
-	return l.strike(e, now, now)
+	free := now
+	if now.Before(e.blockedUntil) {
+		free = e.blockedUntil
+	}
+	l.roll(e, now)
+	if l.estimate(e, now) >= float64(l.limit.N) {
+		if t := l.freeAt(e, now); t.After(free) {
+			free = t
+		}
+	}
+	return l.strike(e, now, free)
 }
 
 // Len returns the number of keys remembered.

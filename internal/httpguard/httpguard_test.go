@@ -1,0 +1,431 @@
+package httpguard
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"webcallback/internal/store"
+)
+
+func TestClientIP(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name, remote string
+		xff          []string
+		trusted      []netip.Prefix
+		want         string
+	}{
+		{"socket", "192.0.2.7:5555", nil, nil, "192.0.2.7"},
+		{"xff ignored without trusted proxies", "192.0.2.7:5555", []string{"203.0.113.1"}, nil, "192.0.2.7"},
+		{"xff ignored from untrusted peer", "192.0.2.7:5555", []string{"203.0.113.1"}, trusted, "192.0.2.7"},
+		{"trusted proxy", "10.1.2.3:80", []string{"203.0.113.1"}, trusted, "203.0.113.1"},
+		{"spoofed left entries ignored", "10.1.2.3:80", []string{"1.1.1.1, 203.0.113.1"}, trusted, "203.0.113.1"},
+		{"chain of proxies", "10.1.2.3:80", []string{"203.0.113.1, 10.9.9.9", "10.8.8.8"}, trusted, "203.0.113.1"},
+		{"all trusted", "10.1.2.3:80", []string{"10.9.9.9"}, trusted, "10.9.9.9"},
+		{"malformed hop stops", "10.1.2.3:80", []string{"203.0.113.1, junk\r\n"}, trusted, "10.1.2.3"},
+		{"v6 peer", "[2001:db8::1]:443", nil, trusted, "2001:db8::1"},
+		{"v6 zone dropped", "[fe80::1%eth0]:443", nil, nil, "fe80::1"},
+		{"mapped v4", "[::ffff:192.0.2.9]:1", nil, nil, "192.0.2.9"},
+		{"trusted v6 loopback proxy", "[::1]:1", []string{"198.51.100.4"}, trusted, "198.51.100.4"},
+		{"no port", "192.0.2.8", nil, nil, "192.0.2.8"},
+		{"garbage", "nonsense", nil, nil, "invalid IP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := ClientIP(r, tt.trusted).String(); got != tt.want {
+				t.Fatalf("ClientIP = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.0.0.1:1", "203.0.113.1, 10.0.0.2")
+	f.Add("[::1]:1", "::ffff:1.2.3.4,,, x")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
+		a := ClientIP(r, trusted)
+		if a.IsValid() && (a.Is4In6() || a.Zone() != "") {
+			t.Fatalf("ClientIP = %v: not normalised", a)
+		}
+	})
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	h := SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	plain := httptest.NewServer(h)
+	defer plain.Close()
+	for _, tt := range []struct {
+		url  string
+		c    *http.Client
+		hsts bool
+	}{{srv.URL, srv.Client(), true}, {plain.URL, plain.Client(), false}} {
+		resp, err := tt.c.Get(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("CSP %q lacks %q", csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") || strings.Contains(csp, "*") {
+			t.Errorf("CSP %q allows inline, eval or wildcard", csp)
+		}
+		for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+			if resp.Header.Get(k) != v {
+				t.Errorf("%s = %q, want %q", k, resp.Header.Get(k), v)
+			}
+		}
+		if (resp.Header.Get("Strict-Transport-Security") != "") != tt.hsts {
+			t.Errorf("%s: HSTS %q", tt.url, resp.Header.Get("Strict-Transport-Security"))
+		}
+	}
+}
+
+func TestMaxBody(t *testing.T) {
+	h := MaxBody(1024)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		fmt.Fprint(w, len(b))
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	tests := []struct {
+		name   string
+		body   io.Reader
+		status int
+	}{
+		{"small", strings.NewReader("{}"), 200},
+		{"limit", strings.NewReader(strings.Repeat("a", 1024)), 200},
+		{"content-length over", strings.NewReader(strings.Repeat("a", 2<<20)), 413},
+		{"chunked over", io.MultiReader(strings.NewReader(strings.Repeat("a", 2<<20))), 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", srv.URL, tt.body)
+			if tt.name == "chunked over" {
+				req.ContentLength = -1
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	c, err := NewCSRF(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewCSRF(time.Hour)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	tok := c.Token(now)
+	tampered := []byte(tok)
+	tampered[2] ^= 1
+	tests := []struct {
+		name string
+		c    *CSRF
+		tok  string
+		at   time.Time
+		want bool
+	}{
+		{"fresh", c, tok, now, true},
+		{"within ttl", c, tok, now.Add(59 * time.Minute), true},
+		{"expired", c, tok, now.Add(61 * time.Minute), false},
+		{"from the future", c, tok, now.Add(-2 * time.Minute), false},
+		{"other key", other, tok, now, false},
+		{"tampered", c, string(tampered), now, false},
+		{"empty", c, "", now, false},
+		{"garbage", c, strings.Repeat("%", len(tok)), now, false},
+	}
+	for _, tt := range tests {
+		if got := tt.c.Valid(tt.tok, tt.at); got != tt.want {
+			t.Errorf("%s: Valid = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCrossOriginAndJSON(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	srv := httptest.NewServer(CrossOrigin(RequireJSON(ok)))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tests := []struct {
+		name, method, ctype string
+		hdr                 map[string]string
+		status              int
+	}{
+		{"get", "GET", "", nil, 200},
+		{"json post", "POST", "application/json", nil, 200},
+		{"json charset", "POST", "application/json; charset=utf-8", nil, 200},
+		{"form post to JSON API", "POST", "application/x-www-form-urlencoded", nil, 415},
+		{"text/plain post", "POST", "text/plain", nil, 415},
+		{"no type post", "POST", "", nil, 415},
+		{"bodiless delete", "DELETE", "", nil, 200},
+		{"same origin", "POST", "application/json", map[string]string{"Sec-Fetch-Site": "same-origin"}, 200},
+		{"cross site", "POST", "application/json", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"foreign origin", "POST", "application/json", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"own origin", "POST", "application/json", map[string]string{"Origin": "http://" + host}, 200},
+		{"cross site get passes", "GET", "", map[string]string{"Sec-Fetch-Site": "cross-site"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body io.Reader
+			if tt.method == "POST" {
+				body = strings.NewReader("{}")
+			}
+			req, _ := http.NewRequest(tt.method, srv.URL, body)
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			for k, v := range tt.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "guard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestAdminAuth(t *testing.T) {
+	const token = "s3cret-admin-token-0123"
+	st := openStore(t)
+	clk := &fakeClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	a := NewAdminAuth(AdminConfig{Token: token, Audit: st, Logger: slog.New(slog.DiscardHandler), Now: clk.Now})
+	h := a.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if Actor(r) == "" {
+			t.Error("no actor in an admin request")
+		}
+		if r.Method == "POST" {
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	do := func(method, auth, remote string) *http.Response {
+		r := httptest.NewRequest(method, "/api/v1/admin/overrides?number=%2B8613800001001", nil)
+		r.RemoteAddr = remote
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Result()
+	}
+	steps := []struct {
+		name, method, auth, remote string
+		status                     int
+	}{
+		{"no header", "GET", "", "192.0.2.1:1", 401},
+		{"wrong scheme", "GET", "Basic " + token, "192.0.2.1:1", 401},
+		{"prefix of token", "GET", "Bearer " + token[:10], "192.0.2.1:1", 401},
+		{"good token", "GET", "Bearer " + token, "192.0.2.1:1", 200},
+		{"good token, audited post", "POST", "Bearer " + token, "192.0.2.1:1", 201},
+		{"4th failure", "GET", "Bearer wrong", "192.0.2.1:1", 401},
+		{"5th failure blocks", "GET", "Bearer wrong2", "192.0.2.1:1", 429},
+		{"blocked even with the token", "GET", "Bearer " + token, "192.0.2.1:1", 429},
+		{"other address unaffected", "GET", "Bearer " + token, "198.51.100.1:1", 200},
+	}
+	retry := ""
+	for _, s := range steps {
+		resp := do(s.method, s.auth, s.remote)
+		if s.status == 429 {
+			retry = resp.Header.Get("Retry-After")
+		}
+		if resp.StatusCode != s.status {
+			t.Fatalf("%s: status %d, want %d", s.name, resp.StatusCode, s.status)
+		}
+		if s.status == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: 429 without Retry-After", s.name)
+		}
+		if s.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("%s: 401 without WWW-Authenticate", s.name)
+		}
+	}
+	wait, err := time.ParseDuration(retry + "s")
+	if err != nil || wait < time.Minute {
+		t.Fatalf("Retry-After %q", retry)
+	}
+	clk.Add(wait)
+	if resp := do("GET", "Bearer "+token, "192.0.2.1:1"); resp.StatusCode != 200 {
+		t.Fatalf("after the backoff: %d", resp.StatusCode)
+	}
+	entries, err := st.ListAudit(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action+" by "+e.Actor)
+		if strings.Contains(e.Detail+e.Target+e.Actor, token) {
+			t.Fatalf("token in the audit log: %+v", e)
+		}
+	}
+	got := strings.Join(actions, "; ")
+	for _, want := range []string{"POST /api/v1/admin/overrides by admin@192.0.2.1", "admin_blocked by anonymous@192.0.2.1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit log %q lacks %q", got, want)
+		}
+	}
+}
+
+func TestAdminDisabled(t *testing.T) {
+	a := NewAdminAuth(AdminConfig{})
+	called := false
+	h := a.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	for _, auth := range []string{"", "Bearer ", "Bearer x"} {
+		r := httptest.NewRequest("GET", "/api/v1/admin/", nil)
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusNotFound || called {
+			t.Fatalf("disabled admin with %q: %d, handler called %v", auth, w.Code, called)
+		}
+	}
+}
+
+// TestServerSlowloris: a client that dribbles its headers or its body is
+// cut off; an SSE stream outlives the timeouts. Real sockets, short
+// timeouts.
+func TestServerSlowloris(t *testing.T) {
+	tm := Timeouts{ReadHeader: 200 * time.Millisecond, Read: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /body", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			return
+		}
+		fmt.Fprint(w, "read")
+	})
+	sseDone := make(chan error, 1)
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; i < 8; i++ { // 800 ms: longer than every timeout
+			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+				sseDone <- err
+				return
+			}
+			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+				sseDone <- r.Context().Err()
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		sseDone <- nil
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServerTimeouts(ln.Addr().String(), mux, slog.New(slog.DiscardHandler), tm)
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+
+	// Slow headers: the connection is closed before they are complete.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("slow headers: connection not closed by the server: %v", err)
+	}
+
+	// Slow body: the handler's read fails, the server answers nothing useful.
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	fmt.Fprint(c2, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c2)
+	if err != nil || strings.Contains(string(b), "read") {
+		t.Fatalf("slow body: %q %v", b, err)
+	}
+
+	// SSE: lives past the read and write timeouts.
+	req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			n++
+		}
+	}
+	if err := <-sseDone; err != nil || n != 8 {
+		t.Fatalf("SSE stream cut: %d events, %v", n, err)
+	}
+}
