@@ -81,6 +81,9 @@ func runAsteriskConfig(ctx context.Context, args []string) error {
 		return err
 	}
 	warnMissing(os.Stderr, s.Missing())
+	if strings.HasPrefix(l.S.AMI, "tls://") {
+		fmt.Fprintf(os.Stderr, "asterisk-config: WARNING: --ami is tls://, but manager.conf is rendered for plain TCP: add tlsenable=yes, tlsbindaddr, tlscertfile and tlsprivatekey to its [general] (see docs/asterisk.md)\n")
+	}
 	if k.out == "" {
 		return asterisk.WriteBundle(os.Stdout, files)
 	}
