@@ -44,6 +44,8 @@ type call struct {
 
 	cancelBy callback.Reason // visitor or admin asked to end it
 	limitMS  int             // talk limit the call was placed with
+	scale    float64         // wall-clock seconds per PBX second (Config.PBXTimeScale)
+	talkEnd  time.Time       // the bridge ended: callee leg gone or Dial returned
 
 	// Engine bookkeeping.
 	slot       bool      // holds an admission slot
@@ -107,13 +109,33 @@ func (c *call) finish(s callback.State, reason callback.Reason, cause int, promp
 	r.UpdatedAt = now
 	t := now
 	r.EndedAt = &t
-	switch {
-	case c.answeredMS > 0:
-		r.Billsec = (c.answeredMS + 500) / 1000
-	case r.ConnectedAt != nil:
-		r.Billsec = int(now.Sub(*r.ConnectedAt).Round(time.Second) / time.Second)
+	if r.ConnectedAt != nil {
+		// Talk time from the engine's own clock, callee answer to the end
+		// of the bridge: ANSWEREDTIME_MS counts from the caller's answer
+		// (Welcome and ringing included: 19.5 s for a 15 s bridge in
+		// fixture timeout-direct), and so do the CDRs.
+		end := c.talkEnd
+		if end.IsZero() {
+			end = now
+		}
+		talk := float64(end.Sub(*r.ConnectedAt)) / c.timeScale()
+		r.Billsec = int(time.Duration(talk).Round(time.Second) / time.Second)
 	}
 	return true
+}
+
+// endTalk notes the end of the bridge (the first sign of it counts).
+func (c *call) endTalk(now time.Time) {
+	if c.talkEnd.IsZero() && c.req.ConnectedAt != nil {
+		c.talkEnd = now
+	}
+}
+
+func (c *call) timeScale() float64 {
+	if c.scale > 0 {
+		return c.scale
+	}
+	return 1
 }
 
 // handle applies one AMI event that the engine attributed to this call. It
@@ -170,6 +192,7 @@ func (c *call) handle(m *ami.Message, now time.Time) bool {
 		if uid == c.calleeID || c.calleeID == "" && m.Get("Linkedid") == id {
 			c.noteCalleeCause(m.Get("Cause"))
 			c.calleeGone = true
+			c.endTalk(now)
 		}
 	case "UserEvent":
 		return c.userEvent(m, now)
@@ -229,6 +252,7 @@ func (c *call) userEvent(m *ami.Message, now time.Time) bool {
 		return c.advance(callback.StateConnected, now)
 	case wcbproto.StageDialEnd:
 		c.dialEnd = true
+		c.endTalk(now)
 		if s := m.Get(wcbproto.HeaderDialStatus); s != "" {
 			c.calleeDialStatus = s
 		}

@@ -50,6 +50,11 @@ type Config struct {
 	Instance string       // this service instance (Request.Instance); "webcallback"
 	Logger   *slog.Logger // nil = slog.Default()
 
+	// PBXTimeScale is wall-clock seconds per PBX second: 1 for Asterisk,
+	// the sandbox PBX's --sandbox-time-scale for it, so talk times (Billsec)
+	// read in the PBX's time. 0 = 1.
+	PBXTimeScale float64
+
 	// SkipCDRs leaves AMI Cdr events to another consumer (internal/monitor);
 	// by default the engine writes them to the store, idempotently.
 	SkipCDRs bool
@@ -92,6 +97,9 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if !(cfg.PBXTimeScale > 0) || cfg.PBXTimeScale > 1e6 {
+		cfg.PBXTimeScale = 1
 	}
 	var errs []error
 	if !safeID(cfg.Trunk) {
@@ -245,7 +253,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // newCall wraps a request for the engine; r becomes the engine's own copy.
 func (e *Engine) newCall(r *callback.Request) *call {
-	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond)}
+	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond), scale: e.cfg.PBXTimeScale}
 }
 
 // Shutdown stops taking requests: queued ones are refused (system_busy) as

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+
+	"webcallback/ami"
+	"webcallback/internal/callback"
+	"webcallback/internal/callflow"
+	"webcallback/internal/config"
+	"webcallback/internal/policy"
+	"webcallback/internal/sandbox"
+	"webcallback/internal/store"
+)
+
+func init() {
+	register("call", "place one callback from the shell and print each state", runCall)
+}
+
+func runCall(ctx context.Context, args []string) error {
+	return callCommand(ctx, args, os.Stdout, os.Stderr)
+}
+
+// errCallNotCompleted is returned (exit status 1) when the callback ended
+// in any state but completed.
+var errCallNotCompleted = errors.New("callback did not complete")
+
+// callCommand places one callback, bypassing eligibility (operators test
+// trunks with it), prints each state as it happens to stdout and returns
+// nil only when the call completed. SIGINT/SIGTERM hang the call up.
+func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	l := config.NewLoader("call")
+	l.FS.SetOutput(stderr)
+	caller := l.FS.String("caller", "", "number to ring first (as typed: 138 0000 1001, +86..., 0086...)")
+	callee := l.FS.String("callee", "", "number to ring once the caller answered")
+	l.FS.Usage = func() {
+		fmt.Fprintf(stderr, "usage: webcallback call --caller N --callee M [settings]\n\n"+
+			"Places one callback, bypassing eligibility, and prints each state as it happens.\n"+
+			"Exit status 0 when the call completed, 1 otherwise. With no --ami the built-in\n"+
+			"sandbox PBX answers (test-number plan, DESIGN.md §4).\n\n")
+		l.FS.PrintDefaults()
+	}
+	if err := l.Parse(args); err != nil {
+		return err
+	}
+	s := l.S
+	if l.FS.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", l.FS.Args())
+	}
+	from, err := policy.ParseNumber(*caller, s.Region)
+	if err != nil {
+		return fmt.Errorf("--caller %q: %w", *caller, err)
+	}
+	to, err := policy.ParseNumber(*callee, s.Region)
+	if err != nil {
+		return fmt.Errorf("--callee %q: %w", *callee, err)
+	}
+	if err := s.CheckSecrets(); err != nil {
+		return err
+	}
+	log := s.Logger(stderr)
+
+	st, err := store.Open(ctx, s.DB)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)
+	}
+	defer st.Close()
+	if s.Migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrating %s: %w", config.RedactDSN(s.DB), err)
+		}
+	}
+
+	amiCfg, stopSandbox, err := amiClientConfig(s, log)
+	if err != nil {
+		return err
+	}
+	defer stopSandbox()
+	client, err := ami.Dial(ctx, amiCfg)
+	if err != nil {
+		return fmt.Errorf("connecting to AMI at %s: %w", amiCfg.Addr, err)
+	}
+	defer client.Close()
+
+	ecfg := callEngineConfig(s, log, oneShotInstance(s.Instance))
+	if s.AMI == "" {
+		ecfg.PBXTimeScale = s.SandboxTimeScale // talk times in the sandbox's time
+	}
+	eng, err := callflow.New(ecfg, client, st)
+	if err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := eng.Shutdown(sctx); err != nil {
+			log.Warn("engine shutdown", "err", err)
+		}
+	}()
+
+	now := time.Now()
+	req := &callback.Request{
+		ID: uuid.NewString(), Caller: from.E164, Callee: to.E164, CallerDial: from.Dial, CalleeDial: to.Dial,
+		Lang: s.Lang, ClientIP: "cli", State: callback.StateQueued, CreatedAt: now,
+		History: []callback.Transition{{State: callback.StateQueued, At: now}},
+	}
+	if _, err := st.Admit(ctx, req, nil, now); err != nil { // nil rules: operators bypass eligibility
+		return fmt.Errorf("storing the request: %w", err)
+	}
+	fmt.Fprintf(stdout, "request %s: %s → %s\n", req.ID, from.E164, to.E164)
+	printState(stdout, req)
+	if err := eng.Submit(ctx, req); err != nil && !errors.Is(err, callback.ErrSystemBusy) {
+		return err
+	}
+	final, err := followCall(ctx, eng, req.ID, stdout)
+	if err != nil {
+		return err
+	}
+	if final.State != callback.StateCompleted {
+		return fmt.Errorf("%w: %s (%s)", errCallNotCompleted, final.State, final.Reason)
+	}
+	return nil
+}
+
+// followCall prints every new state of the request until it is final. When
+// ctx ends (Ctrl-C) it hangs the call up and still waits for the end.
+func followCall(ctx context.Context, eng *callflow.Engine, id string, stdout io.Writer) (*callback.Request, error) {
+	updates, stop, err := eng.Watch(id)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	last := callback.StateQueued
+	done := ctx.Done()
+	var giveUp <-chan time.Time
+	for {
+		select {
+		case r, ok := <-updates:
+			if !ok {
+				return eng.Get(context.Background(), id)
+			}
+			if r.State != last {
+				printState(stdout, r)
+				last = r.State
+			}
+			if r.State.Final() {
+				return r, nil
+			}
+		case <-done:
+			done = nil
+			fmt.Fprintln(stdout, "interrupted: hanging up")
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := eng.Cancel(cctx, id, callback.ReasonAdmin)
+			cancel()
+			if err != nil && !errors.Is(err, callback.ErrFinal) {
+				return nil, fmt.Errorf("hanging up: %w", err)
+			}
+			giveUp = time.After(15 * time.Second)
+		case <-giveUp:
+			return nil, fmt.Errorf("request %s: no final state 15 s after hanging up", id)
+		}
+	}
+}
+
+// printState prints one line per state: time, state, and for the final one
+// reason, cause, prompt and talk time.
+func printState(w io.Writer, r *callback.Request) {
+	at := r.UpdatedAt
+	if n := len(r.History); n > 0 {
+		at = r.History[n-1].At
+	}
+	line := at.Format("15:04:05.000") + "  " + string(r.State)
+	if r.State.Final() {
+		line += fmt.Sprintf(" reason=%s cause=%d", r.Reason, r.Cause)
+		if r.Prompt != "" {
+			line += " prompt=" + string(r.Prompt)
+		}
+		if r.ConnectedAt != nil {
+			line += fmt.Sprintf(" billsec=%d", r.Billsec)
+		}
+	}
+	fmt.Fprintln(w, line)
+}
+
+// oneShotInstance names this run's engine instance apart from the service
+// (and from other runs): Start adopts the unfinished requests of its own
+// instance, and a one-shot call must never take over the service's calls.
+func oneShotInstance(base string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return base + "-call-" + hex.EncodeToString(b[:])
+}
+
+// callEngineConfig maps the settings onto the engine's config.
+func callEngineConfig(s *config.Settings, log *slog.Logger, instance string) callflow.Config {
+	warning := s.CallWarning
+	if warning == 0 {
+		warning = -1 // the engine reads 0 as "default"; the setting means "none"
+	}
+	return callflow.Config{
+		Trunk: s.Trunk, CallerIDMode: s.CallerIDMode, DID: s.DID,
+		CallerRing: s.CallerRing, CalleeRing: s.CalleeRing, Limit: s.CallLimit, Warning: warning,
+		WarnCallee: s.WarnCallee, Lang: s.Lang,
+		MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS, QueueSize: s.QueueSize, QueueWait: s.QueueWait,
+		Instance: instance, Logger: log,
+	}
+}
+
+// amiClientConfig is the AMI client's config from the settings. With no
+// --ami it starts the built-in sandbox PBX on a loopback port with a random
+// secret; stop shuts it down (a no-op otherwise).
+func amiClientConfig(s *config.Settings, log *slog.Logger) (cfg ami.Config, stop func(), err error) {
+	stop = func() {}
+	cfg = ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", Logger: log}
+	if s.AMI == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		secret := hex.EncodeToString(b[:])
+		sb := sandbox.New(sandbox.Config{Username: "webcallback", Secret: secret, TimeScale: s.SandboxTimeScale,
+			Seed: s.SandboxSeed, Trunk: s.Trunk, MaxChannels: s.SandboxMaxChannels,
+			MaxCallsPerSecond: s.SandboxMaxCPS, Logger: log})
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return cfg, stop, fmt.Errorf("sandbox PBX: %w", err)
+		}
+		go sb.Serve(l)
+		log.Warn("no --ami: using the built-in sandbox PBX (test-number plan, no real calls)",
+			"addr", l.Addr().String(), "time_scale", s.SandboxTimeScale)
+		cfg.Addr, cfg.Username, cfg.Secret = l.Addr().String(), "webcallback", secret
+		return cfg, func() { sb.Close() }, nil
+	}
+	ep, err := s.AMIEndpoint()
+	if err != nil {
+		return cfg, stop, err
+	}
+	cfg.Addr, cfg.Username, cfg.Secret = ep.Addr, ep.Username, ep.Secret
+	if ep.TLS {
+		tc := &tls.Config{ServerName: ep.Host, MinVersion: tls.VersionTLS12}
+		if s.AMIServerName != "" {
+			tc.ServerName = s.AMIServerName
+		}
+		if s.AMICAFile != "" {
+			pem, err := os.ReadFile(s.AMICAFile)
+			if err != nil {
+				return cfg, stop, fmt.Errorf("--ami-ca-file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return cfg, stop, fmt.Errorf("--ami-ca-file %s: no PEM certificate", s.AMICAFile)
+			}
+			tc.RootCAs = pool
+		}
+		cfg.TLS = tc
+	}
+	return cfg, stop, nil
+}
