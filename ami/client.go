@@ -278,8 +278,8 @@ func (c *Client) run(s *session) {
 			s.kill(ErrClosed)
 		}
 		<-s.readerDone // EventDisconnected is out before any new event
-		if c.ctx.Err() != nil {
-			return
+		if c.isClosed() {
+			return // Close's Logoff ended it: no reconnect, no "lost" noise
 		}
 		err := s.failure()
 		c.log.Warn("ami: connection lost", "err", err)
@@ -307,6 +307,12 @@ func (c *Client) run(s *session) {
 		c.mu.Unlock()
 		c.setState(s, Connected, nil)
 	}
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // backoff is the delay before reconnect attempt n (0-based).

@@ -124,11 +124,16 @@ func TestDoErrors(t *testing.T) {
 			reply(ami.NewMessage("Response", "Error", "ActionID", a.ActionID(), "Message", "Invalid/unknown command"))
 		}
 	}}
-	_, c := p.start(t, ami.Config{ActionTimeout: 200 * time.Millisecond})
+	srv, c := p.start(t, ami.Config{ActionTimeout: 10 * time.Second})
 	ctx := context.Background()
 
-	if _, err := c.Do(ctx, ami.NewMessage("Action", "Silent")); !errors.Is(err, ami.ErrTimeout) {
-		t.Errorf("Silent: %v, want ErrTimeout", err)
+	impatient, err := ami.Dial(ctx, ami.Config{Addr: srv.Addr(), Username: "u", Secret: "s", ActionTimeout: 20 * time.Millisecond, DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impatient.Close()
+	if _, err := impatient.Do(ctx, ami.NewMessage("Action", "Silent")); !errors.Is(err, ami.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Silent: %v, want ErrTimeout from ActionTimeout", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
@@ -554,4 +559,27 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestListTooLong: a list longer than MaxListItems is read to its end and
+// fails; memory stays bounded and the connection stays usable.
+func TestListTooLong(t *testing.T) {
+	p := &pbx{secret: "s", onAction: func(reply func(*ami.Message), a *ami.Message) {
+		id := a.ActionID()
+		reply(ami.NewMessage("Response", "Success", "ActionID", id, "EventList", "start"))
+		if a.Get("Action") == "Huge" {
+			for range ami.MaxListItems + 5 {
+				reply(ami.NewMessage("Event", "Item", "ActionID", id))
+			}
+		}
+		reply(ami.NewMessage("Event", "ListComplete", "ActionID", id, "EventList", "Complete"))
+	}}
+	_, c := p.start(t, ami.Config{ActionTimeout: time.Minute})
+	resp, err := c.Do(context.Background(), ami.NewMessage("Action", "Huge"))
+	if !errors.Is(err, ami.ErrMessageTooLarge) || len(resp.Items) != ami.MaxListItems {
+		t.Errorf("Huge: %v, %d items", err, len(resp.Items))
+	}
+	if resp, err := c.Do(context.Background(), ami.NewMessage("Action", "Small")); err != nil || resp.Complete == nil {
+		t.Errorf("after a huge list: %v %v", resp, err)
+	}
 }

@@ -41,8 +41,14 @@ type call struct {
 	login  bool // its success starts the session's event stream
 	resp   *Response
 	list   bool // response said EventList: start; items follow until ...Complete
+	excess int  // list items beyond MaxListItems, counted, not kept
 	done   chan struct{}
 }
+
+// MaxListItems bounds the items one list action keeps (CoreShowChannels on
+// a big system lists thousands); a longer list is read to its end and
+// fails with ErrMessageTooLarge rather than growing memory without bound.
+const MaxListItems = 100_000
 
 // connect dials, reads the banner and logs in. reconnects is what the
 // session will report in EventConnected.
@@ -61,14 +67,7 @@ func (c *Client) connect(ctx context.Context, reconnects uint64) (*session, erro
 		readerDone: make(chan struct{}),
 		reconnects: reconnects,
 	}
-	if err := nc.SetReadDeadline(time.Now().Add(c.cfg.DialTimeout)); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("ami: %s: %w", c.cfg.Addr, err)
-	}
-	banner, err := s.r.ReadBanner()
-	if err == nil {
-		err = nc.SetReadDeadline(time.Time{})
-	}
+	banner, err := s.readBanner(ctx)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("ami: %s: %w", c.cfg.Addr, err)
@@ -101,14 +100,33 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	return nc, nil
 }
 
+// readBanner reads the greeting within DialTimeout, or until ctx ends.
+func (s *session) readBanner(ctx context.Context) (string, error) {
+	if err := s.nc.SetReadDeadline(time.Now().Add(s.c.cfg.DialTimeout)); err != nil {
+		return "", err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.nc.SetReadDeadline(time.Unix(1, 0)) })
+	banner, err := s.r.ReadBanner()
+	if !stop() {
+		return "", fmt.Errorf("waiting for the banner: %w", ctx.Err())
+	}
+	if err != nil {
+		return "", err
+	}
+	return banner, s.nc.SetReadDeadline(time.Time{})
+}
+
 // login sends Login, after a Challenge for MD5. Headers are in the order
 // Asterisk's own clients use; the secret itself never crosses the wire with
 // MD5.
 func (s *session) login(ctx context.Context) error {
 	cfg := &s.c.cfg
+	// Asterisk answers a wrong secret only after a second: a short
+	// ActionTimeout must not turn that into a timeout.
+	timeout := max(cfg.ActionTimeout, cfg.DialTimeout)
 	login := NewMessage("Action", "Login")
 	if cfg.AuthMD5 {
-		resp, err := s.do(ctx, NewMessage("Action", "Challenge", "AuthType", "MD5"), cfg.ActionTimeout, false)
+		resp, err := s.do(ctx, NewMessage("Action", "Challenge", "AuthType", "MD5"), timeout, false)
 		if err != nil {
 			return fmt.Errorf("ami: %s: MD5 challenge: %w", cfg.Addr, err)
 		}
@@ -127,7 +145,7 @@ func (s *session) login(ctx context.Context) error {
 	if cfg.Events != "" {
 		login.Add("Events", cfg.Events)
 	}
-	resp, err := s.do(ctx, login, cfg.ActionTimeout, true)
+	resp, err := s.do(ctx, login, timeout, true)
 	var ae *ActionError
 	if errors.As(err, &ae) {
 		return fmt.Errorf("%w: %s as %q: %s", ErrAuth, cfg.Addr, cfg.Username, ae.Message)
@@ -181,11 +199,11 @@ func (s *session) do(ctx context.Context, action *Message, timeout time.Duration
 	defer timer.Stop()
 	select {
 	case <-cl.done:
-		return cl.resp, cl.resp.Err()
+		return cl.result()
 	case <-s.dead:
 		select {
 		case <-cl.done: // the response made it before the drop
-			return cl.resp, cl.resp.Err()
+			return cl.result()
 		default:
 		}
 		return nil, fmt.Errorf("ami: %s: %w: %w", name, ErrConnLost, s.err)
@@ -200,6 +218,15 @@ func (s *session) do(ctx context.Context, action *Message, timeout time.Duration
 		return nil, fmt.Errorf("ami: %s: sent, then %w", name, err)
 	}
 	return nil, fmt.Errorf("ami: %s: no response in %v: %w", name, timeout, ErrTimeout)
+}
+
+// result is what do returns for a call that is done.
+func (cl *call) result() (*Response, error) {
+	if cl.excess > 0 {
+		return cl.resp, fmt.Errorf("%w: %s listed %d items, kept the first %d",
+			ErrMessageTooLarge, cl.action, MaxListItems+cl.excess, MaxListItems)
+	}
+	return cl.resp, cl.resp.Err()
 }
 
 // withActionID returns a copy of action with its ActionID set to id, as the
@@ -322,7 +349,11 @@ func (s *session) claimListEvent(id string, m *Message) bool {
 		close(cl.done)
 		return true
 	}
-	cl.resp.Items = append(cl.resp.Items, m)
+	if len(cl.resp.Items) < MaxListItems {
+		cl.resp.Items = append(cl.resp.Items, m)
+	} else {
+		cl.excess++
+	}
 	s.mu.Unlock()
 	return true
 }
