@@ -96,7 +96,7 @@ func parseDSN(dsn string) (d dialect, driver, conn string, err error) {
 		// check-then-insert atomic and avoids SQLITE_BUSY upgrade deadlocks.
 		conn = "file:" + (&url.URL{Path: path}).EscapedPath() +
 			"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)" +
-			"&_pragma=foreign_keys(1)&_txlock=immediate"
+			"&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		return dialect{name: "sqlite"}, "sqlite", conn, nil
 	case strings.HasPrefix(dsn, "mysql://"):
 		u, err := url.Parse(dsn)
@@ -157,9 +157,10 @@ func redactErr(err error) error {
 // sqlStore implements Store on database/sql for all three backends; d holds
 // what differs between them.
 type sqlStore struct {
-	db  *sql.DB
-	d   dialect
-	loc *time.Location
+	db    *sql.DB
+	d     dialect
+	loc   *time.Location
+	stmts stmtCache
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error {
@@ -169,7 +170,15 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 	return nil
 }
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	s.stmts.mu.Lock()
+	for _, st := range s.stmts.m {
+		st.Close()
+	}
+	s.stmts.m = nil
+	s.stmts.mu.Unlock()
+	return s.db.Close()
+}
 
 // Backend names the database kind: "sqlite", "mysql" or "postgres".
 func (s *sqlStore) Backend() string { return s.d.name }

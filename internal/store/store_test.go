@@ -20,6 +20,10 @@ func newReq(id, caller, callee string, at time.Time) *callback.Request {
 func TestMigrate(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
 		ctx := context.Background()
+		resetDB(t, s) // from scratch, whatever ran before
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.Migrate(ctx); err != nil { // second run: nothing to do
 			t.Fatalf("migrate again: %v", err)
 		}
@@ -221,10 +225,7 @@ func TestAdmitRules(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				resetDB(t, s)
-				if err := s.Migrate(context.Background()); err != nil {
-					t.Fatal(err)
-				}
+				emptyDB(t, s, b)
 				if tc.setup != nil {
 					tc.setup(t, s)
 				}
@@ -293,10 +294,7 @@ func TestAdmitConcurrent(t *testing.T) {
 			return
 		}
 		// Two engines: two separate pools on one server database.
-		resetDB(t, s)
-		if err := s.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		emptyDB(t, s, b)
 		other := openBackend(t, b, Options{})
 		if got := admitMany(t, []*sqlStore{s, other}, 50); got != 1 {
 			t.Fatalf("two pools: %d of 50 admitted with quota 1, want exactly 1", got)

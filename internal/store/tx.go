@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,6 +46,57 @@ func (s *sqlStore) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *s
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// stmtCache holds prepared statements by query text: the CDR path runs
+// the same few statements for every row, and re-preparing them each time
+// costs more than running them (measured on SQLite).
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// stmt returns query (with ? placeholders) prepared, bound to tx.
+func (s *sqlStore) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	s.stmts.mu.Lock()
+	st, ok := s.stmts.m[query]
+	s.stmts.mu.Unlock()
+	if !ok {
+		var err error
+		if st, err = s.db.PrepareContext(ctx, s.d.q(query)); err != nil {
+			return nil, err
+		}
+		s.stmts.mu.Lock()
+		if old, dup := s.stmts.m[query]; dup {
+			st.Close()
+			st = old
+		} else {
+			if s.stmts.m == nil {
+				s.stmts.m = map[string]*sql.Stmt{}
+			}
+			s.stmts.m[query] = st
+		}
+		s.stmts.mu.Unlock()
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// exec runs a cached statement in tx.
+func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// queryRow runs a cached single-row query in tx.
+func (s *sqlStore) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Row, error) {
+	st, err := s.stmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
 }
 
 // ms is t in Unix milliseconds, the form every timestamp but cdr.calldate

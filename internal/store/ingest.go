@@ -1,0 +1,326 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// InsertCDR stores c once (see dedupKey) and, for a new row, updates the
+// call and the per-number tables in the same transaction.
+func (s *sqlStore) InsertCDR(ctx context.Context, c *CDR) (inserted bool, err error) {
+	n, err := s.InsertCDRs(ctx, []*CDR{c})
+	return n == 1, err
+}
+
+// newRow is a cdr row of a batch that was not stored before.
+type newRow struct {
+	key string
+	r   rowContrib
+}
+
+// numberDay keys number_daily.
+type numberDay struct{ number, day string }
+
+// statDelta is a change to one number_stats or number_daily row.
+type statDelta struct {
+	calls, answered, billsec int
+	last                     int64
+	negative                 bool // a call left this row: it may now be empty
+}
+
+// InsertCDRs is InsertCDR for a batch in one transaction (bulk import,
+// table polling, generated histories): all rows or none are applied;
+// inserted counts the rows that were new. The batch is aggregated in
+// memory first, so each call and each (number, day) is written once per
+// batch, not once per row.
+func (s *sqlStore) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error) {
+	for _, c := range cs {
+		if c == nil || c.UniqueID == "" || c.CallDate.IsZero() {
+			return 0, errors.New("store: insert cdr: uniqueid and calldate are required")
+		}
+	}
+	clean := make([]CDR, len(cs))
+	for i, c := range cs {
+		clean[i] = cleanCDR(c)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		inserted = 0
+		if err := s.shareRebuildLock(ctx, tx); err != nil {
+			return err
+		}
+		callers, err := s.linkRequests(ctx, tx, clean)
+		if err != nil {
+			return err
+		}
+		var fresh []newRow
+		for i := range clean {
+			nr, ok, err := s.insertRow(ctx, tx, &clean[i], callers)
+			if err != nil {
+				return fmt.Errorf("cdr %s: %w", clean[i].UniqueID, err)
+			}
+			if ok {
+				fresh = append(fresh, nr)
+			}
+		}
+		inserted = len(fresh)
+		return s.aggregate(ctx, tx, fresh)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: insert cdr: %w", err)
+	}
+	return inserted, nil
+}
+
+// shareRebuildLock takes the '#rebuild' row in shared mode: ingesters run
+// side by side, a rebuild (exclusive) waits for them and they for it.
+// SQLite's write lock already serialises everything.
+func (s *sqlStore) shareRebuildLock(ctx context.Context, tx *sql.Tx) error {
+	share := ""
+	switch s.d.name {
+	case "mysql":
+		share = " LOCK IN SHARE MODE"
+	case "postgres":
+		share = " FOR SHARE"
+	default:
+		return nil
+	}
+	var x string
+	row, err := s.queryRow(ctx, tx, "SELECT number FROM number_lock WHERE number = '#rebuild'"+share)
+	if err == nil {
+		err = row.Scan(&x)
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("rebuild lock: %w", err)
+	}
+	return nil
+}
+
+// requestCandidates are the ids a row may belong to, in order of
+// preference: the userfield's ";wcb:<id>", the uniqueid, the linkedid.
+func requestCandidates(c *CDR) []string {
+	var out []string
+	for _, v := range []string{c.RequestID, c.UniqueID, c.LinkedID} {
+		if v != "" && len(v) <= 64 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// linkRequests looks up, for the whole batch, which candidate ids are
+// stored requests, and returns their callers.
+func (s *sqlStore) linkRequests(ctx context.Context, tx *sql.Tx, cs []CDR) (map[string]string, error) {
+	seen := map[string]bool{}
+	var ids []any
+	for i := range cs {
+		for _, id := range requestCandidates(&cs[i]) {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	callers := map[string]string{}
+	const per = 100
+	for start := 0; start < len(ids); start += per {
+		chunk := ids[start:min(start+per, len(ids))]
+		st, err := s.stmt(ctx, tx, "SELECT id, caller FROM callback_request WHERE id IN ("+placeholders(len(chunk))+")")
+		if err != nil {
+			return nil, fmt.Errorf("link requests: %w", err)
+		}
+		rows, err := st.QueryContext(ctx, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("link requests: %w", err)
+		}
+		for rows.Next() {
+			var id, caller string
+			if err := rows.Scan(&id, &caller); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("link requests: %w", err)
+			}
+			callers[id] = caller
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("link requests: %w", err)
+		}
+	}
+	return callers, nil
+}
+
+// insertRow stores one row unless its dedup key exists; ok reports a new row.
+func (s *sqlStore) insertRow(ctx context.Context, tx *sql.Tx, c *CDR, callers map[string]string) (nr newRow, ok bool, err error) {
+	dedup := dedupKey(c, c.CallDate.In(s.loc).Format(calldateLayout))
+	reqID, caller := "", ""
+	for _, id := range requestCandidates(c) {
+		if v, found := callers[id]; found {
+			reqID, caller = id, v
+			break
+		}
+	}
+	key := reqID
+	if key == "" {
+		key = c.LinkedID
+	}
+	if key == "" {
+		key = c.UniqueID
+	}
+	res, err := s.exec(ctx, tx, s.d.insertIgnore("cdr", cdrCols, "dedup"),
+		s.calldateArg(c.CallDate), c.CLID, c.Src, c.Dst, c.DContext, c.Channel, c.DstChannel, c.LastApp, c.LastData,
+		c.Duration, c.Billsec, c.Disposition, c.AMAFlags, c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, c.Sequence,
+		c.PeerAccount, reqID, key, dedup)
+	if err != nil {
+		return nr, false, fmt.Errorf("insert: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return nr, false, err // a duplicate
+	}
+	return newRow{key: key, r: s.contrib(c, dedup, caller)}, true, nil
+}
+
+// aggregate merges the new rows into their calls (each call read, locked
+// and written once, in key order so concurrent batches cannot deadlock)
+// and moves each call's contribution in the per-number tables from its old
+// to its new value.
+func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, fresh []newRow) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	byKey := map[string][]rowContrib{}
+	for _, nr := range fresh {
+		byKey[nr.key] = append(byKey[nr.key], nr.r)
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	totals := map[string]*statDelta{}
+	daily := map[numberDay]*statDelta{}
+	moved := map[string]bool{}
+	add := func(number, day string, sign, answered, billsec int, last int64) {
+		if number == "" {
+			return
+		}
+		t := totals[number]
+		if t == nil {
+			t = &statDelta{}
+			totals[number] = t
+		}
+		d := daily[numberDay{number, day}]
+		if d == nil {
+			d = &statDelta{}
+			daily[numberDay{number, day}] = d
+		}
+		for _, x := range []*statDelta{t, d} {
+			x.calls += sign
+			x.answered += sign * answered
+			x.billsec += sign * billsec
+			x.last = max(x.last, last)
+			x.negative = x.negative || sign < 0
+		}
+	}
+	for _, key := range keys {
+		old, err := s.lockCall(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		cur := old
+		for _, r := range byKey[key] {
+			cur.add(r)
+		}
+		if _, err := s.exec(ctx, tx, `UPDATE cdr_call SET number = ?, day = ?, first_ms = ?, first_dedup = ?, last_ms = ?,
+  answered = ?, billsec = ?, nrows = ? WHERE callkey = ?`,
+			cur.number, cur.day, cur.firstMs, cur.firstDedup, cur.lastMs, b2i(cur.answered), cur.billsec, cur.nrows, key); err != nil {
+			return fmt.Errorf("update call: %w", err)
+		}
+		if old.nrows > 0 {
+			add(old.number, old.day, -1, b2i(old.answered), old.billsec, 0)
+			if old.number != cur.number {
+				moved[old.number] = true
+			}
+		}
+		add(cur.number, cur.day, +1, b2i(cur.answered), cur.billsec, cur.lastMs)
+	}
+	return s.applyDeltas(ctx, tx, totals, daily, moved)
+}
+
+// lockCall makes sure the call's row exists, locks it and reads it.
+func (s *sqlStore) lockCall(ctx context.Context, tx *sql.Tx, key string) (callAgg, error) {
+	a := callAgg{key: key}
+	if _, err := s.exec(ctx, tx, s.d.lockRow("cdr_call", "callkey"), key); err != nil {
+		return a, fmt.Errorf("lock call: %w", err)
+	}
+	var ans int
+	row, err := s.queryRow(ctx, tx, `SELECT number, day, first_ms, first_dedup, last_ms, answered, billsec, nrows
+FROM cdr_call WHERE callkey = ?`, key)
+	if err == nil {
+		err = row.Scan(&a.number, &a.day, &a.firstMs, &a.firstDedup, &a.lastMs, &ans, &a.billsec, &a.nrows)
+	}
+	if err != nil {
+		return a, fmt.Errorf("read call: %w", err)
+	}
+	a.answered = ans != 0
+	return a, nil
+}
+
+// applyDeltas writes the per-number changes of a batch, in key order.
+func (s *sqlStore) applyDeltas(ctx context.Context, tx *sql.Tx, totals map[string]*statDelta,
+	daily map[numberDay]*statDelta, moved map[string]bool) error {
+	numbers := make([]string, 0, len(totals))
+	for n := range totals {
+		numbers = append(numbers, n)
+	}
+	sort.Strings(numbers)
+	days := make([]numberDay, 0, len(daily))
+	for k := range daily {
+		days = append(days, k)
+	}
+	sort.Slice(days, func(i, j int) bool {
+		if days[i].number != days[j].number {
+			return days[i].number < days[j].number
+		}
+		return days[i].day < days[j].day
+	})
+	upTotals := s.d.upsertAdd("number_stats", []string{"number"}, []string{"calls", "answered", "billsec"}, []string{"last_call_ms"})
+	upDaily := s.d.upsertAdd("number_daily", []string{"number", "day"}, []string{"calls", "answered", "billsec"}, nil)
+	for _, n := range numbers {
+		d := totals[n]
+		if _, err := s.exec(ctx, tx, upTotals, n, d.calls, d.answered, d.billsec, d.last); err != nil {
+			return fmt.Errorf("update number_stats: %w", err)
+		}
+		// Drop rows a call left empty, so the tables equal a rebuild's.
+		if d.negative {
+			if _, err := s.exec(ctx, tx, "DELETE FROM number_stats WHERE number = ? AND calls <= 0", n); err != nil {
+				return fmt.Errorf("drop empty number_stats: %w", err)
+			}
+		}
+	}
+	for _, k := range days {
+		d := daily[k]
+		if _, err := s.exec(ctx, tx, upDaily, k.number, k.day, d.calls, d.answered, d.billsec); err != nil {
+			return fmt.Errorf("update number_daily: %w", err)
+		}
+		if d.negative {
+			if _, err := s.exec(ctx, tx, "DELETE FROM number_daily WHERE number = ? AND day = ? AND calls <= 0", k.number, k.day); err != nil {
+				return fmt.Errorf("drop empty number_daily: %w", err)
+			}
+		}
+	}
+	for _, n := range numbers {
+		if !moved[n] {
+			continue
+		}
+		// A call moved away (an earlier row of another number arrived
+		// late): the number's last call is the latest of its calls now.
+		if _, err := s.exec(ctx, tx, `UPDATE number_stats SET last_call_ms =
+  (SELECT COALESCE(MAX(last_ms), 0) FROM cdr_call WHERE number = ?) WHERE number = ?`, n, n); err != nil {
+			return fmt.Errorf("recompute last call: %w", err)
+		}
+	}
+	return nil
+}
