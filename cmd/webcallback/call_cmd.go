@@ -131,10 +131,37 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	// The PBX sends the CDRs right after the last Hangup: give them a moment
+	// to land (the engine writes them, and Shutdown flushes what is queued).
+	if final.CallerChannel != "" {
+		n := waitCDRs(st, req.ID, cdrWait)
+		fmt.Fprintf(stdout, "cdr rows: %d\n", n)
+	}
 	if final.State != callback.StateCompleted {
 		return fmt.Errorf("%w: %s (%s)", errCallNotCompleted, final.State, final.Reason)
 	}
 	return nil
+}
+
+// cdrWait is how long the command waits for a finished call's CDRs.
+const cdrWait = 3 * time.Second
+
+// waitCDRs polls the store until a CDR row of the request is there or wait
+// runs out, and returns how many there are.
+func waitCDRs(st store.Store, id string, wait time.Duration) int {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for {
+		rows, _, err := st.SearchCDRs(ctx, store.CDRFilter{RequestID: id})
+		if err == nil && len(rows) > 0 {
+			return len(rows)
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // followCall prints every new state of the request until it is final. When

@@ -159,19 +159,20 @@ func (w *cdrWriter) put(m *ami.Message) {
 	}
 }
 
-func (w *cdrWriter) run(ctx context.Context) {
+// run writes until done is closed; a write in flight is finished.
+func (w *cdrWriter) run(done <-chan struct{}) {
 	for {
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return
 		case m := <-w.ch:
-			w.write(ctx, m)
+			w.write(done, m)
 		}
 	}
 }
 
-// write stores one CDR, retrying a failing store until ctx ends.
-func (w *cdrWriter) write(ctx context.Context, m *ami.Message) {
+// write stores one CDR, retrying a failing store until done is closed.
+func (w *cdrWriter) write(done <-chan struct{}, m *ami.Message) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c, err := parseCDR(m, w.loc)
@@ -180,31 +181,34 @@ func (w *cdrWriter) write(ctx context.Context, m *ami.Message) {
 		return
 	}
 	for {
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 		_, err := w.st.InsertCDR(ctx, c)
+		cancel()
 		if err == nil {
 			w.written.Add(1)
 			return
 		}
-		w.log.Error("storing CDR", "uniqueid", c.UniqueID, "request", c.RequestID, "err", err)
+		w.log.Error("storing CDR; will retry", "uniqueid", c.UniqueID, "request", c.RequestID, "err", err)
 		select {
-		case <-ctx.Done():
+		case <-done:
+			w.dropped.Add(1)
 			return
 		case <-time.After(writeRetry):
 		}
 	}
 }
 
-// flush writes the CDRs still queued, until ctx ends.
+// flush writes the CDRs still queued (run must have stopped), until ctx ends.
 func (w *cdrWriter) flush(ctx context.Context) error {
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%d CDRs not written: %w", len(w.ch), err)
+		}
 		select {
 		case m := <-w.ch:
-			w.write(ctx, m)
+			w.write(ctx.Done(), m)
 		default:
-			return ctx.Err()
-		}
-		if err := ctx.Err(); err != nil {
-			return err
+			return nil
 		}
 	}
 }

@@ -244,8 +244,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.events.Add(1)
 	go e.eventLoop(e.sub)
 	e.loops.Add(4)
-	go func() { defer e.loops.Done(); e.w.run(e.bg) }()
-	go func() { defer e.loops.Done(); e.cdrs.run(e.bg) }()
+	go func() { defer e.loops.Done(); e.w.run(e.bg.Done()) }()
+	go func() { defer e.loops.Done(); e.cdrs.run(e.bg.Done()) }()
 	go e.dispatcher()
 	go e.reconciler()
 	return nil
@@ -292,7 +292,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("stopping: %w", err))
 	}
 	if err := e.w.flush(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("writing requests: %w (%d not written)", err, e.w.pendingCount()))
+		errs = append(errs, fmt.Errorf("writing requests: %w", err))
 	}
 	if err := e.cdrs.flush(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("writing CDRs: %w", err))

@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -46,21 +47,28 @@ func (w *writer) put(r *callback.Request) {
 	}
 }
 
-// run writes until ctx ends; flush then writes what is left.
-func (w *writer) run(ctx context.Context) {
+// writeTimeout bounds one store write, so a hung database cannot wedge the
+// writer (the snapshot is kept and retried).
+const writeTimeout = 30 * time.Second
+
+// run writes until done is closed; a write in flight is finished, not
+// canceled. flush then writes what is left.
+func (w *writer) run(done <-chan struct{}) {
 	for {
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return
 		case <-w.kick:
 		}
-		for w.writeOne(ctx) {
+		for w.writeOne(done) {
 		}
 	}
 }
 
-// writeOne writes the oldest pending snapshot. It reports whether there was one.
-func (w *writer) writeOne(ctx context.Context) bool {
+// writeOne writes the oldest pending snapshot. It reports whether there was
+// one and the writer should go on; on a failed write it keeps the snapshot
+// and pauses (until done closes).
+func (w *writer) writeOne(done <-chan struct{}) bool {
 	w.mu.Lock()
 	if len(w.order) == 0 {
 		w.mu.Unlock()
@@ -72,32 +80,36 @@ func (w *writer) writeOne(ctx context.Context) bool {
 	delete(w.pending, id)
 	w.mu.Unlock()
 
-	if err := w.st.UpdateRequest(ctx, r); err != nil {
-		w.log.Error("storing request", "id", id, "state", r.State, "err", err)
-		w.mu.Lock()
-		if _, newer := w.pending[id]; !newer {
-			w.pending[id] = r
-			w.order = append(w.order, id)
-		}
-		w.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(writeRetry):
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	err := w.st.UpdateRequest(ctx, r)
+	cancel()
+	if err == nil {
+		return true
 	}
-	return true
+	w.log.Error("storing request; will retry", "id", id, "state", r.State, "err", err)
+	w.mu.Lock()
+	if _, newer := w.pending[id]; !newer {
+		w.pending[id] = r
+		w.order = append(w.order, id)
+	}
+	w.mu.Unlock()
+	select {
+	case <-done:
+		return false
+	case <-time.After(writeRetry):
+		return true
+	}
 }
 
-// flush writes everything pending, giving up when ctx ends. run must have
-// stopped or be idle: flush writes from the calling goroutine.
+// flush writes everything pending from the calling goroutine (run must have
+// stopped), giving up when ctx ends.
 func (w *writer) flush(ctx context.Context) error {
-	for w.writeOne(ctx) {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	for w.writeOne(ctx.Done()) {
 	}
-	return ctx.Err()
+	if n := w.pendingCount(); n > 0 {
+		return fmt.Errorf("%d request snapshots not written: %w", n, context.Cause(ctx))
+	}
+	return nil
 }
 
 // pendingCount reports the snapshots not yet written.
