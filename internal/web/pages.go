@@ -225,8 +225,10 @@ func (s *server) handleFormCancel(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if _, err := s.cancel(r, id, callback.ReasonVisitor); err != nil {
+		// Over already, or unknown: either way the request's page
+		// (which says so) is the answer.
 		var ae *apiError
-		if !errors.As(err, &ae) || ae.Code != "already_final" {
+		if !errors.As(err, &ae) || (ae.Code != "already_final" && ae.Code != "not_found") {
 			s.writeError(w, r, err)
 			return
 		}

@@ -170,7 +170,7 @@ func TwoLines(title string, labels []string, left, right Series, leftUnit, right
 	topOf := func(v []float64) float64 {
 		t := 0.0
 		for i := 0; i < n; i++ {
-			if x := at(v, i); !math.IsNaN(x) {
+			if x := gapAt(v, i); !math.IsNaN(x) {
 				t = math.Max(t, x)
 			}
 		}
@@ -197,7 +197,7 @@ func TwoLines(title string, labels []string, left, right Series, leftUnit, right
 		var path strings.Builder
 		pen := "M"
 		for i := 0; i < n; i++ {
-			v := at(c.se.Values, i)
+			v := gapAt(c.se.Values, i)
 			if math.IsNaN(v) {
 				pen = "M"
 				continue
@@ -217,11 +217,20 @@ func TwoLines(title string, labels []string, left, right Series, leftUnit, right
 	return s.String()
 }
 
+// at is v[i], or 0 when missing, NaN or infinite.
 func at(v []float64, i int) float64 {
-	if i < len(v) && !math.IsInf(v[i], 0) {
+	if i < len(v) && !math.IsInf(v[i], 0) && !math.IsNaN(v[i]) {
 		return v[i]
 	}
 	return 0
+}
+
+// gapAt is v[i] for line charts: NaN (a gap) when missing, NaN or infinite.
+func gapAt(v []float64, i int) float64 {
+	if i < len(v) && !math.IsInf(v[i], 0) {
+		return v[i]
+	}
+	return math.NaN()
 }
 
 // niceCeil rounds up to 1, 2 or 5 times a power of ten, at least 1.

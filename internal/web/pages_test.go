@@ -1,0 +1,190 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfOf loads the page and returns its form token.
+func (e *env) csrfOf(path string) string {
+	e.t.Helper()
+	resp, b := e.do("GET", path, "")
+	m := csrfRE.FindSubmatch(b)
+	if resp.StatusCode != 200 || m == nil {
+		e.t.Fatalf("GET %s: %s, no csrf token", path, resp.Status)
+	}
+	return string(m[1])
+}
+
+func (e *env) form(path string, v url.Values, hdr ...string) (*http.Response, []byte) {
+	return e.do("POST", path, v.Encode(), append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)...)
+}
+
+// TestNoJSFlow is the page without JavaScript: the form posts, 303 to the
+// request's page, which reloads itself until the outcome, and can cancel.
+func TestNoJSFlow(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tok := e.csrfOf("/")
+	resp, b := e.form("/call", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {numNoAnswer}, "website": {""}})
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/call/") {
+		t.Fatalf("form post: %s %s %.300s", resp.Status, loc, b)
+	}
+	resp, b = e.do("GET", loc, "", "Accept-Language", "en")
+	page := string(b)
+	if resp.StatusCode != 200 || !strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, numCaller) {
+		t.Fatalf("status page: %s %.500s", resp.Status, page)
+	}
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("status page has no cancel form")
+	}
+	resp, _ = e.form(loc+"/cancel", url.Values{"csrf": {m[1]}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cancel: %s", resp.Status)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, b = e.do("GET", loc, "", "Accept-Language", "en")
+		if strings.Contains(string(b), `role="status">You canceled the call.`) {
+			if strings.Contains(string(b), `http-equiv="refresh"`) {
+				t.Error("a final page still reloads itself")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never showed the cancel: %.800s", b)
+		}
+	}
+	// Cancel again: already over, still a redirect back to the page.
+	if resp, _ := e.form(loc+"/cancel", url.Values{"csrf": {m[1]}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("second cancel: %s", resp.Status)
+	}
+}
+
+// TestFormErrors: refusals come back as the form with the message next to
+// the field, in the visitor's language, with the typed values kept.
+func TestFormErrors(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tok := e.csrfOf("/")
+	tests := []struct {
+		name   string
+		v      url.Values
+		lang   string
+		status int
+		want   []string
+	}{
+		{"bad csrf", url.Values{"csrf": {"forged"}, "caller": {numCaller}, "callee": {numAnswers}}, "en", 403, []string{`role="alert">The form expired`}},
+		{"no callee", url.Values{"csrf": {tok}, "caller": {numCaller}}, "en", 400, []string{`id="callee-error" class="error">Please enter your friend`, `value="` + numCaller + `"`, `id="callee" name="callee"`}},
+		{"invalid zh", url.Values{"csrf": {tok}, "caller": {"12"}, "callee": {numAnswers}}, "zh-CN", 400, []string{`id="caller-error" class="error">电话号码无效`, `aria-invalid="true"`}},
+		{"same", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {numCaller}}, "en", 400, []string{`id="callee-error" class="error">Your number and your friend`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := e.form("/call", tc.v, "Accept-Language", tc.lang)
+			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+		})
+	}
+	if resp, b := e.do("GET", "/call/00000000-0000-4000-8000-000000000000", ""); resp.StatusCode != 404 || !strings.Contains(string(b), "No such call") {
+		t.Errorf("unknown status page: %s", resp.Status)
+	}
+}
+
+// TestPages checks languages, the switch, headers and the assets.
+func TestPages(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tests := []struct {
+		path, lang, cookie string
+		want               []string
+	}{
+		{"/", "zh-CN,zh;q=0.9,en;q=0.8", "", []string{`<html lang="zh-CN">`, "立即呼叫", "演示模式", `href="?lang=en"`}},
+		{"/", "en-US,en;q=0.9", "", []string{`<html lang="en">`, "Call now", "Demo mode", `href="?lang=zh"`}},
+		{"/", "fr", "", []string{`<html lang="en">`}}, // the configured default
+		{"/?lang=zh", "en", "", []string{`<html lang="zh-CN">`}},
+		{"/", "en", "wcb_lang=zh", []string{`<html lang="zh-CN">`}},
+		{"/admin", "en", "", []string{"Admin token", "/static/admin.js"}},
+	}
+	for _, tc := range tests {
+		hdr := []string{"Accept-Language", tc.lang}
+		if tc.cookie != "" {
+			hdr = append(hdr, "Cookie", tc.cookie)
+		}
+		resp, b := e.do("GET", tc.path, "", hdr...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", tc.path, resp.Status)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s (%s): lacks %q", tc.path, tc.lang, w)
+			}
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("CSP %q", csp)
+		}
+		if regexp.MustCompile(`(?i)<script>|style="|src="https?:|href="https?:`).Match(b) {
+			t.Errorf("%s has inline script/style or outside assets", tc.path)
+		}
+	}
+	resp, _ := e.do("GET", "/?lang=en", "")
+	if c := resp.Header.Get("Set-Cookie"); !strings.Contains(c, "wcb_lang=en") {
+		t.Errorf("switch sets no cookie: %q", c)
+	}
+	for _, a := range []string{"/static/app.js", "/static/app.css", "/static/admin.js", "/static/icon.svg"} {
+		resp, b := e.do("GET", a+"?v=x", "")
+		if resp.StatusCode != 200 || len(b) == 0 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+			t.Errorf("%s: %s %q", a, resp.Status, resp.Header.Get("Cache-Control"))
+		}
+	}
+	if resp, _ := e.do("GET", "/static/nope.js", ""); resp.StatusCode != 404 {
+		t.Errorf("missing asset: %s", resp.Status)
+	}
+	if resp, _ := e.do("GET", "/nope", ""); resp.StatusCode != 404 {
+		t.Errorf("unknown page: %s", resp.Status)
+	}
+}
+
+// TestOps covers /healthz, /readyz and /metrics.
+func TestOps(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	r := e.create(numCaller, numBusy)
+	until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events"), "final", func(ev sseEvent) bool { return ev.Name == "final" })
+	if resp, b := e.do("GET", "/healthz", ""); resp.StatusCode != 200 || string(b) != "ok\n" {
+		t.Errorf("healthz: %s %q", resp.Status, b)
+	}
+	if resp, b := e.do("GET", "/readyz", ""); resp.StatusCode != 200 {
+		t.Errorf("readyz: %s %q", resp.Status, b)
+	}
+	want := []string{
+		`webcallback_web_submissions_total{outcome="accepted"} 1`,
+		`webcallback_web_calls_finished_total{reason="callee_busy",state="failed"} 1`,
+		`webcallback_web_call_setup_seconds_count{stage="caller_answered"} 1`,
+		`webcallback_web_ami_state{state="connected"} 1`,
+		`webcallback_web_http_requests_total{code="201",route="/api/v1/callbacks"} 1`,
+	}
+	// The outcome counter follows the engine's feed: poll for it.
+	var b []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		_, b = e.do("GET", "/metrics", "")
+		if strings.Contains(string(b), want[1]) {
+			break
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("metrics lack %s", w)
+		}
+	}
+}

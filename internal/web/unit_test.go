@@ -1,0 +1,204 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/store"
+)
+
+// TestMessages: both languages have the same keys, and every state, reason
+// and error code the API can return has a text in both.
+func TestMessages(t *testing.T) {
+	for k := range messages[langEN] {
+		if _, ok := messages[langZH][k]; !ok {
+			t.Errorf("zh lacks %q", k)
+		}
+	}
+	for k := range messages[langZH] {
+		if _, ok := messages[langEN][k]; !ok {
+			t.Errorf("en lacks %q", k)
+		}
+	}
+	var keys []string
+	for _, s := range []callback.State{callback.StateRejected, callback.StateQueued, callback.StateCallingCaller,
+		callback.StateCallerAnswered, callback.StateCallingCallee, callback.StateConnected, callback.StateCompleted,
+		callback.StateFailed, callback.StateCanceled} {
+		keys = append(keys, "state."+string(s))
+	}
+	for _, r := range []callback.Reason{callback.ReasonLimitReached, callback.ReasonCalleeHangup, callback.ReasonCallerHangup,
+		callback.ReasonCallerBusy, callback.ReasonCallerNoAnswer, callback.ReasonCallerUnreachable, callback.ReasonCalleeBusy,
+		callback.ReasonCalleeRejected, callback.ReasonCalleeNoAnswer, callback.ReasonCalleeInvalid, callback.ReasonNetworkError,
+		callback.ReasonVisitor, callback.ReasonAdmin} {
+		keys = append(keys, "reason."+string(r))
+	}
+	for _, r := range []callback.Reason{callback.ReasonInvalidNumber, callback.ReasonSameNumber, callback.ReasonDestinationNotAllowed,
+		callback.ReasonNotEligible, callback.ReasonRateLimited, callback.ReasonSystemBusy} {
+		keys = append(keys, "error."+string(r))
+	}
+	for _, c := range errorCodes() {
+		keys = append(keys, "error."+c)
+	}
+	for _, k := range keys {
+		for _, l := range []string{langEN, langZH} {
+			if messages[l][k] == "" {
+				t.Errorf("%s lacks %q", l, k)
+			}
+		}
+	}
+}
+
+func TestAcceptLanguage(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"zh-CN,zh;q=0.9,en;q=0.8", langZH},
+		{"en-US,en;q=0.9,zh-CN;q=0.8", langEN},
+		{"fr-FR,fr;q=0.9,en;q=0.5,zh;q=0.6", langZH},
+		{"zh-TW;q=0.1, en-GB;q=0.2", langEN},
+		{"en;q=0, zh;q=0.1", langZH},
+		{"de, *;q=0.5", ""},
+		{"en;q=abc, zh", langZH},
+		{"zh_CN", langZH},
+	} {
+		if got := acceptLanguage(tc.in); got != tc.want {
+			t.Errorf("acceptLanguage(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzAcceptLanguage(f *testing.F) {
+	for _, s := range []string{"zh-CN,zh;q=0.9", "en;q=1.5", ";;;,,,q=", strings.Repeat("en,", 100)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if l := acceptLanguage(s); l != "" && l != langZH && l != langEN {
+			t.Fatalf("acceptLanguage(%q) = %q", s, l)
+		}
+	})
+}
+
+func FuzzLastEventID(f *testing.F) {
+	for _, s := range []string{"", "3", "-1", "99999999999999999999", " 7 ", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Last-Event-ID", s)
+		if n := lastEventID(r); n < -1 {
+			t.Fatalf("lastEventID(%q) = %d", s, n)
+		}
+	})
+}
+
+// FuzzQueryTime: the admin time parameter never panics and errors cleanly.
+func FuzzQueryTime(f *testing.F) {
+	for _, s := range []string{"2026-01-02", "2026-01-02T15:04", "2026-01-02T15:04:05Z", "yesterday", "%00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		q := r.URL.Query()
+		q.Set("from", s)
+		r.URL.RawQuery = q.Encode()
+		qq := &query{r: r, lang: langEN}
+		qq.time("from", time.Time{})
+		if qq.err != nil && qq.err.Code != "bad_request" {
+			t.Fatal(qq.err)
+		}
+	})
+}
+
+func TestCSVSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"+8613800001001": "+8613800001001", "=HYPERLINK(1)": "'=HYPERLINK(1)", "+1+1": "'+1+1",
+		"-2": "'-2", "@SUM": "'@SUM", "plain": "plain", "": "",
+	} {
+		if got := csvSafe(in); got != want {
+			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEligible(t *testing.T) {
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	recent := now.Add(-30 * time.Second)
+	rules := &store.Rules{CallerConnectedPerDay: 1, CallerAttemptsPerDay: 5, CallerCooldown: time.Minute}
+	for _, tc := range []struct {
+		name string
+		ns   store.NumberStats
+		r    *store.Rules
+		want bool
+	}{
+		{"fresh", store.NumberStats{}, rules, true},
+		{"no rules", store.NumberStats{TodayAnswered: 9}, nil, true},
+		{"blocked", store.NumberStats{Blocked: true}, nil, false},
+		{"allowed beats all", store.NumberStats{Allowed: true, Blocked: true, TodayAnswered: 9}, rules, true},
+		{"connected today", store.NumberStats{TodayAnswered: 1}, rules, false},
+		{"attempts", store.NumberStats{TodayCalls: 5}, rules, false},
+		{"cooldown", store.NumberStats{LastCallAt: &recent}, rules, false},
+	} {
+		if got := eligible(&tc.ns, tc.r, now); got != tc.want {
+			t.Errorf("%s: eligible = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestOpenAPIInSync: every API route of the handler is in openapi.json with
+// its method, every path of openapi.json is served, and every error code
+// the handlers use is in the Error schema's enum.
+func TestOpenAPIInSync(t *testing.T) {
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage
+		Components struct {
+			Schemas struct {
+				Error struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct{ Enum []string }
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	s := &server{deps: Deps{Registry: prometheus.NewRegistry()}, metrics: &metrics{}}
+	served := map[string]bool{}
+	for _, rt := range s.routes() {
+		if !rt.api {
+			continue
+		}
+		served[strings.ToLower(rt.method)+" "+rt.path] = true
+		if _, ok := doc.Paths[rt.path][strings.ToLower(rt.method)]; !ok {
+			t.Errorf("openapi.json lacks %s %s", rt.method, rt.path)
+		}
+	}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			if m == "parameters" {
+				continue
+			}
+			if !served[m+" "+p] {
+				t.Errorf("openapi.json describes %s %s, which is not served", m, p)
+			}
+		}
+	}
+	enum := doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum
+	sort.Strings(enum)
+	codes := errorCodes()
+	sort.Strings(codes)
+	if strings.Join(enum, ",") != strings.Join(codes, ",") {
+		t.Errorf("error codes in openapi.json %v, handlers %v", enum, codes)
+	}
+}
