@@ -24,7 +24,10 @@ type Config struct {
 	Events           string // Login "Events:" value, e.g. "call,cdr,user" or "on"/"off"; "" = not sent (Asterisk's default: on)
 
 	// Zero values take the defaults: 5s, 10s, 20s. PingInterval < 0
-	// turns the keepalive Ping off.
+	// turns the keepalive Ping off. DialTimeout bounds the TCP (and TLS)
+	// connect and the wait for the banner; the login exchange may take
+	// the larger of DialTimeout and ActionTimeout, as Asterisk answers a
+	// wrong secret only after a second.
 	DialTimeout, ActionTimeout, PingInterval time.Duration
 	// Delay before reconnect attempt n is ReconnectMin*2^n capped at
 	// ReconnectMax, less up to half of it at random (so a fleet of
@@ -40,17 +43,17 @@ type Config struct {
 }
 
 func (cfg *Config) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
+	def := func(d *time.Duration, v time.Duration, negativeMeansOff bool) {
+		if *d == 0 || (*d < 0 && !negativeMeansOff) {
 			*d = v
 		}
 	}
-	def(&cfg.DialTimeout, 5*time.Second)
-	def(&cfg.ActionTimeout, 10*time.Second)
-	def(&cfg.PingInterval, 20*time.Second)
-	def(&cfg.ReconnectMin, 500*time.Millisecond)
-	def(&cfg.ReconnectMax, 30*time.Second)
-	def(&cfg.SlowSubscriberWait, 100*time.Millisecond)
+	def(&cfg.DialTimeout, 5*time.Second, false)
+	def(&cfg.ActionTimeout, 10*time.Second, false)
+	def(&cfg.PingInterval, 20*time.Second, true)
+	def(&cfg.ReconnectMin, 500*time.Millisecond, false)
+	def(&cfg.ReconnectMax, 30*time.Second, false)
+	def(&cfg.SlowSubscriberWait, 100*time.Millisecond, true)
 	if cfg.ReconnectMax < cfg.ReconnectMin {
 		cfg.ReconnectMax = cfg.ReconnectMin
 	}
@@ -317,10 +320,15 @@ func (c *Client) isClosed() bool {
 
 // backoff is the delay before reconnect attempt n (0-based).
 func (c *Client) backoff(n int) time.Duration {
-	d := c.cfg.ReconnectMax
-	if n < 30 && c.cfg.ReconnectMin<<n < d {
-		d = c.cfg.ReconnectMin << n
+	d, limit := c.cfg.ReconnectMin, c.cfg.ReconnectMax
+	for ; n > 0 && d < limit; n-- {
+		if d > limit/2 {
+			d = limit // doubling would pass the cap (or overflow)
+			break
+		}
+		d *= 2
 	}
+	d = min(d, limit)
 	return d/2 + rand.N(d/2+1)
 }
 

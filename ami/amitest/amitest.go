@@ -73,7 +73,7 @@ func ParseLog(data []byte) ([]Block, error) {
 			return nil, fmt.Errorf("amitest: line %d: unknown marker %q", lineNo, line)
 		}
 		secs, err := strconv.ParseFloat(at, 64)
-		if err != nil || secs < 0 {
+		if err != nil || !(secs >= 0 && secs <= 1e6) { // also rejects NaN and overflow
 			return nil, fmt.Errorf("amitest: line %d: bad time in %q", lineNo, line)
 		}
 		b.At = time.Duration(secs * float64(time.Second))

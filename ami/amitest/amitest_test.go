@@ -83,3 +83,21 @@ func TestReplayMismatch(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseLog: any bytes give blocks or an error, never a panic, and
+// every block keeps its bytes.
+func FuzzParseLog(f *testing.F) {
+	f.Add([]byte("#<<< RECV +0.001\r\n" + Banner + "#>>> SENT +1.5\r\nAction: Ping\r\n\r\n"))
+	f.Add([]byte("#>>> SENT +1e9\n\n#<<< RECV +0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		blocks, err := ParseLog(data)
+		if err != nil {
+			return
+		}
+		for _, b := range blocks {
+			if b.At < 0 {
+				t.Fatalf("negative time %v", b.At)
+			}
+		}
+	})
+}
