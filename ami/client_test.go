@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -581,5 +582,42 @@ func TestListTooLong(t *testing.T) {
 	}
 	if resp, err := c.Do(context.Background(), ami.NewMessage("Action", "Small")); err != nil || resp.Complete == nil {
 		t.Errorf("after a huge list: %v %v", resp, err)
+	}
+}
+
+// TestCloseReleasesEverything: after Close no goroutine of the client is
+// left, even with a full subscription and a long SlowSubscriberWait.
+func TestCloseReleasesEverything(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := &pbx{secret: "s", onAction: func(reply func(*ami.Message), a *ami.Message) {
+		for range 10 {
+			reply(ami.NewMessage("Event", "Tick"))
+		}
+		reply(ami.NewMessage("Response", "Success", "ActionID", a.ActionID()))
+	}}
+	srv, err := amitest.NewServer(p.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ami.New(ami.Config{Addr: srv.Addr(), Username: "u", Secret: "s", PingInterval: time.Hour, SlowSubscriberWait: time.Hour})
+	full := c.Subscribe(1)
+	if err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	go c.Do(context.Background(), ami.NewMessage("Action", "Burst")) // the reader blocks on full
+	time.Sleep(10 * time.Millisecond)
+	full.Close() // must cut the reader's wait short
+	if _, err := c.Do(context.Background(), ami.NewMessage("Action", "Burst")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	srv.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines left (was %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }

@@ -41,9 +41,11 @@ const DefaultSubscriptionBuffer = 16384
 // counted (Dropped); as soon as there is room again an EventDropped notice
 // is delivered before the next event, so a gap is never silent.
 type Subscription struct {
-	c       *Client
-	ch      chan *Message
-	dropped atomic.Uint64
+	c        *Client
+	ch       chan *Message
+	dropped  atomic.Uint64
+	quit     chan struct{} // closed first by close: cuts short a wait for room
+	quitOnce sync.Once
 
 	mu     sync.Mutex // guards the fields below and sends on ch
 	closed bool
@@ -65,6 +67,7 @@ func (s *Subscription) Close() {
 }
 
 func (s *Subscription) close() {
+	s.quitOnce.Do(func() { close(s.quit) })
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
@@ -117,6 +120,8 @@ func (s *Subscription) send(m *Message) bool {
 	case <-t.C:
 		s.waited = s.c.cfg.SlowSubscriberWait
 		return false
+	case <-s.quit:
+		return false
 	}
 }
 
@@ -132,7 +137,7 @@ func (c *Client) Subscribe(buffer int) *Subscription {
 	if buffer <= 0 {
 		buffer = DefaultSubscriptionBuffer
 	}
-	s := &Subscription{c: c, ch: make(chan *Message, buffer)}
+	s := &Subscription{c: c, ch: make(chan *Message, buffer), quit: make(chan struct{})}
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	if c.subsClosed {
