@@ -61,10 +61,7 @@ func (c *conn) handle(m *ami.Message) bool {
 		return true
 	}
 	lower := strings.ToLower(name)
-	c.s.mu.Lock()
-	authed := c.authed
-	c.s.mu.Unlock()
-	if !authed && lower != "login" && lower != "logoff" && lower != "challenge" {
+	if !c.authed.Load() && lower != "login" && lower != "logoff" && lower != "challenge" {
 		c.reply(response("Error", id, "Message", "Permission denied"))
 		return true
 	}
@@ -105,9 +102,7 @@ func (c *conn) ping(m *ami.Message) bool {
 
 func (c *conn) events(m *ami.Message) bool {
 	mask := parseEventMask(m.Get("EventMask"))
-	c.s.mu.Lock()
-	c.mask = mask
-	c.s.mu.Unlock()
+	c.mask.Store(uint32(mask))
 	state := "Off"
 	if mask != 0 {
 		state = "On"
@@ -192,23 +187,21 @@ func (c *conn) originateAction(m *ami.Message) bool {
 	c.s.calls.Add(1)
 	c.s.processed++
 	if o.async {
-		c.reply(response("Success", id, "Message", "Originate successfully queued"))
+		c.replyLocked(response("Success", id, "Message", "Originate successfully queued"))
 		go cl.run()
 		c.s.mu.Unlock()
 		return true
 	}
 	// Synchronous: the session blocks until the caller answers or the
 	// attempt fails, and its events wait behind the response.
-	c.out.pause()
+	c.s.enqueueLocked(outItem{conn: c, ctl: ctlPause})
 	go cl.run()
 	c.s.mu.Unlock()
-	var b []byte
+	r := response("Error", id, "Message", "Originate failed")
 	if <-o.result {
-		b, _ = response("Success", id, "Message", "Originate successfully queued").AppendTo(nil)
-	} else {
-		b, _ = response("Error", id, "Message", "Originate failed").AppendTo(nil)
+		r = response("Success", id, "Message", "Originate successfully queued")
 	}
-	c.out.resume(b)
+	c.control(ctlResume, r)
 	return true
 }
 
@@ -292,7 +285,7 @@ func (c *conn) hangupAction(m *ami.Message) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.reply(response("Success", id, "EventList", "start", "Message", "Channels hung up will follow"))
+	c.replyLocked(response("Success", id, "EventList", "start", "Message", "Channels hung up will follow"))
 	n := 0
 	for _, ch := range s.sortedChannelsLocked() {
 		if !re.MatchString(ch.name) {
@@ -304,9 +297,9 @@ func (c *conn) hangupAction(m *ami.Message) bool {
 		if id != "" {
 			ev.Add("ActionID", id)
 		}
-		c.reply(ev)
+		c.replyLocked(ev)
 	}
-	c.reply(listComplete("ChannelsHungupListComplete", id, n))
+	c.replyLocked(listComplete("ChannelsHungupListComplete", id, n))
 	return true
 }
 
@@ -342,12 +335,12 @@ func (c *conn) status(m *ami.Message) bool {
 	if name := m.Get("Channel"); name != "" {
 		ch, ok := s.chans[name]
 		if !ok {
-			c.reply(response("Error", id, "Message", "No such channel"))
+			c.replyLocked(response("Error", id, "Message", "No such channel"))
 			return true
 		}
 		list = []*channel{ch}
 	}
-	c.reply(response("Success", id, "EventList", "start", "Message", "Channel status will follow"))
+	c.replyLocked(response("Success", id, "EventList", "start", "Message", "Channel status will follow"))
 	now := s.clock.Now()
 	for _, ch := range list {
 		ev := event("Status", classCall, ch, nil,
@@ -360,11 +353,11 @@ func (c *conn) status(m *ami.Message) bool {
 		if id != "" {
 			ev.Add("ActionID", id)
 		}
-		c.reply(ev)
+		c.replyLocked(ev)
 	}
 	done := listComplete("StatusComplete", id, len(list))
 	done.Add("Items", strconv.Itoa(len(list)))
-	c.reply(done)
+	c.replyLocked(done)
 	return true
 }
 
@@ -374,7 +367,7 @@ func (c *conn) coreShowChannels(m *ami.Message) bool {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.reply(response("Success", id, "EventList", "start", "Message", "Channels will follow"))
+	c.replyLocked(response("Success", id, "EventList", "start", "Message", "Channels will follow"))
 	list := s.sortedChannelsLocked()
 	now := s.clock.Now()
 	for i := len(list) - 1; i >= 0; i-- { // Asterisk lists the newest first
@@ -388,9 +381,9 @@ func (c *conn) coreShowChannels(m *ami.Message) bool {
 		ev.Add("ApplicationData", ch.appData)
 		ev.Add("Duration", clockDuration(now.Sub(ch.created)))
 		ev.Add("BridgeId", ch.bridgeID)
-		c.reply(ev)
+		c.replyLocked(ev)
 	}
-	c.reply(listComplete("CoreShowChannelsComplete", id, len(list)))
+	c.replyLocked(listComplete("CoreShowChannelsComplete", id, len(list)))
 	return true
 }
 

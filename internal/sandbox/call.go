@@ -263,7 +263,7 @@ func (c *call) ringCaller() bool {
 		c.callerFailed(wcbproto.CauseCongestion, 503)
 		return false
 	}
-	ch.state = stateRinging
+	s.setStateLocked(ch, stateRinging)
 	c.emit(classCall, event("Newstate", classCall, ch, nil))
 	c.emit(classCall, event("DialState", classCall, nil, ch, "DialStatus", "RINGING"))
 	s.updateDeviceStateLocked()
@@ -292,7 +292,7 @@ func (c *call) ringCaller() bool {
 	}
 
 	s.mu.Lock()
-	ch.state = stateUp
+	s.setStateLocked(ch, stateUp)
 	c.row.answer = c.now
 	c.emit(classCall, event("Newstate", classCall, ch, nil))
 	c.emit(classCall, event("DialEnd", classCall, nil, ch, "DialStatus", "ANSWER"))

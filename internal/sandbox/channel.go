@@ -119,6 +119,7 @@ func (s *Server) newChannelLocked(c *call, uniqueid, linkedid string) *channel {
 	}
 	s.chans[ch.name] = ch
 	s.byID[ch.uniqueid] = ch
+	// state stateDown: counted as not up
 	s.emitLocked(classCall, event("Newchannel", classCall, ch, nil))
 	return ch
 }
@@ -136,23 +137,31 @@ func (s *Server) uniqueidInUseLocked(id string) bool {
 
 // removeChannelLocked forgets a hung-up channel.
 func (s *Server) removeChannelLocked(ch *channel) {
+	if ch.state == stateUp {
+		s.nUp--
+	}
 	ch.gone = true
 	delete(s.chans, ch.name)
 	delete(s.byID, ch.uniqueid)
 }
 
+// setStateLocked changes a channel's state, keeping the count of Up
+// channels the device state is computed from.
+func (s *Server) setStateLocked(ch *channel, st int) {
+	if ch.state == stateUp {
+		s.nUp--
+	}
+	if st == stateUp {
+		s.nUp++
+	}
+	ch.state = st
+}
+
 // updateDeviceStateLocked recomputes PJSIP/<trunk>'s device state from its
 // channels and emits DeviceStateChange when it changed.
 func (s *Server) updateDeviceStateLocked() {
-	ringing, up := 0, 0
-	for _, ch := range s.chans {
-		switch ch.state {
-		case stateRinging, stateDown:
-			ringing++
-		case stateUp:
-			up++
-		}
-	}
+	up := s.nUp
+	ringing := len(s.chans) - up
 	st := "NOT_INUSE"
 	switch {
 	case ringing > 0 && up > 0:

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"webcallback/ami"
@@ -109,9 +110,9 @@ type conn struct {
 	log *slog.Logger
 	out outQueue
 
-	// Guarded by s.mu (read by emitLocked).
-	authed bool
-	mask   eventClass
+	// Read by the dispatcher without s.mu.
+	authed atomic.Bool
+	mask   atomic.Uint32 // eventClass
 
 	challenge string // set by Challenge; only the session goroutine uses it
 	closeOnce sync.Once
@@ -131,10 +132,9 @@ func (c *conn) close() {
 	})
 }
 
-// sendEvent queues an encoded event if the session wants its class. The
-// caller holds s.mu.
+// sendEvent queues an encoded event if the session wants its class.
 func (c *conn) sendEvent(class eventClass, b []byte) {
-	if !c.authed || c.mask&class == 0 {
+	if !c.authed.Load() || eventClass(c.mask.Load())&class == 0 {
 		return
 	}
 	if !c.out.push(b) {
@@ -143,16 +143,24 @@ func (c *conn) sendEvent(class eventClass, b []byte) {
 	}
 }
 
-// reply queues a response to the session's own action.
+// reply queues a response to the session's own action, in the server's
+// output order (after every event queued before it).
 func (c *conn) reply(m *ami.Message) {
-	b, err := m.AppendTo(nil)
-	if err != nil {
-		c.log.Error("sandbox: dropping unencodable response", "err", err)
-		b = []byte("Response: Error\r\nMessage: Internal error\r\n\r\n")
-	}
-	if !c.out.push(b) {
-		go c.close()
-	}
+	c.s.mu.Lock()
+	c.replyLocked(m)
+	c.s.mu.Unlock()
+}
+
+// replyLocked is reply for a caller that holds s.mu.
+func (c *conn) replyLocked(m *ami.Message) {
+	c.s.enqueueLocked(outItem{conn: c, m: m})
+}
+
+// control queues a pause, resume or finish of the session's output.
+func (c *conn) control(ctl outCtl, m *ami.Message) {
+	c.s.mu.Lock()
+	c.s.enqueueLocked(outItem{conn: c, ctl: ctl, m: m})
+	c.s.mu.Unlock()
 }
 
 // serve runs the session: banner, then one action at a time, as Asterisk's
@@ -168,10 +176,7 @@ func (c *conn) serve() {
 	c.out.push([]byte(Banner + "\r\n"))
 	r := ami.NewReader(c.nc)
 	for {
-		c.s.mu.Lock()
-		authed := c.authed
-		c.s.mu.Unlock()
-		if authed {
+		if c.authed.Load() {
 			c.nc.SetReadDeadline(time.Time{})
 		} else {
 			c.nc.SetReadDeadline(time.Now().Add(authTimeout))
@@ -189,7 +194,7 @@ func (c *conn) serve() {
 			return
 		}
 		if !c.handle(m) {
-			c.out.finish() // flush the last response (Goodbye, Authentication failed), then close
+			c.control(ctlFinish, nil) // flush the last response (Goodbye, Authentication failed), then close
 			<-writerDone
 			c.lingerClose()
 			return
@@ -238,6 +243,7 @@ type outQueue struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	items    [][]byte
+	spare    [][]byte // the other half of a double buffer for take
 	bytes    int
 	paused   bool // a synchronous action is running: hold events back
 	finished bool // write what is queued, then close
@@ -295,23 +301,33 @@ func (q *outQueue) shut() {
 }
 
 // take waits for output and appends all of it to buf. ok is false when
-// the connection is to be closed after writing the returned batch.
+// the connection is to be closed after writing the returned batch. The
+// queue is swapped out under the lock and copied outside it, so pushers
+// (who hold Server.mu) never wait for a big copy.
 func (q *outQueue) take(buf []byte) (batch []byte, ok bool) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	for !q.shutdown && !q.finished && (len(q.items) == 0 || q.paused) {
 		q.cond.Wait()
 	}
 	if q.shutdown {
+		q.mu.Unlock()
 		return buf, false
 	}
-	for _, it := range q.items {
+	items := q.items
+	q.items, q.spare = q.spare[:0], nil
+	q.bytes = 0
+	ok = !q.finished
+	q.mu.Unlock()
+	for _, it := range items {
 		buf = append(buf, it...)
 	}
-	clear(q.items)
-	q.items = q.items[:0]
-	q.bytes = 0
-	return buf, !q.finished
+	clear(items)
+	q.mu.Lock()
+	if q.spare == nil && cap(items) <= 4096 {
+		q.spare = items[:0]
+	}
+	q.mu.Unlock()
+	return buf, ok
 }
 
 // response builds "Response: <status>", the action's ActionID if any, then
@@ -331,10 +347,7 @@ func response(status, actionID string, kv ...string) *ami.Message {
 // login handles Login. It returns false to close the connection.
 func (c *conn) login(m *ami.Message) bool {
 	id := m.ActionID()
-	c.s.mu.Lock()
-	authed := c.authed
-	c.s.mu.Unlock()
-	if authed {
+	if c.authed.Load() {
 		c.reply(response("Success", id, "Message", "Already authenticated"))
 		return true
 	}
@@ -352,14 +365,15 @@ func (c *conn) login(m *ami.Message) bool {
 		mask = parseEventMask(ev)
 	}
 	c.s.mu.Lock()
-	c.authed, c.mask = true, mask
+	c.mask.Store(uint32(mask))
+	c.authed.Store(true)
 	// Reply and FullyBooted are queued under s.mu so no call event can
 	// slip between them (Asterisk appends FullyBooted right after the ack,
 	// and only to sessions that take system events).
-	c.reply(response("Success", id, "Message", "Authentication accepted"))
+	c.replyLocked(response("Success", id, "Message", "Authentication accepted"))
 	if mask&classSystem != 0 {
 		up := strconv.FormatInt(int64(c.s.clock.Now().Sub(c.s.clock.simStart)/time.Second), 10)
-		c.reply(ami.NewMessage("Event", "FullyBooted", "Privilege", classSystem.privilege(),
+		c.replyLocked(ami.NewMessage("Event", "FullyBooted", "Privilege", classSystem.privilege(),
 			"Uptime", up, "LastReload", up, "Status", "Fully Booted"))
 	}
 	c.s.mu.Unlock()

@@ -194,7 +194,7 @@ func (c *call) dial(st settings) {
 	if !admitted {
 		far = farEnd{Cause: wcbproto.CauseCongestion, SIP: 503} // 503 at once, no 180
 	} else {
-		cal.state = stateRinging
+		s.setStateLocked(cal, stateRinging)
 		c.emit(classCall, event("Newstate", classCall, cal, nil))
 		c.varSetLocked(ch, "RINGTIME", "0")
 		c.varSetLocked(ch, "RINGTIME_MS", "1")
@@ -256,7 +256,7 @@ func (c *call) bridge(st settings, far farEnd) {
 	s := c.s
 	ch, cal := c.caller, c.callee
 	s.mu.Lock()
-	cal.state = stateUp
+	s.setStateLocked(cal, stateUp)
 	c.emit(classCall, event("Newstate", classCall, cal, nil))
 	c.varSetLocked(ch, "DIALSTATUS", "ANSWER")
 	c.varSetLocked(ch, "DIALEDPEERNAME", cal.name)

@@ -86,10 +86,36 @@ type Server struct {
 	chanSeq   int                 // PJSIP/<trunk>-%08x counter
 	idSeq     int                 // the ".N" of generated Uniqueids
 	devState  string              // DeviceState of PJSIP/<trunk>
+	nUp       int                 // channels Up; the others are ringing or dialling
 	processed int                 // calls processed (core show channels)
 	rate      tokenBucket
 	calls     sync.WaitGroup
+
+	// pending is every output (events and responses) in the one order
+	// all connections see; dispatch encodes and delivers it outside mu,
+	// so a call holds mu only to change state and append here.
+	pending []outItem
+	kick    chan struct{} // wakes dispatch; capacity 1
+	stopped chan struct{} // closed when dispatch returns
 }
+
+// outItem is one queued output: an event for every interested session, or
+// a response or control for one session.
+type outItem struct {
+	conn  *conn // nil: an event for every session whose mask has class
+	class eventClass
+	m     *ami.Message
+	ctl   outCtl
+}
+
+type outCtl int
+
+const (
+	ctlNone   outCtl = iota
+	ctlPause         // hold the session's output (a synchronous action runs)
+	ctlResume        // m first, then what was held
+	ctlFinish        // close the session after what is queued
+)
 
 // New returns a sandbox PBX; call Serve or ListenAndServe to run it.
 func New(cfg Config) *Server {
@@ -119,6 +145,9 @@ func New(cfg Config) *Server {
 		devState:  "NOT_INUSE",
 	}
 	s.rate = tokenBucket{rate: cfg.MaxCallsPerSecond}
+	s.kick = make(chan struct{}, 1)
+	s.stopped = make(chan struct{})
+	go s.dispatch()
 	return s
 }
 
@@ -200,6 +229,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.calls.Wait()
+	<-s.stopped
 	return nil
 }
 
@@ -213,21 +243,81 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Unlock()
 }
 
-// emitLocked sends an event to every logged-in connection whose event mask
-// includes class. The caller holds s.mu.
+// emitLocked queues an event for every logged-in session whose event mask
+// includes class. The caller holds s.mu; m must not change afterwards.
 func (s *Server) emitLocked(class eventClass, m *ami.Message) {
 	if len(s.conns) == 0 {
 		return
 	}
-	b, err := m.AppendTo(nil)
-	if err != nil {
-		// Every value the sandbox writes comes from validated input or
-		// from itself; a bad header is a bug, never sent half-written.
-		s.log.Error("sandbox: dropping unencodable event", "event", m.Event(), "err", err)
+	s.enqueueLocked(outItem{class: class, m: m})
+}
+
+// enqueueLocked appends to the output order and wakes the dispatcher.
+func (s *Server) enqueueLocked(it outItem) {
+	s.pending = append(s.pending, it)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch delivers queued output in order until Close.
+func (s *Server) dispatch() {
+	defer close(s.stopped)
+	var batch []outItem
+	var conns []*conn
+	for {
+		select {
+		case <-s.kick:
+		case <-s.done:
+			return
+		}
+		s.mu.Lock()
+		batch, s.pending = s.pending, batch[:0]
+		conns = conns[:0]
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, it := range batch {
+			s.deliver(it, conns)
+		}
+		clear(batch)
+	}
+}
+
+func (s *Server) deliver(it outItem, conns []*conn) {
+	var b []byte
+	if it.m != nil {
+		var err error
+		if b, err = it.m.AppendTo(nil); err != nil {
+			// Every value the sandbox writes comes from validated input
+			// or from itself: a bad header is a bug, never sent half-written.
+			s.log.Error("sandbox: dropping unencodable message", "event", it.m.Event(), "err", err)
+			b = []byte("Response: Error\r\nMessage: Internal error\r\n\r\n")
+			if it.conn == nil {
+				return
+			}
+		}
+	}
+	if it.conn == nil {
+		for _, c := range conns {
+			c.sendEvent(it.class, b)
+		}
 		return
 	}
-	for c := range s.conns {
-		c.sendEvent(class, b)
+	c := it.conn
+	switch it.ctl {
+	case ctlPause:
+		c.out.pause()
+	case ctlResume:
+		c.out.resume(b)
+	case ctlFinish:
+		c.out.finish()
+	default:
+		if !c.out.push(b) {
+			go c.close()
+		}
 	}
 }
 
