@@ -41,6 +41,9 @@ type Reader struct {
 	buf   []byte
 	spans []span
 	long  []byte // a line longer than br's buffer, gathered
+
+	msgs    []Message // slabs for newMessage
+	headers []Header
 }
 
 type span struct{ k0, k1, v1 int32 } // key = buf[k0:k1], value = buf[k1:v1]
@@ -155,7 +158,7 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		return nil, fail
 	}
 	s := string(r.buf)
-	m := &Message{Headers: make([]Header, len(r.spans))}
+	m := r.newMessage(len(r.spans))
 	for i, sp := range r.spans {
 		m.Headers[i] = Header{Key: s[sp.k0:sp.k1], Value: s[sp.k1:sp.v1]}
 	}
@@ -163,6 +166,30 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		r.buf = nil // don't pin one huge message's buffer for the connection's life
 	}
 	return m, nil
+}
+
+// Messages and their header arrays are carved from small slabs, so that a
+// message costs about one allocation (its string) instead of three. A
+// message kept long keeps at most its slab alive (a few KiB).
+const (
+	msgSlab    = 32
+	headerSlab = 256
+)
+
+// newMessage returns a message with n zero headers. The header slice's
+// capacity is n, so Add on it copies instead of writing into a neighbour.
+func (r *Reader) newMessage(n int) *Message {
+	if len(r.msgs) == 0 {
+		r.msgs = make([]Message, msgSlab)
+	}
+	m := &r.msgs[0]
+	r.msgs = r.msgs[1:]
+	if n > len(r.headers) {
+		r.headers = make([]Header, max(n, headerSlab))
+	}
+	m.Headers = r.headers[:n:n]
+	r.headers = r.headers[n:]
+	return m
 }
 
 // addHeader splits a "Key: Value" line into r.buf and r.spans.
