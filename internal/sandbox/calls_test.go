@@ -382,3 +382,57 @@ func TestWithAMIClient(t *testing.T) {
 		t.Errorf("after hangup: %v channels, err %v", len(list.Items), err)
 	}
 }
+
+// TestCalleeOverCapacity: room for one channel only: the caller's leg gets
+// it, the callee's Dial gets 503 → CONGESTION 34 → SystemBusy.
+func TestCalleeOverCapacity(t *testing.T) {
+	_, addr := startServer(t, Config{TimeScale: 0.002, MaxChannels: 1})
+	c := dialRaw(t, addr)
+	c.login("call,cdr,user")
+	r := placeCall(t, c, "cap-1", "13800001001", "13800002002")
+	ue := r.ue[wcbproto.StageDialEnd]
+	if ue == nil || ue.Get(wcbproto.HeaderDialStatus) != "CONGESTION" || ue.Get(wcbproto.HeaderCause) != "34" {
+		t.Errorf("dialend %v, want CONGESTION 34", ue)
+	}
+	if p := r.ue[wcbproto.StagePrompt]; p == nil || p.Get(wcbproto.HeaderPrompt) != "SystemBusy" {
+		t.Errorf("prompt %v, want SystemBusy", p)
+	}
+}
+
+// TestHangupRingingCaller: an AMI Hangup of the originate leg while it
+// rings fails the Originate; the hangup by regex lists what it hung up.
+func TestHangupRingingCaller(t *testing.T) {
+	_, addr := startServer(t, Config{TimeScale: 0.002})
+	c := dialRaw(t, addr)
+	c.login("call,cdr")
+	c.send("Action", "Originate", "ActionID", "o", "Channel", "PJSIP/13822221001@gateway", "Context", "webcallback",
+		"Exten", "s", "ChannelId", "ring-1", "Async", "true", "Timeout", "600000", "Variable", "WCB_ID=1")
+	var name string
+	c.until(func(m *ami.Message) bool {
+		if m.Event() == "Newstate" {
+			name = m.Get("Channel")
+		}
+		return m.Event() == "DialState"
+	})
+	c.send("Action", "Hangup", "ActionID", "h", "Channel", "/^PJSIP/gateway-/", "Cause", "16")
+	msgs := c.until(func(m *ami.Message) bool { return m.Event() == "Cdr" })
+	var list []string
+	var orig *ami.Message
+	for _, m := range msgs {
+		switch m.Event() {
+		case "ChannelHungup", "ChannelsHungupListComplete":
+			list = append(list, m.Event()+" "+m.Get("Channel")+m.Get("ListItems"))
+		case "OriginateResponse":
+			orig = m
+		}
+	}
+	if want := []string{"ChannelHungup " + name, "ChannelsHungupListComplete 1"}; !slices.Equal(list, want) {
+		t.Errorf("hangup list %q, want %q", list, want)
+	}
+	if orig == nil || orig.Get("Response") != "Failure" || orig.Get("Reason") != "1" {
+		t.Errorf("OriginateResponse %v, want Failure Reason 1", orig)
+	}
+	if cdr := msgs[len(msgs)-1]; cdr.Get("Disposition") != "NO ANSWER" || cdr.Get("LastApplication") != "AppDial2" {
+		t.Errorf("Cdr %v", cdr)
+	}
+}

@@ -20,16 +20,16 @@ import (
 // Limits that keep a hostile or stuck client from costing more than a
 // bounded amount of memory and goroutines.
 const (
-	// authTimeout closes a connection that has not logged in (manager.conf
-	// authtimeout, default 30 s).
-	authTimeout = 30 * time.Second
+	// defaultAuthTimeout closes a connection that has not logged in
+	// (manager.conf authtimeout, default 30 s).
+	defaultAuthTimeout = 30 * time.Second
 	// authFailDelay is Asterisk's sleep(1) before "Authentication failed",
 	// in simulated time (so tests at a small time scale stay fast).
 	authFailDelay = time.Second
-	// maxQueued bounds the bytes waiting for a slow client; beyond it the
-	// client is disconnected, like Asterisk drops a client that stops
-	// reading.
-	maxQueued = 16 << 20
+	// defaultMaxQueued bounds the bytes waiting for a slow client; beyond
+	// it the client is disconnected, like Asterisk drops a client that
+	// stops reading.
+	defaultMaxQueued = 16 << 20
 	// writeTimeout bounds one write to a client.
 	writeTimeout = 30 * time.Second
 )
@@ -121,6 +121,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String())}
 	c.out.cond = sync.NewCond(&c.out.mu)
+	c.out.max = s.maxQueued
 	return c
 }
 
@@ -138,7 +139,7 @@ func (c *conn) sendEvent(class eventClass, b []byte) {
 		return
 	}
 	if !c.out.push(b) {
-		c.log.Warn("sandbox: AMI client too slow, disconnecting", "queued_bytes", maxQueued)
+		c.log.Warn("sandbox: AMI client too slow, disconnecting", "queued_bytes", c.out.max)
 		go c.close()
 	}
 }
@@ -179,7 +180,7 @@ func (c *conn) serve() {
 		if c.authed.Load() {
 			c.nc.SetReadDeadline(time.Time{})
 		} else {
-			c.nc.SetReadDeadline(time.Now().Add(authTimeout))
+			c.nc.SetReadDeadline(time.Now().Add(c.s.authTimeout))
 		}
 		m, err := r.ReadMessage()
 		if err != nil {
@@ -245,19 +246,20 @@ type outQueue struct {
 	items    [][]byte
 	spare    [][]byte // the other half of a double buffer for take
 	bytes    int
+	max      int // bound of bytes
 	paused   bool // a synchronous action is running: hold events back
 	finished bool // write what is queued, then close
 	shutdown bool // close now
 }
 
-// push appends b; false means the queue is over maxQueued (b is dropped).
+// push appends b; false means the queue is over its bound (b is dropped).
 func (q *outQueue) push(b []byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.shutdown || q.finished {
 		return true
 	}
-	if q.bytes+len(b) > maxQueued {
+	if q.bytes+len(b) > q.max {
 		return false
 	}
 	q.items = append(q.items, b)

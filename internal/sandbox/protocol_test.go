@@ -194,3 +194,56 @@ func TestCloseEndsConnections(t *testing.T) {
 		t.Error("still accepting after Close")
 	}
 }
+
+// TestLimits: a client that never logs in is closed after the auth
+// timeout; one that stops reading is dropped when its queue is full, and
+// the server goes on serving others.
+func TestLimits(t *testing.T) {
+	s := New(Config{Username: testUser, Secret: testSecret, TimeScale: 0.0005})
+	s.authTimeout, s.maxQueued = 100*time.Millisecond, 64<<10
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Close()
+	addr := l.Addr().String()
+
+	t.Run("auth timeout", func(t *testing.T) {
+		c := dialRaw(t, addr)
+		if _, err := io.ReadAll(c.nc); err != nil {
+			t.Errorf("want a close after the auth timeout, got %v", err)
+		}
+	})
+	t.Run("slow reader", func(t *testing.T) {
+		slow := dialRaw(t, addr)
+		slow.login("on")
+		if tc, ok := slow.nc.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4 << 10) // fill the socket buffers quickly
+		}
+		c := dialRaw(t, addr)
+		c.login("off")
+		for i := range 40 {
+			c.send("Action", "Originate", "Channel", "PJSIP/13800001001@gateway", "Context", "webcallback", "Exten", "s", "Async", "true",
+				"ChannelId", "slow-"+string(rune('a'+i)), "Variable", "WCB_ID=1,WCB_CALLEE=13811111001")
+			c.read()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.mu.Lock()
+			n := len(s.conns)
+			s.mu.Unlock()
+			if n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("slow client still connected (%d sessions)", n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		c.send("Action", "Ping", "ActionID", "alive")
+		if m := c.read(); m.ActionID() != "alive" {
+			t.Errorf("other session: %v", m)
+		}
+	})
+}

@@ -96,6 +96,10 @@ type Server struct {
 	// so a call holds mu only to change state and append here.
 	pending []outItem
 	kick    chan struct{} // wakes dispatch; capacity 1
+
+	// Limits, variables only so tests can make them small.
+	authTimeout time.Duration
+	maxQueued   int
 	stopped chan struct{} // closed when dispatch returns
 }
 
@@ -146,6 +150,7 @@ func New(cfg Config) *Server {
 	}
 	s.rate = tokenBucket{rate: cfg.MaxCallsPerSecond}
 	s.kick = make(chan struct{}, 1)
+	s.authTimeout, s.maxQueued = defaultAuthTimeout, defaultMaxQueued
 	s.stopped = make(chan struct{})
 	go s.dispatch()
 	return s
