@@ -476,10 +476,11 @@ func (e *Engine) place(id string) {
 	e.changedLocked(c)
 	e.mu.Unlock()
 
+	e.stats.toWire.observe(now.Sub(c.submitted))
 	resp, err := e.client.Do(e.bg, msg)
 	done := time.Now()
 	e.stats.originated.Add(1)
-	e.stats.observeOriginate(done.Sub(c.submitted))
+	e.stats.response.observe(done.Sub(now))
 
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -2,7 +2,6 @@ package callflow
 
 import (
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,33 +19,39 @@ type Stats struct {
 	CDRs       uint64 // CDRs written
 	CDRDropped uint64 // CDRs lost to a full queue
 	Dropped    uint64 // WatchAll updates lost to slow readers
-	// OriginateLatency is the distribution of Submit → Originate response
-	// (the action is on the wire just before), over the last 4096 calls.
-	OriginateP50, OriginateP99 time.Duration
+	// Latency distributions over the last 4096 calls: Submit → the
+	// Originate handed to the AMI client for its one write (queueing and
+	// rate cap included), and Originate written → its response from the PBX.
+	ToWireP50, ToWireP99     time.Duration
+	ResponseP50, ResponseP99 time.Duration
 }
 
 type stats struct {
 	submitted, busy, originated, finished, events atomic.Uint64
-
-	mu      sync.Mutex
-	latency [4096]time.Duration // ring of recent Submit → Originate response times
-	n       int
+	toWire, response                              latencies
 }
 
-func (s *stats) observeOriginate(d time.Duration) {
-	s.mu.Lock()
-	s.latency[s.n%len(s.latency)] = d
-	s.n++
-	s.mu.Unlock()
+// latencies keeps the most recent durations of one kind. It is lock-free:
+// the recording goroutines are the hot path of placing calls, and a lock
+// holder preempted on a busy machine would stall every one of them.
+type latencies struct {
+	v [4096]atomic.Int64
+	n atomic.Uint64
 }
 
-func (s *stats) percentiles() (p50, p99 time.Duration) {
-	s.mu.Lock()
-	n := min(s.n, len(s.latency))
-	v := append([]time.Duration(nil), s.latency[:n]...)
-	s.mu.Unlock()
+func (l *latencies) observe(d time.Duration) {
+	i := l.n.Add(1) - 1
+	l.v[i%uint64(len(l.v))].Store(int64(d))
+}
+
+func (l *latencies) percentiles() (p50, p99 time.Duration) {
+	n := int(min(l.n.Load(), uint64(len(l.v))))
 	if n == 0 {
 		return 0, 0
+	}
+	v := make([]time.Duration, n)
+	for i := range v {
+		v[i] = time.Duration(l.v[i].Load())
 	}
 	slices.Sort(v)
 	return v[n*50/100], v[min(n-1, n*99/100)]
@@ -58,20 +63,23 @@ func (e *Engine) Stats() Stats {
 	live := len(e.tr.calls)
 	e.mu.Unlock()
 	active, queued := e.adm.counts()
-	p50, p99 := e.stats.percentiles()
+	w50, w99 := e.stats.toWire.percentiles()
+	r50, r99 := e.stats.response.percentiles()
 	return Stats{
-		Submitted:    e.stats.submitted.Load(),
-		Busy:         e.stats.busy.Load(),
-		Originated:   e.stats.originated.Load(),
-		Finished:     e.stats.finished.Load(),
-		Events:       e.stats.events.Load(),
-		Live:         live,
-		Active:       active,
-		Queued:       queued,
-		CDRs:         e.cdrs.written.Load(),
-		CDRDropped:   e.cdrs.dropped.Load(),
-		Dropped:      e.hub.dropped.Load(),
-		OriginateP50: p50,
-		OriginateP99: p99,
+		Submitted:   e.stats.submitted.Load(),
+		Busy:        e.stats.busy.Load(),
+		Originated:  e.stats.originated.Load(),
+		Finished:    e.stats.finished.Load(),
+		Events:      e.stats.events.Load(),
+		Live:        live,
+		Active:      active,
+		Queued:      queued,
+		CDRs:        e.cdrs.written.Load(),
+		CDRDropped:  e.cdrs.dropped.Load(),
+		Dropped:     e.hub.dropped.Load(),
+		ToWireP50:   w50,
+		ToWireP99:   w99,
+		ResponseP50: r50,
+		ResponseP99: r99,
 	}
 }
