@@ -246,7 +246,7 @@ type outQueue struct {
 	items    [][]byte
 	spare    [][]byte // the other half of a double buffer for take
 	bytes    int
-	max      int // bound of bytes
+	max      int  // bound of bytes
 	paused   bool // a synchronous action is running: hold events back
 	finished bool // write what is queued, then close
 	shutdown bool // close now

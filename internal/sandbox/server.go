@@ -100,7 +100,7 @@ type Server struct {
 	// Limits, variables only so tests can make them small.
 	authTimeout time.Duration
 	maxQueued   int
-	stopped chan struct{} // closed when dispatch returns
+	stopped     chan struct{} // closed when dispatch returns
 }
 
 // outItem is one queued output: an event for every interested session, or
