@@ -1,23 +1,3 @@
-// Package sandbox is the sandbox PBX: an AMI server that behaves like
-// Asterisk 22 running webcallback's own dialplan (deploy/asterisk) against
-// the test-number plan of DESIGN §4. Tests, benchmarks and the default
-// `webcallback serve` talk to it over a real socket with the real AMI
-// client, so the production code path is the tested one.
-//
-// What it reproduces, from the transcripts in ../shared/fixtures/ami: the
-// banner and framing, Login (plain and MD5 challenge; a wrong secret gets
-// "Authentication failed" after a delay, then the connection is closed),
-// Logoff, Ping, Challenge, Events, Originate (async and sync), Hangup,
-// Status, CoreShowChannels, CoreSettings, Command (a few read-only CLI
-// commands), ListCommands, "Invalid/unknown command" for the rest; and per
-// call the channels, dialplan steps, UserEvents, CDR rows and the noise
-// (Newchannel, Newstate, Newexten, VarSet, DialBegin/DialState/DialEnd,
-// Bridge*, HangupRequest, SoftHangupRequest, Hangup, DeviceStateChange) in
-// an order real Asterisk produces.
-//
-// Time is simulated: Config.TimeScale 0.01 runs a 300 s call in 3 s while
-// every time the PBX reports (Uniqueid, CDR times, durations) reads as if
-// it were real.
 package sandbox
 
 import (
