@@ -229,6 +229,19 @@ func TestLoginFailure(t *testing.T) {
 	if _, err := ami.Dial(context.Background(), ami.Config{Addr: addr, DialTimeout: time.Second}); err == nil {
 		t.Error("Dial to a closed port succeeded")
 	}
+	// Something else on the port.
+	web, err := amitest.NewServer(func(c net.Conn) error {
+		_, err := c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+		time.Sleep(100 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+	if _, err := ami.Dial(context.Background(), ami.Config{Addr: web.Addr()}); !errors.Is(err, ami.ErrMalformed) {
+		t.Errorf("Dial to an SSH server = %v, want ErrMalformed", err)
+	}
 	// A server that accepts but never sends the banner.
 	mute, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer mute.Close()

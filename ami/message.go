@@ -1,7 +1,3 @@
-// Package ami speaks the Asterisk Manager Interface wire protocol: framing,
-// actions, responses, events, login, ActionID correlation, lists and
-// reconnect. It knows nothing about callbacks. net/textproto is its style
-// anchor.
 package ami
 
 import (

@@ -113,6 +113,9 @@ func (s *session) readBanner(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if !strings.Contains(banner, "Call Manager/") { // e.g. an HTTP or SSH server on that port
+		return "", fmt.Errorf("%w: not an AMI server: banner %q", ErrMalformed, banner)
+	}
 	return banner, s.nc.SetReadDeadline(time.Time{})
 }
 
