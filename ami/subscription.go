@@ -30,6 +30,7 @@ const DefaultSubscriptionBuffer = 16384
 
 // A Subscription receives every event of the client's connection in wire
 // order, except list items claimed by a Do, plus the synthetic events above.
+// Every subscription gets the same *Message: treat it as read-only.
 //
 // Slow subscriber policy. When a subscription's buffer is full, the
 // connection's reader waits for room, but for at most
