@@ -236,3 +236,29 @@ func TestReplayFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayTimed replays a transcript with its recorded pauses (sped up
+// 8x): the client waits the keepalive-free gaps out and logs off cleanly.
+func TestReplayTimed(t *testing.T) {
+	blocks := fixtureLogs(t)["ping.log"]
+	if blocks == nil {
+		t.Fatal("ping.log missing from the fixtures")
+	}
+	srv, err := amitest.NewServer(amitest.Replay(blocks, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ami.Dial(context.Background(), ami.Config{Addr: srv.Addr(), Username: "webcallback", Secret: labSecret, PingInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if resp, err := c.Do(context.Background(), ami.NewMessage("Action", "Ping")); err != nil || resp.Get("Ping") != "Pong" {
+			t.Fatalf("Ping: %v %v", resp, err)
+		}
+	}
+	c.Close()
+	if err := srv.Close(); err != nil {
+		t.Error(err)
+	}
+}
