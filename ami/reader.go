@@ -109,9 +109,10 @@ func (r *Reader) ReadBanner() (string, error) {
 	return string(line), nil
 }
 
-// ReadMessage reads the next message. The message shares no memory with
-// the Reader's buffers: it may be kept and changed freely. It returns io.EOF only at a clean end
-// of stream (between messages) and io.ErrUnexpectedEOF inside a message.
+// ReadMessage reads the next message. It returns io.EOF only at a clean
+// end of stream (between messages) and io.ErrUnexpectedEOF inside a
+// message. The message shares no memory with the Reader's buffers: it may
+// be kept and changed freely.
 // A message over the limits or with a line that is not "Key: Value" gives
 // an error wrapping ErrMessageTooLarge or ErrMalformed after the rest of the
 // message has been skipped, so the next call reads the next message.
