@@ -159,8 +159,15 @@ func (r *rig) place(caller, callee string) string {
 	return req.ID
 }
 
-// wait follows a request to its final state and returns every snapshot seen.
+// wait follows a request to its final state and returns every state seen.
 func (r *rig) wait(id string) (final *callback.Request, seen []callback.State) {
+	r.t.Helper()
+	return r.follow(id, func(s *callback.Request) bool { return s.State.Final() })
+}
+
+// follow watches a request until done says so, returning that snapshot and
+// every state seen on the way.
+func (r *rig) follow(id string, done func(*callback.Request) bool) (last *callback.Request, seen []callback.State) {
 	r.t.Helper()
 	ch, stop, err := r.e.Watch(id)
 	if err != nil {
@@ -171,15 +178,15 @@ func (r *rig) wait(id string) (final *callback.Request, seen []callback.State) {
 		select {
 		case s, ok := <-ch:
 			if !ok {
-				if final == nil || !final.State.Final() {
-					r.t.Fatalf("watch of %s closed before a final state (last %v)", id, final)
-				}
-				return final, seen
+				r.t.Fatalf("watch of %s closed early (last %+v)", id, last)
 			}
-			final = s
+			last = s
 			seen = append(seen, s.State)
+			if done(s) {
+				return last, seen
+			}
 		case <-r.ctx.Done():
-			r.t.Fatalf("request %s did not finish: last %+v", id, final)
+			r.t.Fatalf("request %s: gave up waiting; last %+v", id, last)
 		}
 	}
 }

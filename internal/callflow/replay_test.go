@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -115,6 +116,21 @@ func newReplayCall(id string, limit time.Duration) *call {
 	return c
 }
 
+// replay feeds msgs, 10 ms apart, through correlation to c (the only live
+// call) and returns the time of the last one.
+func replay(c *call, msgs []*ami.Message) time.Time {
+	tr := newTracker()
+	tr.add(c)
+	now := c.req.CreatedAt
+	for _, m := range msgs {
+		now = now.Add(10 * time.Millisecond)
+		if got := tr.lookup(m); got != nil {
+			got.handle(m, now)
+		}
+	}
+	return now
+}
+
 func TestReplayFixtures(t *testing.T) {
 	for _, tc := range replayCases {
 		t.Run(tc.fixture, func(t *testing.T) {
@@ -122,15 +138,7 @@ func TestReplayFixtures(t *testing.T) {
 			msgs := readFixture(t, tc.fixture)
 			c := newReplayCall(id, 15*time.Second) // the fixtures ran with LIMIT_MS=15000
 			rewriteIDs(msgs, id, c.actionID)
-			tr := newTracker()
-			tr.add(c)
-			now := c.req.CreatedAt
-			for _, m := range msgs {
-				now = now.Add(10 * time.Millisecond)
-				if got := tr.lookup(m); got != nil {
-					got.handle(m, now)
-				}
-			}
+			replay(c, msgs)
 			checkOutcome(t, c.req, tc.want, tc.history)
 		})
 	}
@@ -146,24 +154,12 @@ func checkOutcome(t *testing.T, r *callback.Request, want outcome, history []cal
 	for _, h := range r.History {
 		states = append(states, h.State)
 	}
-	if history != nil && !equalStates(states, history) {
+	if history != nil && !slices.Equal(states, history) {
 		t.Errorf("history = %v, want %v", states, history)
 	}
 	if r.EndedAt == nil {
 		t.Errorf("EndedAt not set")
 	}
-}
-
-func equalStates(a, b []callback.State) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReplayOriginateResponseAnywhere moves each fixture's OriginateResponse
@@ -191,15 +187,7 @@ func TestReplayOriginateResponseAnywhere(t *testing.T) {
 				c := newReplayCall(id, 15*time.Second)
 				msgs = cloneAll(msgs)
 				rewriteIDs(msgs, id, c.actionID)
-				tr := newTracker()
-				tr.add(c)
-				now := c.req.CreatedAt
-				for _, m := range msgs {
-					now = now.Add(10 * time.Millisecond)
-					if got := tr.lookup(m); got != nil {
-						got.handle(m, now)
-					}
-				}
+				now := replay(c, msgs)
 				c.originateGone(now.Add(time.Second))
 				got := outcome{c.req.State, c.req.Reason, c.req.Cause, c.req.Prompt}
 				if got != tc.want {

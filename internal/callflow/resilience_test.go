@@ -104,31 +104,17 @@ func (p *linkProxy) setDown(down bool) {
 	p.mu.Unlock()
 }
 
-// waitState waits until the request reaches state s (or a final state) and
-// returns the snapshot.
+// waitState waits until the request reaches state s and returns the
+// snapshot; it fails the test if the request ends first.
 func (r *rig) waitState(id string, s callback.State) *callback.Request {
 	r.t.Helper()
-	ch, stop, err := r.e.Watch(id)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer stop()
-	for {
-		select {
-		case snap, ok := <-ch:
-			if !ok {
-				r.t.Fatalf("request %s ended before %s", id, s)
-			}
-			if snap.State == s {
-				return snap
-			}
-			if snap.State.Final() {
-				r.t.Fatalf("request %s ended (%s/%s) before %s", id, snap.State, snap.Reason, s)
-			}
-		case <-r.ctx.Done():
-			r.t.Fatalf("request %s never reached %s", id, s)
+	snap, _ := r.follow(id, func(snap *callback.Request) bool {
+		if snap.State != s && snap.State.Final() {
+			r.t.Fatalf("request %s ended (%s/%s) before %s", id, snap.State, snap.Reason, s)
 		}
-	}
+		return snap.State == s
+	})
+	return snap
 }
 
 func checkFinal(t *testing.T, got *callback.Request, state callback.State, reason callback.Reason) {
@@ -274,13 +260,21 @@ const (
 	shortCallee = "13855552030"
 )
 
-func TestAMIDropMidCall(t *testing.T) {
-	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
-	side := r.dialAMIAt(r.sbAddr)
-	long := r.place("13800001001", longCallee)
-	short := r.place("13800001002", shortCallee)
+// twoLiveCalls starts a rig with a long and a short call, both connected,
+// and a client talking to the PBX directly (not through the proxy).
+func twoLiveCalls(t *testing.T) (r *rig, side *ami.Client, long, short string) {
+	t.Helper()
+	r = newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
+	side = r.dialAMIAt(r.sbAddr)
+	long = r.place("13800001001", longCallee)
+	short = r.place("13800001002", shortCallee)
 	r.waitState(long, callback.StateConnected)
 	r.waitState(short, callback.StateConnected)
+	return r, side, long, short
+}
+
+func TestAMIDropMidCall(t *testing.T) {
+	r, side, long, short := twoLiveCalls(t)
 
 	r.proxy.setDown(true)
 	r.proxy.cut()
@@ -308,12 +302,7 @@ func TestServiceRestartMidCall(t *testing.T) {
 	for _, graceful := range []bool{false, true} {
 		name := map[bool]string{false: "crash", true: "graceful shutdown"}[graceful]
 		t.Run(name, func(t *testing.T) {
-			r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
-			side := r.dialAMIAt(r.sbAddr)
-			long := r.place("13800001001", longCallee)
-			short := r.place("13800001002", shortCallee)
-			r.waitState(long, callback.StateConnected)
-			r.waitState(short, callback.StateConnected)
+			r, side, long, short := twoLiveCalls(t)
 			first := r.e
 			if graceful {
 				ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
