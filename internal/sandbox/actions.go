@@ -102,7 +102,10 @@ func (c *conn) ping(m *ami.Message) bool {
 
 func (c *conn) events(m *ami.Message) bool {
 	mask := parseEventMask(m.Get("EventMask"))
+	c.s.mu.Lock()
 	c.mask.Store(uint32(mask))
+	c.s.updateWantLocked()
+	c.s.mu.Unlock()
 	state := "Off"
 	if mask != 0 {
 		state = "On"

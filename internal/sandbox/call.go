@@ -154,8 +154,10 @@ func (c *call) emit(class eventClass, m *ami.Message) { c.s.emitLocked(class, m)
 // application. The caller holds s.mu.
 func (c *call) appLocked(ch *channel, app, data string) {
 	ch.app, ch.appData = app, data
-	c.emit(classDialplan, event("Newexten", classDialplan, ch, nil,
-		"Extension", ch.exten, "Application", app, "AppData", data))
+	if c.s.wantsLocked(classDialplan) {
+		c.emit(classDialplan, event("Newexten", classDialplan, ch, nil,
+			"Extension", ch.exten, "Application", app, "AppData", data))
+	}
 	if ch == c.caller && c.row != nil && ch.exten != "h" {
 		c.row.lastApp, c.row.lastData = app, data
 	}
@@ -168,6 +170,9 @@ func (c *call) nextLocked(ch *channel, app, data string) {
 }
 
 func (c *call) varSetLocked(ch *channel, name, value string) {
+	if !c.s.wantsLocked(classDialplan) {
+		return
+	}
 	c.emit(classDialplan, event("VarSet", classDialplan, ch, nil, "Variable", name, "Value", value))
 }
 

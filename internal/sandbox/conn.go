@@ -369,6 +369,7 @@ func (c *conn) login(m *ami.Message) bool {
 	c.s.mu.Lock()
 	c.mask.Store(uint32(mask))
 	c.authed.Store(true)
+	c.s.updateWantLocked()
 	// Reply and FullyBooted are queued under s.mu so no call event can
 	// slip between them (Asterisk appends FullyBooted right after the ack,
 	// and only to sessions that take system events).

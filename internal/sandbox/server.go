@@ -67,6 +67,9 @@ type Server struct {
 	idSeq     int                 // the ".N" of generated Uniqueids
 	devState  string              // DeviceState of PJSIP/<trunk>
 	nUp       int                 // channels Up; the others are ringing or dialling
+	// wantMask is the union of the logged-in sessions' event classes: an
+	// event nobody takes is not even built.
+	wantMask eventClass
 	processed int                 // calls processed (core show channels)
 	rate      tokenBucket
 	calls     sync.WaitGroup
@@ -225,13 +228,29 @@ func (s *Server) Now() time.Time { return s.clock.Now() }
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.updateWantLocked()
 	s.mu.Unlock()
 }
+
+// updateWantLocked recomputes wantMask after a login, an Events action or
+// a session's end.
+func (s *Server) updateWantLocked() {
+	var m eventClass
+	for c := range s.conns {
+		if c.authed.Load() {
+			m |= eventClass(c.mask.Load())
+		}
+	}
+	s.wantMask = m
+}
+
+// wantsLocked reports whether any session takes events of class.
+func (s *Server) wantsLocked(class eventClass) bool { return s.wantMask&class != 0 }
 
 // emitLocked queues an event for every logged-in session whose event mask
 // includes class. The caller holds s.mu; m must not change afterwards.
 func (s *Server) emitLocked(class eventClass, m *ami.Message) {
-	if len(s.conns) == 0 {
+	if s.wantMask&class == 0 {
 		return
 	}
 	s.enqueueLocked(outItem{class: class, m: m})
