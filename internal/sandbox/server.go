@@ -69,8 +69,8 @@ type Server struct {
 	nUp       int                 // channels Up; the others are ringing or dialling
 	// wantMask is the union of the logged-in sessions' event classes: an
 	// event nobody takes is not even built.
-	wantMask eventClass
-	processed int                 // calls processed (core show channels)
+	wantMask  eventClass
+	processed int // calls processed (core show channels)
 	rate      tokenBucket
 	calls     sync.WaitGroup
 
