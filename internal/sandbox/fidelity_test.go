@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"webcallback/ami"
@@ -312,6 +313,8 @@ func testFidelity(t *testing.T, dir, name string, fc fidelityCase) {
 			}
 		}
 	}
+	// Every event has a header layout real Asterisk sent for that event.
+	checkShapes(t, dir, msgs)
 	// The pre-assigned ChannelId is the caller leg's Uniqueid and Linkedid.
 	for _, m := range msgs {
 		if m.Event() == "Newchannel" {
@@ -320,4 +323,53 @@ func testFidelity(t *testing.T, dir, name string, fc fidelityCase) {
 			}
 		}
 	}
+}
+
+// shapes maps an event name to the header-key layouts the fixtures show
+// for it ("Event,Privilege,Channel,...").
+var (
+	shapesOnce sync.Once
+	shapes     map[string]map[string]bool
+)
+
+// checkShapes reports sandbox events whose header layout no fixture event
+// of that name has. Events the fixtures never show (our UserEvents, and
+// RTCP the sandbox does not make) are skipped.
+func checkShapes(t *testing.T, dir string, msgs []*ami.Message) {
+	t.Helper()
+	shapesOnce.Do(func() {
+		shapes = map[string]map[string]bool{}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.ami"))
+		for _, f := range files {
+			for _, m := range readMessages(t, f, true) {
+				if e := m.Event(); e != "" {
+					if shapes[e] == nil {
+						shapes[e] = map[string]bool{}
+					}
+					shapes[e][keys(m)] = true
+				}
+			}
+		}
+	})
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		e := m.Event()
+		k := keys(m)
+		if e == "" || shapes[e] == nil || shapes[e][k] || seen[e+k] {
+			continue
+		}
+		seen[e+k] = true
+		t.Errorf("%s: header layout %s is not one real Asterisk sent", e, k)
+	}
+}
+
+func keys(m *ami.Message) string {
+	var b strings.Builder
+	for i, h := range m.Headers {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(h.Key)
+	}
+	return b.String()
 }
