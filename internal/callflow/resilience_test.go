@@ -321,12 +321,20 @@ func TestServiceRestartMidCall(t *testing.T) {
 					t.Fatalf("Shutdown finished a live call: %s", got.State)
 				}
 			}
+			// Admitted by the web but never submitted when the process died:
+			// nothing was dialled, so it must be refused, never originated.
+			orphan := r.admit("13800001004", longCallee)
+			orphan.Instance = "test-1"
+			if err := r.st.UpdateRequest(r.ctx, orphan); err != nil {
+				t.Fatal(err)
+			}
 			r.client.Close() // kill -9: the process and its AMI link are gone
 			r.waitGone(side, short)
 
 			r.startEngine() // same instance, same store: adopts both
 			final, _ := r.wait(short)
 			checkFinal(t, final, callback.StateFailed, callback.ReasonNetworkError)
+			checkFinal(t, r.stored(orphan.ID), callback.StateRejected, callback.ReasonSystemBusy)
 			final, _ = r.wait(long)
 			checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
 			checkFinal(t, r.stored(long), callback.StateCompleted, callback.ReasonLimitReached)
