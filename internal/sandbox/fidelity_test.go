@@ -313,6 +313,30 @@ func testFidelity(t *testing.T, dir, name string, fc fidelityCase) {
 			}
 		}
 	}
+	// The same kinds of events, noise included: all the fixture shows but
+	// RTCP (no media here) and the list events of its own CoreShowChannels,
+	// and nothing else but our UserEvents.
+	names := func(msgs []*ami.Message, skip ...string) map[string]bool {
+		n := map[string]bool{}
+		for _, m := range msgs {
+			if e := m.Event(); e != "" && !slices.Contains(skip, e) {
+				n[e] = true
+			}
+		}
+		return n
+	}
+	gotNames := names(msgs, "UserEvent")
+	wantNames := names(recv, "RTCPSent", "RTCPReceived", "CoreShowChannel", "CoreShowChannelsComplete", "FullyBooted")
+	for e := range wantNames {
+		if !gotNames[e] {
+			t.Errorf("no %s event; real Asterisk sent some", e)
+		}
+	}
+	for e := range gotNames {
+		if !wantNames[e] {
+			t.Errorf("%s event; real Asterisk sent none in this call", e)
+		}
+	}
 	// Every event has a header layout real Asterisk sent for that event.
 	checkShapes(t, dir, msgs)
 	// The pre-assigned ChannelId is the caller leg's Uniqueid and Linkedid.

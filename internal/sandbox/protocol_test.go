@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,4 +247,30 @@ func TestLimits(t *testing.T) {
 			t.Errorf("other session: %v", m)
 		}
 	})
+}
+
+// TestCLI: "core show channels" lists a live call as Asterisk formats it,
+// ListCommands names every action.
+func TestCLI(t *testing.T) {
+	_, addr := startServer(t, Config{TimeScale: 0.002})
+	c := dialRaw(t, addr)
+	c.login("user")
+	c.send("Action", "Originate", "Channel", "PJSIP/13800001001@gateway", "Context", "webcallback", "Exten", "s", "Async", "true",
+		"ChannelId", "cli-1", "Variable", "WCB_ID=1,WCB_CALLEE=13800002002,WCB_LIMIT_MS=600000")
+	c.until(func(m *ami.Message) bool { return m.Get("Stage") == "connected" })
+	c.send("Action", "Command", "ActionID", "cmd", "Command", "core  show channels")
+	m := c.until(func(m *ami.Message) bool { return m.ActionID() == "cmd" })
+	out := m[len(m)-1].Values("Output")
+	want := []string{"2 active channels", "1 active call", "1 call processed"}
+	if len(out) != 6 || !strings.HasPrefix(out[0], "Channel ") || !strings.Contains(out[1], "s@webcallback:") ||
+		!strings.Contains(out[1], "Up      Dial(PJSIP/13800002002@gateway,30,") || !slices.Equal(out[3:], want) {
+		t.Errorf("core show channels:\n%s", strings.Join(out, "\n"))
+	}
+	c.send("Action", "ListCommands", "ActionID", "lc")
+	m = c.until(func(m *ami.Message) bool { return m.ActionID() == "lc" })
+	for _, a := range []string{"Originate", "Hangup", "CoreShowChannels", "Status", "Login"} {
+		if v := m[len(m)-1].Get(a); !strings.HasSuffix(v, "(Priv: <none>)") {
+			t.Errorf("ListCommands %s: %q", a, v)
+		}
+	}
 }
