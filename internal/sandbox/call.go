@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -421,7 +422,8 @@ func (c *call) shutdown() {
 func (c *call) varsFromOriginate() {
 	raw := map[string]string{}
 	for _, v := range c.req.vars {
-		raw[v.Key] = v.Value
+		// "_X" and "__X" set X, inherited by the channels it creates.
+		raw[strings.TrimLeft(v.Key, "_")] = v.Value
 	}
 	c.vars = map[string]string{}
 	for _, name := range wcbproto.Vars {
