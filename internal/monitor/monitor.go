@@ -1,0 +1,272 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"webcallback/ami"
+	"webcallback/internal/store"
+)
+
+// Monitor feeds CDRs to the store. One Monitor runs one source.
+type Monitor struct {
+	st  store.Store
+	log *slog.Logger
+
+	// Location is the zone of the Asterisk server's clock, in which Cdr
+	// StartTime and a cdr table's calldate are written. nil = UTC. Set it
+	// before starting a source (the service passes --timezone).
+	Location *time.Location
+	// Overlap is how far back each table poll re-reads before the last
+	// high-water mark: a CDR row appears at hangup but carries the call's
+	// start, so rows of calls longer than Overlap that end after a poll
+	// would be missed. Re-read rows are deduplicated by the store.
+	// 0 = 2 hours.
+	Overlap time.Duration
+	// Batch caps how many CDRs go to the store in one transaction. 0 = 500.
+	Batch int
+
+	ingested, duplicates, invalid, failed atomic.Uint64
+}
+
+// Stats are the monitor's counters since New.
+type Stats struct {
+	Ingested   uint64 // new rows stored
+	Duplicates uint64 // rows already stored (replays, table re-reads)
+	Invalid    uint64 // Cdr events that could not be parsed
+	Failed     uint64 // rows lost because the store kept failing
+}
+
+// New returns a monitor writing to st; logger nil = slog.Default().
+func New(st store.Store, logger *slog.Logger) *Monitor {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Monitor{st: st, log: logger.With("component", "monitor")}
+}
+
+// Stats returns the counters.
+func (m *Monitor) Stats() Stats {
+	return Stats{Ingested: m.ingested.Load(), Duplicates: m.duplicates.Load(), Invalid: m.invalid.Load(), Failed: m.failed.Load()}
+}
+
+func (m *Monitor) loc() *time.Location {
+	if m.Location == nil {
+		return time.UTC
+	}
+	return m.Location
+}
+
+func (m *Monitor) batch() int {
+	if m.Batch <= 0 {
+		return 500
+	}
+	return m.Batch
+}
+
+// ConsumeAMI stores every Cdr event of sub (an AMI subscription's channel)
+// until ctx ends or sub is closed; other events are ignored. Events that
+// are already waiting are stored together in one transaction. It returns
+// nil when sub is closed, ctx.Err() when ctx ends.
+func (m *Monitor) ConsumeAMI(ctx context.Context, sub <-chan *ami.Message) error {
+	var pending []*store.CDR
+	add := func(msg *ami.Message) {
+		if msg == nil || msg.Event() != "Cdr" {
+			return
+		}
+		c, err := ParseCDRIn(msg, m.loc())
+		if err != nil {
+			m.invalid.Add(1)
+			m.log.Warn("ignoring a Cdr event", "err", err)
+			return
+		}
+		pending = append(pending, c)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case msg, ok := <-sub:
+			if !ok {
+				return nil
+			}
+			add(msg)
+			// Take what is already queued, without waiting, up to a batch.
+		drain:
+			for len(pending) < m.batch() {
+				select {
+				case msg, ok := <-sub:
+					if !ok {
+						break drain
+					}
+					add(msg)
+				default:
+					break drain
+				}
+			}
+			if len(pending) > 0 {
+				if err := m.store(ctx, pending); err != nil && ctx.Err() != nil {
+					return ctx.Err()
+				}
+				pending = pending[:0]
+			}
+		}
+	}
+}
+
+// store writes a batch, retrying while the database is unreachable (a
+// few times, with backoff). If the batch still fails, it is retried row by
+// row so one bad row cannot take its neighbours down, and the rows that
+// fail are counted and logged, never silently lost. The error is nil when
+// only some rows failed (they are bad), non-nil when all did (the store
+// is down: a table poll then keeps its position and reads them again).
+func (m *Monitor) store(ctx context.Context, cs []*store.CDR) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var n int
+		if n, err = m.st.InsertCDRs(ctx, cs); err == nil {
+			m.ingested.Add(uint64(n))
+			m.duplicates.Add(uint64(len(cs) - n))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.log.Warn("storing CDRs failed, retrying", "rows", len(cs), "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+	if len(cs) == 1 {
+		m.failed.Add(1)
+		m.log.Error("CDR lost", "uniqueid", cs[0].UniqueID, "calldate", cs[0].CallDate, "err", err)
+		return err
+	}
+	failed := 0
+	for _, c := range cs {
+		if e := m.store(ctx, []*store.CDR{c}); e != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed++
+		}
+	}
+	if failed == len(cs) {
+		return err // every row failed: the store is down, not the rows bad
+	}
+	return nil
+}
+
+// cursorLayout is how the table source's high-water mark is saved.
+const cursorLayout = time.RFC3339
+
+// PollTable reads the cdr table named by dsn (see store.OpenCDRTable: a
+// --db style URL, "?table=name" to pick the table) every interval until
+// ctx ends, and stores the rows it has not seen. The position survives
+// restarts (store.CDRCursor); the first run reads the whole table, an hour
+// of calldate at a time so memory stays bounded.
+func (m *Monitor) PollTable(ctx context.Context, dsn string, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	src, err := store.OpenCDRTable(ctx, dsn, m.loc())
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	defer src.Close()
+	m.log.Info("reading CDRs from a cdr table", "source", src.Name(), "interval", interval)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := m.PollOnce(ctx, src); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m.log.Error("polling the cdr table failed; will retry", "source", src.Name(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// PollOnce reads what is new in src since the saved high-water mark (minus
+// Overlap) and moves the mark to the time the read started.
+func (m *Monitor) PollOnce(ctx context.Context, src *store.CDRTable) error {
+	key := "table:" + src.Name()
+	saved, err := m.st.CDRCursor(ctx, key)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	overlap := m.Overlap
+	if overlap <= 0 {
+		overlap = 2 * time.Hour
+	}
+	var from time.Time
+	if saved != "" {
+		hw, err := time.Parse(cursorLayout, saved)
+		if err != nil {
+			return fmt.Errorf("monitor: saved position %q of %s: %w", saved, src.Name(), err)
+		}
+		from = hw.Add(-overlap)
+	} else {
+		earliest, ok, err := src.Earliest(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil // empty table: nothing to remember yet
+		}
+		from = earliest
+	}
+	const window = time.Hour
+	for w := from; ; w = w.Add(window) {
+		last := !w.Add(window).Before(started.Add(window))
+		to := w.Add(window)
+		if last {
+			to = time.Time{} // the open end: rows dated in the future too
+		}
+		if err := m.readWindow(ctx, src, w, to); err != nil {
+			return err
+		}
+		if last {
+			break
+		}
+	}
+	return m.st.SetCDRCursor(ctx, key, started.UTC().Format(cursorLayout))
+}
+
+// readWindow stores the rows of [from, to), in batches. A window holding
+// more rows than one read returns is read on from the last calldate seen
+// (re-reading that second's rows, which the store deduplicates).
+func (m *Monitor) readWindow(ctx context.Context, src *store.CDRTable, from, to time.Time) error {
+	const page = 5000
+	for {
+		rows, err := src.Read(ctx, from, to, page)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < len(rows); i += m.batch() {
+			if err := m.store(ctx, rows[i:min(i+m.batch(), len(rows))]); err != nil {
+				return err
+			}
+		}
+		if len(rows) < page {
+			return nil
+		}
+		next := rows[len(rows)-1].CallDate
+		if !next.After(from) {
+			return errors.New("monitor: more than one page of CDRs in one second; raise the page size")
+		}
+		from = next
+	}
+}
