@@ -94,7 +94,7 @@ func (c *conn) challengeAction(m *ami.Message) bool {
 }
 
 func (c *conn) ping(m *ami.Message) bool {
-	now := c.s.clock.Now()
+	now := time.Now()
 	ts := fmt.Sprintf("%d.%06d", now.Unix(), now.Nanosecond()/1000)
 	c.reply(response("Success", m.ActionID(), "Ping", "Pong", "Timestamp", ts))
 	return true
@@ -344,14 +344,13 @@ func (c *conn) status(m *ami.Message) bool {
 		list = []*channel{ch}
 	}
 	c.replyLocked(response("Success", id, "EventList", "start", "Message", "Channel status will follow"))
-	now := s.clock.Now()
 	for _, ch := range list {
 		ev := event("Status", classCall, ch, nil,
 			"Type", "PJSIP", "DNID", ch.dialed,
 			"EffectiveConnectedLineNum", orUnknown(ch.connNum), "EffectiveConnectedLineName", orUnknown(ch.connName),
 			"TimeToHangup", "0", "BridgeID", ch.bridgeID, "Application", ch.app, "Data", ch.appData,
 			"Nativeformats", "(ulaw)", "Readformat", "ulaw", "Readtrans", "", "Writeformat", "ulaw", "Writetrans", "",
-			"Callgroup", "0", "Pickupgroup", "0", "Seconds", strconv.Itoa(int(now.Sub(ch.created)/time.Second)))
+			"Callgroup", "0", "Pickupgroup", "0", "Seconds", strconv.Itoa(int(ch.age()/time.Second)))
 		ev.Headers[1].Value = "Call" // Asterisk writes this one capitalised and without ",all"
 		if id != "" {
 			ev.Add("ActionID", id)
@@ -372,7 +371,6 @@ func (c *conn) coreShowChannels(m *ami.Message) bool {
 	defer s.mu.Unlock()
 	c.replyLocked(response("Success", id, "EventList", "start", "Message", "Channels will follow"))
 	list := s.sortedChannelsLocked()
-	now := s.clock.Now()
 	for i := len(list) - 1; i >= 0; i-- { // Asterisk lists the newest first
 		ch := list[i]
 		ev := ami.NewMessage("Event", "CoreShowChannel")
@@ -382,7 +380,7 @@ func (c *conn) coreShowChannels(m *ami.Message) bool {
 		ch.appendSnapshot(ev, "")
 		ev.Add("Application", ch.app)
 		ev.Add("ApplicationData", ch.appData)
-		ev.Add("Duration", clockDuration(now.Sub(ch.created)))
+		ev.Add("Duration", clockDuration(ch.age()))
 		ev.Add("BridgeId", ch.bridgeID)
 		c.replyLocked(ev)
 	}

@@ -81,7 +81,8 @@ type call struct {
 	// now is the call's own simulated time. It advances by exactly the
 	// durations the call waits, so timer jitter at a small time scale
 	// never shows in CDR durations or ANSWEREDTIME.
-	now time.Time
+	now   time.Time
+	start time.Time // wall clock when the call started: the origin of now
 
 	hangupCause int // ${HANGUPCAUSE} of the caller channel
 	techCause   int // SIP status behind hangupCause, 0 if none
@@ -224,7 +225,8 @@ func (c *call) hangupRequestLocked(ch *channel, byAMI bool, cause, tech int) {
 // run plays the whole call.
 func (c *call) run() {
 	defer c.s.calls.Done()
-	c.now = c.s.clock.Now()
+	c.start = time.Now()
+	c.now = c.start
 	if !c.ringCaller() {
 		return
 	}
@@ -237,7 +239,7 @@ func (s *Server) admitLocked() bool {
 	if s.cfg.MaxChannels > 0 && len(s.chans) >= s.cfg.MaxChannels {
 		return false
 	}
-	return s.rate.allow(s.clock.Now())
+	return s.rate.allow(s.clock.Sim())
 }
 
 // ringCaller places the originate leg. It reports whether the caller

@@ -200,3 +200,10 @@ func withBridge(m *ami.Message, id string, n int) *ami.Message {
 	m.Headers = h
 	return m
 }
+
+// age is how long the channel has existed in simulated time, projected
+// from its call's clock to this moment. The caller holds s.mu.
+func (ch *channel) age() time.Duration {
+	c := ch.call
+	return max(0, c.s.clock.Project(c.start).Sub(ch.created))
+}

@@ -37,7 +37,7 @@ func (s *Server) cli(cmd string) (lines []string, ok bool) {
 		return []string{fmt.Sprintf("Asterisk %s built by webcallback @ sandbox on a %s running %s (webcallback sandbox PBX)",
 			asteriskVersion, runtime.GOARCH, runtime.GOOS)}, true
 	case "core show uptime", "core show uptime seconds":
-		up := s.clock.Now().Sub(s.clock.simStart)
+		up := time.Since(s.clock.start)
 		if strings.HasSuffix(cmd, "seconds") {
 			n := int64(up / time.Second)
 			return []string{fmt.Sprintf("System uptime: %d", n), fmt.Sprintf("Last reload: %d", n)}, true

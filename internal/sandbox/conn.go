@@ -375,7 +375,7 @@ func (c *conn) login(m *ami.Message) bool {
 	// and only to sessions that take system events).
 	c.replyLocked(response("Success", id, "Message", "Authentication accepted"))
 	if mask&classSystem != 0 {
-		up := strconv.FormatInt(int64(c.s.clock.Now().Sub(c.s.clock.simStart)/time.Second), 10)
+		up := strconv.FormatInt(int64(time.Since(c.s.clock.start)/time.Second), 10)
 		c.replyLocked(ami.NewMessage("Event", "FullyBooted", "Privilege", classSystem.privilege(),
 			"Uptime", up, "LastReload", up, "Status", "Fully Booted"))
 	}

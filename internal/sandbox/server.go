@@ -117,12 +117,10 @@ func New(cfg Config) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	seed := uint64(cfg.Seed)
-	// The simulated clock starts at the real time, so CDRs carry plausible
-	// dates; a test that needs fixed dates compares durations, not dates.
 	s := &Server{
 		cfg:       cfg,
 		log:       log.With("component", "sandbox"),
-		clock:     newClock(cfg.TimeScale, time.Now()),
+		clock:     newClock(cfg.TimeScale),
 		done:      make(chan struct{}),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
@@ -221,8 +219,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Now returns the PBX's simulated time.
-func (s *Server) Now() time.Time { return s.clock.Now() }
 
 // removeConn forgets a finished connection.
 func (s *Server) removeConn(c *conn) {
