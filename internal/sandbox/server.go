@@ -219,7 +219,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-
 // removeConn forgets a finished connection.
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
