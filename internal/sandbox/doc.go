@@ -31,9 +31,12 @@
 // # Time
 //
 // Config.TimeScale 0.01 runs a 300 s call in 3 s. Each call keeps its own
-// simulated clock that advances by exactly the durations it waits, so CDR
-// durations, AnsweredMs and Uniqueids read as in a real-time call however
-// small the scale (wall-clock timer jitter never shows).
+// simulated clock: it starts at the wall-clock time the call starts and
+// advances by exactly the durations the call waits. So CDR durations,
+// AnsweredMs and Uniqueids read as in a real-time call however small the
+// scale (timer jitter never shows), and CDR dates stay today's. Ping's
+// Timestamp and Uptime are wall-clock; the call-rate limit counts per
+// simulated second.
 //
 // # Deliberate differences
 //
