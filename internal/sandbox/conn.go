@@ -23,6 +23,9 @@ const (
 	// defaultAuthTimeout closes a connection that has not logged in
 	// (manager.conf authtimeout, default 30 s).
 	defaultAuthTimeout = 30 * time.Second
+	// defaultAuthLimit is manager.conf's authlimit: at most this many
+	// sessions may wait for their login at once.
+	defaultAuthLimit = 50
 	// authFailDelay is Asterisk's sleep(1) before "Authentication failed",
 	// in simulated time (so tests at a small time scale stay fast).
 	authFailDelay = time.Second

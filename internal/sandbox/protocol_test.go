@@ -274,3 +274,34 @@ func TestCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthLimit: beyond authlimit unauthenticated sessions, a new
+// connection is closed at once; logged-in sessions do not count.
+func TestAuthLimit(t *testing.T) {
+	s := New(Config{Username: testUser, Secret: testSecret, TimeScale: 0.01})
+	s.authLimit = 2
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Close()
+	addr := l.Addr().String()
+	in := dialRaw(t, addr)
+	in.login("off")
+	dialRaw(t, addr)
+	dialRaw(t, addr)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(nc); err != nil || len(b) != 0 {
+		t.Errorf("third unauthenticated session: read %q, %v; want a close without banner", b, err)
+	}
+	in.send("Action", "Ping", "ActionID", "p")
+	if m := in.read(); m.ActionID() != "p" {
+		t.Errorf("logged-in session: %v", m)
+	}
+}

@@ -82,6 +82,7 @@ type Server struct {
 
 	// Limits, variables only so tests can make them small.
 	authTimeout time.Duration
+	authLimit   int
 	maxQueued   int
 	stopped     chan struct{} // closed when dispatch returns
 }
@@ -131,7 +132,7 @@ func New(cfg Config) *Server {
 	}
 	s.rate = tokenBucket{rate: cfg.MaxCallsPerSecond}
 	s.kick = make(chan struct{}, 1)
-	s.authTimeout, s.maxQueued = defaultAuthTimeout, defaultMaxQueued
+	s.authTimeout, s.authLimit, s.maxQueued = defaultAuthTimeout, defaultAuthLimit, defaultMaxQueued
 	s.stopped = make(chan struct{})
 	go s.dispatch()
 	return s
@@ -190,6 +191,14 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return ErrServerClosed
 		}
+		if s.unauthLocked() >= s.authLimit {
+			// manager.conf authlimit: a flood of connections that never
+			// log in cannot pile up.
+			s.mu.Unlock()
+			s.log.Warn("sandbox: too many unauthenticated AMI connections, refusing one", "remote", nc.RemoteAddr().String(), "authlimit", s.authLimit)
+			nc.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
 		go c.serve()
@@ -237,6 +246,17 @@ func (s *Server) updateWantLocked() {
 		}
 	}
 	s.wantMask = m
+}
+
+// unauthLocked counts the sessions that have not logged in.
+func (s *Server) unauthLocked() int {
+	n := 0
+	for c := range s.conns {
+		if !c.authed.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // wantsLocked reports whether any session takes events of class.
