@@ -1,0 +1,250 @@
+// Package app assembles the service from its parts (store, PBX connection,
+// engine, CDR monitor, policy, web) exactly as `webcallback serve` runs it,
+// so end-to-end tests build the production graph rather than a copy of it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"webcallback/internal/callflow"
+	"webcallback/internal/config"
+	"webcallback/internal/httpguard"
+	"webcallback/internal/monitor"
+	"webcallback/internal/policy"
+	"webcallback/internal/store"
+	"webcallback/internal/web"
+)
+
+// App is one running service instance.
+type App struct {
+	Settings *config.Settings
+	Log      *slog.Logger
+	Store    store.Store
+	PBX      *PBX
+	Engine   *callflow.Engine
+	Guard    *policy.Guard
+	Handler  http.Handler
+	Registry *prometheus.Registry
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// New opens the store (migrating it when --migrate), connects to the PBX
+// (the sandbox when --ami is empty), starts the engine, which reconciles
+// the requests a previous run left unfinished, the CDR monitor and the
+// retention sweep, and builds the HTTP handler. Close undoes it.
+func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err error) {
+	if err := s.CheckSecrets(); err != nil {
+		return nil, err
+	}
+	if !s.Limits {
+		log.Warn("--limits off: per-IP, per-number and per-prefix limits and eligibility are DISABLED; never run a public service like this")
+	}
+	bg, stop := context.WithCancel(context.Background())
+	a = &App{Settings: s, Log: log, stop: stop}
+	defer func() {
+		if err != nil {
+			a.Close(context.Background())
+		}
+	}()
+
+	if a.Store, err = store.Open(ctx, s.DB); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", config.RedactDSN(s.DB), err)
+	}
+	if s.Migrate {
+		if err = a.Store.Migrate(ctx); err != nil {
+			return nil, fmt.Errorf("migrate database: %w", err)
+		}
+	}
+	if a.PBX, err = ConnectPBX(ctx, s, log); err != nil {
+		return nil, err
+	}
+
+	// The monitor subscribes before the engine starts, so no Cdr event of a
+	// call reconciled at start is missed.
+	mon := monitor.New(a.Store, log.With("component", "monitor"))
+	var workers []func()
+	switch s.CDRSource {
+	case "ami":
+		sub := a.PBX.Client.Subscribe(8192)
+		workers = append(workers, func() { defer sub.Close(); logStop(log, "cdr monitor", mon.ConsumeAMI(bg, sub.C())) })
+	case "table":
+		dsn := s.CDRTable
+		if dsn == "" {
+			dsn = s.DB
+		}
+		workers = append(workers, func() { logStop(log, "cdr table poller", mon.PollTable(bg, dsn, 5*time.Second)) })
+	}
+
+	a.Engine, err = callflow.New(EngineConfig(s, log, s.Instance), a.PBX.Client, a.Store)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err = a.Engine.Start(bg); err != nil {
+		return nil, fmt.Errorf("start engine: %w", err)
+	}
+
+	pc := policy.DefaultConfig()
+	pc.Region, pc.Limits, pc.PoW = s.Region, s.Limits, s.PoW
+	pc.CallLimit, pc.Location = s.CallLimit, s.Location()
+	if a.Guard, err = policy.New(pc, a.Store, s.Rules(), log.With("component", "policy")); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+
+	a.Registry = prometheus.NewRegistry()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Handler, err = web.New(web.Config{
+		AdminToken:     s.AdminToken,
+		TrustedProxies: s.TrustedProxies,
+		WebhookURL:     s.WebhookURL,
+		WebhookSecret:  s.WebhookSecret,
+		PublicBaseURL:  s.PublicURL,
+		DefaultLang:    s.Lang,
+		CallLimit:      s.CallLimit,
+		Region:         s.Region,
+		Rules:          s.Rules(),
+	}, web.Deps{
+		Service:  a.Engine,
+		Store:    a.Store,
+		Guard:    a.Guard,
+		AMIState: func() string { return a.PBX.Client.State().String() },
+		Ready:    a.ready,
+		Sandbox:  a.PBX.Sandbox != nil,
+		Logger:   log.With("component", "web"),
+		Registry: a.Registry,
+		Context:  bg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+
+	if s.Retention > 0 {
+		workers = append(workers, func() { a.retain(bg, s.Retention) })
+	}
+	a.done = make(chan struct{})
+	go func() {
+		defer close(a.done)
+		wait := make(chan struct{}, len(workers))
+		for _, w := range workers {
+			go func() { w(); wait <- struct{}{} }()
+		}
+		for range workers {
+			<-wait
+		}
+	}()
+	return a, nil
+}
+
+// ready is /readyz: the AMI link is up and the database answers.
+func (a *App) ready(ctx context.Context) error {
+	if st := a.PBX.Client.State().String(); st != "connected" {
+		return fmt.Errorf("AMI %s", st)
+	}
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}
+
+// retain deletes requests and CDRs older than the retention, hourly.
+func (a *App) retain(ctx context.Context, keep time.Duration) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		reqs, cdrs, err := a.Store.Purge(ctx, time.Now().Add(-keep))
+		if err != nil && ctx.Err() == nil {
+			a.Log.Error("retention sweep failed", "err", err)
+		} else if reqs+cdrs > 0 {
+			a.Log.Info("retention sweep", "requests", reqs, "cdrs", cdrs)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Serve answers HTTP on l until ctx is done, then shuts down gracefully:
+// no new requests, open ones (SSE streams included) get a few seconds, live
+// calls go on in Asterisk and stay reconcilable by the next start.
+func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	srv := httpguard.NewServer(l.Addr().String(), a.Handler, a.Log)
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	a.Log.Info("listening", "addr", "http://"+l.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down: taking no new requests; live calls continue in the PBX")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close stops the engine (live calls stay up in the PBX), the workers, the
+// AMI link and the sandbox, and the store, in that order.
+func (a *App) Close(ctx context.Context) {
+	if a.Engine != nil {
+		if err := a.Engine.Shutdown(ctx); err != nil {
+			a.Log.Warn("engine shutdown", "err", err)
+		}
+	}
+	a.stop()
+	if a.PBX != nil {
+		a.PBX.Close()
+	}
+	if a.done != nil {
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	if a.Store != nil {
+		a.Store.Close()
+	}
+}
+
+// EngineConfig maps the settings onto the engine's config. instance names
+// the engine: Start adopts the unfinished requests of its own instance.
+func EngineConfig(s *config.Settings, log *slog.Logger, instance string) callflow.Config {
+	warning := s.CallWarning
+	if warning == 0 {
+		warning = -1 // the engine reads 0 as "default"; the setting means "none"
+	}
+	c := callflow.Config{
+		Trunk: s.Trunk, CallerIDMode: s.CallerIDMode, DID: s.DID,
+		CallerRing: s.CallerRing, CalleeRing: s.CalleeRing, Limit: s.CallLimit, Warning: warning,
+		WarnCallee: s.WarnCallee, Lang: s.Lang,
+		MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS, QueueSize: s.QueueSize, QueueWait: s.QueueWait,
+		Instance: instance, Logger: log,
+	}
+	if s.AMI == "" {
+		c.PBXTimeScale = s.SandboxTimeScale // talk times in the sandbox's time
+	}
+	return c
+}
+
+// logStop logs why a background worker ended, unless the service is stopping.
+func logStop(log *slog.Logger, what string, err error) {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error(what+" stopped", "err", err)
+	}
+}
