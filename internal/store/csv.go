@@ -74,8 +74,16 @@ const NumberStatsCSVHeader = "number,calls,answered,billsec,last_call,today_call
 // verbatim ("+8613800001001"); a spreadsheet importing them should be told
 // the column is text.
 func WriteNumberStatsCSV(w io.Writer, rows []NumberStats) error {
+	if _, err := io.WriteString(w, NumberStatsCSVHeader+"\n"); err != nil {
+		return fmt.Errorf("store: write number stats csv: %w", err)
+	}
+	return AppendNumberStatsCSV(w, rows)
+}
+
+// AppendNumberStatsCSV writes rows like WriteNumberStatsCSV, without the
+// header: for the pages after the first of a long export.
+func AppendNumberStatsCSV(w io.Writer, rows []NumberStats) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString(NumberStatsCSVHeader + "\n")
 	for _, n := range rows {
 		last := ""
 		if n.LastCallAt != nil {

@@ -214,7 +214,7 @@ func TestAdmitRules(t *testing.T) {
 			{caller: a, callee: c, wantAllowed: true}}},
 		{name: "billsec lifetime cap from the per-number table", rules: &Rules{CallerBillsecPerDay: 30, CallerBillsecLifetime: 150},
 			setup: billsecHistory, steps: []step{
-				{caller: a, callee: b2, wantAllowed: true}, // foreign rows count under their digits, not the E.164 caller
+				{caller: a, callee: b2, wantAllowed: true},                       // foreign rows count under their digits, not the E.164 caller
 				{caller: a[1:], callee: b2, wantRule: RuleCallerBillsecLifetime}, // never: zero RetryAt
 			}},
 		{name: "billsec per day cap", rules: &Rules{CallerBillsecPerDay: 30}, setup: billsecHistory, steps: []step{

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"webcallback/internal/store"
+)
+
+// TestMigrateAndStatsCommands drives migrate and every stats subcommand on
+// a SQLite database holding two CDR rows of one call.
+func TestMigrateAndStatsCommands(t *testing.T) {
+	ctx := context.Background()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
+	run := func(f func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) error, args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := f(ctx, append(args, "--db", db, "--timezone", "UTC"), &out, &errb)
+		return out.String(), err
+	}
+	migrate := func(ctx context.Context, a []string, o, e *bytes.Buffer) error { return migrateCommand(ctx, a, o, e) }
+	stats := func(ctx context.Context, a []string, o, e *bytes.Buffer) error { return statsCommand(ctx, a, o, e) }
+	if out, err := run(migrate); err != nil || !strings.Contains(out, "schema at version 1") {
+		t.Fatalf("migrate = %q, %v", out, err)
+	}
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Truncate(time.Second)
+	for _, c := range []*store.CDR{
+		{CallDate: day, Src: "13800001001", Channel: "PJSIP/gw-1", DstChannel: "PJSIP/gw-2", Disposition: "ANSWERED",
+			Billsec: 19, Duration: 20, UniqueID: "1.55", LastApp: "Dial"},
+		{CallDate: day.Add(20 * time.Second), Src: "13800001001", Channel: "PJSIP/gw-1", Disposition: "ANSWERED",
+			Billsec: 2, Duration: 2, UniqueID: "1.55", LastApp: "Hangup", UserField: "Hangupcause:16"},
+	} {
+		if _, err := st.InsertCDR(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"rebuild"}, []string{"rebuilt"}},
+		{[]string{"show", "13800001001"}, []string{"13800001001 1 1 19 1 1 19"}},
+		{[]string{"show", "138 0000 1001", "--region", "CN"}, []string{"+8613800001001", "13800001001 1"}},
+		{[]string{"list"}, []string{"13800001001"}},
+		{[]string{"export"}, []string{store.NumberStatsCSVHeader, "13800001001,1,1,19,"}},
+		{[]string{"export", "--what", "cdr"}, []string{`"","13800001001","","","","PJSIP/gw-1","PJSIP/gw-2","Dial"`, `"Hangupcause:16"`}},
+		{[]string{"export", "--what", "cdr", "--to", "2000-01-01"}, nil},
+		{[]string{"purge", "--retention", "1h"}, []string{"deleted 0 requests and 0 CDRs"}},
+	} {
+		out, err := run(stats, tc.args...)
+		if err != nil {
+			t.Fatalf("stats %v: %v", tc.args, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(squeeze(out), w) {
+				t.Errorf("stats %v output lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		if tc.want == nil && out != "" {
+			t.Errorf("stats %v = %q, want nothing", tc.args, out)
+		}
+	}
+	for _, args := range [][]string{{"nope"}, {"show"}, {"purge"}, {"export", "--what", "x"}, {"export", "--what", "cdr", "--from", "x"}} {
+		if _, err := run(stats, args...); err == nil {
+			t.Errorf("stats %v succeeded, want an error", args)
+		}
+	}
+}
+
+// squeeze collapses runs of spaces (tabwriter padding) to one.
+func squeeze(s string) string {
+	for strings.Contains(s, "  ") {
+		s = strings.ReplaceAll(s, "  ", " ")
+	}
+	return s
+}
