@@ -61,7 +61,7 @@ func TestMigrateAndStatsCommands(t *testing.T) {
 			t.Fatalf("stats %v: %v", tc.args, err)
 		}
 		for _, w := range tc.want {
-			if !strings.Contains(squeeze(out), w) {
+			if !strings.Contains(squeezeSpaces(out), w) {
 				t.Errorf("stats %v output lacks %q:\n%s", tc.args, w, out)
 			}
 		}
@@ -76,8 +76,8 @@ func TestMigrateAndStatsCommands(t *testing.T) {
 	}
 }
 
-// squeeze collapses runs of spaces (tabwriter padding) to one.
-func squeeze(s string) string {
+// squeezeSpaces collapses runs of spaces (tabwriter padding) to one.
+func squeezeSpaces(s string) string {
 	for strings.Contains(s, "  ") {
 		s = strings.ReplaceAll(s, "  ", " ")
 	}
