@@ -471,6 +471,9 @@ func (c *call) callerGone(inDial bool) {
 // endCallerLocked runs the h extension after Hangup() and ends the leg.
 func (c *call) endCallerLocked() {
 	c.runHLocked()
+	// Asterisk shows the leg's outgoing-line "application" once more as
+	// the h extension's end (fixtures timeout-, callee-busy-direct).
+	c.nextLocked(c.caller, "AppDial2", "(Outgoing Line)")
 	c.closeRowLocked("ANSWERED")
 	c.emitCDRsLocked()
 	c.emitCallerHangupLocked()
