@@ -170,6 +170,7 @@ func (c *conn) control(ctl outCtl, m *ami.Message) {
 // serve runs the session: banner, then one action at a time, as Asterisk's
 // session thread does (a synchronous Originate blocks the session).
 func (c *conn) serve() {
+	defer c.s.sessions.Done()
 	defer c.s.removeConn(c)
 	defer c.close()
 	writerDone := make(chan struct{})

@@ -69,6 +69,7 @@ func FuzzSession(f *testing.F) {
 		c := newConn(s, server)
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
+		s.sessions.Add(1)
 		s.mu.Unlock()
 		go c.serve()
 		done := make(chan struct{})

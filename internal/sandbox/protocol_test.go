@@ -5,9 +5,11 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -303,5 +305,36 @@ func TestAuthLimit(t *testing.T) {
 	in.send("Action", "Ping", "ActionID", "p")
 	if m := in.read(); m.ActionID() != "p" {
 		t.Errorf("logged-in session: %v", m)
+	}
+}
+
+// TestCloseLeavesNoGoroutines: Close with calls in flight and sessions
+// open returns only when all of the server's goroutines have ended.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := New(Config{Username: testUser, Secret: testSecret, TimeScale: 0.01})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { s.Serve(l); close(served) }()
+	c := dialRaw(t, l.Addr().String())
+	c.login("on")
+	for i := range 5 {
+		c.send("Action", "Originate", "Channel", "PJSIP/13800001001@gateway", "Context", "webcallback", "Exten", "s",
+			"Async", fmt.Sprint(i%2 == 0), "Variable", "WCB_ID=1,WCB_CALLEE=13800002002")
+	}
+	c.until(func(m *ami.Message) bool { return m.Event() == "Newchannel" })
+	dialRaw(t, l.Addr().String()) // one not logged in
+	s.Close()
+	<-served
+	c.nc.Close()
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 200 {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -73,6 +73,7 @@ type Server struct {
 	processed int // calls processed (core show channels)
 	rate      tokenBucket
 	calls     sync.WaitGroup
+	sessions  sync.WaitGroup // conn.serve goroutines
 
 	// pending is every output (events and responses) in the one order
 	// all connections see; dispatch encodes and delivers it outside mu,
@@ -200,6 +201,7 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		s.conns[c] = struct{}{}
+		s.sessions.Add(1)
 		s.mu.Unlock()
 		go c.serve()
 	}
@@ -207,7 +209,8 @@ func (s *Server) Serve(l net.Listener) error {
 
 // Close stops the server: it closes the listeners and every connection and
 // ends the simulated calls (a PBX shutting down hangs up its channels, but
-// nobody is left to hear the events). It waits for the call goroutines.
+// nobody is left to hear the events). It returns when every goroutine of
+// the server has ended.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -224,6 +227,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.calls.Wait()
+	s.sessions.Wait()
 	<-s.stopped
 	return nil
 }
