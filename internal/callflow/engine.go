@@ -231,6 +231,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		c := e.newCall(r)
 		c.originated = true // it may have been: never send it again
 		c.adopted = true
+		c.sentAt = r.CreatedAt // for the overdue sweep; long past reconcileMinAge
 		c.slot = true
 		e.adm.acquire()
 		e.tr.add(c)
@@ -659,14 +660,17 @@ func (e *Engine) hangupLocked(c *call) {
 // Get returns the request, from memory while the engine follows it, else
 // from the store.
 func (e *Engine) Get(ctx context.Context, id string) (*callback.Request, error) {
+	// Under e.mu a call is either live or its final snapshot is with the
+	// writer (pending or being written) or committed: never in between.
 	e.mu.Lock()
 	if c := e.tr.calls[id]; c != nil {
 		r := c.req.Clone()
 		e.mu.Unlock()
 		return r, nil
 	}
+	r := e.w.get(id) // finished, not yet written
 	e.mu.Unlock()
-	if r := e.w.get(id); r != nil { // finished, not yet written
+	if r != nil {
 		return r.Clone(), nil
 	}
 	r, err := e.st.GetRequest(ctx, id)

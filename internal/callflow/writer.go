@@ -23,7 +23,10 @@ type writer struct {
 	mu      sync.Mutex
 	pending map[string]*callback.Request
 	order   []string // ids in pending, oldest first
-	kick    chan struct{}
+	// inflight is the snapshot being written: until the write commits,
+	// neither pending nor the store has it, and get must still see it.
+	inflight *callback.Request
+	kick     chan struct{}
 }
 
 // writeRetry is the pause before retrying after a failed write.
@@ -78,11 +81,15 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 	w.order = w.order[1:]
 	r := w.pending[id]
 	delete(w.pending, id)
+	w.inflight = r
 	w.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	err := w.st.UpdateRequest(ctx, r)
 	cancel()
+	w.mu.Lock()
+	w.inflight = nil
+	w.mu.Unlock()
 	if err == nil {
 		return true
 	}
@@ -123,5 +130,11 @@ func (w *writer) pendingCount() int {
 func (w *writer) get(id string) *callback.Request {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.pending[id]
+	if r := w.pending[id]; r != nil {
+		return r
+	}
+	if w.inflight != nil && w.inflight.ID == id {
+		return w.inflight
+	}
+	return nil
 }
