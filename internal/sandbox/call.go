@@ -87,6 +87,9 @@ type call struct {
 	hangupCause int // ${HANGUPCAUSE} of the caller channel
 	techCause   int // SIP status behind hangupCause, 0 if none
 
+	answered   bool   // the caller answered
+	dialStatus string // how Dial ended ("" if it never returned)
+
 	rows     []*cdrRow // finished CDR rows, emitted when the caller leg ends
 	row      *cdrRow   // the open row
 	dialDone bool      // Dial returned to the dialplan
@@ -227,10 +230,13 @@ func (c *call) run() {
 	defer c.s.calls.Done()
 	c.start = time.Now()
 	c.now = c.start
-	if !c.ringCaller() {
-		return
+	if c.ringCaller() {
+		c.dialplan()
 	}
-	c.dialplan()
+	// One line per call for whoever watches the sandbox: no numbers (real
+	// visitors' numbers reach the sandbox when serve runs without --ami).
+	c.s.log.Info("sandbox call ended", "uniqueid", c.caller.uniqueid, "answered", c.answered,
+		"dial_status", c.dialStatus, "cause", c.hangupCause, "simulated", c.now.Sub(c.start).Round(time.Millisecond))
 }
 
 // admitLocked applies the trunk's capacity and call-rate limit to a new
@@ -302,6 +308,7 @@ func (c *call) ringCaller() bool {
 	s.mu.Lock()
 	s.setStateLocked(ch, stateUp)
 	c.row.answer = c.now
+	c.answered = true
 	c.emit(classCall, event("Newstate", classCall, ch, nil))
 	c.emit(classCall, event("DialEnd", classCall, nil, ch, "DialStatus", "ANSWER"))
 	// Real Asterisk sends OriginateResponse either just before or just
@@ -355,6 +362,7 @@ func (c *call) callerFailed(cause, sip int) {
 	defer s.mu.Unlock()
 	ch := c.caller
 	status := dialStatus(cause)
+	c.hangupCause, c.techCause = cause, sip
 	c.hangupRequestLocked(ch, false, cause, sip)
 	if status == "CONGESTION" {
 		c.emit(classCall, event("DialEnd", classCall, nil, ch, "DialStatus", status))
@@ -378,6 +386,7 @@ func (c *call) callerNoAnswer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.originateFailedLocked(3)
+	c.hangupCause = wcbproto.CauseNoAnswer
 	c.hangupLocked(c.caller, wcbproto.CauseNoAnswer, 480)
 	c.closeRowLocked("NO ANSWER")
 	c.emitCDRsLocked()
@@ -396,6 +405,7 @@ func (c *call) callerCanceled() {
 	c.hangupRequestLocked(ch, true, c.lastCause, 0)
 	c.emit(classCall, event("DialEnd", classCall, nil, ch, "DialStatus", "CANCEL"))
 	c.originateFailedLocked(1)
+	c.hangupCause = cause
 	c.hangupLocked(ch, cause, 0)
 	c.closeRowLocked("NO ANSWER")
 	c.emitCDRsLocked()

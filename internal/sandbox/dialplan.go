@@ -372,6 +372,7 @@ func (c *call) afterDial(st settings, status string, cause, sip int, answeredMS 
 	ch := c.caller
 	s.mu.Lock()
 	c.dialDone = true
+	c.dialStatus = status
 	if c.callee != nil {
 		// The dialplan after Dial is CDR row 2 (fixtures README §9).
 		c.closeRowLocked(disposition(status))
