@@ -220,18 +220,22 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 			reqs = append(reqs, r)
 		}
 		rows := genHistory(n, reqs, 1)
+		start := time.Now()
 		for i := 0; i < len(rows); i += 2000 {
 			if _, err := s.InsertCDRs(ctx, rows[i:min(i+2000, len(rows))]); err != nil {
 				t.Fatal(err)
 			}
 		}
+		t.Logf("ingested %d rows in %v", len(rows), time.Since(start).Round(time.Millisecond))
 		inc := snapshot(t, s)
 		if len(inc["number_stats"]) < 100 || len(inc["cdr_call"]) < n/4 {
 			t.Fatalf("history too small: %d numbers, %d calls", len(inc["number_stats"]), len(inc["cdr_call"]))
 		}
+		start = time.Now()
 		if err := s.RebuildNumberStats(ctx); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("rebuilt in %v", time.Since(start).Round(time.Millisecond))
 		reb := snapshot(t, s)
 		for table := range inc {
 			if !reflect.DeepEqual(inc[table], reb[table]) {
