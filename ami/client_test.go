@@ -30,6 +30,7 @@ type pbx struct {
 	secret   string
 	onAction func(reply func(*ami.Message), action *ami.Message)
 	actions  atomic.Int64 // actions other than Login/Ping/Logoff
+	refuse   atomic.Bool  // refuse every login (the secret was changed)
 }
 
 func (p *pbx) handle(c net.Conn) error {
@@ -43,7 +44,7 @@ func (p *pbx) handle(c net.Conn) error {
 		id := m.ActionID()
 		switch m.Get("Action") {
 		case "Login":
-			if m.Get("Secret") != p.secret {
+			if m.Get("Secret") != p.secret || p.refuse.Load() {
 				reply(ami.NewMessage("Response", "Error", "ActionID", id, "Message", "Authentication failed"))
 				return amitest.ErrHangUp
 			}
@@ -632,5 +633,35 @@ func TestCloseReleasesEverything(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines left (was %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestReconnectAuthFailure: when the secret stops working, the client
+// reports ErrAuth on each attempt and keeps trying; once it works again the
+// client is back.
+func TestReconnectAuthFailure(t *testing.T) {
+	p := &pbx{secret: "s"}
+	srv, c := p.start(t, ami.Config{ReconnectMin: time.Millisecond, ReconnectMax: 2 * time.Millisecond})
+	states, stop := c.Watch()
+	defer stop()
+	<-states
+	p.refuse.Store(true)
+	srv.DropAll()
+	authFailures := 0
+	for sc := range states {
+		if sc.State == ami.Disconnected && errors.Is(sc.Err, ami.ErrAuth) {
+			if authFailures++; authFailures == 3 {
+				p.refuse.Store(false)
+			}
+		}
+		if sc.State == ami.Connected {
+			break
+		}
+	}
+	if authFailures < 3 {
+		t.Errorf("%d ErrAuth states before reconnecting", authFailures)
+	}
+	if _, err := c.Do(context.Background(), ami.NewMessage("Action", "Ping")); err != nil {
+		t.Errorf("Ping after the secret works again: %v", err)
 	}
 }
