@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -223,5 +224,31 @@ func TestOpenCDRTableRefusesOwnTable(t *testing.T) {
 	}
 	if _, err := store.OpenCDRTable(context.Background(), "sqlite:"+path+"?table=x;drop", nil); err == nil {
 		t.Fatal("bad table name accepted")
+	}
+}
+
+func TestRetain(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	old := time.Now().Add(-48 * time.Hour)
+	for i, at := range []time.Time{old, time.Now()} {
+		if _, err := st.InsertCDR(ctx, &store.CDR{CallDate: at, UniqueID: fmt.Sprint("r.", i), Src: "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(st, quietLogger())
+	if err := m.Retain(ctx, 0, time.Millisecond); err != nil {
+		t.Fatalf("Retain(0) = %v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := m.Retain(cctx, 24*time.Hour, time.Millisecond); err != context.DeadlineExceeded {
+		t.Fatalf("Retain = %v", err)
+	}
+	if _, total, err := st.SearchCDRs(ctx, store.CDRFilter{}); err != nil || total != 1 {
+		t.Fatalf("after retention: %d CDRs, %v; want 1", total, err)
+	}
+	if ns, _ := st.NumberStats(ctx, "1", time.Now()); ns.Calls != 2 {
+		t.Fatalf("per-number table lost counts on purge: %+v", ns)
 	}
 }
