@@ -287,11 +287,6 @@ func TestNumberPlan(t *testing.T) {
 			if tc.want.state == callback.StateCompleted && (st.ConnectedAt == nil || st.AnsweredAt == nil) {
 				t.Errorf("completed without answer/connect times: %+v", st)
 			}
-			if tc.want.state == callback.StateCompleted && st.Billsec <= 0 {
-				// Talk time is measured on the engine's clock, so only its
-				// presence is checked here (a loaded machine stretches it).
-				t.Errorf("completed call without talk time: billsec %d", st.Billsec)
-			}
 			rows := r.cdrs(p.id, tc.cdrRows)
 			if len(rows) != tc.cdrRows {
 				t.Errorf("%d CDR rows, want %d", len(rows), tc.cdrRows)

@@ -147,9 +147,9 @@ func TestCapacity(t *testing.T) {
 		final, _ := r.wait(c)
 		checkFinal(t, final, callback.StateFailed, callback.ReasonCalleeBusy)
 	})
-	t.Run("queued request past the maximum wait is system_busy", func(t *testing.T) {
+	t.Run("beyond slots and queue places: system_busy at once", func(t *testing.T) {
 		r := newRig(t, e2eConfig(func(c *Config) {
-			c.MaxConcurrent, c.QueueSize, c.QueueWait, c.Limit = 1, 1, 30*time.Millisecond, 300*time.Second
+			c.MaxConcurrent, c.QueueSize, c.QueueWait, c.Limit = 1, 1, time.Minute, 300*time.Second
 		}), sandbox.Config{})
 		a := r.place("13800001001", "13800002002")
 		b := r.place("13800001002", "13800002003") // waits for a's slot
@@ -157,6 +157,21 @@ func TestCapacity(t *testing.T) {
 		if err := r.e.Submit(r.ctx, extra); !errors.Is(err, callback.ErrSystemBusy) {
 			t.Fatalf("Submit beyond the queue: %v, want ErrSystemBusy", err)
 		}
+		if got := r.e.Stats(); got.Active+got.Queued != 2 {
+			t.Fatalf("active %d + queued %d; want 2", got.Active, got.Queued)
+		}
+		r.e.Cancel(r.ctx, a, callback.ReasonAdmin)
+		r.wait(a)
+		r.waitState(b, callback.StateConnected) // a's slot went to b
+		r.e.Cancel(r.ctx, b, callback.ReasonAdmin)
+		r.wait(b)
+	})
+	t.Run("queued request past the maximum wait is system_busy", func(t *testing.T) {
+		r := newRig(t, e2eConfig(func(c *Config) {
+			c.MaxConcurrent, c.QueueSize, c.QueueWait, c.Limit = 1, 1, 30*time.Millisecond, 300*time.Second
+		}), sandbox.Config{})
+		a := r.place("13800001001", "13800002002") // holds the slot for 1.5 s
+		b := r.place("13800001002", "13800002003")
 		final, seen := r.wait(b)
 		checkFinal(t, final, callback.StateRejected, callback.ReasonSystemBusy)
 		if len(seen) != 2 {
