@@ -106,6 +106,7 @@ type Client struct {
 	mu         sync.Mutex
 	sess       *session // current session, nil while disconnected
 	state      ConnState
+	stateErr   error // StateChange.Err of the current state
 	reconnects uint64
 	closed     bool
 	connecting bool // Connect is running
@@ -231,7 +232,7 @@ func (c *Client) Watch() (<-chan StateChange, func()) {
 	ch := make(chan StateChange, 16)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch <- StateChange{State: c.state, Reconnects: c.reconnects}
+	ch <- StateChange{State: c.state, Err: c.stateErr, Reconnects: c.reconnects}
 	if c.closed {
 		close(ch)
 		return ch, func() {}
@@ -252,7 +253,7 @@ func (c *Client) Watch() (<-chan StateChange, func()) {
 func (c *Client) setState(s *session, st ConnState, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sess, c.state = s, st
+	c.sess, c.state, c.stateErr = s, st, err
 	sc := StateChange{State: st, Err: err, Reconnects: c.reconnects}
 	for ch := range c.watchers {
 		for sent := false; !sent; {
