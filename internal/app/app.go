@@ -129,7 +129,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 	}
 
 	if s.Retention > 0 {
-		workers = append(workers, func() { a.retain(bg, s.Retention) })
+		workers = append(workers, func() { logStop(log, "retention sweep", mon.Retain(bg, s.Retention, time.Hour)) })
 	}
 	a.done = make(chan struct{})
 	go func() {
@@ -154,25 +154,6 @@ func (a *App) ready(ctx context.Context) error {
 		return fmt.Errorf("database: %w", err)
 	}
 	return nil
-}
-
-// retain deletes requests and CDRs older than the retention, hourly.
-func (a *App) retain(ctx context.Context, keep time.Duration) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		reqs, cdrs, err := a.Store.Purge(ctx, time.Now().Add(-keep))
-		if err != nil && ctx.Err() == nil {
-			a.Log.Error("retention sweep failed", "err", err)
-		} else if reqs+cdrs > 0 {
-			a.Log.Info("retention sweep", "requests", reqs, "cdrs", cdrs)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // Serve answers HTTP on l until ctx is done, then shuts down gracefully:
