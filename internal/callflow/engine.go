@@ -523,10 +523,12 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 	for m := range sub.C() {
 		switch m.Event() {
 		case ami.EventConnected:
+			// Events were lost before this (a reconnect), or adopted calls
+			// wait for AMI (the first login): compare with the PBX.
 			if atoi(m.Get("Reconnects")) > 0 {
 				e.log.Info("AMI reconnected; reconciling calls in progress")
-				e.kickReconcile()
 			}
+			e.kickReconcile()
 			continue
 		case ami.EventDropped:
 			e.log.Warn("AMI events dropped; reconciling calls in progress", "dropped", m.Get("Dropped"))

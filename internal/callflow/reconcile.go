@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,11 +19,11 @@ func (e *Engine) kickReconcile() {
 	}
 }
 
-// reconcileRetry is the pause after a reconciliation that could not ask
-// Asterisk (AMI down): the next AMIConnected event kicks it again anyway.
+// reconcileRetry is the pause before reconciling again after a failed
+// CoreShowChannels or for calls too young to judge.
 const reconcileRetry = time.Second
 
-// reconciler runs reconcile on a kick (AMI reconnected, events dropped,
+// reconciler runs reconcile on a kick (AMI logged in, events dropped,
 // Originate outcome unknown, adopted requests) and periodically for calls
 // that outlived any possible call.
 func (e *Engine) reconciler() {
@@ -40,10 +41,14 @@ func (e *Engine) reconciler() {
 			}
 		}
 		again, err := e.reconcile(e.bg)
-		if err != nil {
-			e.log.Warn("reconciling calls in progress", "err", err)
-		}
-		if err != nil || again {
+		switch {
+		case errors.Is(err, ami.ErrNotConnected):
+			// The next login's AMIConnected event kicks us again.
+			e.log.Info("reconciliation waits for AMI", "err", err)
+		case err != nil:
+			e.log.Warn("reconciling calls in progress; retrying", "err", err)
+			time.AfterFunc(reconcileRetry, e.kickReconcile)
+		case again:
 			time.AfterFunc(reconcileRetry, e.kickReconcile)
 		}
 	}
