@@ -123,3 +123,31 @@ func BenchmarkStateMachine(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)), "ns/event")
 }
+
+// BenchmarkSubmitSequential submits one callback at a time (the caller is
+// busy, so each call ends at once) and reports Submit → Originate handed to
+// the AMI client without any queueing: the engine's own latency.
+//
+//	go test ./internal/callflow -run '^$' -bench SubmitSequential
+func BenchmarkSubmitSequential(b *testing.B) {
+	r := newRig(b, Config{MaxConcurrent: 10, MaxPerSecond: -1, Instance: "bench-seq", PBXTimeScale: 0.01},
+		sandbox.Config{TimeScale: 0.01})
+	var n int
+	for b.Loop() {
+		b.StopTimer()
+		req := r.admit(fmt.Sprintf("1381111%04d", n%10000), "13800002002")
+		n++
+		b.StartTimer()
+		if err := r.e.Submit(r.ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		if final, _ := r.wait(req.ID); final.Reason != callback.ReasonCallerBusy {
+			b.Fatalf("%s/%s", final.State, final.Reason)
+		}
+	}
+	s := r.e.Stats()
+	b.ReportMetric(float64(s.ToWireP50.Microseconds())/1000, "to-wire-p50-ms")
+	b.ReportMetric(float64(s.ToWireP99.Microseconds())/1000, "to-wire-p99-ms")
+	b.ReportMetric(float64(s.ResponseP50.Microseconds())/1000, "response-p50-ms")
+	b.ReportMetric(float64(s.ResponseP99.Microseconds())/1000, "response-p99-ms")
+}
