@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"fmt"
 
 	"bytes"
 	"errors"
@@ -361,5 +362,28 @@ func TestServiceRestartMidCall(t *testing.T) {
 				t.Errorf("%d Originates, want 2 (nothing originated twice)", n)
 			}
 		})
+	}
+}
+
+// TestCancelRightAfterSubmit cancels while the Originate may be queued, in
+// flight or ringing with no channel name known yet: whichever it hits, the
+// request ends canceled by the visitor and no channel is left.
+func TestCancelRightAfterSubmit(t *testing.T) {
+	r := newRig(t, e2eConfig(nil), sandbox.Config{})
+	side := r.dialAMIAt(r.sbAddr)
+	var ids []string
+	for i := range 10 {
+		id := r.place(fmt.Sprintf("138222210%02d", i), "13800002002") // the caller's phone rings for 30 s
+		if err := r.e.Cancel(r.ctx, id, callback.ReasonVisitor); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		final, seen := r.wait(id)
+		if final.State != callback.StateCanceled || final.Reason != callback.ReasonVisitor {
+			t.Errorf("%s: %s/%s via %v", id, final.State, final.Reason, seen)
+		}
+		r.waitGone(side, id)
 	}
 }
