@@ -439,3 +439,29 @@ func TestHangupRingingCaller(t *testing.T) {
 		t.Errorf("Cdr %v", cdr)
 	}
 }
+
+// TestSeedDeterminism: the same seed gives the same call, event for event
+// (bridge ids and the OriginateResponse position included); another seed
+// other ids.
+func TestSeedDeterminism(t *testing.T) {
+	run := func(seed int64) []string {
+		_, addr := startServer(t, Config{TimeScale: 0.002, Seed: seed})
+		c := dialRaw(t, addr)
+		c.login("")
+		r := placeCall(t, c, "seed-call", "13800001001", "13855550003")
+		var out []string
+		for _, m := range r.msgs {
+			if e := m.Event(); e != "" && e != "FullyBooted" {
+				out = append(out, e+" "+m.Get("BridgeUniqueid")+m.Get("Value")+m.Get("Channel"))
+			}
+		}
+		return out
+	}
+	a, b, other := run(42), run(42), run(43)
+	if !slices.Equal(a, b) {
+		t.Errorf("seed 42 twice differs:\n%q\n%q", a, b)
+	}
+	if slices.Equal(a, other) {
+		t.Error("seeds 42 and 43 gave identical bridge ids")
+	}
+}
