@@ -56,7 +56,8 @@ type envOpts struct {
 	adminToken string        // "-" = none
 	maxStreams int
 	webhookURL string
-	limits     bool // policy limits on
+	limits     bool          // policy limits on
+	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -66,6 +67,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	if o.limit == 0 {
 		o.limit = 20 * time.Second
+	}
+	if o.calleeRing == 0 {
+		o.calleeRing = time.Hour // numNoAnswer rings until the test ends it
 	}
 	switch o.adminToken {
 	case "":
@@ -103,7 +107,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	eng, err := callflow.New(callflow.Config{Limit: o.limit, Warning: o.limit / 4, MaxPerSecond: -1, Logger: log}, client, st)
+	eng, err := callflow.New(callflow.Config{Limit: o.limit, Warning: o.limit / 4, CalleeRing: o.calleeRing, MaxPerSecond: -1, Logger: log}, client, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +136,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		srv.CloseClientConnections() // open streams (a browser tab's) would block Close
+		srv.Close()
+	})
 	return &env{t: t, URL: srv.URL, Engine: eng, Store: st, Reg: reg,
 		Client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }

@@ -108,7 +108,7 @@ func StackedBars(title string, labels []string, series []Series) string {
 		}
 		top = math.Max(top, sum)
 	}
-	top = niceCeil(top)
+	top = math.Max(niceCeil(top), 4) // whole calls: ticks at least 1 apart
 	s.yAxis(top, false, "")
 	pw, ph := float64(width-padL-padR), float64(height-padT-padB)
 	if n == 0 {
@@ -176,7 +176,7 @@ func TwoLines(title string, labels []string, left, right Series, leftUnit, right
 		}
 		return niceCeil(t)
 	}
-	lt, rt := topOf(left.Values), topOf(right.Values)
+	lt, rt := math.Max(topOf(left.Values), 4), math.Max(topOf(right.Values), 4)
 	s.yAxis(lt, false, leftUnit)
 	s.yAxis(rt, true, rightUnit)
 	if n == 0 {

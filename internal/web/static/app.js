@@ -87,17 +87,26 @@
   // ---- live progress -----------------------------------------------------
   const progress = $("progress");
   const limit = progress ? Number(progress.dataset.limit) || 300 : 300;
-  const skew = progress ? Number(progress.dataset.serverNow) - Date.now() : 0;
+  // Correct the countdown for a wrong clock on the visitor's device; small
+  // differences are just the page's own load time.
+  let skew = progress ? Number(progress.dataset.serverNow) - Date.now() : 0;
+  if (Math.abs(skew) < 3000) skew = 0;
   // Which of the four steps a state shows: 1 calling you, 2 answer your
   // phone, 3 calling your friend, 4 connected.
   const stepOf = { queued: 1, calling_caller: 2, caller_answered: 3, calling_callee: 3, connected: 4 };
   let timer = 0;
+  let shown = 0; // transitions rendered: an older snapshot (a slow DELETE reply) never overwrites a newer one
 
   function render(req) {
+    const n = (req.history || []).length;
+    if (n < shown) return;
+    shown = n;
     const final = ["completed", "failed", "canceled", "rejected"].includes(req.state);
     const title = $("state-title");
     title.dataset.state = req.state;
     title.textContent = t("state." + req.state);
+    $("num-from").textContent = req.caller;
+    $("num-to").textContent = req.callee;
     let reached = 0;
     for (const h of req.history || []) reached = Math.max(reached, stepOf[h.state] || 0);
     const cur = final ? 0 : stepOf[req.state] || 0;
@@ -116,7 +125,7 @@
     if (!cd.hidden) {
       const end = Date.parse(req.connected_at) + limit * 1000;
       const tick = () => {
-        const left = Math.max(0, Math.round((end - Date.now() - skew) / 1000));
+        const left = Math.max(0, Math.ceil((end - Date.now() - skew) / 1000));
         $("remaining").textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
         $("remaining").setAttribute("datetime", "PT" + left + "S");
       };
