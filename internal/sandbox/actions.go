@@ -344,6 +344,14 @@ func (c *conn) status(m *ami.Message) bool {
 		list = []*channel{ch}
 	}
 	c.replyLocked(response("Success", id, "EventList", "start", "Message", "Channel status will follow"))
+	// Variables: a,b asks for channel variables (what the engine may use to
+	// recognise its calls after a reconnect).
+	var wanted []string
+	for _, v := range strings.Split(m.Get("Variables"), ",") {
+		if v = strings.TrimSpace(v); v != "" && len(wanted) < maxVariables {
+			wanted = append(wanted, v)
+		}
+	}
 	for _, ch := range list {
 		ev := event("Status", classCall, ch, nil,
 			"Type", "PJSIP", "DNID", ch.dialed,
@@ -352,6 +360,9 @@ func (c *conn) status(m *ami.Message) bool {
 			"Nativeformats", "(ulaw)", "Readformat", "ulaw", "Readtrans", "", "Writeformat", "ulaw", "Writetrans", "",
 			"Callgroup", "0", "Pickupgroup", "0", "Seconds", strconv.Itoa(int(ch.age()/time.Second)))
 		ev.Headers[1].Value = "Call" // Asterisk writes this one capitalised and without ",all"
+		for _, v := range wanted {
+			ev.Add("Variable", v+"="+ch.variable(v))
+		}
 		if id != "" {
 			ev.Add("ActionID", id)
 		}

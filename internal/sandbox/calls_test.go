@@ -365,9 +365,12 @@ func TestWithAMIClient(t *testing.T) {
 			}
 		}
 	}
-	st, err := cl.Do(ctx, ami.NewMessage("Action", "Status", "Channel", caller))
+	st, err := cl.Do(ctx, ami.NewMessage("Action", "Status", "Channel", caller, "Variables", "WCB_ID,NOPE"))
 	if err != nil || len(st.Items) != 1 || st.Items[0].Get("Uniqueid") != id || st.Complete.Get("Items") != "1" {
 		t.Fatalf("Status: %v, err %v", st, err)
+	}
+	if v := st.Items[0].Values("Variable"); !slices.Equal(v, []string{"WCB_ID=" + id, "NOPE="}) {
+		t.Errorf("Status variables %q", v)
 	}
 	if _, err := cl.Do(ctx, ami.NewMessage("Action", "Hangup", "Channel", caller)); err != nil {
 		t.Fatalf("hangup: %v", err)

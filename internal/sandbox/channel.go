@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"webcallback/ami"
@@ -206,4 +207,23 @@ func withBridge(m *ami.Message, id string, n int) *ami.Message {
 func (ch *channel) age() time.Duration {
 	c := ch.call
 	return max(0, c.s.clock.Project(c.start).Sub(ch.created))
+}
+
+// variable returns a channel variable as Status reports it: the caller
+// leg has the Originate's variables (the WCB_* ones as the dialplan
+// re-filtered them once it ran); other names and legs read empty.
+func (ch *channel) variable(name string) string {
+	c := ch.call
+	if ch != c.caller {
+		return ""
+	}
+	if v, ok := c.vars[name]; ok {
+		return v
+	}
+	for _, h := range c.req.vars {
+		if strings.TrimLeft(h.Key, "_") == name {
+			return h.Value
+		}
+	}
+	return ""
 }
