@@ -282,14 +282,7 @@ func (c *call) callerGone(callerCause int, now time.Time) bool {
 	}
 	switch r.State {
 	case callback.StateQueued, callback.StateCallingCaller:
-		// A specific cause decides over DIALSTATUS: with PJSIP a 404 or 603
-		// comes back as NOANSWER (fixtures README §8), which CallerOutcome
-		// would read as "no answer" before looking at the cause.
-		status := c.callerDialStatus
-		if specificCause(callerCause) {
-			status = ""
-		}
-		reason := wcbproto.CallerOutcome(status, callerCause, c.origReason)
+		reason := wcbproto.CallerOutcome(c.callerDialStatus, callerCause, c.origReason)
 		cause := callerCause
 		if cause == 0 && reason == callback.ReasonCallerNoAnswer {
 			cause = wcbproto.CauseNoAnswer
@@ -363,15 +356,6 @@ const limitReachedSlack = 1000
 
 func (c *call) limitReached() bool {
 	return c.limitMS > 0 && c.answeredMS >= c.limitMS-limitReachedSlack
-}
-
-// specificCause reports a cause that says more than "the call ended".
-func specificCause(cause int) bool {
-	switch cause {
-	case 0, wcbproto.CauseNormalClearing, wcbproto.CauseNormalUnspec:
-		return false
-	}
-	return true
 }
 
 func atoi(s string) int {

@@ -61,11 +61,25 @@ func CalleeOutcome(dialStatus string, cause int) (callback.Reason, callback.Prom
 // CallerOutcome maps how the caller's own leg failed (the originate leg's
 // DialEnd DialStatus and its Hangup Cause; OriginateResponse Reason 3 means
 // the Originate timeout ran out) to the failed request's reason.
+//
+// A specific cause decides before DIALSTATUS: with PJSIP a 404 or a 603
+// comes back as NOANSWER (fixtures README §8), and only the cause (1, 21)
+// tells them from a phone that rang out.
 func CallerOutcome(dialStatus string, cause int, originateReason int) callback.Reason {
-	switch {
-	case cause == CauseUserBusy || cause == CauseCallRejected || dialStatus == "BUSY":
+	switch cause {
+	case CauseUserBusy, CauseCallRejected:
 		return callback.ReasonCallerBusy
-	case cause == CauseNoUserResponse || cause == CauseNoAnswer || dialStatus == "NOANSWER" || originateReason == 3:
+	case CauseNoUserResponse, CauseNoAnswer:
+		return callback.ReasonCallerNoAnswer
+	case 0, CauseNormalClearing, CauseNormalUnspec:
+		// Not specific: DIALSTATUS and the Originate's Reason decide.
+	default:
+		return callback.ReasonCallerUnreachable
+	}
+	switch {
+	case dialStatus == "BUSY":
+		return callback.ReasonCallerBusy
+	case dialStatus == "NOANSWER" || originateReason == 3:
 		return callback.ReasonCallerNoAnswer
 	}
 	return callback.ReasonCallerUnreachable

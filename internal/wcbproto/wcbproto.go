@@ -42,7 +42,7 @@ const (
 	HeaderStage      = "Stage"      // one of the Stage* values
 	HeaderDialStatus = "DialStatus" // stage dialend: ${DIALSTATUS}
 	HeaderCause      = "Cause"      // stages dialend, hangup: ${HANGUPCAUSE} (Q.850 number)
-	HeaderAnsweredMS = "AnsweredMs" // stage dialend: ${ANSWEREDTIME_MS}, talk time of the callee leg
+	HeaderAnsweredMS = "AnsweredMs" // stage dialend: ${ANSWEREDTIME_MS}: time since the caller answered (Welcome and ringing included), not talk time
 	HeaderPrompt     = "Prompt"     // stage prompt: the file about to be played
 )
 
