@@ -70,6 +70,10 @@ func (c *call) settings() settings {
 	if st.lang != "zh" && st.lang != "en" {
 		st.lang = defaultLang
 	}
+	if st.limitMS <= 0 {
+		// Dial refuses L(0); the engine never sends it. Keep a limit.
+		st.limitMS = defaultLimitMS
+	}
 	if st.warnMS >= st.limitMS {
 		st.warnMS = 0
 	}
