@@ -16,6 +16,7 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/callback"
+	"webcallback/internal/monitor"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
 	"webcallback/internal/wcbproto"
@@ -43,6 +44,9 @@ type rig struct {
 	dbPath string
 	e      *Engine
 	cfg    Config
+	// stopCDRs stops the CDR monitor of the current client, storing the
+	// Cdr events it has received (as the service does after the engine).
+	stopCDRs func()
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -112,11 +116,36 @@ func (r *rig) dialAMIAt(addr string) *ami.Client {
 	return c
 }
 
-// startEngine starts a fresh engine (and AMI client) on the rig's PBX and
-// store, as a (re)started service does.
+// startCDRMonitor runs the CDR monitor on c as the service does
+// (internal/app.StartCDRMonitor): the engine leaves Cdr events alone, the
+// monitor stores them from its own subscription, made before the engine
+// starts so no Cdr is missed. stop closes the subscription and waits until
+// what was received is stored (drain on close); Client.Close has the same
+// effect. It is also a cleanup of the test, run after the engine's.
+func (r *rig) startCDRMonitor(c *ami.Client) (stop func()) {
+	sub := c.Subscribe(1 << 16)
+	mon := monitor.New(r.st, testLogger(r.t))
+	done := make(chan error, 1)
+	go func() { done <- mon.ConsumeAMI(r.ctx, sub.C()) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			sub.Close()
+			if err := <-done; err != nil {
+				r.t.Errorf("CDR monitor: %v", err)
+			}
+		})
+	}
+	r.t.Cleanup(stop)
+	return stop
+}
+
+// startEngine starts a fresh engine, AMI client and CDR monitor on the
+// rig's PBX and store, as a (re)started service does.
 func (r *rig) startEngine() {
 	r.t.Helper()
 	r.client = r.dialAMI()
+	r.stopCDRs = r.startCDRMonitor(r.client)
 	cfg := r.cfg
 	cfg.Logger = testLogger(r.t)
 	e, err := New(cfg, r.client, r.st)

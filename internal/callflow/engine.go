@@ -54,10 +54,6 @@ type Config struct {
 	// the sandbox PBX's --sandbox-time-scale for it, so talk times (Billsec)
 	// read in the PBX's time. 0 = 1.
 	PBXTimeScale float64
-
-	// SkipCDRs leaves AMI Cdr events to another consumer (internal/monitor);
-	// by default the engine writes them to the store, idempotently.
-	SkipCDRs bool
 }
 
 func (cfg *Config) setDefaults() error {
@@ -159,14 +155,13 @@ type Engine struct {
 	closing bool
 	started bool
 
-	adm  *admission
-	hub  *hub
-	w    *writer
-	cdrs *cdrWriter
+	adm *admission
+	hub *hub
+	w   *writer
 
 	bg      context.Context // lives until Shutdown: background loops and actions
 	stop    context.CancelFunc
-	loops   sync.WaitGroup // dispatcher, reconciler, writer, CDR writer
+	loops   sync.WaitGroup // dispatcher, reconciler, writer
 	events  sync.WaitGroup // the event loop
 	placing sync.WaitGroup // Originates in flight
 	sub     *ami.Subscription
@@ -199,7 +194,6 @@ func New(cfg Config, client *ami.Client, st store.Store) (*Engine, error) {
 		recon:  make(chan struct{}, 1),
 	}
 	e.w = newWriter(st, e.log)
-	e.cdrs = newCDRWriter(st, e.log)
 	e.bg, e.stop = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -244,9 +238,8 @@ func (e *Engine) Start(ctx context.Context) error {
 
 	e.events.Add(1)
 	go e.eventLoop(e.sub)
-	e.loops.Add(4)
+	e.loops.Add(3)
 	go func() { defer e.loops.Done(); e.w.run(e.bg.Done()) }()
-	go func() { defer e.loops.Done(); e.cdrs.run(e.bg.Done()) }()
 	go e.dispatcher()
 	go e.reconciler()
 	return nil
@@ -294,9 +287,6 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	if err := e.w.flush(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("writing requests: %w", err))
-	}
-	if err := e.cdrs.flush(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("writing CDRs: %w", err))
 	}
 	e.hub.closeAll()
 	e.mu.Lock()
@@ -538,9 +528,9 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 			e.log.Warn("AMI connection lost; calls continue in Asterisk", "reason", m.Get("Reason"))
 			continue
 		case "Cdr":
-			if !e.cfg.SkipCDRs {
-				e.cdrs.put(m)
-			}
+			// Nothing of a call's state is in its CDRs (they come after
+			// its last Hangup); storing them is the monitor's job
+			// (internal/monitor, DESIGN.md §2), on its own subscription.
 			continue
 		}
 		e.stats.events.Add(1)

@@ -326,6 +326,7 @@ func TestServiceRestartMidCall(t *testing.T) {
 				if err := first.Shutdown(ctx); err != nil {
 					t.Fatal(err)
 				}
+				r.stopCDRs() // as the service: the monitor stops after the engine
 				late := r.admit("13800001003", longCallee)
 				if err := first.Submit(r.ctx, late); !errors.Is(err, callback.ErrSystemBusy) {
 					t.Fatalf("Submit after Shutdown = %v, want ErrSystemBusy", err)

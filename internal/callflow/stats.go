@@ -16,8 +16,6 @@ type Stats struct {
 	Live       int    // calls followed now (queued included)
 	Active     int    // calls holding a capacity slot
 	Queued     int    // requests waiting for capacity
-	CDRs       uint64 // CDRs written
-	CDRDropped uint64 // CDRs lost to a full queue
 	Dropped    uint64 // WatchAll updates lost to slow readers
 	// Latency distributions over the last 4096 calls: Submit → the
 	// Originate handed to the AMI client for its one write (queueing and
@@ -74,8 +72,6 @@ func (e *Engine) Stats() Stats {
 		Live:        live,
 		Active:      active,
 		Queued:      queued,
-		CDRs:        e.cdrs.written.Load(),
-		CDRDropped:  e.cdrs.dropped.Load(),
 		Dropped:     e.hub.dropped.Load(),
 		ToWireP50:   w50,
 		ToWireP99:   w99,
