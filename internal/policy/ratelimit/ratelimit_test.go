@@ -181,3 +181,37 @@ func BenchmarkAllowOneKeyRefused(b *testing.B) {
 		}
 	})
 }
+
+func TestStrike(t *testing.T) {
+	tests := []struct {
+		name   string
+		events int // events before the strike
+		want   time.Duration
+	}{
+		// An idle key: the backoff alone.
+		{"idle key", 0, time.Minute},
+		// A full window (3 events in the current hour): blocked until it
+		// frees, which is longer than the backoff.
+		{"full window", 3, time.Hour + time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := New(Limit{N: 3, Per: time.Hour}, Backoff{Base: time.Minute, Max: time.Hour}, 0)
+			for i := 0; i < tt.events; i++ {
+				l.Allow("k", t0)
+			}
+			if got := l.Strike("k", t0); got != tt.want {
+				t.Fatalf("Strike = %v, want %v", got, tt.want)
+			}
+			if ok, _ := l.Check("k", t0.Add(tt.want-time.Millisecond)); ok {
+				t.Fatal("allowed before the strike's end")
+			}
+			if ok, _ := l.Check("k", t0.Add(tt.want)); !ok {
+				t.Fatal("refused after the strike's end")
+			}
+		})
+	}
+	if d := New(Limit{}, Backoff{Base: time.Minute}, 0).Strike("k", t0); d != 0 {
+		t.Fatalf("Strike on an off limiter = %v", d)
+	}
+}
