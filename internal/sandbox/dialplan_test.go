@@ -5,9 +5,11 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"webcallback/deploy/asterisk"
+	"webcallback/internal/callback"
 	"webcallback/internal/wcbproto"
 )
 
@@ -140,5 +142,25 @@ func TestVariablesMatchDialplan(t *testing.T) {
 		if !found[v] {
 			t.Errorf("sandbox falls back for %s, the dialplan does not", v)
 		}
+	}
+}
+
+// TestLimitRuleMatchesDialplan: the sandbox decides TimeoutHangup as the
+// dialplan does (ANSWEREDTIME_MS >= limit - 1000). If the dialplan changes
+// the rule, this fails until the sandbox follows.
+func TestLimitRuleMatchesDialplan(t *testing.T) {
+	d := renderedDialplan(t)
+	found := false
+	for _, st := range d.Contexts[wcbproto.Context] {
+		if !strings.Contains(st.Data, "Set(WCB_PROMPT="+string(callback.PromptTimeoutHangup)+")") {
+			continue
+		}
+		found = true
+		if !strings.Contains(st.Data, "${ANSWEREDTIME_MS}") || !strings.Contains(st.Data, "- 1000]") {
+			t.Errorf("line %d: the TimeoutHangup rule changed: %s", st.Line, st.Data)
+		}
+	}
+	if !found {
+		t.Error("no TimeoutHangup rule in the dialplan")
 	}
 }
