@@ -70,12 +70,31 @@ func (m *Monitor) batch() int {
 
 // ConsumeAMI stores every Cdr event of sub (an AMI subscription's channel)
 // until ctx ends or sub is closed; other events are ignored. Events that
-// are already waiting are stored together in one transaction. It returns
-// nil when sub is closed, ctx.Err() when ctx ends.
+// are already waiting are stored together in one transaction.
+//
+// Closing sub is the graceful stop (drain on close): the events still
+// buffered in sub are stored before ConsumeAMI returns nil, so a service
+// that closes the subscription once its engine has stopped, and waits for
+// ConsumeAMI, loses none of the CDRs it has received. Ending ctx is the
+// hard stop: ConsumeAMI returns ctx.Err() at once, and what was buffered
+// is not stored. Bound a drain by ending ctx after a grace period.
+//
+// This is the one path of Cdr events into the store: the engine
+// (internal/callflow) ignores them.
 func (m *Monitor) ConsumeAMI(ctx context.Context, sub <-chan *ami.Message) error {
 	var pending []*store.CDR
 	add := func(msg *ami.Message) {
-		if msg == nil || msg.Event() != "Cdr" {
+		if msg == nil {
+			return
+		}
+		switch msg.Event() {
+		case "Cdr":
+		case ami.EventDropped:
+			// The subscription overflowed: Cdr events may be among those
+			// lost. Say so; a "table" CDR source would not lose them.
+			m.log.Warn("AMI events dropped; CDRs may be missing", "dropped", msg.Get("Dropped"))
+			return
+		default:
 			return
 		}
 		c, err := ParseCDRIn(msg, m.loc())

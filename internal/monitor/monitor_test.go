@@ -83,6 +83,37 @@ func TestConsumeAMI(t *testing.T) {
 	}
 }
 
+// TestConsumeAMIDrainsOnClose is the graceful stop a service relies on:
+// the subscription is closed with Cdr events still buffered in it (and a
+// small Batch, so it takes several transactions): all of them are stored
+// before ConsumeAMI returns nil.
+func TestConsumeAMIDrainsOnClose(t *testing.T) {
+	st := openStore(t)
+	m := New(st, quietLogger())
+	m.Batch = 3
+	var cdrs []*ami.Message
+	for _, ms := range fixtureEvents(t) {
+		for _, msg := range ms {
+			if msg.Event() == "Cdr" {
+				cdrs = append(cdrs, msg)
+			}
+		}
+	}
+	ch := make(chan *ami.Message, len(cdrs)+2)
+	ch <- ami.NewMessage("Event", ami.EventDropped, "Dropped", "7") // logged, not stored
+	for _, msg := range cdrs {
+		ch <- msg
+	}
+	ch <- ami.NewMessage("Event", "Hangup", "Uniqueid", "x") // not a Cdr: ignored
+	close(ch)
+	if err := m.ConsumeAMI(context.Background(), ch); err != nil {
+		t.Fatalf("ConsumeAMI = %v, want nil once the closed channel is drained", err)
+	}
+	if s := m.Stats(); s.Ingested != uint64(len(cdrs)) || s.Invalid != 0 || s.Failed != 0 {
+		t.Fatalf("stats %+v, want all %d buffered CDRs ingested", s, len(cdrs))
+	}
+}
+
 func TestConsumeAMIStopsOnCancel(t *testing.T) {
 	m := New(openStore(t), quietLogger())
 	ctx, cancel := context.WithCancel(context.Background())
