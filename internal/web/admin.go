@@ -110,15 +110,12 @@ func nonNil[T any](s []T) []T {
 // live call, then a "call" event per transition of any call. EventSource
 // cannot send the bearer token, so the dashboard reads this with fetch().
 func (s *server) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.streams.acquire() {
-		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "too_many_streams"))
+	if !s.acquireStream(w, r) {
 		return
 	}
-	defer s.streams.release()
+	defer s.releaseStream()
 	updates, stop := s.svc.WatchAll()
 	defer stop()
-	s.metrics.streams.Inc()
-	defer s.metrics.streams.Dec()
 	sw, err := startSSE(w)
 	if err != nil {
 		return
@@ -134,22 +131,7 @@ func (s *server) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
 	if !send("snapshot", map[string]any{"calls": nonNil(s.svc.Live())}) {
 		return
 	}
-	tick := time.NewTicker(sseHeartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-tick.C:
-			if sw.heartbeat() != nil {
-				return
-			}
-		case req, ok := <-updates:
-			if !ok || !send("call", req) {
-				return
-			}
-		}
-	}
+	pump(r, sw, updates, func(req *callback.Request) bool { return send("call", req) })
 }
 
 // handleAdminHangup ends a live call (canceled/admin).

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"time"
 
 	"webcallback/internal/callback"
 )
@@ -150,58 +149,38 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newError(lang, "not_found"))
 		return
 	}
-	if !s.streams.acquire() {
-		s.writeError(w, r, newError(lang, "too_many_streams"))
+	if !s.acquireStream(w, r) {
 		return
 	}
-	defer s.streams.release()
+	defer s.releaseStream()
 	updates, stop, err := s.svc.Watch(id)
 	if err != nil {
 		s.writeError(w, r, s.lookupErr(lang, err))
 		return
 	}
 	defer stop()
-	s.metrics.streams.Inc()
-	defer s.metrics.streams.Dec()
-
 	sw, err := startSSE(w)
 	if err != nil {
 		return
 	}
 	last := lastEventID(r)
-	tick := time.NewTicker(sseHeartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-tick.C:
-			if sw.heartbeat() != nil {
-				return
-			}
-		case req, ok := <-updates:
-			if !ok {
-				return
-			}
-			seq := len(req.History)
-			final := req.State.Final()
-			// Skip what the client has, but always deliver the final
-			// event: it tells the client to stop reconnecting.
-			if seq <= last && !final {
-				continue
-			}
-			data, err := json.Marshal(req)
-			if err != nil {
-				s.log.Error("sse: encode request", "id", id, "err", err)
-				return
-			}
-			name := "state"
-			if final {
-				name = "final"
-			}
-			if sw.event(strconv.Itoa(seq), name, data) != nil || final {
-				return
-			}
+	pump(r, sw, updates, func(req *callback.Request) bool {
+		seq := len(req.History)
+		final := req.State.Final()
+		// Skip what the client has, but always deliver the final
+		// event: it tells the client to stop reconnecting.
+		if seq <= last && !final {
+			return true
 		}
-	}
+		data, err := json.Marshal(req)
+		if err != nil {
+			s.log.Error("sse: encode request", "id", id, "err", err)
+			return false
+		}
+		name := "state"
+		if final {
+			name = "final"
+		}
+		return sw.event(strconv.Itoa(seq), name, data) == nil && !final
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"webcallback/internal/callback"
 )
 
 // SSE timing. A heartbeat comment keeps proxies and NAT from closing an
@@ -92,4 +94,41 @@ func lastEventID(r *http.Request) int {
 		return -1
 	}
 	return n
+}
+
+// acquireStream takes a place for one stream, or answers 503
+// too_many_streams and reports false.
+func (s *server) acquireStream(w http.ResponseWriter, r *http.Request) bool {
+	if !s.streams.acquire() {
+		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "too_many_streams"))
+		return false
+	}
+	s.metrics.streams.Inc()
+	return true
+}
+
+func (s *server) releaseStream() {
+	s.metrics.streams.Dec()
+	s.streams.release()
+}
+
+// pump runs a stream: emit for each update, a heartbeat when idle, until
+// the client leaves, the updates end, a write fails or emit says stop.
+func pump(r *http.Request, sw *sseWriter, updates <-chan *callback.Request, emit func(*callback.Request) bool) {
+	tick := time.NewTicker(sseHeartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if sw.heartbeat() != nil {
+				return
+			}
+		case req, ok := <-updates:
+			if !ok || !emit(req) {
+				return
+			}
+		}
+	}
 }
