@@ -54,6 +54,16 @@ func init() {
 
 // handle runs one action. It returns false to close the connection.
 func (c *conn) handle(m *ami.Message) bool {
+	// Asterisk reads headers as C strings: a NUL ends the value there. A
+	// stray CR ends it too here, so that nothing unencodable is echoed.
+	for i, h := range m.Headers {
+		if j := strings.IndexAny(h.Value, "\x00\r"); j >= 0 {
+			m.Headers[i].Value = h.Value[:j]
+		}
+		if j := strings.IndexAny(h.Key, "\x00\r"); j >= 0 {
+			m.Headers[i].Key = h.Key[:j]
+		}
+	}
 	name := m.Get("Action")
 	id := m.ActionID()
 	if name == "" {

@@ -338,3 +338,17 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestNULInValues: a NUL ends a header value, as in Asterisk's C strings,
+// so nothing unencodable is ever echoed.
+func TestNULInValues(t *testing.T) {
+	_, addr := startServer(t, Config{TimeScale: 0.01})
+	c := dialRaw(t, addr)
+	c.login("off")
+	io.WriteString(c.nc, "Action: Ping\r\nActionID: p1\x00junk\r\n\r\nAction: Ping\r\nActionID: p2\rjunk\r\n\r\n")
+	for _, id := range []string{"p1", "p2"} {
+		if m := c.read(); m.ActionID() != id || m.Get("Ping") != "Pong" {
+			t.Errorf("got %v, want the Pong of %s", m, id)
+		}
+	}
+}
