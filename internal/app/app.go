@@ -35,13 +35,14 @@ type App struct {
 	Handler  http.Handler
 	Registry *prometheus.Registry
 
-	stop context.CancelFunc
-	done chan struct{}
+	stop     context.CancelFunc
+	stopCDRs func(context.Context)
+	done     chan struct{}
 }
 
 // New opens the store (migrating it when --migrate), connects to the PBX
-// (the sandbox when --ami is empty), starts the engine, which reconciles
-// the requests a previous run left unfinished, the CDR monitor and the
+// (the sandbox when --ami is empty), starts the CDR monitor, the engine,
+// which reconciles the requests a previous run left unfinished, and the
 // retention sweep, and builds the HTTP handler. Close undoes it.
 func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err error) {
 	if err := s.CheckSecrets(); err != nil {
@@ -70,21 +71,9 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 		return nil, err
 	}
 
-	// The monitor subscribes before the engine starts, so no Cdr event of a
-	// call reconciled at start is missed.
-	mon := monitor.New(a.Store, log.With("component", "monitor"))
-	var workers []func()
-	switch s.CDRSource {
-	case "ami":
-		sub := a.PBX.Client.Subscribe(8192)
-		workers = append(workers, func() { defer sub.Close(); logStop(log, "cdr monitor", mon.ConsumeAMI(bg, sub.C())) })
-	case "table":
-		dsn := s.CDRTable
-		if dsn == "" {
-			dsn = s.DB
-		}
-		workers = append(workers, func() { logStop(log, "cdr table poller", mon.PollTable(bg, dsn, 5*time.Second)) })
-	}
+	// Before the engine starts: no Cdr event of a call reconciled at start
+	// is missed.
+	a.stopCDRs = StartCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
 
 	a.Engine, err = callflow.New(EngineConfig(s, log, s.Instance), a.PBX.Client, a.Store)
 	if err != nil {
@@ -128,7 +117,9 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 		return nil, fmt.Errorf("web: %w", err)
 	}
 
+	var workers []func()
 	if s.Retention > 0 {
+		mon := monitor.New(a.Store, log)
 		workers = append(workers, func() { logStop(log, "retention sweep", mon.Retain(bg, s.Retention, time.Hour)) })
 	}
 	a.done = make(chan struct{})
@@ -179,13 +170,23 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// Close stops the engine (live calls stay up in the PBX), the workers, the
-// AMI link and the sandbox, and the store, in that order.
+// cdrDrainWait bounds how long Close waits for the CDRs received to be
+// stored (seconds with a healthy database; the store's retries otherwise).
+const cdrDrainWait = 10 * time.Second
+
+// Close stops the engine (live calls stay up in the PBX), then the CDR
+// monitor once it has stored the Cdr events already received, the other
+// workers, the AMI link and the sandbox, and the store, in that order.
 func (a *App) Close(ctx context.Context) {
 	if a.Engine != nil {
 		if err := a.Engine.Shutdown(ctx); err != nil {
 			a.Log.Warn("engine shutdown", "err", err)
 		}
+	}
+	if a.stopCDRs != nil {
+		dctx, cancel := context.WithTimeout(ctx, cdrDrainWait)
+		a.stopCDRs(dctx)
+		cancel()
 	}
 	a.stop()
 	if a.PBX != nil {
