@@ -3,25 +3,20 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"time"
 
 	"github.com/google/uuid"
 
-	"webcallback/ami"
+	"webcallback/internal/app"
 	"webcallback/internal/callback"
 	"webcallback/internal/callflow"
 	"webcallback/internal/config"
 	"webcallback/internal/policy"
-	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
 )
 
@@ -83,22 +78,23 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 
-	amiCfg, stopSandbox, err := amiClientConfig(s, log)
+	// The same assembly as serve (internal/app): the PBX connection (the
+	// sandbox without --ami), the CDR monitor subscribed before the engine
+	// starts, the engine.
+	pbx, err := app.ConnectPBX(ctx, s, log)
 	if err != nil {
 		return err
 	}
-	defer stopSandbox()
-	client, err := ami.Dial(ctx, amiCfg)
-	if err != nil {
-		return fmt.Errorf("connecting to AMI at %s: %w", amiCfg.Addr, err)
-	}
-	defer client.Close()
+	defer pbx.Close()
+	// Not ctx: after Ctrl-C the call is hung up and its CDRs still come.
+	stopCDRs := app.StartCDRMonitor(context.WithoutCancel(ctx), s, st, pbx.Client, log)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopCDRs(sctx)
+	}()
 
-	ecfg := callEngineConfig(s, log, oneShotInstance(s.Instance))
-	if s.AMI == "" {
-		ecfg.PBXTimeScale = s.SandboxTimeScale // talk times in the sandbox's time
-	}
-	eng, err := callflow.New(ecfg, client, st)
+	eng, err := callflow.New(app.EngineConfig(s, log, oneShotInstance(s.Instance)), pbx.Client, st)
 	if err != nil {
 		return err
 	}
@@ -131,11 +127,14 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	// The PBX sends the CDRs right after the last Hangup: give them a moment
-	// to land (the engine writes them, and Shutdown flushes what is queued).
+	// The PBX sends the CDRs right after the last Hangup, one per leg
+	// dialled: give them a moment to land (the monitor stores them).
 	if final.CallerChannel != "" {
-		n := waitCDRs(st, req.ID, cdrWait)
-		fmt.Fprintf(stdout, "cdr rows: %d\n", n)
+		want := 1
+		if final.CalleeChannel != "" {
+			want = 2
+		}
+		fmt.Fprintf(stdout, "cdr rows: %d\n", waitCDRs(st, req.ID, want, cdrWait))
 	}
 	if final.State != callback.StateCompleted {
 		return fmt.Errorf("%w: %s (%s)", errCallNotCompleted, final.State, final.Reason)
@@ -146,19 +145,24 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // cdrWait is how long the command waits for a finished call's CDRs.
 const cdrWait = 3 * time.Second
 
-// waitCDRs polls the store until a CDR row of the request is there or wait
-// runs out, and returns how many there are.
-func waitCDRs(st store.Store, id string, wait time.Duration) int {
+// waitCDRs polls the store until want CDR rows of the request are there or
+// wait runs out (a PBX may be set to write fewer, e.g. none for unanswered
+// legs), and returns how many there are.
+func waitCDRs(st store.Store, id string, want int, wait time.Duration) int {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	n := 0
 	for {
 		rows, _, err := st.SearchCDRs(ctx, store.CDRFilter{RequestID: id})
-		if err == nil && len(rows) > 0 {
-			return len(rows)
+		if err == nil {
+			n = len(rows)
+		}
+		if n >= want {
+			return n
 		}
 		select {
 		case <-ctx.Done():
-			return 0
+			return n
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -231,68 +235,4 @@ func oneShotInstance(base string) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return base + "-call-" + hex.EncodeToString(b[:])
-}
-
-// callEngineConfig maps the settings onto the engine's config.
-func callEngineConfig(s *config.Settings, log *slog.Logger, instance string) callflow.Config {
-	warning := s.CallWarning
-	if warning == 0 {
-		warning = -1 // the engine reads 0 as "default"; the setting means "none"
-	}
-	return callflow.Config{
-		Trunk: s.Trunk, CallerIDMode: s.CallerIDMode, DID: s.DID,
-		CallerRing: s.CallerRing, CalleeRing: s.CalleeRing, Limit: s.CallLimit, Warning: warning,
-		WarnCallee: s.WarnCallee, Lang: s.Lang,
-		MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS, QueueSize: s.QueueSize, QueueWait: s.QueueWait,
-		Instance: instance, Logger: log,
-	}
-}
-
-// amiClientConfig is the AMI client's config from the settings. With no
-// --ami it starts the built-in sandbox PBX on a loopback port with a random
-// secret; stop shuts it down (a no-op otherwise).
-func amiClientConfig(s *config.Settings, log *slog.Logger) (cfg ami.Config, stop func(), err error) {
-	stop = func() {}
-	cfg = ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", Logger: log}
-	if s.AMI == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		secret := hex.EncodeToString(b[:])
-		sb := sandbox.New(sandbox.Config{Username: "webcallback", Secret: secret, TimeScale: s.SandboxTimeScale,
-			Seed: s.SandboxSeed, Trunk: s.Trunk, MaxChannels: s.SandboxMaxChannels,
-			MaxCallsPerSecond: s.SandboxMaxCPS, Logger: log})
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return cfg, stop, fmt.Errorf("sandbox PBX: %w", err)
-		}
-		go sb.Serve(l)
-		log.Warn("no --ami: using the built-in sandbox PBX (test-number plan, no real calls)",
-			"addr", l.Addr().String(), "time_scale", s.SandboxTimeScale)
-		cfg.Addr, cfg.Username, cfg.Secret = l.Addr().String(), "webcallback", secret
-		return cfg, func() { sb.Close() }, nil
-	}
-	ep, err := s.AMIEndpoint()
-	if err != nil {
-		return cfg, stop, err
-	}
-	cfg.Addr, cfg.Username, cfg.Secret = ep.Addr, ep.Username, ep.Secret
-	if ep.TLS {
-		tc := &tls.Config{ServerName: ep.Host, MinVersion: tls.VersionTLS12}
-		if s.AMIServerName != "" {
-			tc.ServerName = s.AMIServerName
-		}
-		if s.AMICAFile != "" {
-			pem, err := os.ReadFile(s.AMICAFile)
-			if err != nil {
-				return cfg, stop, fmt.Errorf("--ami-ca-file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return cfg, stop, fmt.Errorf("--ami-ca-file %s: no PEM certificate", s.AMICAFile)
-			}
-			tc.RootCAs = pool
-		}
-		cfg.TLS = tc
-	}
-	return cfg, stop, nil
 }

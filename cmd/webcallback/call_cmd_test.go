@@ -23,11 +23,11 @@ func TestCallCommand(t *testing.T) {
 	}{
 		{"completed at the limit", "13800001001", "13800002002", nil,
 			[]string{"queued", "calling_caller", "caller_answered", "calling_callee", "connected",
-				"completed reason=limit_reached cause=16 prompt=TimeoutHangup billsec=2", "cdr rows: "}},
+				"completed reason=limit_reached cause=16 prompt=TimeoutHangup billsec=2", "cdr rows: 2"}},
 		{"callee busy", "138 0000 1002", "+86 138 1111 2002", errCallNotCompleted,
-			[]string{"queued", "calling_caller", "failed reason=callee_busy cause=17 prompt=PartnerBusy"}},
+			[]string{"queued", "calling_caller", "failed reason=callee_busy cause=17 prompt=PartnerBusy", "cdr rows: 2"}},
 		{"caller never answers", "13822221001", "13800002002", errCallNotCompleted,
-			[]string{"calling_caller", "failed reason=caller_no_answer cause=19"}},
+			[]string{"calling_caller", "failed reason=caller_no_answer cause=19", "cdr rows: 1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
