@@ -15,12 +15,13 @@ import (
 // budgetRefresh; calls admitted here recently count in full until their CDR
 // has surely arrived, so the budget errs on the safe side.
 type budget struct {
-	mu        sync.Mutex
-	loc       *time.Location
-	day       time.Time // start of the day usedSec belongs to
-	usedSec   int
-	refreshed time.Time
-	recent    []time.Time // admissions within the reservation window, oldest first
+	mu         sync.Mutex
+	loc        *time.Location
+	day        time.Time // start of the day usedSec belongs to
+	usedSec    int
+	refreshed  time.Time
+	refreshing bool        // one request queries the store; the others use the last figure
+	recent     []time.Time // reservations within the reservation window, oldest first
 }
 
 const (
@@ -32,41 +33,72 @@ const (
 	maxRecent = 100000
 )
 
-// check refuses with system_busy when today's budget is spent.
-func (b *budget) check(ctx context.Context, g *Guard, now time.Time) (*Refusal, error) {
+// take reserves one call's worth of today's budget, or refuses with
+// system_busy when it is spent. release gives the reservation back when
+// the request is not admitted after all. Reserving at the check means
+// concurrent requests cannot all pass it and overrun the budget together.
+func (b *budget) take(ctx context.Context, g *Guard, now time.Time) (release func(), ref *Refusal, err error) {
 	limit := g.cfg.DailyMinutes * 60
 	if limit <= 0 {
-		return nil, nil
+		return func() {}, nil, nil
 	}
+	if err := b.refresh(ctx, g, now); err != nil {
+		return nil, nil, err
+	}
+	per := int(g.cfg.CallLimit / time.Second)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	day := startOfDay(now, b.loc)
-	if !day.Equal(b.day) || now.Sub(b.refreshed) >= budgetRefresh || now.Before(b.refreshed) {
-		used, err := billsecSince(ctx, g, day, now)
-		if err != nil {
-			return nil, err
-		}
-		b.day, b.usedSec, b.refreshed = day, used, now
-	}
 	b.expire(now, g.cfg.CallLimit)
-	used := b.usedSec + len(b.recent)*int(g.cfg.CallLimit/time.Second)
-	if used+int(g.cfg.CallLimit/time.Second) <= limit {
-		return nil, nil
+	used := b.usedSec + len(b.recent)*per
+	if used+per > limit {
+		next := startOfDay(now, b.loc).AddDate(0, 0, 1)
+		return nil, &Refusal{Code: callback.ReasonSystemBusy, Status: http.StatusServiceUnavailable,
+			RetryAfter: next.Sub(now), RetryAt: next,
+			Detail: fmt.Sprintf("daily budget of %d minutes spent (%d s used or reserved)", g.cfg.DailyMinutes, used)}, nil
 	}
-	next := day.AddDate(0, 0, 1)
-	return &Refusal{Code: callback.ReasonSystemBusy, Status: http.StatusServiceUnavailable,
-		RetryAfter: next.Sub(now), RetryAt: next,
-		Detail: fmt.Sprintf("daily budget of %d minutes spent (%d s used or reserved)", g.cfg.DailyMinutes, used)}, nil
-}
-
-func (b *budget) reserve(now time.Time, callLimit time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if len(b.recent) >= maxRecent {
-		b.usedSec += int(callLimit / time.Second)
+		b.usedSec += per
 		b.recent = b.recent[1:]
 	}
 	b.recent = append(b.recent, now)
+	return func() { b.release(now) }, nil, nil
+}
+
+// refresh reads today's billed seconds from the store when the figure is
+// stale. The store is queried without the lock held, by one request at a
+// time (others use the last figure), so a slow database does not queue
+// every admission behind it.
+func (b *budget) refresh(ctx context.Context, g *Guard, now time.Time) error {
+	day := startOfDay(now, b.loc)
+	b.mu.Lock()
+	stale := !day.Equal(b.day) || now.Sub(b.refreshed) >= budgetRefresh || now.Before(b.refreshed)
+	if !stale || (b.refreshing && !b.day.IsZero()) {
+		b.mu.Unlock()
+		return nil
+	}
+	b.refreshing = true
+	b.mu.Unlock()
+	used, err := billsecSince(ctx, g, day, now)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refreshing = false
+	if err != nil {
+		return err
+	}
+	b.day, b.usedSec, b.refreshed = day, used, now
+	return nil
+}
+
+// release drops the reservation made at t.
+func (b *budget) release(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := len(b.recent) - 1; i >= 0; i-- {
+		if b.recent[i].Equal(t) {
+			b.recent = append(b.recent[:i], b.recent[i+1:]...)
+			return
+		}
+	}
 }
 
 func (b *budget) expire(now time.Time, callLimit time.Duration) {

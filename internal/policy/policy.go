@@ -322,7 +322,8 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 	if ref := g.checkNumberLimits(caller, callee, now); ref != nil {
 		return nil, ref, nil
 	}
-	if ref, err := g.budget.check(ctx, g, now); ref != nil || err != nil {
+	release, ref, err := g.budget.take(ctx, g, now)
+	if ref != nil || err != nil {
 		return nil, ref, err
 	}
 	req := g.newRequest(in, caller, callee, now)
@@ -332,9 +333,11 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 	}
 	d, err := g.st.Admit(ctx, req, rules, now)
 	if err != nil {
+		release()
 		return nil, nil, fmt.Errorf("policy: admit %s: %w", req.ID, err)
 	}
 	if !d.Allowed {
+		release()
 		ref := &Refusal{Code: callback.ReasonNotEligible, Status: http.StatusForbidden,
 			Field: "caller", Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
 		if strings.HasPrefix(d.Rule, "callee") {
@@ -345,7 +348,6 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 		}
 		return nil, ref, nil
 	}
-	g.budget.reserve(now, g.cfg.CallLimit)
 	return req, nil, nil
 }
 

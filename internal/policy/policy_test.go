@@ -466,3 +466,45 @@ func TestRefusalError(t *testing.T) {
 		t.Fatal("no fallback message")
 	}
 }
+
+// TestDailyBudgetConcurrent: concurrent requests cannot overrun the budget
+// together, and a request refused later (not eligible) gives its
+// reservation back.
+func TestDailyBudgetConcurrent(t *testing.T) {
+	rules := &store.Rules{CallerAttemptsPerDay: 1, Location: time.UTC}
+	g, _, _ := newGuard(t, rules, func(c *Config) {
+		c.DailyMinutes = 15
+		c.CallLimit = 5 * time.Minute
+	})
+	// Not eligible after its first request: the second must not hold budget.
+	runAttempts(t, g, []attempt{
+		{"13800001001", "13900001001", "192.0.2.1", "", ""},
+		{"13800001001", "13900002002", "192.0.2.2", callback.ReasonNotEligible, "caller"},
+	})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted, busy := 0, 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, ref, err := g.Admit(context.Background(), in(mobile("137", i*10000), mobile("136", i*10000), fmt.Sprintf("198.51.100.%d", i)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Error(err)
+			case ref == nil:
+				admitted++
+			case ref.Code == callback.ReasonSystemBusy:
+				busy++
+			default:
+				t.Errorf("refusal %+v", ref)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted != 2 || busy != 18 {
+		t.Fatalf("%d admitted, %d busy; want 2 and 18 (15 min budget, 5 min calls, one already admitted)", admitted, busy)
+	}
+}
