@@ -19,6 +19,7 @@ import (
 	"webcallback/ami"
 	"webcallback/internal/callback"
 	"webcallback/internal/callflow"
+	"webcallback/internal/monitor"
 	"webcallback/internal/policy"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
@@ -107,6 +108,12 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
+	// CDRs reach the store through the monitor, on its own subscription
+	// made before the engine starts, as the service runs it.
+	cdrs := client.Subscribe(1 << 16)
+	monDone := make(chan struct{})
+	go func() { defer close(monDone); monitor.New(st, log).ConsumeAMI(ctx, cdrs.C()) }()
+	t.Cleanup(func() { cdrs.Close(); <-monDone }) // drained before the store closes
 	eng, err := callflow.New(callflow.Config{Limit: o.limit, Warning: o.limit / 4, CalleeRing: o.calleeRing, MaxPerSecond: -1, Logger: log}, client, st)
 	if err != nil {
 		t.Fatal(err)
