@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"mime"
 	"net/http"
 	"time"
 )
@@ -81,24 +80,4 @@ func CrossOrigin(next http.Handler) http.Handler {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 	}))
 	return p.Handler(next)
-}
-
-// RequireJSON refuses (415) state-changing requests whose Content-Type is
-// not application/json. A cross-site page can post a form or text/plain
-// without a CORS preflight, but not JSON; the service sends no CORS
-// headers, so a JSON API behind this cannot be driven from another site.
-func RequireJSON(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// DELETE needs a preflight whatever its type; it may come bodiless.
-		needs := r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch ||
-			(r.Method == http.MethodDelete && (r.ContentLength != 0 || r.Header.Get("Content-Type") != ""))
-		if needs {
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
-				http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -177,9 +177,9 @@ func TestCSRF(t *testing.T) {
 	}
 }
 
-func TestCrossOriginAndJSON(t *testing.T) {
+func TestCrossOrigin(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	srv := httptest.NewServer(CrossOrigin(RequireJSON(ok)))
+	srv := httptest.NewServer(CrossOrigin(ok))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	tests := []struct {
@@ -189,10 +189,6 @@ func TestCrossOriginAndJSON(t *testing.T) {
 	}{
 		{"get", "GET", "", nil, 200},
 		{"json post", "POST", "application/json", nil, 200},
-		{"json charset", "POST", "application/json; charset=utf-8", nil, 200},
-		{"form post to JSON API", "POST", "application/x-www-form-urlencoded", nil, 415},
-		{"text/plain post", "POST", "text/plain", nil, 415},
-		{"no type post", "POST", "", nil, 415},
 		{"bodiless delete", "DELETE", "", nil, 200},
 		{"same origin", "POST", "application/json", map[string]string{"Sec-Fetch-Site": "same-origin"}, 200},
 		{"cross site", "POST", "application/json", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
