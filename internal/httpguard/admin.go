@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"webcallback/internal/policy/ratelimit"
 	"webcallback/internal/store"
@@ -120,9 +123,17 @@ func (a *AdminAuth) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		body := &bodyRecorder{r: r.Body}
+		if r.Body != nil {
+			r.Body = body
+		}
 		next.ServeHTTP(sw, r)
+		detail := fmt.Sprintf("status %d", sw.status)
+		if len(body.head) > 0 {
+			detail += "; body: " + printable(body.head)
+		}
 		a.audit(r.Context(), store.AuditEntry{At: now, Actor: actor, Action: r.Method + " " + r.URL.Path,
-			Target: r.URL.RequestURI(), Detail: fmt.Sprintf("status %d", sw.status)})
+			Target: r.URL.RequestURI(), Detail: detail})
 	})
 }
 
@@ -181,3 +192,34 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// auditBodyBytes is how much of an admin request's body the audit entry
+// keeps: enough for the number and kind of an override and its note.
+const auditBodyBytes = 512
+
+// bodyRecorder keeps the first auditBodyBytes the handler reads.
+type bodyRecorder struct {
+	r    io.ReadCloser
+	head []byte
+}
+
+func (b *bodyRecorder) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if room := auditBodyBytes - len(b.head); room > 0 {
+		b.head = append(b.head, p[:min(n, room)]...)
+	}
+	return n, err
+}
+
+func (b *bodyRecorder) Close() error { return b.r.Close() }
+
+// printable makes b safe for a log line: invalid UTF-8 and control
+// characters become U+FFFD.
+func printable(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(string(b), "\uFFFD"))
+}

@@ -257,11 +257,16 @@ func TestAdminAuth(t *testing.T) {
 			t.Error("no actor in an admin request")
 		}
 		if r.Method == "POST" {
+			io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusCreated)
 		}
 	}))
 	do := func(method, auth, remote string) *http.Response {
-		r := httptest.NewRequest(method, "/api/v1/admin/overrides?number=%2B8613800001001", nil)
+		var body io.Reader
+		if method == "POST" {
+			body = strings.NewReader(`{"number":"+8613800001001","kind":"block","note":"bomb\r\nfake: line"}`)
+		}
+		r := httptest.NewRequest(method, "/api/v1/admin/overrides?number=%2B8613800001001", body)
 		r.RemoteAddr = remote
 		if auth != "" {
 			r.Header.Set("Authorization", auth)
@@ -320,6 +325,15 @@ func TestAdminAuth(t *testing.T) {
 		}
 	}
 	got := strings.Join(actions, "; ")
+	var post string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Action, "POST") {
+			post = e.Detail
+		}
+	}
+	if post != `status 201; body: {"number":"+8613800001001","kind":"block","note":"bomb\r\nfake: line"}` {
+		t.Errorf("audit detail %q", post)
+	}
 	for _, want := range []string{"POST /api/v1/admin/overrides by admin@192.0.2.1", "admin_blocked by anonymous@192.0.2.1"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit log %q lacks %q", got, want)
@@ -423,5 +437,17 @@ func TestServerSlowloris(t *testing.T) {
 	}
 	if err := <-sseDone; err != nil || n != 8 {
 		t.Fatalf("SSE stream cut: %d events, %v", n, err)
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":1}`:    `{"a":1}`,
+		"x\r\ny":     "x\uFFFD\uFFFDy",
+		"\x00\xff号码": "\uFFFD\uFFFD号码",
+	} {
+		if got := printable([]byte(in)); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
