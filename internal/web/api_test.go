@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"webcallback/internal/callback"
+	"webcallback/internal/policy"
+	"webcallback/internal/policy/pow"
 )
 
 // TestCallFlows places real calls through the sandbox and follows each by
@@ -190,5 +193,36 @@ func TestStreamLimit(t *testing.T) {
 	resp, b := e.do("GET", "/api/v1/callbacks/"+r.ID+"/events", "")
 	if resp.StatusCode != http.StatusServiceUnavailable || decodeError(t, b).Error.Code != "too_many_streams" {
 		t.Fatalf("second stream: %s %s", resp.Status, b)
+	}
+}
+
+// TestProofOfWork: when the policy demands work, the refusal carries the
+// challenge; the solved challenge is accepted once.
+func TestProofOfWork(t *testing.T) {
+	e := newEnv(t, envOpts{pow: policy.PoWAlways})
+	body := `{"caller":"` + numCaller + `","callee":"` + numBusy + `"`
+	resp, b := e.do("POST", "/api/v1/callbacks", body+`}`)
+	var eb struct {
+		Error struct {
+			Code, Field string
+			Challenge   *pow.Challenge
+		}
+	}
+	if resp.StatusCode != 429 || json.Unmarshal(b, &eb) != nil || eb.Error.Field != "pow" || eb.Error.Challenge == nil {
+		t.Fatalf("without work: %s %s", resp.Status, b)
+	}
+	sol, err := pow.Solve(context.Background(), *eb.Error.Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, b := e.do("POST", "/api/v1/callbacks", body+`,"pow":"`+sol+`"}`); resp.StatusCode != 201 {
+		t.Fatalf("with work: %s %s", resp.Status, b)
+	}
+	if resp, b := e.do("POST", "/api/v1/callbacks", body+`,"pow":"`+sol+`"}`); resp.StatusCode != 429 {
+		t.Fatalf("work spent twice: %s %s", resp.Status, b)
+	}
+	resp, b = e.do("GET", "/api/v1/challenge", "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"required":true`) {
+		t.Fatalf("challenge: %s %s", resp.Status, b)
 	}
 }

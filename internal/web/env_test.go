@@ -59,6 +59,7 @@ type envOpts struct {
 	webhookURL string
 	limits     bool          // policy limits on
 	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
+	pow        string        // policy proof of work (default off)
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -128,7 +129,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 	})
 
 	pc := policy.DefaultConfig()
-	pc.Limits, pc.PoW, pc.DailyMinutes = o.limits, policy.PoWOff, 0
+	if o.pow == "" {
+		o.pow = policy.PoWOff
+	}
+	pc.Limits, pc.PoW, pc.DailyMinutes, pc.PoWDifficulty = o.limits, o.pow, 0, 8
 	guard, err := policy.New(pc, st, nil, log)
 	if err != nil {
 		t.Fatal(err)
