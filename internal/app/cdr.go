@@ -38,6 +38,7 @@ const (
 // stops the monitor at once, without a drain. stop is idempotent.
 func StartCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
 	mon := monitor.New(st, log)
+	mon.Location = s.PBXLocation()
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	end := cancel // how stop asks the worker to finish

@@ -72,6 +72,7 @@ type Settings struct {
 	CallerCooldown        time.Duration
 	CalleePerDay          int
 	TimeZone              string
+	PBXTimeZone           string
 
 	AdminToken    string
 	WebhookURL    string
@@ -186,6 +187,7 @@ func NewLoader(command string) *Loader {
 	dur(&s.CallerCooldown, "caller-cooldown", time.Minute, "minimum time between two requests of one caller number")
 	intv(&s.CalleePerDay, "callee-per-day", 3, "requests ringing one callee number per day, from any caller (0 = no cap)")
 	str(&s.TimeZone, "timezone", "Asia/Shanghai", "time zone where a quota day starts")
+	str(&s.PBXTimeZone, "pbx-timezone", "Local", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
 	secret(&s.AdminToken, "admin-token", "bearer token of the admin API and dashboard (empty = admin disabled)")
 	str(&s.WebhookURL, "webhook-url", "", "POST status changes here (empty = no webhooks)")
 	secret(&s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
@@ -346,6 +348,9 @@ func (s *Settings) Validate() error {
 	if _, err := time.LoadLocation(s.TimeZone); err != nil {
 		bad("--timezone %q: %v", s.TimeZone, err)
 	}
+	if _, err := time.LoadLocation(s.PBXTimeZone); err != nil {
+		bad("--pbx-timezone %q: %v", s.PBXTimeZone, err)
+	}
 	if s.CDRSource != "ami" && s.CDRSource != "table" {
 		bad("--cdr-source must be ami or table, not %q", s.CDRSource)
 	}
@@ -378,8 +383,13 @@ func isToken(s string) bool {
 }
 
 // Location is TimeZone loaded (Validate checked it).
-func (s *Settings) Location() *time.Location {
-	loc, err := time.LoadLocation(s.TimeZone)
+func (s *Settings) Location() *time.Location { return loadLocation(s.TimeZone) }
+
+// PBXLocation is PBXTimeZone loaded (Validate checked it).
+func (s *Settings) PBXLocation() *time.Location { return loadLocation(s.PBXTimeZone) }
+
+func loadLocation(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return time.UTC
 	}
