@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -75,7 +76,7 @@ type Config struct {
 	Registerer prometheus.Registerer
 
 	Workers     int           // concurrent posts (default 4)
-	Queue       int           // events waiting (default 1000)
+	Queue       int           // events waiting, over all workers (default 1000)
 	MaxAttempts int           // per event (default 6)
 	Backoff     time.Duration // first retry delay, doubled per attempt with jitter (default 1 s)
 	MaxBackoff  time.Duration // default 5 min
@@ -95,11 +96,13 @@ type Body struct {
 
 // Sender delivers events. Create with New, start with Run.
 type Sender struct {
-	cfg   Config
-	log   *slog.Logger
-	queue chan *Body
-	sent  *prometheus.CounterVec // result: ok, retry, failed, dropped
-	wg    sync.WaitGroup
+	cfg Config
+	log *slog.Logger
+	// queues has one queue per worker; a request's events always go to the
+	// same one, so a receiver sees each call's events in order.
+	queues []chan *Body
+	sent   *prometheus.CounterVec // result: ok, retry, failed, dropped
+	wg     sync.WaitGroup
 }
 
 // New checks cfg and returns a Sender.
@@ -133,10 +136,14 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Now = time.Now
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Sender{cfg: cfg, log: cfg.Logger.With("component", "webhook"), queue: make(chan *Body, cfg.Queue),
+	cfg.Queue = max(cfg.Queue/cfg.Workers, 1) // per worker
+	s := &Sender{cfg: cfg, log: cfg.Logger.With("component", "webhook"), queues: make([]chan *Body, cfg.Workers),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webcallback_webhook_deliveries_total", Help: "Webhook posts by result: ok, retry, failed (gave up), dropped (queue full).",
 		}, []string{"result"})}
+	for i := range s.queues {
+		s.queues[i] = make(chan *Body, cfg.Queue)
+	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(s.sent); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -153,9 +160,9 @@ func New(cfg Config) (*Sender, error) {
 func (s *Sender) Run(ctx context.Context, svc callback.Service) {
 	updates, stop := svc.WatchAll()
 	defer stop()
-	for i := 0; i < s.cfg.Workers; i++ {
+	for _, q := range s.queues {
 		s.wg.Add(1)
-		go s.worker(ctx)
+		go s.worker(ctx, q)
 	}
 	defer s.wg.Wait()
 	last := map[string]string{} // request id → last event sent: a repeated snapshot sends nothing
@@ -187,21 +194,23 @@ func (s *Sender) Enqueue(event string, r *callback.Request) {
 	if s.cfg.BaseURL != "" {
 		b.URL = s.cfg.BaseURL + "/api/v1/callbacks/" + url.PathEscape(r.ID)
 	}
+	h := fnv.New32a()
+	h.Write([]byte(r.ID))
 	select {
-	case s.queue <- b:
+	case s.queues[h.Sum32()%uint32(len(s.queues))] <- b:
 	default:
 		s.sent.WithLabelValues("dropped").Inc()
 		s.log.Warn("webhook queue full; event dropped", "id", r.ID, "event", event)
 	}
 }
 
-func (s *Sender) worker(ctx context.Context) {
+func (s *Sender) worker(ctx context.Context, queue <-chan *Body) {
 	defer s.wg.Done()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-s.queue:
+		case b := <-queue:
 			s.deliver(ctx, b)
 		}
 	}

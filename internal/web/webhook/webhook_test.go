@@ -52,9 +52,9 @@ func start(t *testing.T, statuses ...int) (*receiver, *Sender) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	for i := 0; i < s.cfg.Workers; i++ {
+	for _, q := range s.queues {
 		s.wg.Add(1)
-		go s.worker(ctx)
+		go s.worker(ctx, q)
 	}
 	return rc, s
 }
@@ -129,7 +129,7 @@ func TestRetry(t *testing.T) {
 
 // TestQueueFull: a dead receiver never blocks Enqueue; overflow is dropped.
 func TestQueueFull(t *testing.T) {
-	s, err := New(Config{URL: "http://127.0.0.1:1/", Queue: 2})
+	s, err := New(Config{URL: "http://127.0.0.1:1/", Queue: 2, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +145,8 @@ func TestQueueFull(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Enqueue blocked")
 	}
-	if len(s.queue) != 2 {
-		t.Fatalf("queue holds %d", len(s.queue))
+	if len(s.queues[0]) != 2 {
+		t.Fatalf("queue holds %d", len(s.queues[0]))
 	}
 }
 
