@@ -201,7 +201,7 @@ func snapshot(t *testing.T, s *sqlStore) map[string][]string {
 
 // TestRebuildEqualsIncremental ingests a generated history incrementally
 // (shuffled, with duplicates) and checks that a rebuild from cdr gives the
-// very same tables. 100k rows on SQLite; 20k on the servers, where the
+// very same tables. 100k rows on SQLite; 10k on the servers, where the
 // round trips make 100k take minutes; 5k under -race (which slows the
 // pure-Go SQLite ~10x). WEBCALLBACK_TEST_FULL=1 runs 100k everywhere.
 func TestRebuildEqualsIncremental(t *testing.T) {
@@ -213,7 +213,7 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 			case raceEnabled:
 				n = 5000
 			case b.name != "sqlite":
-				n = 20000
+				n = 10000
 			}
 		}
 		var reqs []*callback.Request
