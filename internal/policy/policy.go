@@ -94,8 +94,8 @@ type Config struct {
 	Location *time.Location
 
 	// PoW is auto, always or off. In auto mode the challenge is required
-	// while more than PoWAutoRate requests arrived in the last minute, and
-	// for PoWAutoHold after that.
+	// while more than PoWAutoRate requests within their address's limits
+	// arrived in the last minute, and for PoWAutoHold after that.
 	PoW           string
 	PoWDifficulty int // leading zero bits; 16 ≈ 65k hashes, about a second in a browser
 	PoWTTL        time.Duration
@@ -311,7 +311,6 @@ func (g *Guard) ParseNumber(s string) (Number, error) {
 // err is an internal failure (store down: 503).
 func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusal, error) {
 	now := g.now()
-	g.load.add(now)
 	if ref := g.checkClient(in, now); ref != nil {
 		return nil, ref, nil
 	}
@@ -387,6 +386,10 @@ func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 			return rateLimited(now, wait, "", c.what+" limit for "+c.key)
 		}
 	}
+	// Only requests within their address's limits count as load: one
+	// address flooding is the per-address limit's job, and must not switch
+	// proof of work on for every visitor.
+	g.load.add(now)
 	if g.powRequired(now) {
 		if err := g.pow.Verify(in.PoW, now); err != nil {
 			ch := g.Challenge(now)

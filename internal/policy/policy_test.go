@@ -508,3 +508,16 @@ func TestDailyBudgetConcurrent(t *testing.T) {
 		t.Fatalf("%d admitted, %d busy; want 2 and 18 (15 min budget, 5 min calls, one already admitted)", admitted, busy)
 	}
 }
+
+// TestProofOfWorkAutoIgnoresOneAddress: one address flooding is stopped by
+// its own limit and does not switch proof of work on for everyone.
+func TestProofOfWorkAutoIgnoresOneAddress(t *testing.T) {
+	g, _, clk := newGuard(t, nil, func(c *Config) { c.PoW = PoWAuto; c.PoWAutoRate = 20 })
+	for i := 0; i < 500; i++ {
+		g.Admit(context.Background(), in(mobile("138", i*10000), mobile("139", i*10000), "192.0.2.1"))
+	}
+	if g.Challenge(clk.Now()).Required {
+		t.Fatal("one address switched proof of work on")
+	}
+	runAttempts(t, g, []attempt{{"13700001001", "13600001001", "198.51.100.1", "", ""}})
+}
