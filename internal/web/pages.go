@@ -2,13 +2,17 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"webcallback/internal/callback"
@@ -242,20 +246,64 @@ func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, s.pages.admin, d)
 }
 
-// staticHandler serves the embedded assets. URLs carry ?v=<hash of the
-// assets>, so they may be cached for long.
+// staticHandler serves the embedded assets, gzipped once at start for the
+// clients that accept it. URLs carry ?v=<hash of the assets>, so they may
+// be cached for good.
 func staticHandler() http.Handler {
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		panic(err) // the embed pattern guarantees the directory
 	}
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	gz := gzipAssets(sub)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("v") != "" {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		} else {
 			w.Header().Set("Cache-Control", "public, max-age=300")
 		}
+		w.Header().Add("Vary", "Accept-Encoding")
+		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		if b, ok := gz[name]; ok && acceptsGzip(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(name)))
+			http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+			return
+		}
 		files.ServeHTTP(w, r)
 	})
+}
+
+// gzipAssets compresses every asset that gets smaller.
+func gzipAssets(fsys fs.FS) map[string][]byte {
+	out := map[string][]byte{}
+	_ = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(raw)
+		_ = zw.Close()
+		if buf.Len() < len(raw) {
+			out[name] = buf.Bytes()
+		}
+		return nil
+	})
+	return out
+}
+
+// acceptsGzip reads Accept-Encoding, honouring an explicit gzip;q=0.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" {
+			return strings.ReplaceAll(strings.TrimSpace(params), " ", "") != "q=0"
+		}
+	}
+	return false
 }

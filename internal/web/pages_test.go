@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -147,6 +150,16 @@ func TestPages(t *testing.T) {
 		if resp.StatusCode != 200 || len(b) == 0 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 			t.Errorf("%s: %s %q", a, resp.Status, resp.Header.Get("Cache-Control"))
 		}
+	}
+	// Compressed for clients that accept it; Go's client unzips it.
+	resp, b := e.do("GET", "/static/app.js?v=x", "", "Accept-Encoding", "gzip")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Errorf("gzip asset: %s %v", resp.Status, resp.Header)
+	}
+	if zr, err := gzip.NewReader(bytes.NewReader(b)); err != nil {
+		t.Errorf("gzip asset: %v", err)
+	} else if js, _ := io.ReadAll(zr); !strings.Contains(string(js), "use strict") {
+		t.Errorf("gzip asset content: %.80q", js)
 	}
 	if resp, _ := e.do("GET", "/static/nope.js", ""); resp.StatusCode != 404 {
 		t.Errorf("missing asset: %s", resp.Status)
