@@ -93,3 +93,70 @@ func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
 		}
 	}
 }
+
+// TestTalkTimeFromCalleeAnswer: the talk time that decides TimeoutHangup
+// and goes out as TalkMs is measured from the callee's answer, not taken
+// from ANSWEREDTIME_MS (on Asterisk 22 that counts from the caller's
+// answer: Welcome and ringing included).
+func TestTalkTimeFromCalleeAnswer(t *testing.T) {
+	d := mustDialplan(t, ipSettings())
+	ref := "${" + ConnectedVar + "}"
+	talk := "${" + TalkVar + "}"
+	if !strings.Contains(NowMS, "STRFTIME(,") {
+		t.Errorf("NowMS %s: STRFTIME needs an empty epoch (the clock with microseconds); ${EPOCH} makes %%3q read 000", NowMS)
+	}
+
+	// U() stamps the answer on the caller's channel, first thing.
+	conn := d.Extension("webcallback-connected", "s")
+	if len(conn) == 0 || conn[0].App != "Set" || conn[0].Data != "MASTER_CHANNEL("+ConnectedVar+")="+NowMS {
+		t.Errorf("[webcallback-connected] s,1 = %+v, want Set(MASTER_CHANNEL(%s)=%s)", conn, ConnectedVar, NowMS)
+	}
+
+	// In [webcallback]: the stamp is cleared before Dial; after Dial (and on
+	// the jump to dialend without one) the talk time is computed before the
+	// dialend UserEvent; the TimeoutHangup rule reads it.
+	steps := d.Extension(wcbproto.Context, wcbproto.Exten)
+	at := func(match func(Step) bool) int {
+		for i, st := range steps {
+			if match(st) {
+				return i
+			}
+		}
+		return -1
+	}
+	dial := at(func(st Step) bool { return st.App == "Dial" })
+	reset := at(func(st Step) bool { return st.App == "Set" && st.Data == ConnectedVar+"=" })
+	dialend := at(func(st Step) bool { return st.Label == "dialend" })
+	zero := at(func(st Step) bool { return st.App == "Set" && st.Data == TalkVar+"=0" })
+	compute := at(func(st Step) bool {
+		return st.App == "Set" && st.Data == TalkVar+"=$["+NowMS+" - "+ref+"]"
+	})
+	skip := at(func(st Step) bool { return st.App == "GotoIf" && strings.Contains(st.Data, `"`+ref+`" = ""`) })
+	event := at(func(st Step) bool {
+		return st.App == "UserEvent" && strings.Contains(st.Data, wcbproto.HeaderStage+": "+wcbproto.StageDialEnd)
+	})
+	rule := at(func(st Step) bool { return strings.Contains(st.Data, "Set(WCB_PROMPT=TimeoutHangup)") })
+	for name, i := range map[string]int{"Dial": dial, "clear": reset, "dialend": dialend, "talk=0": zero,
+		"talk=now-connected": compute, "skip when never connected": skip, "dialend event": event, "rule": rule} {
+		if i < 0 {
+			t.Fatalf("no %s step in [%s]", name, wcbproto.Context)
+		}
+	}
+	if !(reset < dial && dial < dialend && dialend <= zero && zero < skip && skip < compute && compute < event && event < rule) {
+		t.Errorf("order: clear %d, Dial %d, dialend %d, talk=0 %d, skip %d, compute %d, event %d, rule %d",
+			reset, dial, dialend, zero, skip, compute, event, rule)
+	}
+	evs, err := d.UserEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Headers[wcbproto.HeaderStage] == wcbproto.StageDialEnd && ev.Headers[wcbproto.HeaderTalkMS] != talk {
+			t.Errorf("line %d: %s: %q, want %s", ev.Line, wcbproto.HeaderTalkMS, ev.Headers[wcbproto.HeaderTalkMS], talk)
+		}
+	}
+	if data := steps[rule].Data; !strings.HasPrefix(data, "$["+talk+" >= $[${"+wcbproto.VarLimitMS+"} - 1000]]?") ||
+		strings.Contains(data, "ANSWEREDTIME") {
+		t.Errorf("TimeoutHangup rule %s: want the talk time against the limit less 1000 ms", data)
+	}
+}

@@ -74,6 +74,23 @@ func Prompts() []string {
 	return p
 }
 
+// The dialplan measures talk time itself: ANSWEREDTIME_MS counts from the
+// caller's answer on Asterisk 22, not from the callee's.
+const (
+	// ConnectedVar is set on the caller's channel (MASTER_CHANNEL) by
+	// [webcallback-connected], Dial's U() subroutine, when the callee
+	// answered: NowMS at that moment.
+	ConnectedVar = "WCB_CONNECTED_MS"
+	// TalkVar is the talk time in ms after Dial returned (0 if the callee
+	// never answered): the dialend UserEvent's wcbproto.HeaderTalkMS and
+	// what decides TimeoutHangup (>= limit - 1000).
+	TalkVar = "WCB_TALK_MS"
+	// NowMS reads the clock in ms since the epoch. STRFTIME without an
+	// epoch takes the time with microseconds (ast_tvnow); %3q prints its
+	// milliseconds, %s the seconds. ${EPOCH} as the epoch would zero them.
+	NowMS = "${STRFTIME(,,%s%3q)}"
+)
+
 // DialStatuses are the values Dial leaves in ${DIALSTATUS}. The dialplan
 // has a cause table for each but ANSWER.
 var DialStatuses = []string{"ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL", "TORTURE", "INVALIDARGS"}
@@ -141,7 +158,8 @@ type renderData struct {
 	Context, Exten, Priority, UserEvent string
 	VarList                             string
 	V                                   struct{ ID, Caller, Callee, CalleeCID, LimitMS, WarnMS, WarnCallee, RingS, Lang string }
-	H                                   struct{ ID, Stage, DialStatus, Cause, AnsweredMS, Prompt string }
+	H                                   struct{ ID, Stage, DialStatus, Cause, AnsweredMS, TalkMS, Prompt string }
+	ConnectedVar, TalkVar, NowMS        string
 	Stage                               struct{ Answered, Dialing, Connected, DialEnd, Prompt, Hangup string }
 	Prompt                              struct{ Welcome, TimeoutHangup, PartnerHangup, SystemBusy callback.Prompt }
 	UserfieldPrefix, UserfieldIDPrefix  string
@@ -204,7 +222,8 @@ func newRenderData(s Settings) *renderData {
 	d.V.LimitMS, d.V.WarnMS, d.V.WarnCallee = wcbproto.VarLimitMS, wcbproto.VarWarnMS, wcbproto.VarWarnCallee
 	d.V.RingS, d.V.Lang = wcbproto.VarRingS, wcbproto.VarLang
 	d.H.ID, d.H.Stage, d.H.DialStatus = wcbproto.HeaderID, wcbproto.HeaderStage, wcbproto.HeaderDialStatus
-	d.H.Cause, d.H.AnsweredMS, d.H.Prompt = wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderPrompt
+	d.H.Cause, d.H.AnsweredMS, d.H.TalkMS, d.H.Prompt = wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS, wcbproto.HeaderPrompt
+	d.ConnectedVar, d.TalkVar, d.NowMS = ConnectedVar, TalkVar, NowMS
 	d.Stage.Answered, d.Stage.Dialing, d.Stage.Connected = wcbproto.StageAnswered, wcbproto.StageDialing, wcbproto.StageConnected
 	d.Stage.DialEnd, d.Stage.Prompt, d.Stage.Hangup = wcbproto.StageDialEnd, wcbproto.StagePrompt, wcbproto.StageHangup
 	d.Prompt.Welcome, d.Prompt.TimeoutHangup = callback.PromptWelcome, callback.PromptTimeoutHangup

@@ -329,7 +329,7 @@ func TestCDRConf(t *testing.T) {
 
 // internalVars are the dialplan's own variables, besides wcbproto.Vars and
 // Asterisk's.
-var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD"}
+var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD", ConnectedVar, TalkVar}
 
 // TestDialplanMatchesContract is the drift test against internal/wcbproto:
 // context, entry point, variables, UserEvent names, headers and stages.
@@ -373,7 +373,7 @@ func TestDialplanMatchesContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	stageHeaders := map[string][]string{
-		wcbproto.StageDialEnd: {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS},
+		wcbproto.StageDialEnd: {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS},
 		wcbproto.StagePrompt:  {wcbproto.HeaderPrompt},
 		wcbproto.StageHangup:  {wcbproto.HeaderCause},
 	}
@@ -524,9 +524,9 @@ var appModules = map[string]string{
 	"Set": "", "GotoIf": "", "Goto": "", "Hangup": "", "NoOp": "",
 	"ExecIf": "app_exec.so", "Dial": "app_dial.so", "Playback": "app_playback.so",
 	"Gosub": "app_stack.so", "Return": "app_stack.so", "UserEvent": "app_userevent.so",
-	"FILTER": "func_strings.so", "TOLOWER": "func_strings.so", "IF": "func_logic.so",
+	"FILTER": "func_strings.so", "TOLOWER": "func_strings.so", "STRFTIME": "func_strings.so", "IF": "func_logic.so",
 	"DIALPLAN_EXISTS": "func_dialplan.so", "CALLERID": "func_callerid.so",
-	"CDR": "func_cdr.so", "CHANNEL": "func_channel.so",
+	"CDR": "func_cdr.so", "CHANNEL": "func_channel.so", "MASTER_CHANNEL": "func_channel.so",
 }
 
 func TestModulesCoverDialplan(t *testing.T) {

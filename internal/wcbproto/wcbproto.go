@@ -43,6 +43,7 @@ const (
 	HeaderDialStatus = "DialStatus" // stage dialend: ${DIALSTATUS}
 	HeaderCause      = "Cause"      // stages dialend, hangup: ${HANGUPCAUSE} (Q.850 number)
 	HeaderAnsweredMS = "AnsweredMs" // stage dialend: ${ANSWEREDTIME_MS}: time since the caller answered (Welcome and ringing included), not talk time
+	HeaderTalkMS     = "TalkMs"     // stage dialend: talk time in ms, callee answer (Dial's U()) to Dial's return; 0 if never connected
 	HeaderPrompt     = "Prompt"     // stage prompt: the file about to be played
 )
 
