@@ -29,7 +29,7 @@ var userEventHeaders = map[string][]string{
 	wcbproto.StageAnswered:  nil,
 	wcbproto.StageDialing:   nil,
 	wcbproto.StageConnected: nil,
-	wcbproto.StageDialEnd:   {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS},
+	wcbproto.StageDialEnd:   {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS},
 	wcbproto.StagePrompt:    {wcbproto.HeaderPrompt},
 	wcbproto.StageHangup:    {wcbproto.HeaderCause},
 }
@@ -40,6 +40,10 @@ const defaultLang = "zh"
 
 // connectedContext is the U() subroutine run on the callee's channel.
 const connectedContext = "webcallback-connected"
+
+// limitSlackMS: the dialplan plays TimeoutHangup when the talk time
+// reached the limit less this much (${WCB_TALK_MS} >= ${WCB_LIMIT_MS} - 1000).
+const limitSlackMS = 1000
 
 // settings are the dialplan's variables after filtering and fallbacks.
 type settings struct {
@@ -133,10 +137,11 @@ func (c *call) dialplan() {
 	if st.callee == "" {
 		// No callee digits left after FILTER(): reported as an invalid number.
 		s.mu.Unlock()
-		c.afterDial(st, "INVALIDARGS", wcbproto.CauseInvalidFormat, 0, "")
+		c.afterDial(st, "INVALIDARGS", wcbproto.CauseInvalidFormat, 0, 0, 0)
 		return
 	}
 	c.userEventLocked(ch, wcbproto.StageDialing)
+	c.setStepLocked(asterisk.ConnectedVar, "")
 	c.nextLocked(ch, "Dial", "PJSIP/"+st.callee+"@"+s.cfg.Trunk+","+strconv.Itoa(st.ringS)+
 		",gU("+connectedContext+"^"+st.id+"^"+st.lang+")L("+limit+")")
 	for _, v := range []string{"DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
@@ -234,14 +239,14 @@ func (c *call) dial(st settings) {
 		s.mu.Lock()
 		c.dialEndLocked("NOANSWER", 0, 0)
 		s.mu.Unlock()
-		c.afterDial(st, "NOANSWER", 0, 0, "")
+		c.afterDial(st, "NOANSWER", 0, 0, 0, 0)
 	case !far.Answer:
 		status := dialStatus(cause)
 		s.mu.Lock()
 		c.hangupRequestLocked(cal, byAMI, cause, sip)
 		c.dialEndLocked(status, cause, sip)
 		s.mu.Unlock()
-		c.afterDial(st, status, cause, sip, "")
+		c.afterDial(st, status, cause, sip, 0, 0)
 	default:
 		c.bridge(st, far)
 	}
@@ -267,8 +272,13 @@ func (c *call) bridge(st settings, far farEnd) {
 	c.varSetLocked(ch, "DIALEDPEERNUMBER", st.callee+"@"+s.cfg.Trunk)
 	cal.exten = ""
 	c.emit(classCall, event("DialEnd", classCall, ch, cal, "DialStatus", "ANSWER"))
-	// U(webcallback-connected^id^lang) on the callee's channel.
+	// U(webcallback-connected^id^lang) on the callee's channel. Its first
+	// step stamps the answer onto the caller's channel (MASTER_CHANNEL:
+	// the VarSet is the caller's), in ms since the epoch of the call's clock.
 	cal.context, cal.exten, cal.priority = connectedContext, "s", 0
+	stamp := strconv.FormatInt(c.now.UnixMilli(), 10)
+	c.nextLocked(cal, "Set", "MASTER_CHANNEL("+asterisk.ConnectedVar+")="+stamp)
+	c.varSetLocked(ch, asterisk.ConnectedVar, stamp)
 	c.userEventLocked(cal, wcbproto.StageConnected)
 	c.nextLocked(cal, "ExecIf", "1?Set(CHANNEL(language)="+st.lang+")")
 	cal.language = st.lang
@@ -322,15 +332,16 @@ func (c *call) bridge(st settings, far farEnd) {
 	}
 	c.leaveBridgeLocked(pvt)
 	// Asterisk 22 counts ANSWEREDTIME from the caller channel's answer,
-	// not the callee's (fixtures: 19493 ms for a 15 s bridge), and the
-	// dialplan's limit test inherits that.
+	// not the callee's (fixtures: 19493 ms for a 15 s bridge); the
+	// dialplan measures the talk time itself, from the U() stamp.
 	answeredMS := int(c.now.Sub(c.rowAnswer()) / time.Millisecond)
+	talkMS := int(c.now.Sub(answered) / time.Millisecond)
 	c.varSetLocked(ch, "ANSWEREDTIME", strconv.Itoa(answeredMS/1000))
 	c.varSetLocked(ch, "ANSWEREDTIME_MS", strconv.Itoa(answeredMS))
 	c.varSetLocked(ch, "DIALSTATUS", "ANSWER")
 	c.hangupCause, c.techCause = wcbproto.CauseNormalClearing, 0
 	s.mu.Unlock()
-	c.afterDial(st, "ANSWER", wcbproto.CauseNormalClearing, 0, strconv.Itoa(answeredMS))
+	c.afterDial(st, "ANSWER", wcbproto.CauseNormalClearing, 0, answeredMS, talkMS)
 }
 
 // rowAnswer is the caller's answer time (the first CDR row's AnswerTime).
@@ -370,8 +381,10 @@ func (c *call) leaveBridgeLocked(pvt [2]string) {
 }
 
 // afterDial runs the dialplan after Dial returned with the caller still up:
-// userfield, dialend event, the prompt, Hangup() and the h extension.
-func (c *call) afterDial(st settings, status string, cause, sip int, answeredMS string) {
+// talk time, userfield, dialend event, the prompt, Hangup() and the h
+// extension. answeredMS is ANSWEREDTIME_MS, talkMS the dialplan's own
+// talk time (0 when the callee never answered).
+func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, talkMS int) {
 	s := c.s
 	ch := c.caller
 	s.mu.Lock()
@@ -384,21 +397,27 @@ func (c *call) afterDial(st settings, status string, cause, sip int, answeredMS 
 	}
 	c.nextLocked(ch, "Set", "WCB_STATUS="+status)
 	c.nextLocked(ch, "Set", "WCB_CAUSE="+strconv.Itoa(cause))
+	c.setStepLocked(asterisk.TalkVar, "0")
+	if status == "ANSWER" {
+		c.nextLocked(ch, "GotoIf", "0?talked")
+		c.setStepLocked(asterisk.TalkVar, strconv.Itoa(talkMS))
+	} else {
+		c.nextLocked(ch, "GotoIf", "1?talked")
+	}
+	c.nextLocked(ch, "ExecIf", "0?Set("+asterisk.TalkVar+"=0)")
 	uf := wcbproto.UserfieldPrefix + strconv.Itoa(cause) + wcbproto.UserfieldIDPrefix + st.id
 	c.nextLocked(ch, "Set", "CDR(userfield)="+uf)
 	c.setUserfieldLocked(uf)
 	if cal := c.callee; cal != nil && !cal.gone {
 		c.hangupLocked(cal, cause, sip)
 	}
-	if answeredMS == "" {
-		answeredMS = "0"
-	}
 	c.userEventLocked(ch, wcbproto.StageDialEnd, wcbproto.HeaderDialStatus, status,
-		wcbproto.HeaderCause, strconv.Itoa(cause), wcbproto.HeaderAnsweredMS, answeredMS)
+		wcbproto.HeaderCause, strconv.Itoa(cause), wcbproto.HeaderAnsweredMS, strconv.Itoa(answeredMS),
+		wcbproto.HeaderTalkMS, strconv.Itoa(talkMS))
 	var prompt callback.Prompt
 	if status == "ANSWER" {
 		prompt = callback.PromptPartnerHangup
-		if ms, _ := strconv.Atoi(answeredMS); ms >= st.limitMS-1000 {
+		if talkMS >= st.limitMS-limitSlackMS {
 			prompt = callback.PromptTimeoutHangup
 		}
 	} else {

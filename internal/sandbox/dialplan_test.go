@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"webcallback/ami"
 	"webcallback/deploy/asterisk"
 	"webcallback/internal/callback"
 	"webcallback/internal/wcbproto"
@@ -146,21 +147,97 @@ func TestVariablesMatchDialplan(t *testing.T) {
 }
 
 // TestLimitRuleMatchesDialplan: the sandbox decides TimeoutHangup as the
-// dialplan does (ANSWEREDTIME_MS >= limit - 1000). If the dialplan changes
-// the rule, this fails until the sandbox follows.
+// dialplan does (talk time >= limit - limitSlackMS, the talk time measured
+// from the U() stamp, not ANSWEREDTIME_MS), and simulates the steps that
+// measure it with the dialplan's names. If the dialplan changes the rule
+// or the names, this fails until the sandbox follows.
 func TestLimitRuleMatchesDialplan(t *testing.T) {
 	d := renderedDialplan(t)
+	talk := "${" + asterisk.TalkVar + "}"
 	found := false
 	for _, st := range d.Contexts[wcbproto.Context] {
 		if !strings.Contains(st.Data, "Set(WCB_PROMPT="+string(callback.PromptTimeoutHangup)+")") {
 			continue
 		}
 		found = true
-		if !strings.Contains(st.Data, "${ANSWEREDTIME_MS}") || !strings.Contains(st.Data, "- 1000]") {
-			t.Errorf("line %d: the TimeoutHangup rule changed: %s", st.Line, st.Data)
+		want := "$[" + talk + " >= $[${" + wcbproto.VarLimitMS + "} - " + strconv.Itoa(limitSlackMS) + "]]?"
+		if st.App != "ExecIf" || !strings.HasPrefix(st.Data, want) {
+			t.Errorf("line %d: the TimeoutHangup rule changed: %s(%s), the sandbox does %s...", st.Line, st.App, st.Data, want)
 		}
 	}
 	if !found {
 		t.Error("no TimeoutHangup rule in the dialplan")
+	}
+	// The talk time: now minus the stamp U() put on the caller's channel.
+	stamp := "MASTER_CHANNEL(" + asterisk.ConnectedVar + ")=" + asterisk.NowMS
+	if conn := d.Extension(connectedContext, "s"); len(conn) == 0 || conn[0].App != "Set" || conn[0].Data != stamp {
+		t.Errorf("[%s] s,1 is %+v; the sandbox simulates Set(%s) there", connectedContext, conn, stamp)
+	}
+	compute := asterisk.TalkVar + "=$[" + asterisk.NowMS + " - ${" + asterisk.ConnectedVar + "}]"
+	found = false
+	for _, st := range d.Contexts[wcbproto.Context] {
+		found = found || st.App == "Set" && st.Data == compute
+	}
+	if !found {
+		t.Errorf("no Set(%s) in [%s]: the sandbox's talk time is the U() stamp to Dial's return", compute, wcbproto.Context)
+	}
+}
+
+// TestTalkTimeAtScale: at a small time scale, the dialend UserEvent's
+// TalkMs is the talk time in simulated ms (exact: the callee's BYE after
+// 10 s, the limit), its AnsweredMs is larger (the caller's answer, Welcome
+// and ringing included), the VarSet of the U() stamp lands on the caller's
+// channel, and the prompt follows the talk time.
+func TestTalkTimeAtScale(t *testing.T) {
+	for _, tt := range []struct {
+		callee  string
+		limitMS int
+		talkMS  int
+		prompt  callback.Prompt
+	}{
+		// 10 s talk under a 14 s limit: ANSWEREDTIME_MS (about 14.5 s)
+		// would have said TimeoutHangup.
+		{"13855552010", 14000, 10000, callback.PromptPartnerHangup},
+		{"13800002002", 14000, 14000, callback.PromptTimeoutHangup},
+	} {
+		t.Run(tt.callee, func(t *testing.T) {
+			_, addr := startServer(t, Config{TimeScale: 0.002, Seed: 3})
+			c := dialRaw(t, addr)
+			c.login("")
+			c.read() // FullyBooted
+			const id = "0b6e4a1c-2d3f-4a5b-8c7d-9e0f1a2b3c4d"
+			c.send("Action", "Originate", "ActionID", "o1", "Channel", "PJSIP/13800001001@gateway",
+				"Context", wcbproto.Context, "Exten", wcbproto.Exten, "Priority", wcbproto.Priority, "ChannelId", id,
+				"Variable", wcbproto.VarID+"="+id+","+wcbproto.VarCallee+"="+tt.callee+","+
+					wcbproto.VarLimitMS+"="+strconv.Itoa(tt.limitMS)+","+wcbproto.VarWarnMS+"=5000",
+				"Async", "true")
+			msgs := c.until(func(m *ami.Message) bool { return m.Event() == "Hangup" && m.Get("Uniqueid") == id })
+			var stamp, talk, answered, prompt string
+			for _, m := range msgs {
+				switch {
+				case m.Event() == "VarSet" && m.Get("Variable") == asterisk.ConnectedVar && m.Get("Value") != "":
+					if m.Get("Uniqueid") != id {
+						t.Errorf("%s set on %s, want the caller's channel", asterisk.ConnectedVar, m.Get("Channel"))
+					}
+					stamp = m.Get("Value")
+				case m.Event() == "UserEvent" && m.Get(wcbproto.HeaderStage) == wcbproto.StageDialEnd:
+					talk, answered = m.Get(wcbproto.HeaderTalkMS), m.Get(wcbproto.HeaderAnsweredMS)
+				case m.Event() == "UserEvent" && m.Get(wcbproto.HeaderStage) == wcbproto.StagePrompt:
+					prompt = m.Get(wcbproto.HeaderPrompt)
+				}
+			}
+			if ms, err := strconv.ParseInt(stamp, 10, 64); err != nil || ms < 1e12 {
+				t.Errorf("%s = %q, want ms since the epoch", asterisk.ConnectedVar, stamp)
+			}
+			if talk != strconv.Itoa(tt.talkMS) {
+				t.Errorf("TalkMs %q, want %d", talk, tt.talkMS)
+			}
+			if a, _ := strconv.Atoi(answered); a <= tt.talkMS {
+				t.Errorf("AnsweredMs %q, want more than the talk time %d (counts from the caller's answer)", answered, tt.talkMS)
+			}
+			if prompt != string(tt.prompt) {
+				t.Errorf("prompt %q, want %s", prompt, tt.prompt)
+			}
+		})
 	}
 }

@@ -26,7 +26,9 @@
 // (OriginateResponse before or after the dialplan's first step) the seed
 // picks. Timings (ringing, prompt lengths) are the fixtures'. Even
 // Asterisk 22's ANSWEREDTIME quirk is kept: it counts from the caller's
-// answer, not the callee's, so a 15 s bridge reads about 19.5 s.
+// answer, not the callee's, so a 15 s bridge reads about 19.5 s (AnsweredMs);
+// the talk time (TalkMs, which decides TimeoutHangup) is the dialplan's own,
+// from the callee's answer.
 //
 // # Time
 //
@@ -34,7 +36,8 @@
 // simulated clock: it starts at the wall-clock time the call starts and
 // advances by exactly the durations the call waits. So CDR durations,
 // AnsweredMs and Uniqueids read as in a real-time call however small the
-// scale (timer jitter never shows), and CDR dates stay today's. Ping's
+// scale (timer jitter never shows), and CDR dates stay today's. TalkMs is
+// in this simulated time too: a 10 s talk reads 10000 at any scale. Ping's
 // Timestamp and Uptime are wall-clock; the call-rate limit counts per
 // simulated second.
 //

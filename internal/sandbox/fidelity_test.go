@@ -157,6 +157,17 @@ func canonical(seq []string) []string {
 
 // fidelityCase says where our dialplan deliberately differs from the one
 // the fixtures recorded ([webcallback-direct], the original 2008 prompt map).
+//
+// One difference needs no entry: the fixtures' dialplan plays TimeoutHangup
+// when ANSWEREDTIME_MS >= LIMIT_MS-1000, which Asterisk 22 counts from the
+// caller's answer (Welcome and ringing included: 19493 ms for the 15 s
+// bridge of timeout-direct, 8496 ms for the 4 s one of
+// callee-hangup-early-direct); ours when the talk time from the callee's
+// answer (the U() stamp, TalkMs) does. Both give the same prompt for these
+// recordings (the limit, and 4 s under a 15 s limit); they part for a callee
+// who hangs up less than about 4.5 s before the limit, where the fixtures'
+// rule says "time is up". testFidelity checks our TalkMs against the bridge
+// time the fixture's .log shows instead.
 type fidelityCase struct {
 	// extraPrompt: our cause table plays a prompt the original map did not
 	// have (486 → PartnerBusy, 503 → SystemBusy, 404 → InvalidNumber,
@@ -291,6 +302,19 @@ func testFidelity(t *testing.T, dir, name string, fc fidelityCase) {
 	if !slices.Equal(got, want) {
 		t.Errorf("significant events differ\n got: %q\nwant: %q", got, want)
 	}
+	// The talk time the dialplan reports is the bridge's, as the fixture's
+	// timings show it (callee's answer to its Hangup).
+	if wantTalk := fixtureTalkMS(t, filepath.Join(dir, name+".log")); wantTalk >= 0 {
+		for _, m := range msgs {
+			if m.Event() != "UserEvent" || m.Get(wcbproto.HeaderStage) != wcbproto.StageDialEnd {
+				continue
+			}
+			got, err := strconv.Atoi(m.Get(wcbproto.HeaderTalkMS))
+			if err != nil || got < wantTalk-talkTolerance || got > wantTalk+talkTolerance {
+				t.Errorf("TalkMs %q, the fixture bridged %d ms", m.Get(wcbproto.HeaderTalkMS), wantTalk)
+			}
+		}
+	}
 	// Every userfield carries our request id.
 	for _, m := range gotCDRs {
 		if uf := m.Get("UserField"); uf != "" && !strings.HasSuffix(uf, wcbproto.UserfieldIDPrefix+id) {
@@ -396,4 +420,48 @@ func keys(m *ami.Message) string {
 		b.WriteString(h.Key)
 	}
 	return b.String()
+}
+
+// talkTolerance is how far TalkMs may be from the bridge time a fixture's
+// .log shows: its timestamps are when the events arrived, a few ms late.
+const talkTolerance = 100
+
+// fixtureTalkMS reads a fixture's .log (a "#<<< RECV +S.mmm" line before
+// each message) and returns the bridge time: from the DialEnd ANSWER of the
+// caller's Dial (the callee answered) to the callee leg's Hangup, in ms;
+// -1 if the call never bridged.
+func fixtureTalkMS(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered, callee := -1, ""
+	for _, chunk := range strings.Split(string(b), "#<<< RECV +")[1:] {
+		stamp, body, ok := strings.Cut(chunk, "\n")
+		if !ok {
+			continue
+		}
+		sec, frac, _ := strings.Cut(strings.TrimSpace(stamp), ".")
+		s, err1 := strconv.Atoi(sec)
+		ms, err2 := strconv.Atoi(frac)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: bad marker %q", path, stamp)
+		}
+		at := s*1000 + ms
+		if i := strings.Index(body, "\n#>>> SENT"); i >= 0 {
+			body = body[:i+1]
+		}
+		m, err := ami.NewReader(strings.NewReader(body)).ReadMessage()
+		if err != nil {
+			continue
+		}
+		switch {
+		case m.Event() == "DialEnd" && m.Get("DialStatus") == "ANSWER" && m.Get("Channel") != "" && answered < 0:
+			answered, callee = at, m.Get("DestChannel")
+		case m.Event() == "Hangup" && callee != "" && m.Get("Channel") == callee:
+			return at - answered
+		}
+	}
+	return -1
 }
