@@ -64,3 +64,21 @@ func TestFlagValues(t *testing.T) {
 		t.Fatal("bad limit accepted")
 	}
 }
+
+func FuzzParseLimit(f *testing.F) {
+	for _, s := range []string{"10/10m", "off", "0", "3/1h", "1/1s", "x", "9999999/1m", "5/-1m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLimit(s)
+		if err != nil {
+			return
+		}
+		if !l.Off() && (l.N < 1 || l.Per < time.Second) {
+			t.Fatalf("ParseLimit(%q) = %v", s, l)
+		}
+		if back, err := ParseLimit(FormatLimit(l)); err != nil || back != l {
+			t.Fatalf("ParseLimit(%q) = %v does not round-trip: %v %v", s, l, back, err)
+		}
+	})
+}
