@@ -37,7 +37,8 @@ type call struct {
 
 	dialEnd      bool // our dialplan's "dialend" UserEvent: Dial returned with the caller still up
 	dialEndCause int
-	answeredMS   int
+	talkMS       int             // its TalkMs: talk time measured by the PBX (callee answer to Dial's return)
+	hasTalkMS    bool            // the dialend event carried TalkMs (a dialplan older than TalkMs does not)
 	prompt       callback.Prompt // from the "prompt" UserEvent: what the caller actually hears
 	hangupUE     bool
 	firstHangup  string // "caller" or "callee": who asked to hang up first while connected
@@ -109,19 +110,32 @@ func (c *call) finish(s callback.State, reason callback.Reason, cause int, promp
 	r.UpdatedAt = now
 	t := now
 	r.EndedAt = &t
-	if r.ConnectedAt != nil {
-		// Talk time from the engine's own clock, callee answer to the end
-		// of the bridge: ANSWEREDTIME_MS counts from the caller's answer
-		// (Welcome and ringing included: 19.5 s for a 15 s bridge in
-		// fixture timeout-direct), and so do the CDRs.
-		end := c.talkEnd
-		if end.IsZero() {
-			end = now
-		}
-		talk := float64(end.Sub(*r.ConnectedAt)) / c.timeScale()
-		r.Billsec = int(time.Duration(talk).Round(time.Second) / time.Second)
+	if talk, ok := c.talk(now); ok {
+		r.Billsec = int(talk.Round(time.Second) / time.Second)
 	}
 	return true
+}
+
+// talk returns the call's talk time, callee answer to the end of the
+// bridge, in PBX time; false if the callee never answered. The dialplan's
+// TalkMs is the PBX's own measure, exact under any time scale. Without it
+// (the caller hung up while bridged, so Dial never returned to the
+// dialplan; or an older dialplan) the engine's own clock, scaled: not
+// ANSWEREDTIME_MS, which counts from the caller's answer (Welcome and
+// ringing included: 19.5 s for a 15 s bridge in fixture timeout-direct),
+// nor the CDRs, which do too.
+func (c *call) talk(now time.Time) (time.Duration, bool) {
+	if c.hasTalkMS {
+		return time.Duration(c.talkMS) * time.Millisecond, c.talkMS > 0 || c.req.ConnectedAt != nil
+	}
+	if c.req.ConnectedAt == nil {
+		return 0, false
+	}
+	end := c.talkEnd
+	if end.IsZero() {
+		end = now
+	}
+	return time.Duration(float64(end.Sub(*c.req.ConnectedAt)) / c.timeScale()), true
 }
 
 // endTalk notes the end of the bridge (the first sign of it counts).
@@ -257,7 +271,11 @@ func (c *call) userEvent(m *ami.Message, now time.Time) bool {
 			c.calleeDialStatus = s
 		}
 		c.dialEndCause = atoi(m.Get(wcbproto.HeaderCause))
-		c.answeredMS = atoi(m.Get(wcbproto.HeaderAnsweredMS))
+		// Anything but a plausible count of ms (the dialplan clamps at 0)
+		// leaves the engine's clock in charge.
+		if n, err := strconv.Atoi(strings.TrimSpace(m.Get(wcbproto.HeaderTalkMS))); err == nil && n >= 0 && n <= maxTalkMS {
+			c.talkMS, c.hasTalkMS = n, true
+		}
 		if c.calleeDialStatus == "ANSWER" {
 			return c.advance(callback.StateConnected, now)
 		}
@@ -309,7 +327,7 @@ func (c *call) callerGone(callerCause int, now time.Time) bool {
 		}
 		return c.finish(callback.StateFailed, reason, cause, prompt, now)
 	}
-	reason := c.completedReason()
+	reason := c.completedReason(now)
 	prompt := c.prompt
 	if prompt == "" {
 		switch reason {
@@ -329,14 +347,14 @@ func (c *call) callerGone(callerCause int, now time.Time) bool {
 // evidence present: our dialplan's UserEvents first, then (real Asterisk
 // without them, as in the fixtures) who sent the first HangupRequest — the
 // talk limit ends the bridge inside Asterisk, with no HangupRequest at all.
-func (c *call) completedReason() callback.Reason {
+func (c *call) completedReason(now time.Time) callback.Reason {
 	switch {
 	case c.prompt == callback.PromptTimeoutHangup:
 		return callback.ReasonLimitReached
 	case c.prompt == callback.PromptPartnerHangup:
 		return callback.ReasonCalleeHangup
 	case c.dialEnd:
-		if c.limitReached() {
+		if c.limitReached(now) {
 			return callback.ReasonLimitReached
 		}
 		return callback.ReasonCalleeHangup
@@ -350,12 +368,19 @@ func (c *call) completedReason() callback.Reason {
 	return callback.ReasonLimitReached
 }
 
+// maxTalkMS bounds a TalkMs the engine believes: two days, far beyond any
+// talk limit.
+const maxTalkMS = 48 * 3600 * 1000
+
 // limitReachedSlack is how close to the limit a talk time counts as "the
-// limit ended it" (the dialplan uses ANSWEREDTIME_MS >= LIMIT_MS-1000).
+// limit ended it" (the dialplan uses TalkMs >= LIMIT_MS-1000).
 const limitReachedSlack = 1000
 
-func (c *call) limitReached() bool {
-	return c.limitMS > 0 && c.answeredMS >= c.limitMS-limitReachedSlack
+// limitReached applies the dialplan's rule to the talk time, for a dialend
+// without the prompt event that says what the dialplan decided.
+func (c *call) limitReached(now time.Time) bool {
+	talk, ok := c.talk(now)
+	return ok && c.limitMS > 0 && talk >= time.Duration(c.limitMS-limitReachedSlack)*time.Millisecond
 }
 
 func atoi(s string) int {
