@@ -180,8 +180,13 @@ func TestLookupErrors(t *testing.T) {
 			t.Errorf("%s %s: %s %s", tc.method, tc.path, resp.Status, b)
 		}
 	}
-	if resp, _ := e.do("PUT", "/api/v1/callbacks", ""); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("PUT collection: %s", resp.Status)
+	resp, b := e.do("PUT", "/api/v1/callbacks", "")
+	if resp.StatusCode != http.StatusMethodNotAllowed || decodeError(t, b).Error.Code != "method_not_allowed" || resp.Header.Get("Allow") == "" {
+		t.Errorf("PUT collection: %s %v %s", resp.Status, resp.Header, b)
+	}
+	resp, b = e.do("GET", "/api/v1/nothing", "")
+	if resp.StatusCode != http.StatusNotFound || decodeError(t, b).Error.Code != "not_found" {
+		t.Errorf("unknown API path: %s %s", resp.Status, b)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,8 +160,38 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern(), s.metrics.instrument(rt.path, rt.handler))
 	}
-	return s.guardHTTP(mux), nil
+	return s.guardHTTP(s.apiErrors(mux)), nil
 }
+
+// apiErrors answers the mux's own 404 and 405 under /api/ in the API's
+// error format, so every API response has the same shape.
+func (s *server) apiErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" || !strings.HasPrefix(r.URL.Path, "/api/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Let the mux decide (404, or 405 with Allow) without writing.
+		rec := &headerOnly{h: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		code := "not_found"
+		if rec.code == http.StatusMethodNotAllowed {
+			code = "method_not_allowed"
+			w.Header().Set("Allow", rec.h.Get("Allow"))
+		}
+		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), code))
+	})
+}
+
+// headerOnly records a status and headers and drops the body.
+type headerOnly struct {
+	h    http.Header
+	code int
+}
+
+func (w *headerOnly) Header() http.Header         { return w.h }
+func (w *headerOnly) WriteHeader(code int)        { w.code = code }
+func (w *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
 
 // route is one endpoint. The table is the single list of what the server
 // answers: New registers it and the OpenAPI test compares it with
