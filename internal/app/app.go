@@ -83,10 +83,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 		return nil, fmt.Errorf("start engine: %w", err)
 	}
 
-	pc := policy.DefaultConfig()
-	pc.Region, pc.Limits, pc.PoW = s.Region, s.Limits, s.PoW
-	pc.CallLimit, pc.Location = s.CallLimit, s.Location()
-	if a.Guard, err = policy.New(pc, a.Store, s.Rules(), log.With("component", "policy")); err != nil {
+	if a.Guard, err = policy.New(s.PolicyConfig(), a.Store, s.Rules(), log.With("component", "policy")); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 

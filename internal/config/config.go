@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // quota days need zones even on machines without zoneinfo
+
+	"webcallback/internal/policy"
 )
 
 // Settings is every setting of every command. DESIGN.md §6 names the
@@ -74,6 +76,12 @@ type Settings struct {
 	TimeZone              string
 	PBXTimeZone           string
 
+	// Policy holds the abuse limits (per IP, subnet, number, prefix),
+	// destination rules and proof-of-work tuning; PolicyConfig adds the
+	// shared settings to it.
+	Policy policy.Config
+	PoWKey string
+
 	AdminToken    string
 	WebhookURL    string
 	WebhookSecret string
@@ -89,7 +97,7 @@ type Settings struct {
 
 // Sample secrets from documentation and the original system; serve refuses
 // them when AMI is not on loopback.
-var SampleSecrets = []string{"123456", "secret", "password", "admin", "amp111", "mysecret", "changeme", "webcallback", "1234", "12345678", "passw0rd"}
+var SampleSecrets = []string{"123456", "secret", "password", "admin", "amp111", "mysecret", "changeme", "webcallback", "1234", "12345678", "passw0rd", "asterisk", "manager", "pass", "test", "default", "0000"}
 
 // setting describes one flag.
 type setting struct {
@@ -178,6 +186,7 @@ func NewLoader(command string) *Loader {
 	s.Limits = true
 	l.add("limits", "")
 	str(&s.PoW, "pow", "auto", "proof-of-work challenge on the public form: auto (under load), always or off")
+	l.policyFlags()
 	fs.Var(&prefixesValue{&s.TrustedProxies}, "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none; client IP from the socket)")
 	l.add("trusted-proxies", "")
 	intv(&s.CallerConnectedPerDay, "caller-connected-per-day", 1, "connected calls per caller number per day (0 = no cap)")
@@ -188,6 +197,7 @@ func NewLoader(command string) *Loader {
 	intv(&s.CalleePerDay, "callee-per-day", 3, "requests ringing one callee number per day, from any caller (0 = no cap)")
 	str(&s.TimeZone, "timezone", "Asia/Shanghai", "time zone where a quota day starts")
 	str(&s.PBXTimeZone, "pbx-timezone", "Local", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
+	secret(&s.PoWKey, "pow-key", "key that signs proof-of-work challenges; give every instance behind one load balancer the same (default: random per process)")
 	secret(&s.AdminToken, "admin-token", "bearer token of the admin API and dashboard (empty = admin disabled)")
 	str(&s.WebhookURL, "webhook-url", "", "POST status changes here (empty = no webhooks)")
 	secret(&s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
@@ -198,6 +208,56 @@ func NewLoader(command string) *Loader {
 	str(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&s.LogFormat, "log-format", "text", "text or json")
 	return l
+}
+
+// policyFlags binds the abuse-protection settings to s.Policy, starting
+// from the policy's safe defaults.
+func (l *Loader) policyFlags() {
+	fs, p := l.FS, &l.S.Policy
+	*p = policy.DefaultConfig()
+	limit := func(v *policy.Limit, name, what string) {
+		fs.Var(policy.LimitValue(v), name, "requests "+what+": N/window (e.g. 10/10m) or off")
+		l.add(name, "")
+	}
+	limit(&p.PerIP, "limit-per-ip", "per client IP address")
+	limit(&p.PerSubnet, "limit-per-subnet", "per client subnet (/24, /64)")
+	limit(&p.PerCaller, "limit-per-caller", "per caller number")
+	limit(&p.PerCallee, "limit-per-callee", "per callee number (call bombing)")
+	limit(&p.PerPrefix, "limit-per-prefix", "per number prefix (number minus its last 4 digits)")
+	for _, d := range []struct {
+		p     *time.Duration
+		name  string
+		usage string
+	}{
+		{&p.BackoffBase, "backoff-base", "first back-off after a limit is exceeded; doubles per strike"},
+		{&p.BackoffMax, "backoff-max", "longest back-off"},
+	} {
+		fs.Var(&durationValue{d.p}, d.name, d.usage)
+		l.add(d.name, "")
+	}
+	fs.IntVar(&p.DailyMinutes, "daily-minutes", p.DailyMinutes, "talk-minute budget of the whole service per day (0 = none)")
+	fs.Var(policy.ListValue(&p.AllowRegions), "allow-regions", "regions besides --region whose numbers may be rung (e.g. HK,MO; * = all)")
+	fs.Var(policy.ListValue(&p.AllowPrefixes), "allow-prefixes", "E.164 prefixes allowed whatever their region (e.g. +852)")
+	fs.Var(policy.ListValue(&p.DenyPrefixes), "deny-prefixes", "E.164 prefixes always refused (deny wins)")
+	fs.Var(policy.TypesValue(&p.AllowedTypes), "allowed-number-types", "number types that may be rung (default mobile,fixed_line,fixed_line_or_mobile)")
+	fs.StringVar(&p.InternationalPrefix, "international-prefix", p.InternationalPrefix, "dialled before the country code of numbers outside --region")
+	fs.IntVar(&p.PoWDifficulty, "pow-difficulty", p.PoWDifficulty, "proof-of-work leading zero bits (16 is about a second in a browser)")
+	fs.IntVar(&p.PoWAutoRate, "pow-auto-rate", p.PoWAutoRate, "with --pow auto: requests per minute that switch the challenge on")
+	for _, n := range []string{"daily-minutes", "allow-regions", "allow-prefixes", "deny-prefixes", "allowed-number-types", "international-prefix", "pow-difficulty", "pow-auto-rate"} {
+		l.add(n, "")
+	}
+}
+
+// PolicyConfig is the policy's config: the abuse settings plus the shared
+// region, limits switch, proof-of-work mode, call limit and quota zone.
+func (s *Settings) PolicyConfig() policy.Config {
+	c := s.Policy
+	c.Region, c.Limits, c.PoW = s.Region, s.Limits, s.PoW
+	c.CallLimit, c.Location = s.CallLimit, s.Location()
+	if s.PoWKey != "" {
+		c.PoWKey = []byte(s.PoWKey)
+	}
+	return c
 }
 
 func (l *Loader) add(name, usage string) {

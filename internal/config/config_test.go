@@ -109,3 +109,21 @@ func TestDaysDuration(t *testing.T) {
 		t.Fatal(l.S.Retention)
 	}
 }
+
+func TestPolicySettings(t *testing.T) {
+	t.Setenv("WEBCALLBACK_LIMIT_PER_IP", "3/1m")
+	l := NewLoader("serve")
+	if err := l.Parse([]string{"--limit-per-callee", "off", "--deny-prefixes", "+8617,+8616", "--region", "HK", "--limits", "off"}); err != nil {
+		t.Fatal(err)
+	}
+	c := l.S.PolicyConfig()
+	if c.PerIP.N != 3 || c.PerIP.Per != time.Minute {
+		t.Errorf("per-ip from env = %+v", c.PerIP)
+	}
+	if !c.PerCallee.Off() || len(c.DenyPrefixes) != 2 || c.Region != "HK" || c.Limits {
+		t.Errorf("policy config = %+v", c)
+	}
+	if c.PerCaller.N == 0 { // untouched: the policy's safe default
+		t.Errorf("per-caller default lost")
+	}
+}
