@@ -149,7 +149,20 @@
       // EventSource reconnects by itself (sending Last-Event-ID) unless
       // the server refused the stream outright.
       if (es.readyState === EventSource.CLOSED) {
-        setTimeout(() => follow(id), 3000);
+        // Refused (503 too many streams, 404): look once, then retry
+        // only while the call is live.
+        setTimeout(async () => {
+          try {
+            const res = await fetch("/api/v1/callbacks/" + encodeURIComponent(id), { headers: { Accept: "application/json" } });
+            if (res.status === 404) { $("outcome").textContent = t("error.not_found"); return; }
+            if (res.ok) {
+              const req = await res.json();
+              render(req);
+              if (["completed", "failed", "canceled", "rejected"].includes(req.state)) return;
+            }
+          } catch { /* offline: try again */ }
+          follow(id);
+        }, 3000);
       } else {
         $("conn").hidden = false;
       }
