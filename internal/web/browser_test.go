@@ -301,6 +301,12 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	run(t, ctx, "audit", chromedp.WaitVisible(chromedp.CSS("#audit tbody tr")))
 	shot(t, ctx, "admin-2-after-hangup")
+	// The token stays for the tab's session; the dashboard speaks Chinese too.
+	run(t, ctx, "zh", chromedp.Navigate(e.URL+"/admin?lang=zh"), chromedp.WaitVisible(chromedp.CSS("#dash")))
+	if got := text(t, ctx, "#live-h"); !strings.HasPrefix(got, "实时通话") {
+		t.Errorf("zh dashboard heading %q", got)
+	}
+	shot(t, ctx, "admin-3-zh")
 }
 
 func contains(s []string, v string) bool {

@@ -118,6 +118,7 @@ func TestPages(t *testing.T) {
 		{"/?lang=zh", "en", "", []string{`<html lang="zh-CN">`}},
 		{"/", "en", "wcb_lang=zh", []string{`<html lang="zh-CN">`}},
 		{"/admin", "en", "", []string{"Admin token", "/static/admin.js"}},
+		{"/admin", "zh-CN", "", []string{"管理令牌", "实时通话"}},
 	}
 	for _, tc := range tests {
 		hdr := []string{"Accept-Language", tc.lang}

@@ -64,7 +64,13 @@ func (s *svg) line(x1, y1, x2, y2 float64, stroke string) {
 func (s *svg) legend(series []Series) {
 	x := float64(width - padR)
 	for i := len(series) - 1; i >= 0; i-- {
-		w := float64(14 + 7*len([]rune(series[i].Name)))
+		w := 14.0
+		for _, r := range series[i].Name {
+			w += 7
+			if r >= 0x1100 { // CJK and other wide glyphs
+				w += 5
+			}
+		}
 		x -= w + 10
 		s.rect(x, 9, 10, 10, series[i].Color, "")
 		s.text(x+14, 18, "start", "#1f2328", series[i].Name)

@@ -6,6 +6,8 @@
   "use strict";
   document.documentElement.classList.add("js");
   const $ = (id) => document.getElementById(id);
+  const T = JSON.parse($("i18n").textContent);
+  const t = (k) => (k in T ? T[k] : k);
   const KEY = "webcallback.admin.token";
   let token = sessionStorage.getItem(KEY) || "";
   let liveAbort = null;
@@ -54,7 +56,7 @@
       start();
     } catch (err) {
       $("login").hidden = false;
-      showError("login-error", err.status === 404 ? "The admin interface is disabled on this server." : "Wrong token.");
+      showError("login-error", err.status === 404 ? t("adm.the_admin_interface_is_disabled_on_this_server") : t("adm.wrong_token"));
     }
   });
   $("logout").addEventListener("click", signOut);
@@ -74,8 +76,8 @@
       const b = document.createElement("button");
       b.type = "button";
       b.className = "button danger small";
-      b.textContent = "Hang up";
-      b.setAttribute("aria-label", "Hang up " + r.caller + " to " + r.callee);
+      b.textContent = t("adm.hang_up");
+      b.setAttribute("aria-label", t("adm.hang_up") + " " + r.caller + " → " + r.callee);
       b.addEventListener("click", () => hangup(r.id, b));
       cell(tr, "").appendChild(b);
       tbody.appendChild(tr);
@@ -148,7 +150,7 @@
     const q = "?from=" + from.toISOString().replace(/\.\d+Z$/, "Z") + "&to=" + to.toISOString().replace(/\.\d+Z$/, "Z");
     try {
       const s = await json("/api/v1/admin/stats" + q);
-      $("totals").textContent = `${s.requests} requests · ${s.connected} connected · ${s.failed} failed · ASR ${(100 * s.asr).toFixed(1)}% · ACD ${s.acd.toFixed(0)} s`;
+      $("totals").textContent = `${s.requests} ${t("adm.requests")} · ${s.connected} ${t("adm.connected")} · ${s.failed} ${t("adm.failed")} · ASR ${(100 * s.asr).toFixed(1)}% · ACD ${s.acd.toFixed(0)} s`;
       for (const div of document.querySelectorAll(".chart")) {
         const text = await (await api("/api/v1/admin/charts/" + div.dataset.chart + q)).text();
         const doc = new DOMParser().parseFromString(text, "image/svg+xml");
@@ -181,7 +183,7 @@
         [c.calldate.replace("T", " ").replace("Z", ""), c.src, c.dst, c.disposition, c.billsec, c.userfield].forEach((v) => cell(tr, v));
         tbody.appendChild(tr);
       }
-      $("cdr-page").textContent = r.total ? `${cdrOffset + 1}–${cdrOffset + r.cdrs.length} of ${r.total}` : "no records";
+      $("cdr-page").textContent = r.total ? `${cdrOffset + 1}–${cdrOffset + r.cdrs.length} ${t("adm.of")} ${r.total}` : t("adm.no_records");
       $("cdr-prev").disabled = cdrOffset === 0;
       $("cdr-next").disabled = cdrOffset + r.cdrs.length >= r.total;
     } catch (err) { showError("admin-error", err); }
@@ -211,10 +213,11 @@
       current = n.number;
       const dl = $("num-stats");
       dl.replaceChildren();
-      for (const [k, v] of [["Number", n.number], ["Calls", n.calls], ["Answered", n.answered], ["Billed seconds", n.billsec],
-        ["Last call", fmt(n.last_call_at) || "never"], ["Eligible now", n.eligible ? "yes" : "no"], ["Blocked", n.blocked ? "yes" : "no"], ["Always allowed", n.allowed ? "yes" : "no"]]) {
+      const yn = (b) => t(b ? "adm.yes" : "adm.no");
+      for (const [k, v] of [["adm.number", n.number], ["adm.calls", n.calls], ["adm.answered", n.answered], ["adm.billed_seconds", n.billsec],
+        ["adm.last_call", fmt(n.last_call_at) || t("adm.never")], ["adm.eligible_now", yn(n.eligible)], ["adm.blocked", yn(n.blocked)], ["adm.always_allowed", yn(n.allowed)]]) {
         const dt = document.createElement("dt"), dd = document.createElement("dd");
-        dt.textContent = k; dd.textContent = String(v);
+        dt.textContent = t(k); dd.textContent = String(v);
         dl.append(dt, dd);
       }
       $("num-result").hidden = false;
@@ -257,7 +260,7 @@
     try {
       const text = await (await fetch("/readyz")).text();
       const ok = text.startsWith("ready");
-      $("ami-state").textContent = ok ? "Ready" : text.trim();
+      $("ami-state").textContent = ok ? t("adm.ready") : text.trim();
       $("ami-state").className = "pill " + (ok ? "ok" : "bad");
     } catch { /* next round */ }
   }
