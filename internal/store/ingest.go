@@ -8,6 +8,38 @@ import (
 	"sort"
 )
 
+// cdrSQL holds the statements of the CDR path, built once per dialect so
+// they can be prepared (warm) before the transaction starts.
+type cdrSQL struct {
+	shareLock, insertCDR, lockCall, readCall, updateCall, upTotals, upDaily, dropTotals, dropDaily, lastCall string
+}
+
+func (d dialect) cdrSQL() cdrSQL {
+	share := ""
+	switch d.name {
+	case "mysql":
+		share = " LOCK IN SHARE MODE"
+	case "postgres":
+		share = " FOR SHARE"
+	}
+	return cdrSQL{
+		shareLock:  "SELECT number FROM number_lock WHERE number = '#rebuild'" + share,
+		insertCDR:  d.insertIgnore("cdr", cdrCols, "dedup"),
+		lockCall:   d.lockRow("cdr_call", "callkey"),
+		readCall:   "SELECT number, day, first_ms, first_dedup, last_ms, answered, billsec, nrows FROM cdr_call WHERE callkey = ?",
+		updateCall: "UPDATE cdr_call SET number = ?, day = ?, first_ms = ?, first_dedup = ?, last_ms = ?, answered = ?, billsec = ?, nrows = ? WHERE callkey = ?",
+		upTotals:   d.upsertAdd("number_stats", []string{"number"}, []string{"calls", "answered", "billsec"}, []string{"last_call_ms"}),
+		upDaily:    d.upsertAdd("number_daily", []string{"number", "day"}, []string{"calls", "answered", "billsec"}, nil),
+		dropTotals: "DELETE FROM number_stats WHERE number = ? AND calls <= 0",
+		dropDaily:  "DELETE FROM number_daily WHERE number = ? AND day = ? AND calls <= 0",
+		lastCall:   "UPDATE number_stats SET last_call_ms = (SELECT COALESCE(MAX(last_ms), 0) FROM cdr_call WHERE number = ?) WHERE number = ?",
+	}
+}
+
+func (q cdrSQL) all() []string {
+	return []string{q.shareLock, q.insertCDR, q.lockCall, q.readCall, q.updateCall, q.upTotals, q.upDaily, q.dropTotals, q.dropDaily, q.lastCall}
+}
+
 // InsertCDR stores c once (see dedupKey) and, for a new row, updates the
 // call and the per-number tables in the same transaction.
 func (s *sqlStore) InsertCDR(ctx context.Context, c *CDR) (inserted bool, err error) {
@@ -42,13 +74,17 @@ func (s *sqlStore) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err
 			return 0, errors.New("store: insert cdr: uniqueid and calldate are required")
 		}
 	}
+	q := s.d.cdrSQL()
+	if err := s.warm(ctx, q.all()...); err != nil {
+		return 0, fmt.Errorf("store: insert cdr: %w", err)
+	}
 	clean := make([]CDR, len(cs))
 	for i, c := range cs {
 		clean[i] = cleanCDR(c)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		inserted = 0
-		if err := s.shareRebuildLock(ctx, tx); err != nil {
+		if err := s.shareRebuildLock(ctx, tx, q); err != nil {
 			return err
 		}
 		callers, err := s.linkRequests(ctx, tx, clean)
@@ -57,7 +93,7 @@ func (s *sqlStore) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err
 		}
 		var fresh []newRow
 		for i := range clean {
-			nr, ok, err := s.insertRow(ctx, tx, &clean[i], callers)
+			nr, ok, err := s.insertRow(ctx, tx, q, &clean[i], callers)
 			if err != nil {
 				return fmt.Errorf("cdr %s: %w", clean[i].UniqueID, err)
 			}
@@ -66,7 +102,7 @@ func (s *sqlStore) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err
 			}
 		}
 		inserted = len(fresh)
-		return s.aggregate(ctx, tx, fresh)
+		return s.aggregate(ctx, tx, q, fresh)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: insert cdr: %w", err)
@@ -77,18 +113,12 @@ func (s *sqlStore) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err
 // shareRebuildLock takes the '#rebuild' row in shared mode: ingesters run
 // side by side, a rebuild (exclusive) waits for them and they for it.
 // SQLite's write lock already serialises everything.
-func (s *sqlStore) shareRebuildLock(ctx context.Context, tx *sql.Tx) error {
-	share := ""
-	switch s.d.name {
-	case "mysql":
-		share = " LOCK IN SHARE MODE"
-	case "postgres":
-		share = " FOR SHARE"
-	default:
+func (s *sqlStore) shareRebuildLock(ctx context.Context, tx *sql.Tx, q cdrSQL) error {
+	if s.d.name == "sqlite" {
 		return nil
 	}
 	var x string
-	row, err := s.queryRow(ctx, tx, "SELECT number FROM number_lock WHERE number = '#rebuild'"+share)
+	row, err := s.queryRow(ctx, tx, q.shareLock)
 	if err == nil {
 		err = row.Scan(&x)
 	}
@@ -127,11 +157,7 @@ func (s *sqlStore) linkRequests(ctx context.Context, tx *sql.Tx, cs []CDR) (map[
 	const per = 100
 	for start := 0; start < len(ids); start += per {
 		chunk := ids[start:min(start+per, len(ids))]
-		st, err := s.stmt(ctx, tx, "SELECT id, caller FROM callback_request WHERE id IN ("+placeholders(len(chunk))+")")
-		if err != nil {
-			return nil, fmt.Errorf("link requests: %w", err)
-		}
-		rows, err := st.QueryContext(ctx, chunk...)
+		rows, err := tx.QueryContext(ctx, s.d.q("SELECT id, caller FROM callback_request WHERE id IN ("+placeholders(len(chunk))+")"), chunk...)
 		if err != nil {
 			return nil, fmt.Errorf("link requests: %w", err)
 		}
@@ -152,7 +178,7 @@ func (s *sqlStore) linkRequests(ctx context.Context, tx *sql.Tx, cs []CDR) (map[
 }
 
 // insertRow stores one row unless its dedup key exists; ok reports a new row.
-func (s *sqlStore) insertRow(ctx context.Context, tx *sql.Tx, c *CDR, callers map[string]string) (nr newRow, ok bool, err error) {
+func (s *sqlStore) insertRow(ctx context.Context, tx *sql.Tx, q cdrSQL, c *CDR, callers map[string]string) (nr newRow, ok bool, err error) {
 	dedup := dedupKey(c, c.CallDate.In(s.loc).Format(calldateLayout))
 	reqID, caller := "", ""
 	for _, id := range requestCandidates(c) {
@@ -168,7 +194,7 @@ func (s *sqlStore) insertRow(ctx context.Context, tx *sql.Tx, c *CDR, callers ma
 	if key == "" {
 		key = c.UniqueID
 	}
-	res, err := s.exec(ctx, tx, s.d.insertIgnore("cdr", cdrCols, "dedup"),
+	res, err := s.exec(ctx, tx, q.insertCDR,
 		s.calldateArg(c.CallDate), c.CLID, c.Src, c.Dst, c.DContext, c.Channel, c.DstChannel, c.LastApp, c.LastData,
 		c.Duration, c.Billsec, c.Disposition, c.AMAFlags, c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, c.Sequence,
 		c.PeerAccount, reqID, key, dedup)
@@ -186,7 +212,7 @@ func (s *sqlStore) insertRow(ctx context.Context, tx *sql.Tx, c *CDR, callers ma
 // and written once, in key order so concurrent batches cannot deadlock)
 // and moves each call's contribution in the per-number tables from its old
 // to its new value.
-func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, fresh []newRow) error {
+func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, q cdrSQL, fresh []newRow) error {
 	if len(fresh) == 0 {
 		return nil
 	}
@@ -225,7 +251,7 @@ func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, fresh []newRow) er
 		}
 	}
 	for _, key := range keys {
-		old, err := s.lockCall(ctx, tx, key)
+		old, err := s.lockCall(ctx, tx, q, key)
 		if err != nil {
 			return err
 		}
@@ -233,8 +259,7 @@ func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, fresh []newRow) er
 		for _, r := range byKey[key] {
 			cur.add(r)
 		}
-		if _, err := s.exec(ctx, tx, `UPDATE cdr_call SET number = ?, day = ?, first_ms = ?, first_dedup = ?, last_ms = ?,
-  answered = ?, billsec = ?, nrows = ? WHERE callkey = ?`,
+		if _, err := s.exec(ctx, tx, q.updateCall,
 			cur.number, cur.day, cur.firstMs, cur.firstDedup, cur.lastMs, b2i(cur.answered), cur.billsec, cur.nrows, key); err != nil {
 			return fmt.Errorf("update call: %w", err)
 		}
@@ -246,18 +271,17 @@ func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, fresh []newRow) er
 		}
 		add(cur.number, cur.day, +1, b2i(cur.answered), cur.billsec, cur.lastMs)
 	}
-	return s.applyDeltas(ctx, tx, totals, daily, moved)
+	return s.applyDeltas(ctx, tx, q, totals, daily, moved)
 }
 
 // lockCall makes sure the call's row exists, locks it and reads it.
-func (s *sqlStore) lockCall(ctx context.Context, tx *sql.Tx, key string) (callAgg, error) {
+func (s *sqlStore) lockCall(ctx context.Context, tx *sql.Tx, q cdrSQL, key string) (callAgg, error) {
 	a := callAgg{key: key}
-	if _, err := s.exec(ctx, tx, s.d.lockRow("cdr_call", "callkey"), key); err != nil {
+	if _, err := s.exec(ctx, tx, q.lockCall, key); err != nil {
 		return a, fmt.Errorf("lock call: %w", err)
 	}
 	var ans int
-	row, err := s.queryRow(ctx, tx, `SELECT number, day, first_ms, first_dedup, last_ms, answered, billsec, nrows
-FROM cdr_call WHERE callkey = ?`, key)
+	row, err := s.queryRow(ctx, tx, q.readCall, key)
 	if err == nil {
 		err = row.Scan(&a.number, &a.day, &a.firstMs, &a.firstDedup, &a.lastMs, &ans, &a.billsec, &a.nrows)
 	}
@@ -269,7 +293,7 @@ FROM cdr_call WHERE callkey = ?`, key)
 }
 
 // applyDeltas writes the per-number changes of a batch, in key order.
-func (s *sqlStore) applyDeltas(ctx context.Context, tx *sql.Tx, totals map[string]*statDelta,
+func (s *sqlStore) applyDeltas(ctx context.Context, tx *sql.Tx, q cdrSQL, totals map[string]*statDelta,
 	daily map[numberDay]*statDelta, moved map[string]bool) error {
 	numbers := make([]string, 0, len(totals))
 	for n := range totals {
@@ -286,27 +310,25 @@ func (s *sqlStore) applyDeltas(ctx context.Context, tx *sql.Tx, totals map[strin
 		}
 		return days[i].day < days[j].day
 	})
-	upTotals := s.d.upsertAdd("number_stats", []string{"number"}, []string{"calls", "answered", "billsec"}, []string{"last_call_ms"})
-	upDaily := s.d.upsertAdd("number_daily", []string{"number", "day"}, []string{"calls", "answered", "billsec"}, nil)
 	for _, n := range numbers {
 		d := totals[n]
-		if _, err := s.exec(ctx, tx, upTotals, n, d.calls, d.answered, d.billsec, d.last); err != nil {
+		if _, err := s.exec(ctx, tx, q.upTotals, n, d.calls, d.answered, d.billsec, d.last); err != nil {
 			return fmt.Errorf("update number_stats: %w", err)
 		}
 		// Drop rows a call left empty, so the tables equal a rebuild's.
 		if d.negative {
-			if _, err := s.exec(ctx, tx, "DELETE FROM number_stats WHERE number = ? AND calls <= 0", n); err != nil {
+			if _, err := s.exec(ctx, tx, q.dropTotals, n); err != nil {
 				return fmt.Errorf("drop empty number_stats: %w", err)
 			}
 		}
 	}
 	for _, k := range days {
 		d := daily[k]
-		if _, err := s.exec(ctx, tx, upDaily, k.number, k.day, d.calls, d.answered, d.billsec); err != nil {
+		if _, err := s.exec(ctx, tx, q.upDaily, k.number, k.day, d.calls, d.answered, d.billsec); err != nil {
 			return fmt.Errorf("update number_daily: %w", err)
 		}
 		if d.negative {
-			if _, err := s.exec(ctx, tx, "DELETE FROM number_daily WHERE number = ? AND day = ? AND calls <= 0", k.number, k.day); err != nil {
+			if _, err := s.exec(ctx, tx, q.dropDaily, k.number, k.day); err != nil {
 				return fmt.Errorf("drop empty number_daily: %w", err)
 			}
 		}
@@ -317,8 +339,7 @@ func (s *sqlStore) applyDeltas(ctx context.Context, tx *sql.Tx, totals map[strin
 		}
 		// A call moved away (an earlier row of another number arrived
 		// late): the number's last call is the latest of its calls now.
-		if _, err := s.exec(ctx, tx, `UPDATE number_stats SET last_call_ms =
-  (SELECT COALESCE(MAX(last_ms), 0) FROM cdr_call WHERE number = ?) WHERE number = ?`, n, n); err != nil {
+		if _, err := s.exec(ctx, tx, q.lastCall, n, n); err != nil {
 			return fmt.Errorf("recompute last call: %w", err)
 		}
 	}

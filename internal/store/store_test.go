@@ -412,3 +412,39 @@ func TestOpenErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteSmallPoolNoDeadlock: more concurrent writers than pool
+// connections on a fresh store (empty statement cache). A transaction that
+// needed a second pool connection while holding SQLite's write lock would
+// wait for the writers queued behind that lock: a deadlock until the busy
+// timeout, then errors.
+func TestSQLiteSmallPoolNoDeadlock(t *testing.T) {
+	s := openBackend(t, backend{name: "sqlite"}, Options{MaxOpenConns: 2})
+	ctx := context.Background()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := 0; i < 20; i++ {
+		wg.Add(2)
+		go func(i int) {
+			defer wg.Done()
+			rows := fixtureCall(fmt.Sprint("pool-", i), day0)
+			_, err := s.InsertCDRs(ctx, rows)
+			errs <- err
+		}(i)
+		go func(i int) {
+			defer wg.Done()
+			_, err := s.Admit(ctx, newReq(fmt.Sprint("pool-req-", i), fmt.Sprintf("+86138%08d", i), "+8613900000000", day0), nil, day0)
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}

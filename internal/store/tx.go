@@ -56,29 +56,48 @@ type stmtCache struct {
 	m  map[string]*sql.Stmt
 }
 
-// stmt returns query (with ? placeholders) prepared, bound to tx.
+// stmt returns query (with ? placeholders) prepared, bound to tx. A query
+// not in the cache is prepared on tx's own connection, never through the
+// pool: a transaction that waited for a pool connection while holding
+// SQLite's write lock would deadlock with the transactions queued behind
+// that lock, each holding a pool connection. warm fills the cache outside
+// any transaction.
 func (s *sqlStore) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
 	s.stmts.mu.Lock()
 	st, ok := s.stmts.m[query]
 	s.stmts.mu.Unlock()
 	if !ok {
-		var err error
-		if st, err = s.db.PrepareContext(ctx, s.d.q(query)); err != nil {
-			return nil, err
+		return tx.PrepareContext(ctx, s.d.q(query))
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// warm prepares the queries not yet cached through the pool. Call it
+// before starting a transaction, never inside one (see stmt).
+func (s *sqlStore) warm(ctx context.Context, queries ...string) error {
+	for _, q := range queries {
+		s.stmts.mu.Lock()
+		_, ok := s.stmts.m[q]
+		s.stmts.mu.Unlock()
+		if ok {
+			continue
+		}
+		st, err := s.db.PrepareContext(ctx, s.d.q(q))
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
 		}
 		s.stmts.mu.Lock()
-		if old, dup := s.stmts.m[query]; dup {
+		if _, dup := s.stmts.m[q]; dup {
 			st.Close()
-			st = old
 		} else {
 			if s.stmts.m == nil {
 				s.stmts.m = map[string]*sql.Stmt{}
 			}
-			s.stmts.m[query] = st
+			s.stmts.m[q] = st
 		}
 		s.stmts.mu.Unlock()
 	}
-	return tx.StmtContext(ctx, st), nil
+	return nil
 }
 
 // exec runs a cached statement in tx.
