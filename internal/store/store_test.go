@@ -413,25 +413,32 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestSQLiteSmallPoolNoDeadlock: more concurrent writers than pool
-// connections on a fresh store (empty statement cache). A transaction that
-// needed a second pool connection while holding SQLite's write lock would
-// wait for the writers queued behind that lock: a deadlock until the busy
-// timeout, then errors.
+// TestSQLiteSmallPoolNoDeadlock: writers queue behind SQLite's write lock,
+// each holding a pool connection. A transaction that then needed a second
+// pool connection (to prepare a statement) would wait for them while they
+// wait for it: stuck until the busy timeout. Here a manual transaction holds
+// the lock while writers pile up on a 2-connection pool with an empty
+// statement cache; then it commits and every writer must get through.
+// The 10 s context is a hang guard, not a timing threshold (the busy
+// timeout is 20 s).
 func TestSQLiteSmallPoolNoDeadlock(t *testing.T) {
 	s := openBackend(t, backend{name: "sqlite"}, Options{MaxOpenConns: 2})
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	hold, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	for i := 0; i < 20; i++ {
+	errs := make(chan error, 20)
+	for i := 0; i < 10; i++ {
 		wg.Add(2)
 		go func(i int) {
 			defer wg.Done()
-			rows := fixtureCall(fmt.Sprint("pool-", i), day0)
-			_, err := s.InsertCDRs(ctx, rows)
+			_, err := s.InsertCDRs(ctx, fixtureCall(fmt.Sprint("pool-", i), day0))
 			errs <- err
 		}(i)
 		go func(i int) {
@@ -439,6 +446,10 @@ func TestSQLiteSmallPoolNoDeadlock(t *testing.T) {
 			_, err := s.Admit(ctx, newReq(fmt.Sprint("pool-req-", i), fmt.Sprintf("+86138%08d", i), "+8613900000000", day0), nil, day0)
 			errs <- err
 		}(i)
+	}
+	time.Sleep(200 * time.Millisecond) // let the writers queue up (ordering only)
+	if err := hold.Commit(); err != nil {
+		t.Fatal(err)
 	}
 	wg.Wait()
 	close(errs)
