@@ -29,7 +29,7 @@ type metrics struct {
 // amiStates are the values of the AMI state series; the current one is 1.
 var amiStates = []string{"connected", "connecting", "disconnected", "unknown"}
 
-func newMetrics(reg *prometheus.Registry, amiState func() string, log *slog.Logger) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, amiState func() string, live func() int, log *slog.Logger) (*metrics, error) {
 	m := &metrics{
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webcallback_web_http_requests_total", Help: "HTTP requests by route and status code.",
@@ -52,7 +52,10 @@ func newMetrics(reg *prometheus.Registry, amiState func() string, log *slog.Logg
 			Name: "webcallback_web_sse_streams", Help: "Open Server-Sent Event streams.",
 		}),
 	}
-	cs := []prometheus.Collector{m.httpRequests, m.httpDuration, m.submissions, m.outcomes, m.setup, m.streams}
+	cs := []prometheus.Collector{m.httpRequests, m.httpDuration, m.submissions, m.outcomes, m.setup, m.streams,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "webcallback_web_live_calls", Help: "Callback requests in progress on this instance (not final).",
+		}, func() float64 { return float64(live()) })}
 	if amiState != nil {
 		cs = append(cs, &amiCollector{state: amiState, desc: prometheus.NewDesc("webcallback_web_ami_state",
 			"AMI connection state as the web sees it: 1 for the current state.", []string{"state"}, nil)})
@@ -95,7 +98,7 @@ func (c *amiCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// handler serves /metrics from reg, plus the live-calls gauge.
+// handler serves /metrics from reg.
 func (m *metrics) handler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }

@@ -138,7 +138,8 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if s.pages, err = loadPages(); err != nil {
 		return nil, err
 	}
-	if s.metrics, err = newMetrics(deps.Registry, deps.AMIState, s.log); err != nil {
+	live := func() int { return len(deps.Service.Live()) }
+	if s.metrics, err = newMetrics(deps.Registry, deps.AMIState, live, s.log); err != nil {
 		return nil, err
 	}
 	go s.metrics.feed(deps.Context, deps.Service, s.now)
