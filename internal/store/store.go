@@ -3,6 +3,19 @@
 // admin audit log, on SQLite (default, embedded), MySQL/MariaDB or
 // PostgreSQL. Open picks the backend from a --db URL.
 //
+// Schema: migrations/<backend>/NNNN_*.sql, embedded, applied by Migrate
+// (webcallback migrate, and serve at start). Tables: cdr (the original's
+// columns, types and indexes, uniqueid widened to 150), callback_request and
+// callback_transition, cdr_call (CDR rows grouped per call), number_stats
+// and number_daily (the per-number table; view skypecallback for the
+// original's readers), number_override, audit_log, number_lock (the
+// cross-process per-number mutex of Admit), cdr_cursor. Timestamps are Unix
+// milliseconds except cdr.calldate, a DATETIME wall clock as Asterisk writes
+// it. How CDR rows become per-number counters: see cdr.go.
+//
+// Tests run every backend the environment names (.ci/db.sh starts
+// throw-away servers): eval "$(.ci/db.sh start)"; go test ./internal/store/
+//
 // This file is the contract the engine, the monitor, the policy and the web
 // program against. The store owns it: methods may be added; changing an
 // existing signature means changing every caller in the same commit.
