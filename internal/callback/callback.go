@@ -138,6 +138,22 @@ func (r *Request) Clone() *Request {
 	return &c
 }
 
+// ValidID reports whether id has the shape of a request id: 1 to 64
+// letters, digits and '-' (our ids are UUIDs). Anything else never reaches
+// the engine, an AMI action (it is the Originate's ChannelId) or a query.
+func ValidID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Errors shared across the packages that serve requests.
 var (
 	ErrNotFound   = errors.New("callback: request not found")

@@ -98,8 +98,8 @@ func (cfg *Config) setDefaults() error {
 		cfg.PBXTimeScale = 1
 	}
 	var errs []error
-	if !safeID(cfg.Trunk) {
-		errs = append(errs, fmt.Errorf("trunk %q: letters, digits and '-' only", cfg.Trunk))
+	if !validTrunk(cfg.Trunk) {
+		errs = append(errs, fmt.Errorf("trunk %q: letters, digits, '-', '_' and '.' only", cfg.Trunk))
 	}
 	switch cfg.CallerIDMode {
 	case CallerIDPartner:
@@ -315,7 +315,7 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 // callback.ErrSystemBusy at once when no slot and no queue place is left
 // (the request is then stored as rejected/system_busy).
 func (e *Engine) Submit(ctx context.Context, r *callback.Request) error {
-	if r == nil || !safeID(r.ID) {
+	if r == nil || !callback.ValidID(r.ID) {
 		return fmt.Errorf("%w: missing or malformed request id", errBadRequest)
 	}
 	now := time.Now()

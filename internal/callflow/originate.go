@@ -37,15 +37,15 @@ func digitsOnly(s string) bool {
 	return true
 }
 
-// safeID reports whether id can be a ChannelId and a variable value:
-// letters, digits and '-' only (a UUID), at most 64 bytes.
-func safeID(id string) bool {
-	if id == "" || len(id) > 64 {
+// validTrunk reports whether a trunk (PJSIP endpoint) name is safe in a
+// dial string: 1 to 64 letters, digits, '-', '_' and '.'.
+func validTrunk(t string) bool {
+	if t == "" || len(t) > 64 {
 		return false
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
 			return false
 		}
 	}
@@ -55,7 +55,7 @@ func safeID(id string) bool {
 // originate builds the one Originate of a request: async, into the fixed
 // context, ChannelId = request id so every event of the call carries it.
 func (cfg *Config) originate(r *callback.Request) (*ami.Message, error) {
-	if !safeID(r.ID) {
+	if !callback.ValidID(r.ID) {
 		return nil, fmt.Errorf("%w: id %q", errBadRequest, r.ID)
 	}
 	if !digitsOnly(r.CallerDial) || !digitsOnly(r.CalleeDial) {

@@ -69,21 +69,6 @@ func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, req)
 }
 
-// validID bounds what a path id may be before it reaches the engine or a
-// query: request ids are UUIDs, anything else is simply not found.
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // lookup maps the engine's errors on a request id to API errors.
 func (s *server) lookupErr(lang string, err error) error {
 	switch {
@@ -98,7 +83,7 @@ func (s *server) lookupErr(lang string, err error) error {
 func (s *server) handleGet(w http.ResponseWriter, r *http.Request) {
 	lang := requestLang(r, s.cfg.DefaultLang)
 	id := r.PathValue("id")
-	if !validID(id) {
+	if !callback.ValidID(id) {
 		s.writeError(w, r, newError(lang, "not_found"))
 		return
 	}
@@ -124,7 +109,7 @@ func (s *server) handleCancel(w http.ResponseWriter, r *http.Request) {
 // cancel ends a request and returns its state afterwards.
 func (s *server) cancel(r *http.Request, id string, by callback.Reason) (*callback.Request, error) {
 	lang := requestLang(r, s.cfg.DefaultLang)
-	if !validID(id) {
+	if !callback.ValidID(id) {
 		return nil, newError(lang, "not_found")
 	}
 	if err := s.svc.Cancel(r.Context(), id, by); err != nil {
@@ -145,7 +130,7 @@ func (s *server) cancel(r *http.Request, id string, by callback.Reason) (*callba
 func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	lang := requestLang(r, s.cfg.DefaultLang)
 	id := r.PathValue("id")
-	if !validID(id) {
+	if !callback.ValidID(id) {
 		s.writeError(w, r, newError(lang, "not_found"))
 		return
 	}

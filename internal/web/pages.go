@@ -196,7 +196,7 @@ func (s *server) handleCallPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var req *callback.Request
 	var err error
-	if validID(id) {
+	if callback.ValidID(id) {
 		req, err = s.svc.Get(r.Context(), id)
 	} else {
 		err = callback.ErrNotFound
