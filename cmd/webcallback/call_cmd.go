@@ -67,7 +67,7 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	log := s.Logger(stderr)
 
-	st, err := store.Open(ctx, s.DB)
+	st, err := s.OpenStore(ctx)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)
 	}

@@ -59,7 +59,7 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 // openSettingsStore opens --db with the day boundaries of --timezone, the
 // zone Asterisk's CDR wall clock is in.
 func openSettingsStore(ctx context.Context, s *config.Settings) (store.Store, error) {
-	st, err := store.OpenWith(ctx, s.DB, store.Options{Location: s.Location()})
+	st, err := s.OpenStore(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)
 	}

@@ -59,7 +59,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 		}
 	}()
 
-	if a.Store, err = store.Open(ctx, s.DB); err != nil {
+	if a.Store, err = s.OpenStore(ctx); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", config.RedactDSN(s.DB), err)
 	}
 	if s.Migrate {

@@ -44,10 +44,7 @@ func StartCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c 
 	end := cancel // how stop asks the worker to finish
 	switch s.CDRSource {
 	case "table":
-		dsn := s.CDRTable
-		if dsn == "" {
-			dsn = s.DB
-		}
+		dsn := s.CDRTable // required by config.Validate for this source
 		go func() {
 			defer close(done)
 			logStop(log, "cdr table poller", mon.PollTable(wctx, dsn, cdrPollInterval))

@@ -203,7 +203,7 @@ func NewLoader(command string) *Loader {
 	secret(&s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
 	str(&s.PublicURL, "public-url", "", "public base URL of the service, for links in webhooks")
 	str(&s.CDRSource, "cdr-source", "ami", "where CDRs come from: ami (Cdr events) or table (a cdr table Asterisk fills itself)")
-	str(&s.CDRTable, "cdr-table-db", "", "database holding the cdr table for --cdr-source table (default: --db)")
+	str(&s.CDRTable, "cdr-table-db", "", "for --cdr-source table: the database Asterisk writes CDRs to, as --db, with ?table=name if not cdr")
 	dur(&s.Retention, "retention", 0, "delete requests and CDRs older than this (0 = keep)")
 	str(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&s.LogFormat, "log-format", "text", "text or json")
@@ -411,7 +411,15 @@ func (s *Settings) Validate() error {
 	if _, err := time.LoadLocation(s.PBXTimeZone); err != nil {
 		bad("--pbx-timezone %q: %v", s.PBXTimeZone, err)
 	}
-	if s.CDRSource != "ami" && s.CDRSource != "table" {
+	switch s.CDRSource {
+	case "ami":
+	case "table":
+		// Our own cdr table is where the monitor writes: Asterisk's
+		// cdr_adaptive_odbc must fill another table or database.
+		if s.CDRTable == "" {
+			bad("--cdr-source table needs --cdr-table-db: the database (and ?table=name) Asterisk writes its CDRs to")
+		}
+	default:
 		bad("--cdr-source must be ami or table, not %q", s.CDRSource)
 	}
 	if s.WebhookURL != "" {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -36,4 +37,10 @@ func (s *Settings) Rules() *store.Rules {
 		CalleePerDay:          s.CalleePerDay,
 		Location:              s.Location(),
 	}
+}
+
+// OpenStore opens --db with the quota-day zone (--timezone), the one the
+// eligibility rules count days in.
+func (s *Settings) OpenStore(ctx context.Context) (store.Store, error) {
+	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location()})
 }
