@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"webcallback/ami"
 	"webcallback/internal/callflow"
 	"webcallback/internal/config"
 	"webcallback/internal/httpguard"
@@ -40,11 +41,34 @@ type App struct {
 	done     chan struct{}
 }
 
+// Option adjusts what New builds beyond what the settings say, for a
+// program that embeds the service (the end-to-end tests of the web and of
+// abuse resistance build it this way).
+type Option func(*options)
+
+type options struct {
+	ami func(*ami.Config)
+	web func(*web.Config, *web.Deps)
+}
+
+// WithAMIConfig lets f edit the AMI client's config after the settings
+// are applied, before it connects: e.g. PingInterval -1, so that every
+// byte on the AMI link is the service's doing.
+func WithAMIConfig(f func(*ami.Config)) Option { return func(o *options) { o.ami = f } }
+
+// WithWeb lets f edit the web's config and dependencies after the settings
+// are applied: e.g. MaxStreams, the webhooks' HTTPClient, a clock (Now).
+func WithWeb(f func(*web.Config, *web.Deps)) Option { return func(o *options) { o.web = f } }
+
 // New opens the store (migrating it when --migrate), connects to the PBX
 // (the sandbox when --ami is empty), starts the CDR monitor, the engine,
 // which reconciles the requests a previous run left unfinished, and the
 // retention sweep, and builds the HTTP handler. Close undoes it.
-func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err error) {
+func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Option) (a *App, err error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	if err := s.CheckSecrets(); err != nil {
 		return nil, err
 	}
@@ -67,7 +91,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 			return nil, fmt.Errorf("migrate database: %w", err)
 		}
 	}
-	if a.PBX, err = ConnectPBX(ctx, s, log); err != nil {
+	if a.PBX, err = connectPBX(ctx, s, log, o.ami); err != nil {
 		return nil, err
 	}
 
@@ -89,7 +113,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Handler, err = web.New(web.Config{
+	wcfg := web.Config{
 		AdminToken:     s.AdminToken,
 		TrustedProxies: s.TrustedProxies,
 		WebhookURL:     s.WebhookURL,
@@ -99,7 +123,8 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 		CallLimit:      s.CallLimit,
 		Region:         s.Region,
 		Rules:          s.Rules(),
-	}, web.Deps{
+	}
+	deps := web.Deps{
 		Service:  a.Engine,
 		Store:    a.Store,
 		Guard:    a.Guard,
@@ -109,8 +134,11 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger) (a *App, err
 		Logger:   log.With("component", "web"),
 		Registry: a.Registry,
 		Context:  bg,
-	})
-	if err != nil {
+	}
+	if o.web != nil {
+		o.web(&wcfg, &deps)
+	}
+	if a.Handler, err = web.New(wcfg, deps); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 

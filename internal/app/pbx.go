@@ -36,6 +36,12 @@ func (p *PBX) Close() {
 // the sandbox PBX on a loopback port and connects to it exactly like to a
 // real Asterisk: the production code path is the one that runs.
 func ConnectPBX(ctx context.Context, s *config.Settings, log *slog.Logger) (*PBX, error) {
+	return connectPBX(ctx, s, log, nil)
+}
+
+// connectPBX is ConnectPBX with edit, when not nil, applied to the AMI
+// client's config last (see WithAMIConfig).
+func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, edit func(*ami.Config)) (*PBX, error) {
 	cfg := ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", Logger: log.With("component", "ami")}
 	p := &PBX{}
 	if s.AMI == "" {
@@ -75,6 +81,9 @@ func ConnectPBX(ctx context.Context, s *config.Settings, log *slog.Logger) (*PBX
 			cfg.TLS = tc
 		}
 		p.Addr = e.Addr
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	c, err := ami.Dial(ctx, cfg)
 	if err != nil {
