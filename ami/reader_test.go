@@ -9,27 +9,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-)
 
-// fixturesDir locates the real Asterisk 22 transcripts, which CI clones
-// beside the repository. Without them the test skips loudly, or fails when
-// CI=true.
-func fixturesDir(tb testing.TB) string {
-	tb.Helper()
-	dir := filepath.Join("..", "..", "shared", "fixtures", "ami")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("AMI fixtures missing at %s (CI=true): %v", dir, err)
-		}
-		tb.Skipf("SKIPPING: AMI fixtures missing at %s: %v", dir, err)
-	}
-	return dir
-}
+	"webcallback/internal/testenv"
+)
 
 // fixtureFiles returns the contents of every fixture file ending in ext.
 func fixtureFiles(tb testing.TB, ext string) map[string][]byte {
 	tb.Helper()
-	dir := fixturesDir(tb)
+	dir := testenv.FixturesDir(tb)
 	names, err := filepath.Glob(filepath.Join(dir, "*"+ext))
 	if err != nil || len(names) == 0 {
 		tb.Fatalf("no %s fixtures in %s: %v", ext, dir, err)
@@ -199,7 +186,7 @@ func FuzzReader(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	if dir := filepath.Join("..", "..", "shared", "fixtures", "ami"); dirExists(dir) {
+	if _, ok := testenv.Fixtures(); ok {
 		for _, b := range fixtureFiles(f, ".ami") {
 			f.Add(b)
 		}
@@ -231,11 +218,6 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
-}
-
-func dirExists(dir string) bool {
-	st, err := os.Stat(dir)
-	return err == nil && st.IsDir()
 }
 
 // BenchmarkReader parses the bytes of every .ami fixture, as one stream

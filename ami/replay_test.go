@@ -12,6 +12,7 @@ import (
 
 	"webcallback/ami"
 	"webcallback/ami/amitest"
+	"webcallback/internal/testenv"
 )
 
 // labSecret is the AMI secret of the recording lab (see command.log); the
@@ -21,13 +22,10 @@ const labSecret = "s3cret-lab"
 
 func fixtureLogs(t *testing.T) map[string][]amitest.Block {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "fixtures", "ami")
+	dir := testenv.FixturesDir(t)
 	names, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	if len(names) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("AMI fixtures missing at %s (CI=true)", dir)
-		}
-		t.Skipf("SKIPPING: AMI fixtures missing at %s", dir)
+		t.Fatalf("no .log fixtures in %s", dir)
 	}
 	logs := make(map[string][]amitest.Block)
 	for _, n := range names {

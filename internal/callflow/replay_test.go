@@ -12,20 +12,15 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/callback"
+	"webcallback/internal/testenv"
 )
-
-// fixtureDir holds real Asterisk 22 transcripts (see its README).
-const fixtureDir = "../../../shared/fixtures/ami"
 
 // readFixture parses a fixture's received stream into messages.
 func readFixture(t testing.TB, name string) []*ami.Message {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, name+".ami"))
+	b, err := os.ReadFile(filepath.Join(testenv.FixturesDir(t), name+".ami"))
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("fixture %s: %v", name, err)
-		}
-		t.Skipf("SKIP: fixture %s missing (%v); the replay tests need ../shared/fixtures", name, err)
+		t.Fatalf("fixture %s: %v", name, err)
 	}
 	r := ami.NewReader(bytes.NewReader(b))
 	if _, err := r.ReadBanner(); err != nil {

@@ -11,17 +11,16 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/store"
+	"webcallback/internal/testenv"
 )
-
-// fixtureDir holds the real Asterisk 22 transcripts.
-const fixtureDir = "../../../shared/fixtures/ami"
 
 // fixtureEvents reads every message of every *.ami fixture.
 func fixtureEvents(t testing.TB) map[string][]*ami.Message {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(fixtureDir, "*.ami"))
+	dir := testenv.FixturesDir(t)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.ami"))
 	if len(files) == 0 {
-		t.Skipf("!!! SKIPPING: no AMI fixtures at %s", fixtureDir)
+		t.Fatalf("no .ami fixtures in %s", dir)
 	}
 	out := map[string][]*ami.Message{}
 	for _, f := range files {

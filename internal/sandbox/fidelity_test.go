@@ -13,22 +13,9 @@ import (
 	"testing"
 
 	"webcallback/ami"
+	"webcallback/internal/testenv"
 	"webcallback/internal/wcbproto"
 )
-
-// fixturesDir locates the real Asterisk 22 transcripts (../shared/fixtures
-// of the repository's parent, which CI clones next to it).
-func fixturesDir(tb testing.TB) string {
-	tb.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "ami")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("AMI fixtures missing at %s (CI=true): %v", dir, err)
-		}
-		tb.Skipf("SKIPPING: AMI fixtures missing at %s: %v", dir, err)
-	}
-	return dir
-}
 
 // readMessages parses an .ami (banner first) or .sent file.
 func readMessages(t *testing.T, path string, banner bool) []*ami.Message {
@@ -207,7 +194,7 @@ var dialArgs = regexp.MustCompile(`^PJSIP/[0-9]+@[a-z]+,([0-9]*),`)
 // context and WCB_* variables) against the sandbox and compares the
 // significant events with what real Asterisk 22 sent.
 func TestFidelity(t *testing.T) {
-	dir := fixturesDir(t)
+	dir := testenv.FixturesDir(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*-direct.sent"))
 	if len(files) == 0 {
 		t.Fatalf("no *-direct fixtures in %s", dir)

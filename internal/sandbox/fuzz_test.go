@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"webcallback/internal/testenv"
 )
 
 func FuzzParseEventMask(f *testing.F) {
@@ -56,7 +58,8 @@ func FuzzSession(f *testing.F) {
 		"Action: Originate\r\nChannel: PJSIP/13811111001@gateway\r\nContext: webcallback\r\nExten: s\r\n\r\n" +
 		"Action: Status\r\n\r\nAction: CoreShowChannels\r\n\r\nAction: Hangup\r\nChannel: /.*/\r\n\r\n"))
 	f.Add([]byte("\r\n\r\n::::\r\nAction\r\n\r\n"))
-	if files, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "fixtures", "ami", "*.sent")); len(files) > 0 {
+	if dir, ok := testenv.Fixtures(); ok { // seeds only: fuzzing works without them
+		files, _ := filepath.Glob(filepath.Join(dir, "*.sent"))
 		for _, p := range files[:min(len(files), 6)] {
 			if b, err := os.ReadFile(p); err == nil {
 				f.Add(b)

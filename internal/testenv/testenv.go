@@ -1,0 +1,55 @@
+// Package testenv is for tests only: it finds what a test needs from
+// outside the repository (the real Asterisk transcripts in
+// ../shared/fixtures, servers, binaries) and, when something is missing,
+// skips the test loudly — or fails it when CI=true, where everything must
+// be there and a silent skip would hide a broken set-up.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// CI reports whether the tests run in CI (CI=true), where nothing may be skipped.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Require skips tb (or fails it under CI) with the reason when ok is false.
+func Require(tb testing.TB, ok bool, format string, args ...any) {
+	tb.Helper()
+	if ok {
+		return
+	}
+	if CI() {
+		tb.Fatalf("required by CI (CI=true) but missing: "+format, args...)
+	}
+	tb.Skipf("!!! SKIPPING: "+format, args...)
+}
+
+// RepoRoot is the repository's top folder (where go.mod is).
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0) // .../internal/testenv/testenv.go
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// FixturesDir is the folder of real Asterisk 22 AMI transcripts:
+// shared/fixtures/ami beside the repository (as CI lays it out), or
+// $WEBCALLBACK_FIXTURES.
+func FixturesDir(tb testing.TB) string {
+	tb.Helper()
+	dir, ok := Fixtures()
+	Require(tb, ok, "AMI fixtures at %s", dir)
+	return dir
+}
+
+// Fixtures is FixturesDir for callers that can do without (fuzz seeds):
+// ok is false when the folder is not there.
+func Fixtures() (dir string, ok bool) {
+	dir = os.Getenv("WEBCALLBACK_FIXTURES")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(), "..", "shared", "fixtures", "ami")
+	}
+	_, err := os.Stat(filepath.Join(dir, "README.md"))
+	return dir, err == nil
+}
