@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"webcallback/internal/policy"
 )
 
 // BenchmarkRefusals measures refusals per second on the public endpoint
@@ -25,19 +23,19 @@ import (
 func BenchmarkRefusals(b *testing.B) {
 	tests := []struct {
 		name    string
-		edit    func(*policy.Config)
+		flags   []string
 		sources int
 		body    func(i int) string
 		status  int
 	}{
 		{"one_source", nil, 1, func(i int) string { return string(distinctBody(i)) }, 429},
 		{"many_sources_pow", nil, 1000, func(i int) string { return string(distinctBody(i)) }, 429},
-		{"invalid_number", func(c *policy.Config) { c.Limits = false },
+		{"invalid_number", []string{"--limits", "off"},
 			1, func(i int) string { return fmt.Sprintf(`{"caller":"13800001001","callee":"1390000%d&evil"}`, i) }, 400},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
-			e := newEnv(b, envOpts{policy: tt.edit})
+			e := newEnv(b, envOpts{flags: tt.flags})
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 			var n atomic.Int64
 			post := func() int {

@@ -2,12 +2,10 @@ package abusetest
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -15,12 +13,9 @@ import (
 	"time"
 
 	"webcallback/ami"
-	"webcallback/internal/callflow"
-	"webcallback/internal/httpguard"
-	"webcallback/internal/policy"
+	"webcallback/internal/app"
+	"webcallback/internal/app/apptest"
 	"webcallback/internal/sandbox"
-	"webcallback/internal/store"
-	"webcallback/internal/web"
 )
 
 // amiTap is a TCP proxy between the AMI client and the sandbox PBX that
@@ -124,32 +119,23 @@ func originates(b []byte) []map[string]string {
 	return out
 }
 
-// env is the assembled service.
+// env is the service as serve assembles it (app.New), its AMI link to
+// the sandbox PBX through the tap.
 type env struct {
-	URL   string
-	Tap   *amiTap
-	Store store.Store
+	URL string
+	Tap *amiTap
 }
 
 type envOpts struct {
-	policy func(*policy.Config) // edits the production defaults
-	rules  *store.Rules         // nil = the serve defaults
-}
-
-// defaultRules are serve's default eligibility settings.
-func defaultRules() *store.Rules {
-	return &store.Rules{CallerConnectedPerDay: 1, CallerAttemptsPerDay: 5, CallerCooldown: time.Minute, CalleePerDay: 3, Location: time.UTC}
+	flags []string // serve flags after the suite's own (a later flag wins)
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
+	var log *slog.Logger
 	if os.Getenv("ABUSE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-
 	pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: 0.01, Seed: 1})
 	pl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,69 +145,18 @@ func newEnv(t testing.TB, o envOpts) *env {
 	t.Cleanup(func() { pbx.Close() })
 	tap := newTap(t, pl.Addr().String())
 
+	flags := []string{
+		"--ami", "tcp://wcb:sandbox-secret@" + tap.ln.Addr().String(),
+		// serve's defaults but: a talk limit and a call rate the test can
+		// wait for, quota days in UTC, the flood's X-Forwarded-For believed.
+		"--call-limit", "20s", "--call-warning", "5s", "--max-cps", "100",
+		"--timezone", "UTC", "--trusted-proxies", "127.0.0.1/32",
+		"--admin-token", "abuse-test-admin-token-0123", "--lang", "en",
+	}
 	// No keepalive Ping: any byte on the wire is the service's doing.
-	client, err := ami.Dial(ctx, ami.Config{Addr: tap.ln.Addr().String(), Username: "wcb", Secret: "sandbox-secret",
-		AuthMD5: true, Events: "call,cdr,user", PingInterval: -1, Logger: log})
-	if err != nil {
-		t.Fatalf("ami dial: %v", err)
-	}
-	t.Cleanup(func() { client.Close() })
-
-	// Work around a store bug (reported to the lead): InsertCDR prepares
-	// statements on the pool while it holds SQLite's write lock, so when
-	// every pooled connection is an Admit waiting for that lock, both wait
-	// out the 20 s busy timeout. A pool larger than the flood's concurrency
-	// (50) keeps the floods about the policy.
-	st, err := store.OpenWith(ctx, "sqlite:"+t.TempDir()+"/abuse.db", store.Options{MaxOpenConns: 64})
-	if err != nil {
-		t.Fatalf("store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	// Engine caps as serve's defaults, but a call rate the test can wait for.
-	eng, err := callflow.New(callflow.Config{Limit: 20 * time.Second, Warning: 5 * time.Second, MaxConcurrent: 100,
-		MaxPerSecond: 100, QueueSize: 100, QueueWait: 15 * time.Second, PBXTimeScale: 0.01, Logger: log}, client, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		eng.Shutdown(sctx)
-	})
-
-	pc := policy.DefaultConfig()
-	if o.policy != nil {
-		o.policy(&pc)
-	}
-	rules := o.rules
-	if rules == nil {
-		rules = defaultRules()
-	}
-	guard, err := policy.New(pc, st, rules, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // the flood's X-Forwarded-For
-	h, err := web.New(web.Config{AdminToken: "abuse-test-admin-token-0123", CallLimit: 20 * time.Second, DefaultLang: "en",
-		TrustedProxies: trusted},
-		web.Deps{Service: eng, Store: st, Guard: guard, Sandbox: true, Logger: log, Context: ctx})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httpguard.NewServer(hl.Addr().String(), h, log)
-	go srv.Serve(hl)
-	t.Cleanup(func() { srv.Close() })
-	return &env{URL: "http://" + hl.Addr().String(), Tap: tap, Store: st}
+	noPing := app.WithAMIConfig(func(c *ami.Config) { c.PingInterval = -1 })
+	svc := apptest.Start(t, log, append(flags, o.flags...), noPing)
+	return &env{URL: svc.URL, Tap: tap}
 }
 
 // post sends one body to the public endpoint.

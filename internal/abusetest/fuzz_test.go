@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"webcallback/internal/policy"
 )
 
 // FuzzHTTPToAMI is the property over the whole path, HTTP body to AMI
@@ -27,10 +25,8 @@ func FuzzHTTPToAMI(f *testing.F) {
 	} {
 		f.Add(s[0], s[1])
 	}
-	e := newEnv(f, envOpts{policy: func(c *policy.Config) {
-		// Every input takes the whole path: no limits, no budget.
-		c.Limits, c.DailyMinutes = false, 0
-	}})
+	// Every input takes the whole path: no limits, no budget.
+	e := newEnv(f, envOpts{flags: []string{"--limits", "off", "--daily-minutes", "0"}})
 	f.Fuzz(func(t *testing.T, caller, callee string) {
 		body, _ := json.Marshal(map[string]string{"caller": caller, "callee": callee})
 		before := len(originates(e.Tap.Sent()))
