@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"webcallback/internal/testenv"
 )
 
 const soundsDir = "../sounds"
@@ -139,12 +141,8 @@ func TestSoundTexts(t *testing.T) {
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed (CI=true): apt-get install espeak-ng sox libsox-fmt-base", tool)
-			}
-			t.Skipf("SKIPPED: %s is not installed; apt-get install espeak-ng sox libsox-fmt-base to run this test", tool)
-		}
+		_, err := exec.LookPath(tool)
+		testenv.Require(t, err == nil, "%s is not installed; apt-get install espeak-ng sox libsox-fmt-base to run this test", tool)
 	}
 }
 

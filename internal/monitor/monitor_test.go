@@ -17,6 +17,7 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/store"
+	"webcallback/internal/testenv"
 )
 
 func openStore(t *testing.T) store.Store {
@@ -168,13 +169,7 @@ func sqliteSource(t *testing.T) tableSource {
 
 func mysqlSource(t *testing.T) tableSource {
 	dsn := os.Getenv("WEBCALLBACK_TEST_MYSQL")
-	if dsn == "" {
-		msg := "!!! SKIPPING MySQL cdr-table source test: WEBCALLBACK_TEST_MYSQL is not set. Run: eval \"$(.ci/db.sh start)\""
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.Require(t, dsn != "", "MySQL cdr-table source test: WEBCALLBACK_TEST_MYSQL is not set. Run: eval \"$(.ci/db.sh start)\"")
 	cfg := mysql.NewConfig()
 	rest := strings.TrimPrefix(dsn, "mysql://")
 	userinfo, hostdb, _ := strings.Cut(rest, "@")

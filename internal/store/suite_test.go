@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"webcallback/internal/testenv"
 )
 
 // backend is one database the suite runs against.
@@ -42,13 +44,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend, s *sqlStore))
 
 func requireServer(t testing.TB, b backend) {
 	t.Helper()
-	if b.name != "sqlite" && b.dsn == "" {
-		msg := "!!! SKIPPING " + b.name + " store tests: " + b.env + " is not set. Run: eval \"$(.ci/db.sh start)\""
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: server tests must run)")
-		}
-		t.Skip(msg)
-	}
+	testenv.Require(t, b.name == "sqlite" || b.dsn != "", "%s store tests: %s is not set. Run: eval \"$(.ci/db.sh start)\"", b.name, b.env)
 }
 
 // openBackend opens b (a new temp SQLite file for sqlite) without resetting it.
