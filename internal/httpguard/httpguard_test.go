@@ -12,11 +12,11 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"webcallback/internal/store"
+	"webcallback/internal/testenv"
 )
 
 func TestClientIP(t *testing.T) {
@@ -235,22 +235,10 @@ func openStore(t *testing.T) store.Store {
 	return st
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestAdminAuth(t *testing.T) {
 	const token = "s3cret-admin-token-0123"
 	st := openStore(t)
-	clk := &fakeClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
 	a := NewAdminAuth(AdminConfig{Token: token, Audit: st, Logger: slog.New(slog.DiscardHandler), Now: clk.Now})
 	h := a.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if Actor(r) == "" {

@@ -16,20 +16,8 @@ import (
 	"webcallback/internal/callback"
 	"webcallback/internal/policy/pow"
 	"webcallback/internal/store"
+	"webcallback/internal/testenv"
 )
-
-// clock is an injectable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
@@ -49,9 +37,9 @@ func openStore(t testing.TB) store.Store {
 }
 
 // newGuard returns a guard over a fresh store; edit changes the defaults.
-func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, store.Store, *clock) {
+func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, store.Store, *testenv.Clock) {
 	t.Helper()
-	clk := &clock{now: t0}
+	clk := testenv.NewClock(t0)
 	cfg := DefaultConfig()
 	cfg.PoW = PoWOff
 	cfg.Now = clk.Now
