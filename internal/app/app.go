@@ -131,7 +131,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Opti
 		AMIState: func() string { return a.PBX.Client.State().String() },
 		Ready:    a.ready,
 		Sandbox:  a.PBX.Sandbox != nil,
-		Logger:   log.With("component", "web"),
+		Logger:   log, // web names its component itself
 		Registry: a.Registry,
 		Context:  bg,
 	}
