@@ -6,23 +6,17 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"webcallback/ami"
+	"webcallback/internal/app"
+	"webcallback/internal/app/apptest"
 	"webcallback/internal/callback"
-	"webcallback/internal/callflow"
-	"webcallback/internal/monitor"
 	"webcallback/internal/policy"
-	"webcallback/internal/sandbox"
-	"webcallback/internal/store"
 	"webcallback/internal/web"
 )
 
@@ -39,15 +33,13 @@ const (
 	adminToken  = "test-admin-token-0123456789"
 )
 
-// env is the whole service on loopback: the sandbox PBX, a real AMI
-// client, the real engine on a real SQLite store, the policy guard and
-// the web handler behind a real HTTP server.
+// env is the whole service on loopback as `webcallback serve` assembles
+// it (app.New): the sandbox PBX, a real AMI client, the real engine and
+// CDR monitor on a real SQLite store, the policy guard and the web handler
+// behind a real HTTP server.
 type env struct {
 	t      testing.TB
 	URL    string
-	Engine *callflow.Engine
-	Store  store.Store
-	Reg    *prometheus.Registry
 	Client *http.Client
 }
 
@@ -57,7 +49,7 @@ type envOpts struct {
 	adminToken string        // "-" = none
 	maxStreams int
 	webhookURL string
-	limits     bool          // policy limits on
+	limits     bool          // policy limits on (the eligibility quotas stay off)
 	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
 	pow        string        // policy proof of work (default off)
 }
@@ -79,79 +71,28 @@ func newEnv(t testing.TB, o envOpts) *env {
 	case "-":
 		o.adminToken = ""
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("WEB_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-
-	pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: o.scale, Seed: 1})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go pbx.Serve(l)
-	t.Cleanup(func() { pbx.Close() })
-
-	client, err := ami.Dial(ctx, ami.Config{Addr: l.Addr().String(), Username: "wcb", Secret: "sandbox-secret",
-		AuthMD5: true, Events: "call,cdr,user", Logger: log})
-	if err != nil {
-		t.Fatalf("ami dial: %v", err)
-	}
-	t.Cleanup(func() { client.Close() })
-
-	st, err := store.Open(ctx, "sqlite:"+t.TempDir()+"/wcb.db")
-	if err != nil {
-		t.Fatalf("store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	// CDRs reach the store through the monitor, on its own subscription
-	// made before the engine starts, as the service runs it.
-	cdrs := client.Subscribe(1 << 16)
-	monDone := make(chan struct{})
-	go func() { defer close(monDone); monitor.New(st, log).ConsumeAMI(ctx, cdrs.C()) }()
-	t.Cleanup(func() { cdrs.Close(); <-monDone }) // drained before the store closes
-	eng, err := callflow.New(callflow.Config{Limit: o.limit, Warning: o.limit / 4, CalleeRing: o.calleeRing, MaxPerSecond: -1, Logger: log}, client, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		eng.Shutdown(sctx)
-	})
-
-	pc := policy.DefaultConfig()
 	if o.pow == "" {
 		o.pow = policy.PoWOff
 	}
-	pc.Limits, pc.PoW, pc.DailyMinutes, pc.PoWDifficulty = o.limits, o.pow, 0, 8
-	guard, err := policy.New(pc, st, nil, log)
-	if err != nil {
-		t.Fatal(err)
+	limits := "off"
+	if o.limits {
+		limits = "on"
 	}
-	reg := prometheus.NewRegistry()
-	h, err := web.New(web.Config{AdminToken: o.adminToken, CallLimit: o.limit, MaxStreams: o.maxStreams,
-		WebhookURL: o.webhookURL, WebhookSecret: "hook-secret", DefaultLang: "en"},
-		web.Deps{Service: eng, Store: st, Guard: guard, Sandbox: true, Logger: log, Registry: reg, Context: ctx,
-			AMIState: func() string { return client.State().String() },
-			Ready:    func(ctx context.Context) error { return st.Ping(ctx) }})
-	if err != nil {
-		t.Fatal(err)
+	var log *slog.Logger
+	if os.Getenv("WEB_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.CloseClientConnections() // open streams (a browser tab's) would block Close
-		srv.Close()
-	})
-	return &env{t: t, URL: srv.URL, Engine: eng, Store: st, Reg: reg,
+	flags := []string{
+		"--sandbox-time-scale", strconv.FormatFloat(o.scale, 'g', -1, 64), "--sandbox-seed", "1",
+		"--call-limit", o.limit.String(), "--call-warning", (o.limit / 4).String(),
+		"--callee-ring", o.calleeRing.String(), "--max-cps", "1000", "--lang", "en",
+		"--limits", limits, "--pow", o.pow, "--pow-difficulty", "8", "--daily-minutes", "0",
+		"--caller-connected-per-day", "0", "--caller-attempts-per-day", "0", "--caller-cooldown", "0s", "--callee-per-day", "0",
+		"--admin-token", o.adminToken, "--webhook-url", o.webhookURL, "--webhook-secret", "hook-secret",
+	}
+	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams = o.maxStreams })
+	svc := apptest.Start(t, log, flags, maxStreams)
+	return &env{t: t, URL: svc.URL,
 		Client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
