@@ -1,7 +1,8 @@
-// Package abusetest is the abuse test suite: it assembles the whole service
-// on loopback (sandbox PBX behind a recording AMI proxy, real AMI client,
-// real engine on a real SQLite store, the policy guard and the web handler
-// served by httpguard.NewServer) and attacks it over HTTP: floods from one
+// Package abusetest is the abuse test suite: it starts the whole service
+// as `webcallback serve` assembles it (app.New from serve's flags; see
+// internal/app/apptest), its AMI link to a sandbox PBX through a recording
+// proxy so that every byte the service sends to the PBX is checked, and
+// serves it on loopback and attacks it over HTTP: floods from one
 // and from a thousand addresses, call bombing, an injection corpus, and a
 // fuzz test from HTTP body to AMI bytes. The package has no code of its
 // own beyond this comment; everything is in its tests.
