@@ -22,7 +22,8 @@ type Service struct {
 }
 
 // Start parses args as serve's flags, with --db a fresh SQLite file in the
-// test's temporary directory unless args name one (a later flag wins),
+// test's temporary directory and --ami empty (the built-in sandbox) unless
+// args name others (a later flag wins),
 // builds the service with opts and serves it on a loopback port until the
 // test ends. log nil discards the service's logs.
 func Start(t testing.TB, log *slog.Logger, args []string, opts ...app.Option) *Service {
@@ -31,7 +32,11 @@ func Start(t testing.TB, log *slog.Logger, args []string, opts ...app.Option) *S
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := config.NewLoader("test")
-	if err := l.Parse(append([]string{"--db", "sqlite:" + t.TempDir() + "/wcb.db"}, args...)); err != nil {
+	// The database, the PBX and the settings file are pinned so that a
+	// WEBCALLBACK_* variable of the developer's shell never points a test
+	// at a real database or a real Asterisk.
+	pinned := []string{"--db", "sqlite:" + t.TempDir() + "/wcb.db", "--ami=", "--config="}
+	if err := l.Parse(append(pinned, args...)); err != nil {
 		t.Fatalf("settings %q: %v", args, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
