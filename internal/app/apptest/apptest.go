@@ -5,6 +5,7 @@ package apptest
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -32,6 +33,7 @@ func Start(t testing.TB, log *slog.Logger, args []string, opts ...app.Option) *S
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := config.NewLoader("test")
+	l.FS.SetOutput(io.Discard) // a bad flag fails the test with the error instead
 	// The database, the PBX and the settings file are pinned so that a
 	// WEBCALLBACK_* variable of the developer's shell never points a test
 	// at a real database or a real Asterisk.
