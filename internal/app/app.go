@@ -57,7 +57,7 @@ type options struct {
 func WithAMIConfig(f func(*ami.Config)) Option { return func(o *options) { o.ami = f } }
 
 // WithWeb lets f edit the web's config and dependencies after the settings
-// are applied: e.g. MaxStreams, the webhooks' HTTPClient, a clock (Now).
+// are applied: e.g. the webhooks' HTTPClient, a clock (Now).
 func WithWeb(f func(*web.Config, *web.Deps)) Option { return func(o *options) { o.web = f } }
 
 // New opens the store (migrating it when --migrate), connects to the PBX
@@ -123,6 +123,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Opti
 		CallLimit:      s.CallLimit,
 		Region:         s.Region,
 		Rules:          s.Rules(),
+		MaxStreams:     s.MaxStreams,
 	}
 	deps := web.Deps{
 		Service:  a.Engine,

@@ -86,6 +86,7 @@ type Settings struct {
 	WebhookURL    string
 	WebhookSecret string
 	PublicURL     string
+	MaxStreams    int
 
 	CDRSource string // "ami" or "table"
 	CDRTable  string // DSN of the external cdr table for CDRSource "table" ("" = --db)
@@ -201,6 +202,7 @@ func NewLoader(command string) *Loader {
 	secret(&s.AdminToken, "admin-token", "bearer token of the admin API and dashboard (empty = admin disabled)")
 	str(&s.WebhookURL, "webhook-url", "", "POST status changes here (empty = no webhooks)")
 	secret(&s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
+	intv(&s.MaxStreams, "max-streams", 10000, "open live-progress streams (SSE) one instance holds; beyond: 503 (about 32 KB each)")
 	str(&s.PublicURL, "public-url", "", "public base URL of the service, for links in webhooks")
 	str(&s.CDRSource, "cdr-source", "ami", "where CDRs come from: ami (Cdr events) or table (a cdr table Asterisk fills itself)")
 	str(&s.CDRTable, "cdr-table-db", "", "for --cdr-source table: the database Asterisk writes CDRs to, as --db, with ?table=name if not cdr")
@@ -393,6 +395,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.DID != "" && strings.Trim(s.DID, "0123456789") != "" {
 		bad("--did %q: digits only", s.DID)
+	}
+	if s.MaxStreams < 1 {
+		bad("--max-streams must be at least 1")
 	}
 	if s.MaxConcurrent < 1 || s.MaxCPS <= 0 || s.QueueSize < 0 || s.QueueWait < 0 {
 		bad("--max-concurrent, --max-cps must be positive; --queue-size, --queue-wait not negative")
