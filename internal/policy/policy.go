@@ -169,15 +169,6 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("policy: %s (%s)", r.Code, r.Detail)
 }
 
-// RetryAfterSeconds is RetryAfter rounded up to whole seconds, for the
-// Retry-After header; 0 means send none.
-func (r *Refusal) RetryAfterSeconds() int {
-	if r.RetryAfter <= 0 {
-		return 0
-	}
-	return int((r.RetryAfter + time.Second - 1) / time.Second)
-}
-
 // Guard applies the policy. It is safe for concurrent use.
 type Guard struct {
 	cfg   Config

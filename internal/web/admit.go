@@ -31,6 +31,7 @@ func refusalError(lang string, ref *policy.Refusal) *apiError {
 		t := ref.RetryAt
 		e.RetryAt = &t
 	}
+	e.RetryAfter = ref.RetryAfter
 	e.Field = ref.Field
 	e.Challenge = ref.Challenge
 	return e

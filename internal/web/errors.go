@@ -19,6 +19,9 @@ type apiError struct {
 	Code    string     `json:"code"`
 	Message string     `json:"message"`
 	RetryAt *time.Time `json:"retry_at,omitempty"`
+	// RetryAfter is the Retry-After header, as the refusing layer computed
+	// it on its own clock (so header and retry_at never disagree).
+	RetryAfter time.Duration `json:"-"`
 	// Field is the input at fault ("caller", "callee", "pow"), if any.
 	Field string `json:"field,omitempty"`
 	// Challenge is the proof of work to solve before trying again.
@@ -77,11 +80,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = newError(requestLang(r, s.cfg.DefaultLang), "internal")
 	}
-	if ae.RetryAt != nil {
-		secs := int(time.Until(*ae.RetryAt).Seconds() + 0.999)
-		if secs < 1 {
-			secs = 1
-		}
+	if ae.RetryAfter > 0 {
+		secs := int((ae.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	writeJSON(w, ae.Status, struct {

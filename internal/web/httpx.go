@@ -24,7 +24,7 @@ func (s *server) newAdminAuth() *httpguard.AdminAuth {
 			e.Status = status
 			if retryAfter > 0 {
 				t := s.now().Add(retryAfter)
-				e.RetryAt = &t
+				e.RetryAt, e.RetryAfter = &t, retryAfter
 			}
 			s.writeError(w, r, e)
 		},

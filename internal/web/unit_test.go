@@ -202,3 +202,18 @@ func TestOpenAPIInSync(t *testing.T) {
 		t.Errorf("error codes in openapi.json %v, handlers %v", enum, codes)
 	}
 }
+
+// TestRetryAfterRoundsUp: the header is the refusing layer's wait, rounded
+// up to whole seconds, so a visitor never retries a moment too early.
+func TestRetryAfterRoundsUp(t *testing.T) {
+	s := &server{}
+	for wait, want := range map[time.Duration]string{1500 * time.Millisecond: "2", time.Second: "1", 90 * time.Second: "90", 0: ""} {
+		e := newError("en", string(callback.ReasonRateLimited))
+		e.RetryAfter = wait
+		rec := httptest.NewRecorder()
+		s.writeError(rec, httptest.NewRequest("POST", "/api/v1/callbacks", nil), e)
+		if got := rec.Header().Get("Retry-After"); got != want {
+			t.Errorf("wait %v: Retry-After %q, want %q", wait, got, want)
+		}
+	}
+}
