@@ -23,6 +23,7 @@ import (
 	_ "time/tzdata" // quota days need zones even on machines without zoneinfo
 
 	"webcallback/internal/policy"
+	"webcallback/internal/store"
 )
 
 // Settings is every setting of every command. DESIGN.md §6 names the
@@ -190,12 +191,13 @@ func NewLoader(command string) *Loader {
 	l.policyFlags()
 	fs.Var(&prefixesValue{&s.TrustedProxies}, "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none; client IP from the socket)")
 	l.add("trusted-proxies", "")
-	intv(&s.CallerConnectedPerDay, "caller-connected-per-day", 1, "connected calls per caller number per day (0 = no cap)")
-	intv(&s.CallerAttemptsPerDay, "caller-attempts-per-day", 5, "requests per caller number per day (0 = no cap)")
-	intv(&s.CallerBillsecPerDay, "caller-billsec-per-day", 0, "talk seconds per caller number per day (0 = no cap)")
-	intv(&s.CallerBillsecLifetime, "caller-billsec-lifetime", 0, "talk seconds per caller number ever (0 = no cap)")
-	dur(&s.CallerCooldown, "caller-cooldown", time.Minute, "minimum time between two requests of one caller number")
-	intv(&s.CalleePerDay, "callee-per-day", 3, "requests ringing one callee number per day, from any caller (0 = no cap)")
+	def := store.DefaultRules() // one source for the eligibility defaults
+	intv(&s.CallerConnectedPerDay, "caller-connected-per-day", def.CallerConnectedPerDay, "connected calls per caller number per day (0 = no cap)")
+	intv(&s.CallerAttemptsPerDay, "caller-attempts-per-day", def.CallerAttemptsPerDay, "requests per caller number per day (0 = no cap)")
+	intv(&s.CallerBillsecPerDay, "caller-billsec-per-day", def.CallerBillsecPerDay, "talk seconds per caller number per day (0 = no cap)")
+	intv(&s.CallerBillsecLifetime, "caller-billsec-lifetime", def.CallerBillsecLifetime, "talk seconds per caller number ever (0 = no cap)")
+	dur(&s.CallerCooldown, "caller-cooldown", def.CallerCooldown, "minimum time between two requests of one caller number")
+	intv(&s.CalleePerDay, "callee-per-day", def.CalleePerDay, "requests ringing one callee number per day, from any caller (0 = no cap)")
 	str(&s.TimeZone, "timezone", "Asia/Shanghai", "time zone where a quota day starts")
 	str(&s.PBXTimeZone, "pbx-timezone", "Local", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
 	secret(&s.PoWKey, "pow-key", "key that signs proof-of-work challenges; give every instance behind one load balancer the same (default: random per process)")

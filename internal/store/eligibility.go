@@ -21,15 +21,17 @@ const (
 	RuleCalleePerDay          = "callee_per_day"
 )
 
-// DefaultRules is the safe default for a free service: one connected call
-// per caller number per day, a victim rung at most 10 times a day, one
+// DefaultRules is the safe default for a free service, and the default of
+// serve's eligibility settings: one connected call per caller number per
+// day, at most 5 requests per caller and 3 rings of one callee per day, one
 // minute between two requests of a caller, days in UTC (the service passes
 // --timezone in Location).
 func DefaultRules() Rules {
 	return Rules{
 		CallerConnectedPerDay: 1,
+		CallerAttemptsPerDay:  5,
 		CallerCooldown:        time.Minute,
-		CalleePerDay:          10,
+		CalleePerDay:          3,
 		Location:              time.UTC,
 	}
 }
