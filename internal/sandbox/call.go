@@ -477,15 +477,6 @@ func filter(set, v string) string {
 	return string(b)
 }
 
-// atoiOr parses digits, or returns def when empty or zero.
-func atoiOr(s string, def int) int {
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return def
-	}
-	return n
-}
-
 // newBridgeID returns a bridge or call id from the seeded generator.
 func (s *Server) newUUIDLocked() string {
 	var b [16]byte

@@ -54,15 +54,6 @@ var errorStatus = map[string]int{
 	"internal":                                   http.StatusInternalServerError,
 }
 
-// errorCodes lists every code, for the translation and OpenAPI tests.
-func errorCodes() []string {
-	codes := make([]string, 0, len(errorStatus))
-	for c := range errorStatus {
-		codes = append(codes, c)
-	}
-	return codes
-}
-
 // newError builds the error for code in lang.
 func newError(lang, code string) *apiError {
 	st, ok := errorStatus[code]

@@ -217,3 +217,12 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 		}
 	}
 }
+
+// errorCodes lists every code, for the translation and OpenAPI tests.
+func errorCodes() []string {
+	codes := make([]string, 0, len(errorStatus))
+	for c := range errorStatus {
+		codes = append(codes, c)
+	}
+	return codes
+}
