@@ -44,7 +44,7 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "usage: webcallback call --caller N --callee M [settings]\n\n"+
 			"Places one callback, bypassing eligibility, and prints each state as it happens.\n"+
 			"Exit status 0 when the call completed, 1 otherwise. With no --ami the built-in\n"+
-			"sandbox PBX answers (test-number plan, DESIGN.md §4).\n\n")
+			"sandbox PBX answers (test-number plan, docs/design.md §4).\n\n")
 		l.FS.PrintDefaults()
 	}
 	if err := l.Parse(args); err != nil {

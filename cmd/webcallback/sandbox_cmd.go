@@ -37,7 +37,7 @@ func parseSandboxFlags(args []string, stderr io.Writer) (cfg sandbox.Config, lis
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: webcallback sandbox [flags]\n\n"+
 			"Runs the sandbox PBX alone: an AMI server that behaves like Asterisk 22 running\n"+
-			"webcallback's dialplan against the test-number plan (DESIGN.md §4).\n\n")
+			"webcallback's dialplan against the test-number plan (docs/design.md §4).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -466,7 +466,7 @@ func TestCauseTablesMatchCalleeOutcome(t *testing.T) {
 			}
 		}
 	}
-	// DESIGN §1 rows, spelled out.
+	// docs/design.md §1 rows, spelled out.
 	for _, tt := range []struct {
 		status string
 		cause  int

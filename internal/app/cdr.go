@@ -22,7 +22,7 @@ const (
 )
 
 // StartCDRMonitor starts the CDR ingestion that --cdr-source names, the
-// one path of CDRs into st (DESIGN.md §2; the engine ignores Cdr events):
+// one path of CDRs into st (docs/design.md §2; the engine ignores Cdr events):
 // "ami" stores the Cdr events of c, "table" polls the cdr table that
 // Asterisk fills itself (--cdr-table-db, else --db). serve (New) and call
 // both run it.

@@ -2,7 +2,7 @@
 // states, reasons, prompts and history. It is shared by the engine, the store,
 // the policy and the web, and knows nothing about AMI or SQL.
 //
-// The names here are the contract of ../shared/DESIGN.md §6: operators and
+// The names here are the contract of docs/design.md §6: operators and
 // scripts rely on them, so they may grow but never change.
 package callback
 

@@ -253,7 +253,7 @@ func (r *rig) cdrs(id string, n int) []store.CDR {
 	}
 }
 
-// numberPlanCases are DESIGN §4's test-number plan, each row as the callee
+// numberPlanCases are docs/design.md §4's test-number plan, each row as the callee
 // (caller 13800001001) and, for the caller-side failures, as the caller.
 var numberPlanCases = []struct {
 	name           string

@@ -5,7 +5,7 @@
 // FIFO), cancel and admin hang-up, and reconciliation after an AMI
 // reconnect or a restart of the service. It implements callback.Service.
 //
-// The spec is ../shared/DESIGN.md §1, §3 and §6; what real Asterisk sends is
+// The spec is docs/design.md §1, §3 and §6; what real Asterisk sends is
 // in ../shared/fixtures/ami (the replay tests feed those streams to the
 // state machine).
 package callflow
@@ -530,7 +530,7 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 		case "Cdr":
 			// Nothing of a call's state is in its CDRs (they come after
 			// its last Hangup); storing them is the monitor's job
-			// (internal/monitor, DESIGN.md §2), on its own subscription.
+			// (internal/monitor, docs/design.md §2), on its own subscription.
 			continue
 		}
 		e.stats.events.Add(1)

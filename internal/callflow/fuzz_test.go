@@ -9,7 +9,7 @@ import (
 	"webcallback/internal/callback"
 )
 
-// finalReasons is DESIGN §6's table of the reasons each final state may
+// finalReasons is docs/design.md §6's table of the reasons each final state may
 // carry (rejected is the engine's, never the state machine's).
 var finalReasons = map[callback.State][]callback.Reason{
 	callback.StateCompleted: {callback.ReasonLimitReached, callback.ReasonCalleeHangup, callback.ReasonCallerHangup},
@@ -51,7 +51,7 @@ func fuzzVocabulary(t testing.TB, id string) []*ami.Message {
 
 // FuzzCallEvents plays real events of this call in any order: the state
 // machine never panics, never moves backwards, finishes at most once, and
-// only with a state/reason pair of DESIGN §6.
+// only with a state/reason pair of docs/design.md §6.
 func FuzzCallEvents(f *testing.F) {
 	const id = "6f1c2a4e-9b7d-4c1e-8a2f-3d5e7f9a1b2c"
 	vocab := fuzzVocabulary(f, id)

@@ -70,7 +70,7 @@ type outcome struct {
 }
 
 // replayCases are the outcomes the real calls had (fixtures README), in the
-// terms of DESIGN §1 and §6.
+// terms of docs/design.md §1 and §6.
 var replayCases = []struct {
 	fixture string
 	want    outcome

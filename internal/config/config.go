@@ -26,7 +26,7 @@ import (
 	"webcallback/internal/store"
 )
 
-// Settings is every setting of every command. DESIGN.md §6 names the
+// Settings is every setting of every command. docs/design.md §6 names the
 // contract ones; the rest may grow.
 type Settings struct {
 	Listen string

@@ -6,7 +6,7 @@
 // request atomically (store.Store.Admit).
 //
 // Every refusal is a *Refusal carrying the API error code and HTTP status of
-// DESIGN.md §6, a Retry-After where one applies, and a localized message.
+// docs/design.md §6, a Retry-After where one applies, and a localized message.
 //
 // Limits are per instance and bounded in memory; eligibility quotas live in
 // the store and hold across instances.
@@ -149,7 +149,7 @@ type Input struct {
 
 // Refusal is a request refused by policy: an API error, not a failure.
 type Refusal struct {
-	Code   callback.Reason // API error code (DESIGN §6)
+	Code   callback.Reason // API error code (docs/design.md §6)
 	Status int             // HTTP status
 	// Field is the input at fault: "caller", "callee", "pow" or "".
 	Field string

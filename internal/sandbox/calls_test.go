@@ -91,7 +91,7 @@ func placeCall(t *testing.T, c *rawClient, id, caller, callee string, extra ...s
 	return collect(msgs)
 }
 
-// TestCallOutcomes runs DESIGN §4's numbers through the dialplan and checks
+// TestCallOutcomes runs docs/design.md §4's numbers through the dialplan and checks
 // what the engine relies on: stages, the dialend and prompt headers, the
 // caller's final cause and the CDR rows.
 func TestCallOutcomes(t *testing.T) {

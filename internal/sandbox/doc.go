@@ -1,6 +1,6 @@
 // Package sandbox is the sandbox PBX: an AMI server that behaves like
 // Asterisk 22 running webcallback's own dialplan (deploy/asterisk) against
-// the test-number plan of DESIGN §4. Tests, benchmarks and the default
+// the test-number plan of docs/design.md §4. Tests, benchmarks and the default
 // `webcallback serve` talk to it over a real socket with the real AMI
 // client, so the production code path is the tested one.
 //

@@ -8,7 +8,7 @@ import (
 )
 
 // farEnd is how the simulated PSTN behind the trunk treats one dialled
-// number: DESIGN §4, with the timings measured in the fixtures' .log files
+// number: docs/design.md §4, with the timings measured in the fixtures' .log files
 // (180 Ringing at once, 200 OK after 1 s, failures 0.5 s after the 180).
 type farEnd struct {
 	// Answer: the far end sends 200 OK after RingFor.

@@ -28,7 +28,7 @@ type Options struct {
 	MaxOpenConns int
 }
 
-// Open opens the database named by dsn (DESIGN §6: sqlite:<path>,
+// Open opens the database named by dsn (docs/design.md §6: sqlite:<path>,
 // mysql://user:pass@host:3306/db, postgres://...) with default Options.
 // It does not migrate: call Migrate.
 func Open(ctx context.Context, dsn string) (Store, error) {

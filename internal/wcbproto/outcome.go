@@ -21,7 +21,7 @@ const (
 
 // CalleeOutcome maps how the callee's Dial ended (${DIALSTATUS} and the
 // caller channel's ${HANGUPCAUSE} right after Dial) to the failed request's
-// reason and the prompt the caller hears. It is DESIGN §1's table, extended
+// reason and the prompt the caller hears. It is docs/design.md §1's table, extended
 // to every Q.850 class, and it is the single source: the dialplan's
 // [webcallback-cause] context is rendered from it and the sandbox PBX plays
 // what it says. dialStatus ANSWER and CANCEL are not failures of the callee

@@ -6,7 +6,7 @@ import (
 	"webcallback/internal/callback"
 )
 
-// The rows are the fixtures' real PJSIP outcomes (README §8) and DESIGN §1.
+// The rows are the fixtures' real PJSIP outcomes (README §8) and docs/design.md §1.
 func TestCalleeOutcome(t *testing.T) {
 	for _, c := range []struct {
 		status string

@@ -20,7 +20,7 @@ import (
 	"webcallback/internal/web"
 )
 
-// Test numbers of the sandbox's plan (DESIGN §4).
+// Test numbers of the sandbox's plan (docs/design.md §4).
 const (
 	numCaller   = "13800001001"
 	numAnswers  = "13800002002" // answers, stays up to the limit

@@ -11,7 +11,7 @@ import (
 	"webcallback/internal/policy"
 )
 
-// apiError is the one error body of the API (DESIGN §6):
+// apiError is the one error body of the API (docs/design.md §6):
 // {"error":{"code":"...","message":"..."}}, message in the visitor's
 // language. retry_at is set when the visitor may try again later.
 type apiError struct {

@@ -1,5 +1,5 @@
 // Package web is the HTTP face of the service: the visitor page (with a
-// no-JavaScript path), the JSON API of DESIGN §6 with Server-Sent Events,
+// no-JavaScript path), the JSON API of docs/design.md §6 with Server-Sent Events,
 // the admin API and dashboard, /metrics, /healthz and /readyz, and the
 // optional status webhooks. Everything it serves is embedded: no outside
 // assets, so the page works offline and under a strict CSP.
