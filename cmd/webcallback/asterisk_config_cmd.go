@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,127 +20,67 @@ func init() {
 	register("asterisk-config", "print the Asterisk config for the current settings", runAsteriskConfig)
 }
 
-// kitFlags are the settings only the Asterisk side needs; the shared ones
-// (--ami, --trunk, --did, --lang, --call-limit, ...) come from config.
-type kitFlags struct {
-	out              string
-	trunkMode        string
-	gateway          string
-	registerServer   string
-	registerUser     string
-	registerPassword string
-	passwordFile     string
-	fromDomain       string
-	sipBind          string
-	amiBind          string
-	amiPermit        string
-}
-
-func (k *kitFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&k.out, "out", "", "write the files into this directory (e.g. /etc/asterisk) instead of printing them")
-	fs.StringVar(&k.trunkMode, "trunk-mode", asterisk.TrunkIP, "ip (a gateway that trusts our address) or register (a carrier account with digest auth)")
-	fs.StringVar(&k.gateway, "gateway", "127.0.0.1:5060", "trunk-mode ip: the gateway's host[:port]")
-	fs.StringVar(&k.registerServer, "register-server", "", "trunk-mode register: the carrier's registrar host[:port]")
-	fs.StringVar(&k.registerUser, "register-user", "", "trunk-mode register: the account's user name")
-	fs.StringVar(&k.registerPassword, "register-password", "", "trunk-mode register: the account's password (prefer the env variable or --register-password-file: flags show in process listings)")
-	fs.StringVar(&k.passwordFile, "register-password-file", "", "read --register-password from this file (first line)")
-	fs.StringVar(&k.fromDomain, "from-domain", "", "trunk-mode register: domain of our From header (default: the registrar's host)")
-	fs.StringVar(&k.sipBind, "sip-bind", "0.0.0.0:5060", "address:port chan_pjsip listens on (UDP)")
-	fs.StringVar(&k.amiBind, "ami-bind", "", "address:port of the manager interface (default: the host and port of --ami, else 127.0.0.1:5038)")
-	fs.StringVar(&k.amiPermit, "ami-permit", "", "network allowed to log in to AMI (default: 127.0.0.1/32 when AMI is on loopback; required otherwise)")
-}
-
-// kitFlagNames lists the flags above that also read WEBCALLBACK_<NAME>.
-var kitFlagNames = []string{"out", "trunk-mode", "gateway", "register-server", "register-user", "register-password",
-	"register-password-file", "from-domain", "sip-bind", "ami-bind", "ami-permit"}
-
 func runAsteriskConfig(ctx context.Context, args []string) error {
 	l := config.NewLoader("asterisk-config")
-	var k kitFlags
-	k.register(l.FS)
 	l.FS.Usage = func() {
 		fmt.Fprintf(l.FS.Output(), "usage: webcallback asterisk-config [--out DIR] [settings]\n\n"+
 			"Renders manager.conf, pjsip.conf, extensions.conf, cdr.conf, cdr_manager.conf and\n"+
 			"modules.conf for Asterisk 20/22 from the service's settings (flags, WEBCALLBACK_* env,\n"+
 			"--config file). See docs/asterisk.md.\n\n")
-		l.FS.PrintDefaults()
+		l.PrintHelp(l.FS.Output())
 	}
 	if err := l.Parse(args); err != nil {
 		return err
 	}
-	if err := applyKitEnv(l.FS); err != nil {
-		return err
+	if l.FS.NArg() > 0 {
+		return config.BadSetting(fmt.Errorf("unexpected arguments %q", l.FS.Args()))
 	}
-	s, err := kitSettings(l.S, &k)
+	k := &l.S.Kit
+	s, err := kitSettings(l.S)
 	if err != nil {
-		return err
+		return config.BadSetting(err)
 	}
 	files, err := asterisk.Render(s)
 	if err != nil {
-		return err
+		return config.BadSetting(err)
 	}
 	warnMissing(os.Stderr, s.Missing())
 	if strings.HasPrefix(l.S.AMI, "tls://") {
 		fmt.Fprintf(os.Stderr, "asterisk-config: WARNING: --ami is tls://, but manager.conf is rendered for plain TCP: add tlsenable=yes, tlsbindaddr, tlscertfile and tlsprivatekey to its [general] (see docs/asterisk.md)\n")
 	}
-	if k.out == "" {
+	if k.Out == "" {
 		return asterisk.WriteBundle(os.Stdout, files)
 	}
-	if err := asterisk.WriteFiles(k.out, files); err != nil {
+	if err := asterisk.WriteFiles(k.Out, files); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "asterisk-config: wrote %s into %s\n", strings.Join(asterisk.Files, ", "), k.out)
-	return nil
-}
-
-// applyKitEnv fills the kit flags the command line did not set from their
-// WEBCALLBACK_* variables, as config does for the shared settings.
-func applyKitEnv(fs *flag.FlagSet) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, name := range kitFlagNames {
-		if set[name] {
-			continue
-		}
-		if v, ok := os.LookupEnv(config.EnvName(name)); ok {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("env %s: %w", config.EnvName(name), err)
-			}
-		}
-	}
+	fmt.Fprintf(os.Stderr, "asterisk-config: wrote %s into %s\n", strings.Join(asterisk.Files, ", "), k.Out)
 	return nil
 }
 
 // kitSettings maps the service's settings and the kit flags onto the
 // renderer's settings. The AMI user and secret come from --ami (and
 // --ami-secret); with no secret the renderer writes a placeholder.
-func kitSettings(cs *config.Settings, k *kitFlags) (asterisk.Settings, error) {
+func kitSettings(cs *config.Settings) (asterisk.Settings, error) {
+	k := &cs.Kit
 	s := asterisk.DefaultSettings()
 	s.Trunk, s.DID, s.Lang = cs.Trunk, cs.DID, cs.Lang
 	s.CallLimit, s.CallWarning, s.CalleeRing, s.WarnCallee = cs.CallLimit, cs.CallWarning, cs.CalleeRing, cs.WarnCallee
-	s.TrunkMode, s.SIPBind = k.trunkMode, k.sipBind
-	switch k.trunkMode {
+	s.TrunkMode, s.SIPBind = k.TrunkMode, k.SIPBind
+	switch k.TrunkMode {
 	case asterisk.TrunkIP:
-		host, port, err := net.SplitHostPort(k.gateway)
+		host, port, err := net.SplitHostPort(k.Gateway)
 		if err != nil {
-			host, port = k.gateway, "5060"
+			host, port = k.Gateway, "5060"
 		}
 		n, err := strconv.Atoi(port)
 		if err != nil {
-			return s, fmt.Errorf("--gateway %q: port %q is not a number", k.gateway, port)
+			return s, fmt.Errorf("--gateway %q: port %q is not a number", k.Gateway, port)
 		}
 		s.GatewayHost, s.GatewayPort = host, n
 	case asterisk.TrunkRegister:
-		s.RegisterServer, s.RegisterUsername, s.FromDomain = k.registerServer, k.registerUser, k.fromDomain
-		s.RegisterPassword = k.registerPassword
-		if k.passwordFile != "" {
-			b, err := os.ReadFile(k.passwordFile)
-			if err != nil {
-				return s, fmt.Errorf("--register-password-file: %w", err)
-			}
-			line, _, _ := strings.Cut(string(b), "\n")
-			s.RegisterPassword = strings.TrimRight(line, "\r")
-		}
+		s.RegisterServer, s.RegisterUsername, s.FromDomain = k.RegisterServer, k.RegisterUser, k.FromDomain
+		s.RegisterPassword = k.RegisterPassword // --register-password-file read by config
 	}
 
 	// AMI account and address: from --ami when set (the service connects
@@ -170,10 +109,10 @@ func kitSettings(cs *config.Settings, k *kitFlags) (asterisk.Settings, error) {
 		}
 	}
 	s.AMIBind = net.JoinHostPort(amiHost, amiPort)
-	if k.amiBind != "" {
-		s.AMIBind = k.amiBind
+	if k.AMIBind != "" {
+		s.AMIBind = k.AMIBind
 	}
-	s.AMIPermit = k.amiPermit
+	s.AMIPermit = k.AMIPermit
 	if s.AMIPermit == "" {
 		host, _, _ := net.SplitHostPort(s.AMIBind)
 		a, err := netip.ParseAddr(host)

@@ -60,7 +60,7 @@ func TestAsteriskConfigCommand(t *testing.T) {
 		{
 			name:    "bad trunk mode",
 			args:    []string{"--trunk-mode", "carrier-pigeon"},
-			wantErr: "trunk mode",
+			wantErr: "--trunk-mode",
 		},
 	}
 	for _, tt := range tests {

@@ -32,81 +32,68 @@ func runCall(ctx context.Context, args []string) error {
 // in any state but completed.
 var errCallNotCompleted = errors.New("callback did not complete")
 
-// callCommand places one callback, bypassing eligibility (operators test
-// trunks with it), prints each state as it happens to stdout and returns
-// nil only when the call completed. SIGINT/SIGTERM hang the call up.
+const callUsage = `usage: webcallback call --server URL --caller N --callee M [--lang zh|en]
+       webcallback call --caller N --callee M [settings]
+
+Places one callback and prints each state as it happens. Exit status 0 when
+the call completed, 1 when it did not (or was refused), 2 for a bad setting.
+
+With --server (the operator's usual way), the running service at URL places
+the call through its public API (POST /api/v1/callbacks, then its events):
+the service's own policy, quotas and records apply, as for a visitor.
+
+Without --server, the command assembles the service itself (as serve does)
+on --db and --ami and places the call bypassing eligibility, to test a trunk;
+with no --ami the built-in sandbox PBX answers (test-number plan,
+docs/design.md §4).
+
+`
+
+// callCommand places one callback, prints each state as it happens to
+// stdout and returns nil only when the call completed. SIGINT/SIGTERM hang
+// the call up.
 func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l := config.NewLoader("call")
 	l.FS.SetOutput(stderr)
 	caller := l.FS.String("caller", "", "number to ring first (as typed: 138 0000 1001, +86..., 0086...)")
 	callee := l.FS.String("callee", "", "number to ring once the caller answered")
+	server := l.FS.String("server", "", "base URL of a running service (http://127.0.0.1:8080): place the call through its API")
 	l.FS.Usage = func() {
-		fmt.Fprintf(stderr, "usage: webcallback call --caller N --callee M [settings]\n\n"+
-			"Places one callback, bypassing eligibility, and prints each state as it happens.\n"+
-			"Exit status 0 when the call completed, 1 otherwise. With no --ami the built-in\n"+
-			"sandbox PBX answers (test-number plan, docs/design.md §4).\n\n")
-		l.FS.PrintDefaults()
+		fmt.Fprint(stderr, callUsage)
+		l.PrintHelp(stderr)
 	}
 	if err := l.Parse(args); err != nil {
 		return err
 	}
 	s := l.S
 	if l.FS.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", l.FS.Args())
+		return config.BadSetting(fmt.Errorf("unexpected arguments %q", l.FS.Args()))
 	}
-	from, err := policy.ParseNumber(*caller, s.Region)
+	if *server != "" {
+		return callViaServer(ctx, *server, *caller, *callee, s.Lang, stdout)
+	}
+	from, err := policy.ParseNumber(*caller, s.Region, s.Policy.InternationalPrefix)
 	if err != nil {
-		return fmt.Errorf("--caller %q: %w", *caller, err)
+		return config.BadSetting(fmt.Errorf("--caller %q: %w", *caller, err))
 	}
-	to, err := policy.ParseNumber(*callee, s.Region)
+	to, err := policy.ParseNumber(*callee, s.Region, s.Policy.InternationalPrefix)
 	if err != nil {
-		return fmt.Errorf("--callee %q: %w", *callee, err)
+		return config.BadSetting(fmt.Errorf("--callee %q: %w", *callee, err))
 	}
-	if err := s.CheckSecrets(); err != nil {
-		return err
-	}
+	// The same assembly as serve (internal/app), under an instance name of
+	// its own: Start adopts the unfinished requests of its own instance,
+	// and a one-shot call must never take over the service's calls.
+	s.Instance = oneShotInstance(s.Instance)
 	log := s.Logger(stderr)
-
-	st, err := s.OpenStore(ctx)
+	a, err := app.New(ctx, s, log)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)
-	}
-	defer st.Close()
-	if s.Migrate {
-		if err := st.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrating %s: %w", config.RedactDSN(s.DB), err)
-		}
-	}
-
-	// The same assembly as serve (internal/app): the PBX connection (the
-	// sandbox without --ami), the CDR monitor subscribed before the engine
-	// starts, the engine.
-	pbx, err := app.ConnectPBX(ctx, s, log)
-	if err != nil {
-		return err
-	}
-	defer pbx.Close()
-	// Not ctx: after Ctrl-C the call is hung up and its CDRs still come.
-	stopCDRs := app.StartCDRMonitor(context.WithoutCancel(ctx), s, st, pbx.Client, log)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		stopCDRs(sctx)
-	}()
-
-	eng, err := callflow.New(app.EngineConfig(s, log, oneShotInstance(s.Instance)), pbx.Client, st)
-	if err != nil {
-		return err
-	}
-	if err := eng.Start(ctx); err != nil {
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Not ctx: after Ctrl-C the call is hung up and its CDRs still come.
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if err := eng.Shutdown(sctx); err != nil {
-			log.Warn("engine shutdown", "err", err)
-		}
+		a.Close(cctx)
 	}()
 
 	now := time.Now()
@@ -115,15 +102,15 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Lang: s.Lang, ClientIP: "cli", State: callback.StateQueued, CreatedAt: now,
 		History: []callback.Transition{{State: callback.StateQueued, At: now}},
 	}
-	if _, err := st.Admit(ctx, req, nil, now); err != nil { // nil rules: operators bypass eligibility
+	if _, err := a.Store.Admit(ctx, req, nil, now); err != nil { // nil rules: operators bypass eligibility
 		return fmt.Errorf("storing the request: %w", err)
 	}
 	fmt.Fprintf(stdout, "request %s: %s → %s\n", req.ID, from.E164, to.E164)
 	printState(stdout, req)
-	if err := eng.Submit(ctx, req); err != nil && !errors.Is(err, callback.ErrSystemBusy) {
+	if err := a.Engine.Submit(ctx, req); err != nil && !errors.Is(err, callback.ErrSystemBusy) {
 		return err
 	}
-	final, err := followCall(ctx, eng, req.ID, stdout)
+	final, err := followCall(ctx, a.Engine, req.ID, stdout)
 	if err != nil {
 		return err
 	}
@@ -134,8 +121,13 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if final.CalleeChannel != "" {
 			want = 2
 		}
-		fmt.Fprintf(stdout, "cdr rows: %d\n", waitCDRs(st, req.ID, want, cdrWait))
+		fmt.Fprintf(stdout, "cdr rows: %d\n", waitCDRs(a.Store, req.ID, want, cdrWait))
 	}
+	return finalResult(final)
+}
+
+// finalResult is nil for a completed call, errCallNotCompleted otherwise.
+func finalResult(final *callback.Request) error {
 	if final.State != callback.StateCompleted {
 		return fmt.Errorf("%w: %s (%s)", errCallNotCompleted, final.State, final.Reason)
 	}

@@ -9,10 +9,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"webcallback/internal/config"
 )
 
 type command struct {
@@ -57,11 +61,22 @@ func main() {
 	// SIGINT/SIGTERM cancel ctx: every command shuts down gracefully on it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd.run(ctx, os.Args[2:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "webcallback %s: %v\n", cmd.name, err)
-		os.Exit(1)
+	os.Exit(report(os.Stderr, cmd.name, cmd.run(ctx, os.Args[2:])))
+}
+
+// report prints err, one line per problem, each naming the command, and
+// returns the exit status: 0 for none (or --help), 2 for a bad setting, 1
+// for anything else (an unreachable database or AMI, a call that failed).
+func report(w io.Writer, name string, err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(w, "webcallback %s: %s\n", name, line)
+	}
+	var bad *config.SettingError
+	if errors.As(err, &bad) {
+		return 2
+	}
+	return 1
 }

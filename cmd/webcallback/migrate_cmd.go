@@ -28,7 +28,7 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "usage: webcallback migrate [settings]\n\n"+
 			"Applies the database migrations --db has not run yet (serve also does at start\n"+
 			"unless --migrate=false) and prints the schema version.\n\n")
-		l.FS.PrintDefaults()
+		l.PrintHelp(stderr)
 	}
 	if err := l.Parse(args); err != nil {
 		return err

@@ -11,7 +11,9 @@ import (
 	"net"
 	"os"
 
+	"webcallback/internal/config"
 	"webcallback/internal/sandbox"
+	"webcallback/internal/wcbproto"
 )
 
 func init() {
@@ -40,11 +42,18 @@ func parseSandboxFlags(args []string, stderr io.Writer) (cfg sandbox.Config, lis
 			"webcallback's dialplan against the test-number plan (docs/design.md §4).\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, "", err
+	fs.SetOutput(io.Discard) // a bad flag is one line, not the whole help
+	err = fs.Parse(args)
+	fs.SetOutput(stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return cfg, "", err
+		}
+		return cfg, "", config.BadSetting(err)
 	}
 	if fs.NArg() > 0 {
-		return cfg, "", fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cfg, "", config.BadSetting(fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	if cfg.Secret == "" {
 		cfg.Secret = os.Getenv(sandboxSecretEnv)
@@ -56,6 +65,9 @@ func parseSandboxFlags(args []string, stderr io.Writer) (cfg sandbox.Config, lis
 	if cfg.Username == "" {
 		bad = append(bad, errors.New("--user is empty"))
 	}
+	if err := wcbproto.CheckTrunk(cfg.Trunk); err != nil {
+		bad = append(bad, fmt.Errorf("--trunk: %w", err))
+	}
 	if !(cfg.TimeScale > 0) || math.IsInf(cfg.TimeScale, 0) {
 		bad = append(bad, fmt.Errorf("--time-scale %v: must be a positive number", cfg.TimeScale))
 	}
@@ -65,7 +77,7 @@ func parseSandboxFlags(args []string, stderr io.Writer) (cfg sandbox.Config, lis
 	if cfg.MaxCallsPerSecond < 0 || math.IsNaN(cfg.MaxCallsPerSecond) || math.IsInf(cfg.MaxCallsPerSecond, 0) {
 		bad = append(bad, fmt.Errorf("--max-cps %v: must be 0 (unlimited) or more", cfg.MaxCallsPerSecond))
 	}
-	return cfg, listen, errors.Join(bad...)
+	return cfg, listen, config.BadSetting(errors.Join(bad...))
 }
 
 // runSandbox runs the sandbox PBX until ctx is canceled.
@@ -78,7 +90,7 @@ func runSandbox(ctx context.Context, args []string) error {
 	srv := sandbox.New(cfg)
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("sandbox: listen on %s: %w", listen, err)
+		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

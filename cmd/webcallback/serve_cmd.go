@@ -20,13 +20,16 @@ func runServe(ctx context.Context, args []string) error {
 	if err := l.Parse(args); err != nil {
 		return err
 	}
+	if l.FS.NArg() > 0 {
+		return config.BadSetting(fmt.Errorf("unexpected arguments %q", l.FS.Args()))
+	}
 	s := l.S
 	log := s.Logger(os.Stderr)
 	log.Info("starting webcallback", s.Redacted()...)
 	// Listen before the slow parts, so a busy port fails at once.
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("--listen %s: %w", s.Listen, err)
 	}
 	a, err := app.New(ctx, s, log)
 	if err != nil {

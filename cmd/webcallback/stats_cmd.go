@@ -55,7 +55,7 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	limit := l.FS.Int("limit", 100, "list: rows to print")
 	l.FS.Usage = func() {
 		fmt.Fprint(stderr, statsUsage)
-		l.FS.PrintDefaults()
+		l.PrintHelp(stderr)
 	}
 	if err := l.Parse(args); err != nil {
 		return err
@@ -127,7 +127,7 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // rows are counted under src digits).
 func showNumber(ctx context.Context, st store.Store, typed string, s *config.Settings, w io.Writer) error {
 	keys := []string{}
-	if n, err := policy.ParseNumber(typed, s.Region); err == nil {
+	if n, err := policy.ParseNumber(typed, s.Region, s.Policy.InternationalPrefix); err == nil {
 		keys = append(keys, n.E164)
 	}
 	if d := onlyDigits(typed); d != "" && (len(keys) == 0 || d != keys[0]) {

@@ -247,7 +247,7 @@ func newRenderData(s Settings) *renderData {
 // Languages are the prompt languages (CHANNEL(language) values); the
 // prompts live in deploy/sounds/<lang>/ and install to
 // /var/lib/asterisk/sounds/<lang>/.
-var Languages = []string{"zh", "en"}
+var Languages = wcbproto.Languages
 
 // SoundFormats are the file formats of every prompt, as Asterisk names them
 // (file extensions): it plays the one that needs no transcoding.

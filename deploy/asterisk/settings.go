@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"webcallback/internal/wcbproto"
 )
 
 // Trunk modes.
@@ -84,7 +85,7 @@ type Settings struct {
 // an IP gateway on 127.0.0.1 with the production call limits, and no secret.
 func DefaultSettings() Settings {
 	return Settings{
-		Trunk:       "gateway",
+		Trunk:       wcbproto.DefaultTrunk,
 		TrunkMode:   TrunkIP,
 		GatewayHost: "127.0.0.1",
 		GatewayPort: 5060,
@@ -92,10 +93,10 @@ func DefaultSettings() Settings {
 		AMIUser:     "webcallback",
 		AMIBind:     "127.0.0.1:5038",
 		AMIPermit:   "127.0.0.1/32",
-		Lang:        "zh",
-		CallLimit:   300 * time.Second,
-		CallWarning: 20 * time.Second,
-		CalleeRing:  30 * time.Second,
+		Lang:        wcbproto.DefaultLang,
+		CallLimit:   wcbproto.DefaultCallLimit,
+		CallWarning: wcbproto.DefaultCallWarning,
+		CalleeRing:  wcbproto.DefaultRing,
 		WarnCallee:  true,
 	}
 }
@@ -119,8 +120,8 @@ func (s Settings) Missing() []string {
 func (s Settings) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if !isName(s.Trunk) {
-		bad("trunk name %q: 1-40 letters, digits, '-' or '_'", s.Trunk)
+	if err := wcbproto.CheckTrunk(s.Trunk); err != nil {
+		errs = append(errs, err)
 	}
 	if !isName(s.AMIUser) {
 		bad("AMI user %q: 1-40 letters, digits, '-' or '_'", s.AMIUser)
@@ -165,8 +166,8 @@ func (s Settings) Validate() error {
 	if s.DID != "" && !isDigits(s.DID) {
 		bad("DID %q: digits only", s.DID)
 	}
-	if s.Lang != "zh" && s.Lang != "en" {
-		bad("language %q: zh or en", s.Lang)
+	if err := wcbproto.CheckLang(s.Lang); err != nil {
+		errs = append(errs, err)
 	}
 	if s.CallLimit < 2*time.Second || s.CallLimit%time.Millisecond != 0 {
 		bad("call limit %v: at least 2s, whole milliseconds", s.CallLimit)

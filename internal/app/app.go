@@ -64,51 +64,65 @@ func WithWeb(f func(*web.Config, *web.Deps)) Option { return func(o *options) { 
 // (the sandbox when --ami is empty), starts the CDR monitor, the engine,
 // which reconciles the requests a previous run left unfinished, and the
 // retention sweep, and builds the HTTP handler. Close undoes it.
-func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Option) (a *App, err error) {
+//
+// On error New has undone what it built. An error that is the settings'
+// fault is a config.SettingError; any other is a dependency that failed
+// (database, AMI).
+func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Option) (*App, error) {
 	var o options
 	for _, f := range opts {
 		f(&o)
 	}
 	if err := s.CheckSecrets(); err != nil {
-		return nil, err
+		return nil, config.BadSetting(err)
 	}
-	if !s.Limits {
-		log.Warn("--limits off: per-IP, per-number and per-prefix limits and eligibility are DISABLED; never run a public service like this")
+	for _, w := range s.Warnings() {
+		log.Warn(w)
 	}
 	bg, stop := context.WithCancel(context.Background())
-	a = &App{Settings: s, Log: log, stop: stop}
-	defer func() {
-		if err != nil {
-			a.Close(context.Background())
-		}
-	}()
+	a := &App{Settings: s, Log: log, stop: stop}
+	if err := a.build(ctx, bg, o); err != nil {
+		a.Close(context.Background())
+		return nil, err
+	}
+	return a, nil
+}
 
+// build is New after the settings are checked: bg is the context of the
+// service's background work, canceled by Close.
+func (a *App) build(ctx, bg context.Context, o options) (err error) {
+	s, log := a.Settings, a.Log
 	if a.Store, err = s.OpenStore(ctx); err != nil {
-		return nil, fmt.Errorf("open database %s: %w", config.RedactDSN(s.DB), err)
+		err = fmt.Errorf("open database %s: %w", config.RedactDSN(s.DB), err)
+		if errors.Is(err, store.ErrBadDSN) {
+			err = config.BadSetting(fmt.Errorf("--db: %w", err))
+		}
+		return err
 	}
 	if s.Migrate {
 		if err = a.Store.Migrate(ctx); err != nil {
-			return nil, fmt.Errorf("migrate database: %w", err)
+			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
 		}
 	}
 	if a.PBX, err = connectPBX(ctx, s, log, o.ami); err != nil {
-		return nil, err
+		return err
 	}
 
 	// Before the engine starts: no Cdr event of a call reconciled at start
 	// is missed.
-	a.stopCDRs = StartCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
+	a.stopCDRs = startCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
 
-	a.Engine, err = callflow.New(EngineConfig(s, log, s.Instance), a.PBX.Client, a.Store)
+	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.Store)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return config.BadSetting(fmt.Errorf("engine: %w", err))
 	}
 	if err = a.Engine.Start(bg); err != nil {
-		return nil, fmt.Errorf("start engine: %w", err)
+		return fmt.Errorf("start engine: %w", err)
 	}
 
-	if a.Guard, err = policy.New(s.PolicyConfig(), a.Store, s.Rules(), log.With("component", "policy")); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+	// The policy names its component in its logs itself.
+	if a.Guard, err = policy.New(s.PolicyConfig(), a.Store, s.Rules(), log); err != nil {
+		return config.BadSetting(err)
 	}
 
 	a.Registry = prometheus.NewRegistry()
@@ -122,8 +136,10 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Opti
 		DefaultLang:    s.Lang,
 		CallLimit:      s.CallLimit,
 		Region:         s.Region,
-		Rules:          s.Rules(),
-		MaxStreams:     s.MaxStreams,
+
+		InternationalPrefix: s.Policy.InternationalPrefix,
+		Rules:               s.Rules(),
+		MaxStreams:          s.MaxStreams,
 	}
 	deps := web.Deps{
 		Service:  a.Engine,
@@ -140,7 +156,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Opti
 		o.web(&wcfg, &deps)
 	}
 	if a.Handler, err = web.New(wcfg, deps); err != nil {
-		return nil, fmt.Errorf("web: %w", err)
+		return config.BadSetting(fmt.Errorf("web: %w", err))
 	}
 
 	var workers []func()
@@ -159,7 +175,7 @@ func New(ctx context.Context, s *config.Settings, log *slog.Logger, opts ...Opti
 			<-wait
 		}
 	}()
-	return a, nil
+	return nil
 }
 
 // ready is /readyz: the AMI link is up and the database answers.
@@ -230,9 +246,9 @@ func (a *App) Close(ctx context.Context) {
 	}
 }
 
-// EngineConfig maps the settings onto the engine's config. instance names
+// engineConfig maps the settings onto the engine's config. --instance names
 // the engine: Start adopts the unfinished requests of its own instance.
-func EngineConfig(s *config.Settings, log *slog.Logger, instance string) callflow.Config {
+func engineConfig(s *config.Settings, log *slog.Logger) callflow.Config {
 	warning := s.CallWarning
 	if warning == 0 {
 		warning = -1 // the engine reads 0 as "default"; the setting means "none"
@@ -242,7 +258,7 @@ func EngineConfig(s *config.Settings, log *slog.Logger, instance string) callflo
 		CallerRing: s.CallerRing, CalleeRing: s.CalleeRing, Limit: s.CallLimit, Warning: warning,
 		WarnCallee: s.WarnCallee, Lang: s.Lang,
 		MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS, QueueSize: s.QueueSize, QueueWait: s.QueueWait,
-		Instance: instance, Logger: log,
+		Instance: s.Instance, Logger: log,
 	}
 	if s.AMI == "" {
 		c.PBXTimeScale = s.SandboxTimeScale // talk times in the sandbox's time

@@ -21,7 +21,7 @@ const (
 	cdrPollInterval = 5 * time.Second
 )
 
-// StartCDRMonitor starts the CDR ingestion that --cdr-source names, the
+// startCDRMonitor starts the CDR ingestion that --cdr-source names, the
 // one path of CDRs into st (docs/design.md §2; the engine ignores Cdr events):
 // "ami" stores the Cdr events of c, "table" polls the cdr table that
 // Asterisk fills itself (--cdr-table-db, else --db). serve (New) and call
@@ -36,7 +36,7 @@ const (
 // stay in the table; the saved position makes the next run read them).
 // When stopCtx ends first, the drain is cut short and logged. Ending ctx
 // stops the monitor at once, without a drain. stop is idempotent.
-func StartCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
+func startCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
 	mon := monitor.New(st, log)
 	mon.Location = s.PBXLocation()
 	wctx, cancel := context.WithCancel(ctx)

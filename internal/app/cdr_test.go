@@ -11,13 +11,11 @@ import (
 	"github.com/google/uuid"
 
 	"webcallback/internal/callback"
-	"webcallback/internal/callflow"
 	"webcallback/internal/config"
 	"webcallback/internal/store"
 )
 
-// TestCDRMonitorDrainsOnStop assembles store, sandbox PBX, CDR monitor and
-// engine as serve and call do, places one call, and stops the monitor as
+// TestCDRMonitorDrainsOnStop assembles the service as serve and call do, places one call, and stops the monitor as
 // soon as the AMI client has received the call's two CDRs: stop returns
 // only once both are in the store (a graceful shutdown loses none).
 func TestCDRMonitorDrainsOnStop(t *testing.T) {
@@ -29,34 +27,16 @@ func TestCDRMonitorDrainsOnStop(t *testing.T) {
 		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s"}); err != nil {
 		t.Fatal(err)
 	}
-	s, log := l.S, slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, s.DB)
+	a, err := New(ctx, l.S, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	pbx, err := ConnectPBX(ctx, s, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pbx.Close()
-
-	stop := StartCDRMonitor(ctx, s, st, pbx.Client, log)
-	// Subscribed after the monitor: an event is in the monitor's buffer
-	// before this subscription sees it.
-	seen := pbx.Client.Subscribe(0)
+	defer a.Close(context.Background())
+	st, eng := a.Store, a.Engine
+	// Subscribed after the monitor (New starts it before the engine): an
+	// event is in the monitor's buffer before this subscription sees it.
+	seen := a.PBX.Client.Subscribe(0)
 	defer seen.Close()
-	eng, err := callflow.New(EngineConfig(s, log, "test"), pbx.Client, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Shutdown(context.Background())
 
 	now := time.Now()
 	req := &callback.Request{ID: uuid.NewString(), Caller: "+8613800001001", Callee: "+8613800002002",
@@ -80,7 +60,7 @@ func TestCDRMonitorDrainsOnStop(t *testing.T) {
 	if err := eng.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stop(ctx)
+	a.stopCDRs(ctx)
 	rows, _, err := st.SearchCDRs(ctx, store.CDRFilter{RequestID: req.ID})
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("after stop: %d CDR rows (%v), want the 2 received", len(rows), err)

@@ -32,15 +32,10 @@ func (p *PBX) Close() {
 	}
 }
 
-// ConnectPBX connects to the Asterisk named by --ami or, with none, starts
+// connectPBX connects to the Asterisk named by --ami or, with none, starts
 // the sandbox PBX on a loopback port and connects to it exactly like to a
-// real Asterisk: the production code path is the one that runs.
-func ConnectPBX(ctx context.Context, s *config.Settings, log *slog.Logger) (*PBX, error) {
-	return connectPBX(ctx, s, log, nil)
-}
-
-// connectPBX is ConnectPBX with edit, when not nil, applied to the AMI
-// client's config last (see WithAMIConfig).
+// real Asterisk: the production code path is the one that runs. edit, when
+// not nil, is applied to the AMI client's config last (see WithAMIConfig).
 func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, edit func(*ami.Config)) (*PBX, error) {
 	cfg := ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", Logger: log.With("component", "ami")}
 	p := &PBX{}
@@ -70,13 +65,13 @@ func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, edit 
 	} else {
 		e, err := s.AMIEndpoint()
 		if err != nil {
-			return nil, err
+			return nil, config.BadSetting(err)
 		}
 		cfg.Addr, cfg.Username, cfg.Secret = e.Addr, e.Username, e.Secret
 		if e.TLS {
 			tc, err := amiTLS(s, e)
 			if err != nil {
-				return nil, err
+				return nil, config.BadSetting(err)
 			}
 			cfg.TLS = tc
 		}

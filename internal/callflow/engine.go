@@ -18,6 +18,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"webcallback/internal/wcbproto"
 
 	"webcallback/ami"
 	"webcallback/internal/callback"
@@ -63,21 +64,21 @@ func (cfg *Config) setDefaults() error {
 		}
 	}
 	if cfg.Trunk == "" {
-		cfg.Trunk = "gateway"
+		cfg.Trunk = wcbproto.DefaultTrunk
 	}
 	if cfg.CallerIDMode == "" {
 		cfg.CallerIDMode = CallerIDPartner
 	}
-	def(&cfg.CallerRing, 30*time.Second)
-	def(&cfg.CalleeRing, 30*time.Second)
-	def(&cfg.Limit, 300*time.Second)
-	def(&cfg.Warning, 20*time.Second)
+	def(&cfg.CallerRing, wcbproto.DefaultRing)
+	def(&cfg.CalleeRing, wcbproto.DefaultRing)
+	def(&cfg.Limit, wcbproto.DefaultCallLimit)
+	def(&cfg.Warning, wcbproto.DefaultCallWarning)
 	if cfg.Warning < 0 {
 		cfg.Warning = 0
 	}
 	def(&cfg.QueueWait, 15*time.Second)
 	if cfg.Lang == "" {
-		cfg.Lang = "zh"
+		cfg.Lang = wcbproto.DefaultLang
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 100
@@ -98,8 +99,8 @@ func (cfg *Config) setDefaults() error {
 		cfg.PBXTimeScale = 1
 	}
 	var errs []error
-	if !validTrunk(cfg.Trunk) {
-		errs = append(errs, fmt.Errorf("trunk %q: letters, digits, '-', '_' and '.' only", cfg.Trunk))
+	if err := wcbproto.CheckTrunk(cfg.Trunk); err != nil {
+		errs = append(errs, err)
 	}
 	switch cfg.CallerIDMode {
 	case CallerIDPartner:
@@ -110,8 +111,8 @@ func (cfg *Config) setDefaults() error {
 	default:
 		errs = append(errs, fmt.Errorf("caller ID mode %q: want %q or %q", cfg.CallerIDMode, CallerIDPartner, CallerIDDID))
 	}
-	if cfg.Lang != "zh" && cfg.Lang != "en" {
-		errs = append(errs, fmt.Errorf("language %q: want zh or en", cfg.Lang))
+	if err := wcbproto.CheckLang(cfg.Lang); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Warning >= cfg.Limit {
 		errs = append(errs, fmt.Errorf("warning %v must be shorter than the limit %v", cfg.Warning, cfg.Limit))

@@ -37,21 +37,6 @@ func digitsOnly(s string) bool {
 	return true
 }
 
-// validTrunk reports whether a trunk (PJSIP endpoint) name is safe in a
-// dial string: 1 to 64 letters, digits, '-', '_' and '.'.
-func validTrunk(t string) bool {
-	if t == "" || len(t) > 64 {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // originate builds the one Originate of a request: async, into the fixed
 // context, ChannelId = request id so every event of the call carries it.
 func (cfg *Config) originate(r *callback.Request) (*ami.Message, error) {
@@ -62,7 +47,7 @@ func (cfg *Config) originate(r *callback.Request) (*ami.Message, error) {
 		return nil, fmt.Errorf("%w: %s: dial strings must be 1-%d digits", errBadRequest, r.ID, maxDialDigits)
 	}
 	lang := r.Lang
-	if lang != "zh" && lang != "en" {
+	if !wcbproto.ValidLang(lang) {
 		lang = cfg.Lang
 	}
 	// Caller ID each side sees: the other party (as the original), or our

@@ -11,7 +11,7 @@ func BenchmarkParseNumber(b *testing.B) {
 		b.Run(s, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := ParseNumber(s, "CN"); err != nil {
+				if _, err := ParseNumber(s, "CN", "00"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -75,12 +75,10 @@ var ErrInvalidNumber = errors.New("invalid phone number")
 // decimal digits. region is the home region ("CN"), used for numbers
 // without a country code and to choose the Dial form. It accepts only
 // numbers libphonenumber considers valid; the caller decides which types
-// and destinations are allowed.
-func ParseNumber(s, region string) (Number, error) {
-	return parseNumber(s, region, "00")
-}
-
-func parseNumber(s, region, intlPrefix string) (Number, error) {
+// and destinations are allowed. intlPrefix (the --international-prefix
+// setting, e.g. 00 or 011) is dialled before the country code of numbers
+// outside region.
+func ParseNumber(s, region, intlPrefix string) (Number, error) {
 	if len(s) > MaxNumberInput {
 		return Number{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidNumber, MaxNumberInput)
 	}
@@ -196,4 +194,31 @@ func isE164(s string) bool {
 		return false
 	}
 	return digitsOnly(s[1:]) == s[1:]
+}
+
+// CheckRegion is the one check of a home-region setting: an ISO 3166 code
+// libphonenumber knows (it gives the country code of numbers typed without
+// one).
+func CheckRegion(region string) error {
+	if len(region) != 2 || strings.ToUpper(region) != region || phonenumbers.GetCountryCodeForRegion(region) == 0 {
+		return fmt.Errorf("region %q: want a known 2-letter ISO 3166 code in capitals, e.g. CN", region)
+	}
+	return nil
+}
+
+// CheckInternationalPrefix is the one check of an international (exit)
+// prefix: 1-4 digits, as 00 or 011; it goes into every dial string.
+func CheckInternationalPrefix(p string) error {
+	if p == "" || len(p) > 4 || digitsOnly(p) != p {
+		return fmt.Errorf("international prefix %q: 1-4 digits, e.g. 00 or 011", p)
+	}
+	return nil
+}
+
+// CheckNumberPrefix is the one check of an E.164 prefix setting ("+852").
+func CheckNumberPrefix(p string) error {
+	if len(p) < 2 || len(p) > 16 || p[0] != '+' || digitsOnly(p[1:]) != p[1:] {
+		return fmt.Errorf("number prefix %q: want '+' and digits, e.g. +852", p)
+	}
+	return nil
 }

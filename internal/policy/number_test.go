@@ -42,7 +42,7 @@ func TestParseNumber(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			n, err := ParseNumber(tt.in, "CN")
+			n, err := ParseNumber(tt.in, "CN", "00")
 			if err != nil {
 				t.Fatalf("ParseNumber(%q): %v", tt.in, err)
 			}
@@ -90,7 +90,7 @@ func TestParseNumberRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := ParseNumber(tt.in, "CN")
+			n, err := ParseNumber(tt.in, "CN", "00")
 			if err == nil {
 				t.Fatalf("ParseNumber(%q) = %+v, want error", tt.in, n)
 			}
@@ -122,7 +122,7 @@ func FuzzParseNumber(f *testing.F) {
 	}
 	f.Add("2025550123", "US")
 	f.Fuzz(func(t *testing.T, s, region string) {
-		n, err := ParseNumber(s, region)
+		n, err := ParseNumber(s, region, "00")
 		if err != nil {
 			return
 		}
@@ -135,7 +135,7 @@ func FuzzParseNumber(f *testing.F) {
 		if !strings.HasPrefix(n.E164, n.Prefix) {
 			t.Fatalf("ParseNumber(%q) Prefix %q not a prefix of %q", s, n.Prefix, n.E164)
 		}
-		again, err := ParseNumber(n.E164, region)
+		again, err := ParseNumber(n.E164, region, "00")
 		if err != nil || again.E164 != n.E164 {
 			t.Fatalf("E164 %q of %q does not parse back: %v %+v", n.E164, s, err, again)
 		}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"webcallback/internal/wcbproto"
 
 	"github.com/google/uuid"
 
@@ -129,7 +130,7 @@ func DefaultConfig() Config {
 		BackoffReset:        6 * time.Hour,
 		MaxKeys:             ratelimit.DefaultMaxKeys,
 		DailyMinutes:        3000,
-		CallLimit:           300 * time.Second,
+		CallLimit:           wcbproto.DefaultCallLimit,
 		PoW:                 PoWAuto,
 		PoWDifficulty:       16,
 		PoWTTL:              5 * time.Minute,
@@ -229,31 +230,26 @@ func New(cfg Config, st store.Store, rules *store.Rules, logger *slog.Logger) (*
 	if g.budget.loc == nil {
 		g.budget.loc = time.UTC
 	}
-	if !cfg.Limits {
-		g.log.Warn("limits are OFF: no per-IP, per-number or per-prefix limits and no eligibility rules; for load tests and development only")
-	}
 	return g, nil
 }
 
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("policy: "+format, a...)) }
-	if _, err := ParseNumber("+8613800001001", c.Region); c.Region == "" || len(c.Region) != 2 {
-		bad("region %q: want a 2-letter ISO 3166 code", c.Region)
-	} else if err != nil {
-		bad("region: %v", err)
+	if err := CheckRegion(c.Region); err != nil {
+		bad("%v", err)
 	}
-	if c.InternationalPrefix == "" || digitsOnly(c.InternationalPrefix) != c.InternationalPrefix {
-		bad("international prefix %q: digits only", c.InternationalPrefix)
+	if err := CheckInternationalPrefix(c.InternationalPrefix); err != nil {
+		bad("%v", err)
 	}
 	for _, t := range c.AllowedTypes {
-		if !knownType(t) {
+		if !KnownType(t) {
 			bad("unknown number type %q", t)
 		}
 	}
 	for _, p := range append(append([]string(nil), c.AllowPrefixes...), c.DenyPrefixes...) {
-		if len(p) < 2 || p[0] != '+' || digitsOnly(p[1:]) != p[1:] {
-			bad("number prefix %q: want '+' and digits", p)
+		if err := CheckNumberPrefix(p); err != nil {
+			bad("%v", err)
 		}
 	}
 	if c.SubnetV4Bits < 8 || c.SubnetV4Bits > 32 || c.SubnetV6Bits < 16 || c.SubnetV6Bits > 128 {
@@ -265,12 +261,19 @@ func (c *Config) validate() error {
 		bad("pow %q: want auto, always or off", c.PoW)
 	}
 	if c.DailyMinutes < 0 || (c.DailyMinutes > 0 && c.CallLimit <= 0) {
-		bad("daily minutes need a positive call limit")
+		bad("daily minutes %d: 0 (none) or more, with a positive call limit", c.DailyMinutes)
+	}
+	if c.PoWDifficulty < 0 || c.PoWDifficulty > pow.MaxDifficulty {
+		bad("proof-of-work difficulty %d: 0 to %d bits", c.PoWDifficulty, pow.MaxDifficulty)
+	}
+	if c.PoWAutoRate < 1 {
+		bad("proof-of-work auto rate %d: at least 1 request per minute", c.PoWAutoRate)
 	}
 	return errors.Join(errs...)
 }
 
-func knownType(t NumberType) bool {
+// KnownType reports whether t is a number type the policy names.
+func KnownType(t NumberType) bool {
 	if t == TypeUnknown {
 		return true
 	}
@@ -280,6 +283,16 @@ func knownType(t NumberType) bool {
 		}
 	}
 	return false
+}
+
+// TypeNames lists every number type, for messages.
+func TypeNames() []string {
+	names := []string{}
+	for _, t := range []NumberType{TypeMobile, TypeFixedLine, TypeFixedLineOrMobile, TypeTollFree, TypePremiumRate,
+		TypeSharedCost, TypeVoIP, TypePersonalNumber, TypePager, TypeUAN, TypeVoicemail, TypeUnknown} {
+		names = append(names, string(t))
+	}
+	return names
 }
 
 // Challenge returns a fresh proof-of-work challenge for the page; Required
@@ -293,7 +306,7 @@ func (g *Guard) Challenge(now time.Time) Challenge {
 // ParseNumber parses s in the guard's home region; for the page's inline
 // validation.
 func (g *Guard) ParseNumber(s string) (Number, error) {
-	return parseNumber(s, g.cfg.Region, g.cfg.InternationalPrefix)
+	return ParseNumber(s, g.cfg.Region, g.cfg.InternationalPrefix)
 }
 
 // Admit runs every check on in, in order of cost, and on success returns
@@ -343,8 +356,8 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 
 func (g *Guard) newRequest(in Input, caller, callee Number, now time.Time) *callback.Request {
 	lang := in.Lang
-	if lang != "zh" && lang != "en" {
-		lang = "zh"
+	if !wcbproto.ValidLang(lang) {
+		lang = wcbproto.DefaultLang
 	}
 	ip := ""
 	if in.ClientIP.IsValid() {

@@ -28,9 +28,9 @@ var promptLength = map[callback.Prompt]time.Duration{
 // Fallbacks of the dialplan when a WCB_* variable is missing or not a
 // number after FILTER(): a free call never runs without a limit.
 const (
-	defaultLimitMS = 300000
-	defaultWarnMS  = 20000
-	defaultRingS   = 30
+	defaultLimitMS = int(wcbproto.DefaultCallLimit / time.Millisecond)
+	defaultWarnMS  = int(wcbproto.DefaultCallWarning / time.Millisecond)
+	defaultRingS   = int(wcbproto.DefaultRing / time.Second)
 )
 
 // originate is a validated Originate action.

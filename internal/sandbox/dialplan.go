@@ -36,7 +36,7 @@ var userEventHeaders = map[string][]string{
 
 // The dialplan's fallbacks (deploy/asterisk.DefaultSettings) when a
 // variable is missing or empty after FILTER().
-const defaultLang = "zh"
+const defaultLang = wcbproto.DefaultLang
 
 // connectedContext is the U() subroutine run on the callee's channel.
 const connectedContext = "webcallback-connected"
@@ -71,7 +71,7 @@ func (c *call) settings() settings {
 	if s := v[wcbproto.VarWarnCallee]; s != "" {
 		st.warnCallee = s == "yes"
 	}
-	if st.lang != "zh" && st.lang != "en" {
+	if !wcbproto.ValidLang(st.lang) {
 		st.lang = defaultLang
 	}
 	if st.limitMS <= 0 {

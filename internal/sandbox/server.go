@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"webcallback/internal/wcbproto"
 
 	"webcallback/ami"
 )
@@ -38,7 +39,7 @@ type Config struct {
 }
 
 // DefaultTrunk is the trunk name when Config.Trunk is empty.
-const DefaultTrunk = "gateway"
+const DefaultTrunk = wcbproto.DefaultTrunk
 
 // Banner is the first line Asterisk 20/22 sends on a manager connection.
 const Banner = "Asterisk Call Manager/11.0.0"

@@ -5,6 +5,12 @@
 // drift apart.
 package wcbproto
 
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
 // Context is the one dialplan context every callback is originated into.
 // It is fixed: never taken from input.
 const Context = "webcallback"
@@ -65,3 +71,51 @@ const (
 	UserfieldPrefix   = "Hangupcause:"
 	UserfieldIDPrefix = ";wcb:"
 )
+
+// The call defaults the engine sends in the WCB_* variables and the
+// dialplan falls back to when one is missing: one definition for the
+// settings (internal/config), the engine, the policy, the web page and the
+// Asterisk kit.
+const (
+	DefaultCallLimit   = 300 * time.Second // WCB_LIMIT_MS
+	DefaultCallWarning = 20 * time.Second  // WCB_WARN_MS
+	DefaultRing        = 30 * time.Second  // WCB_RING_S and the caller's Originate timeout
+	DefaultLang        = "zh"              // WCB_LANG
+	// MaxCallLimit caps the talk limit: a free call of more than an hour
+	// is a mistake in the setting (e.g. 90d), not a policy.
+	MaxCallLimit = time.Hour
+	// DefaultTrunk is the PJSIP endpoint of the trunk.
+	DefaultTrunk = "gateway"
+)
+
+// Languages are the prompt and page languages, the default first.
+var Languages = []string{"zh", "en"}
+
+// CheckLang is the one check of a language setting or request value.
+func CheckLang(lang string) error {
+	for _, l := range Languages {
+		if lang == l {
+			return nil
+		}
+	}
+	return fmt.Errorf("language %q: want %s", lang, strings.Join(Languages, " or "))
+}
+
+// ValidLang reports whether CheckLang accepts lang.
+func ValidLang(lang string) bool { return CheckLang(lang) == nil }
+
+// CheckTrunk is the one check of a trunk name: it becomes a pjsip.conf
+// section and the @<trunk> of every Dial and Originate, so 1-40 letters,
+// digits, '-' or '_' (no '.', ';', '[', '@', '/', space or newline).
+func CheckTrunk(name string) error {
+	ok := name != "" && len(name) <= 40
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("trunk name %q: 1-40 letters, digits, '-' or '_'", name)
+	}
+	return nil
+}

@@ -370,7 +370,7 @@ type numberView struct {
 
 // pathNumber parses the {number} path value into E.164.
 func (s *server) pathNumber(r *http.Request) (string, error) {
-	n, err := policy.ParseNumber(r.PathValue("number"), s.cfg.Region)
+	n, err := policy.ParseNumber(r.PathValue("number"), s.cfg.Region, s.cfg.InternationalPrefix)
 	if err != nil {
 		return "", newError(requestLang(r, s.cfg.DefaultLang), string(callback.ReasonInvalidNumber))
 	}

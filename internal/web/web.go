@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"webcallback/internal/wcbproto"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -45,8 +46,11 @@ type Config struct {
 	DefaultLang string
 	// CallLimit is the talk limit, for the page's countdown (0 = 300 s).
 	CallLimit time.Duration
-	// Region is the home region of numbers typed without a country code.
-	Region string
+	// Region is the home region of numbers typed without a country code,
+	// InternationalPrefix what is dialled before a foreign country code
+	// ("" = the policy's defaults for both).
+	Region              string
+	InternationalPrefix string
 	// MaxStreams bounds open SSE streams (0 = 10000).
 	MaxStreams int
 	// Rules are the eligibility quotas, for the admin view of a number
@@ -118,10 +122,13 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	cfg.DefaultLang = normLang(cfg.DefaultLang)
 	if cfg.CallLimit <= 0 {
-		cfg.CallLimit = 300 * time.Second
+		cfg.CallLimit = wcbproto.DefaultCallLimit
 	}
-	if cfg.Region == "" {
-		cfg.Region = "CN"
+	if def := policy.DefaultConfig(); cfg.Region == "" {
+		cfg.Region = def.Region
+	}
+	if def := policy.DefaultConfig(); cfg.InternationalPrefix == "" {
+		cfg.InternationalPrefix = def.InternationalPrefix
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = 10000

@@ -1,29 +1,30 @@
-package policy
+package config
 
 import (
 	"flag"
 	"testing"
 	"time"
+	"webcallback/internal/policy"
 )
 
 func TestParseLimit(t *testing.T) {
 	tests := []struct {
 		in   string
-		want Limit
+		want policy.Limit
 		err  bool
 	}{
-		{"10/10m", Limit{N: 10, Per: 10 * time.Minute}, false},
-		{" 3 / 1h ", Limit{N: 3, Per: time.Hour}, false},
-		{"off", Limit{}, false},
-		{"0", Limit{}, false},
-		{"10", Limit{}, true},
-		{"0/1m", Limit{}, true},
-		{"-1/1m", Limit{}, true},
-		{"5/0s", Limit{}, true},
-		{"5/10ms", Limit{}, true},
-		{"5/1000h", Limit{}, true},
-		{"x/1m", Limit{}, true},
-		{"5/abc", Limit{}, true},
+		{"10/10m", policy.Limit{N: 10, Per: 10 * time.Minute}, false},
+		{" 3 / 1h ", policy.Limit{N: 3, Per: time.Hour}, false},
+		{"off", policy.Limit{}, false},
+		{"0", policy.Limit{}, false},
+		{"10", policy.Limit{}, true},
+		{"0/1m", policy.Limit{}, true},
+		{"-1/1m", policy.Limit{}, true},
+		{"5/0s", policy.Limit{}, true},
+		{"5/10ms", policy.Limit{}, true},
+		{"5/1000h", policy.Limit{}, true},
+		{"x/1m", policy.Limit{}, true},
+		{"5/abc", policy.Limit{}, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseLimit(tt.in)
@@ -39,12 +40,12 @@ func TestParseLimit(t *testing.T) {
 }
 
 func TestFlagValues(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := policy.DefaultConfig()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.Var(LimitValue(&cfg.PerIP), "limit-per-ip", "")
-	fs.Var(ListValue(&cfg.AllowRegions), "allow-regions", "")
-	fs.Var(ListValue(&cfg.DenyPrefixes), "deny-prefixes", "")
-	fs.Var(TypesValue(&cfg.AllowedTypes), "allowed-number-types", "")
+	fs.Var(limitValue{&cfg.PerIP}, "limit-per-ip", "")
+	fs.Var(listValue{&cfg.AllowRegions}, "allow-regions", "")
+	fs.Var(listValue{&cfg.DenyPrefixes}, "deny-prefixes", "")
+	fs.Var(typesValue{&cfg.AllowedTypes}, "allowed-number-types", "")
 	if fs.Lookup("limit-per-ip").DefValue != "10/10m0s" || fs.Lookup("allowed-number-types").DefValue != "mobile,fixed_line,fixed_line_or_mobile" {
 		t.Fatalf("defaults %q %q", fs.Lookup("limit-per-ip").DefValue, fs.Lookup("allowed-number-types").DefValue)
 	}
@@ -53,8 +54,8 @@ func TestFlagValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.PerIP != (Limit{N: 4, Per: time.Hour}) || len(cfg.AllowRegions) != 2 || cfg.AllowRegions[1] != "MO" ||
-		len(cfg.DenyPrefixes) != 2 || len(cfg.AllowedTypes) != 2 || cfg.AllowedTypes[0] != TypeMobile {
+	if cfg.PerIP != (policy.Limit{N: 4, Per: time.Hour}) || len(cfg.AllowRegions) != 2 || cfg.AllowRegions[1] != "MO" ||
+		len(cfg.DenyPrefixes) != 2 || len(cfg.AllowedTypes) != 2 || cfg.AllowedTypes[0] != policy.TypeMobile {
 		t.Fatalf("parsed %+v", cfg)
 	}
 	if err := fs.Set("allowed-number-types", "mobile,satellite"); err == nil {
