@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"webcallback/internal/app/apptest"
+	"webcallback/internal/callback"
 )
 
 // TestCallCommand places callbacks through the built-in sandbox PBX at a
@@ -69,5 +72,54 @@ func TestCallCommandRefusesBadInput(t *testing.T) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCallViaServer places calls through a running service (assembled by
+// app, as serve does, on loopback with the sandbox PBX) with call --server:
+// the states come from the service's events, the request is the service's
+// own record (client address and all), and the service's own policy
+// applies (a refusal is exit status 1 with the API's code).
+func TestCallViaServer(t *testing.T) {
+	svc := apptest.Start(t, nil, []string{"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s",
+		"--pow", "always", "--pow-difficulty", "4"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := callCommand(ctx, []string{"--server", svc.URL, "--caller", "13800001001", "--callee", "13800002002"}, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("call --server: %v\n%s", err, out.String())
+	}
+	rest := out.String()
+	for _, w := range []string{"via " + svc.URL, "queued", "calling_caller", "caller_answered", "calling_callee", "connected",
+		"completed reason=limit_reached cause=16 prompt=TimeoutHangup billsec=2"} {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("output lacks %q (in order):\n%s", w, out.String())
+		}
+		rest = rest[i+len(w):]
+	}
+	id := strings.Fields(strings.TrimPrefix(out.String(), "request "))[0]
+	id = strings.TrimSuffix(id, ":")
+	if r, err := svc.Engine.Get(ctx, id); err != nil || r.State != callback.StateCompleted {
+		t.Fatalf("the service's view of the call: %+v, %v", r, err)
+	}
+	// Stored by the service as a visitor's request would be.
+	if r, err := svc.Store.GetRequest(ctx, id); err != nil || r.ClientIP != "127.0.0.1" || r.Instance != svc.Settings.Instance {
+		t.Fatalf("the service's record: %+v, %v", r, err)
+	}
+
+	// The same caller again: the service's one-minute cooldown refuses it.
+	out.Reset()
+	err = callCommand(ctx, []string{"--server", svc.URL, "--caller", "13800001001", "--callee", "13800002002"}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "refused: ") || report(io.Discard, "call", err) != 1 {
+		t.Fatalf("second call: %v\n%s", err, out.String())
+	}
+
+	for _, bad := range []string{"127.0.0.1:8080", "ftp://127.0.0.1", "http://127.0.0.1:8080/api"} {
+		err := callCommand(ctx, []string{"--server", bad, "--caller", "13800001001", "--callee", "13800002002"}, io.Discard, io.Discard)
+		if report(io.Discard, "call", err) != 2 || !strings.Contains(err.Error(), "--server") {
+			t.Errorf("--server %s: %v", bad, err)
+		}
 	}
 }

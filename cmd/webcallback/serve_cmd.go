@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -16,7 +17,15 @@ func init() {
 }
 
 func runServe(ctx context.Context, args []string) error {
+	return serveCommand(ctx, args, os.Stderr)
+}
+
+// serveCommand runs the service until ctx ends. Every start-up error is
+// returned (main prints it, one line per problem): a config.SettingError
+// for a bad setting, any other for a dependency that failed.
+func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	l := config.NewLoader("serve")
+	l.FS.SetOutput(stderr)
 	if err := l.Parse(args); err != nil {
 		return err
 	}
@@ -24,7 +33,7 @@ func runServe(ctx context.Context, args []string) error {
 		return config.BadSetting(fmt.Errorf("unexpected arguments %q", l.FS.Args()))
 	}
 	s := l.S
-	log := s.Logger(os.Stderr)
+	log := s.Logger(stderr)
 	log.Info("starting webcallback", s.Redacted()...)
 	// Listen before the slow parts, so a busy port fails at once.
 	ln, err := net.Listen("tcp", s.Listen)

@@ -1,7 +1,12 @@
 package app_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 
 	"webcallback/ami"
@@ -35,4 +40,52 @@ func TestOptions(t *testing.T) {
 			t.Errorf("%s: %s", path, resp.Status)
 		}
 	}
+}
+
+// TestWarningsOnce: each dangerous setting is logged once at start, and the
+// policy's component attribute appears once per line.
+func TestWarningsOnce(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	apptest.Start(t, log, []string{"--sandbox-time-scale", "0.01", "--limits", "off", "--trusted-proxies", "0.0.0.0/0"})
+	out := buf.String()
+	limitWarnings := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=WARN") && limitsOff.MatchString(line) {
+			limitWarnings++
+		}
+	}
+	if limitWarnings != 1 {
+		t.Errorf("--limits off warned %d times:\n%s", limitWarnings, out)
+	}
+	if n := strings.Count(out, "X-Forwarded-For"); n != 1 {
+		t.Errorf("trusted 0.0.0.0/0 warned %d times:\n%s", n, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Count(line, "component=") > 1 {
+			t.Errorf("attribute logged twice: %s", line)
+		}
+	}
+}
+
+// limitsOff matches the warnings of --limits off, this one and the one the
+// policy used to log as well.
+var limitsOff = regexp.MustCompile(`(?i)limits (are )?off`)
+
+// syncBuffer is a bytes.Buffer safe for the service's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 	_ "time/tzdata" // quota days need zones even on machines without zoneinfo
@@ -417,9 +418,26 @@ func (l *Loader) Parse(args []string) error {
 		return err
 	}
 	if err != nil {
-		return BadSetting(err)
+		return BadSetting(flagError(err))
 	}
 	return l.apply()
+}
+
+var (
+	invalidValue  = regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-([\w-]+): (.*)$`)
+	undefinedFlag = regexp.MustCompile(`^flag provided but not defined: -([\w-]+)$`)
+)
+
+// flagError words the flag package's parse errors as the rest of the
+// settings' errors: the setting first, with its two dashes.
+func flagError(err error) error {
+	if m := invalidValue.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("--%s %s: %s", m[2], m[1], m[3])
+	}
+	if m := undefinedFlag.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("--%s: no such setting for this command (see --help)", m[1])
+	}
+	return err
 }
 
 // apply is Parse after the command line.

@@ -127,3 +127,33 @@ func TestPolicySettings(t *testing.T) {
 		t.Errorf("per-caller default lost")
 	}
 }
+
+// TestWarnings: each dangerous but legal setting gives one warning saying
+// what it opens; the defaults give none.
+func TestWarnings(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"--limits", "off"}, []string{"--limits off"}},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,0.0.0.0/0,::/0"}, []string{"X-Forwarded-For"}},
+		{[]string{"--caller-connected-per-day", "0", "--callee-per-day", "0"}, []string{"quotas off (--caller-connected-per-day, --callee-per-day = 0)"}},
+		{[]string{"--limits", "off", "--callee-per-day", "0"}, []string{"--limits off"}}, // quotas are off anyway: said once
+	} {
+		l := NewLoader("serve")
+		if err := l.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		got := l.S.Warnings()
+		if len(got) != len(c.want) {
+			t.Errorf("%v: warnings %q, want %d", c.args, got, len(c.want))
+			continue
+		}
+		for i, w := range c.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%v: warning %q lacks %q", c.args, got[i], w)
+			}
+		}
+	}
+}

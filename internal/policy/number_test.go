@@ -141,3 +141,28 @@ func FuzzParseNumber(f *testing.F) {
 		}
 	})
 }
+
+// TestInternationalPrefix: the configured exit prefix, not a hard-coded
+// "00", goes before the country code of numbers outside the home region.
+func TestInternationalPrefix(t *testing.T) {
+	for _, c := range []struct{ region, prefix, in, dial string }{
+		{"CN", "00", "+85291234567", "0085291234567"},
+		{"US", "011", "+85291234567", "01185291234567"},
+		{"US", "011", "+12015550123", "2015550123"},
+	} {
+		n, err := ParseNumber(c.in, c.region, c.prefix)
+		if err != nil || n.Dial != c.dial {
+			t.Errorf("ParseNumber(%q, %s, %s) = %q, %v; want dial %s", c.in, c.region, c.prefix, n.Dial, err, c.dial)
+		}
+	}
+	for _, bad := range []string{"", "00;x", "+00", "00000"} {
+		if CheckInternationalPrefix(bad) == nil {
+			t.Errorf("prefix %q accepted", bad)
+		}
+	}
+	for _, bad := range []string{"", "XX", "cn", "CHN"} {
+		if CheckRegion(bad) == nil {
+			t.Errorf("region %q accepted", bad)
+		}
+	}
+}

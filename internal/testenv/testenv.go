@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -52,4 +53,16 @@ func Fixtures() (dir string, ok bool) {
 	}
 	_, err := os.Stat(filepath.Join(dir, "README.md"))
 	return dir, err == nil
+}
+
+// ClearSettings unsets every WEBCALLBACK_* variable for the test (restored
+// after it), so the developer's shell cannot change what a default is or
+// point a test at a real database or Asterisk.
+func ClearSettings(t testing.TB) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "WEBCALLBACK_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
 }
