@@ -31,6 +31,14 @@ const (
 	CallerIDDID     = "did"     // both sides see our own DID (trunks that refuse foreign caller IDs)
 )
 
+// The engine's capacity defaults (the --max-concurrent, --max-cps and
+// --queue-wait settings take them).
+const (
+	DefaultMaxConcurrent = 100
+	DefaultMaxPerSecond  = 5.0
+	DefaultQueueWait     = 15 * time.Second
+)
+
 // Config is the engine's settings. Zero fields take the defaults noted.
 type Config struct {
 	Trunk        string        // PJSIP endpoint of the trunk; "gateway"
@@ -76,15 +84,15 @@ func (cfg *Config) setDefaults() error {
 	if cfg.Warning < 0 {
 		cfg.Warning = 0
 	}
-	def(&cfg.QueueWait, 15*time.Second)
+	def(&cfg.QueueWait, DefaultQueueWait)
 	if cfg.Lang == "" {
 		cfg.Lang = wcbproto.DefaultLang
 	}
 	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = 100
+		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if cfg.MaxPerSecond == 0 {
-		cfg.MaxPerSecond = 5
+		cfg.MaxPerSecond = DefaultMaxPerSecond
 	}
 	if cfg.QueueSize < 0 {
 		cfg.QueueSize = 0

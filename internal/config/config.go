@@ -29,9 +29,11 @@ import (
 	_ "time/tzdata" // quota days need zones even on machines without zoneinfo
 
 	"webcallback/deploy/asterisk"
+	"webcallback/internal/callflow"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
 	"webcallback/internal/wcbproto"
+	"webcallback/internal/web"
 )
 
 // Settings is every setting of every command. docs/design.md §6 names the
@@ -148,10 +150,10 @@ func Defaults() Settings {
 		Trunk:        wcbproto.DefaultTrunk,
 		CallerIDMode: "partner",
 
-		MaxConcurrent: 100,
-		MaxCPS:        5,
+		MaxConcurrent: callflow.DefaultMaxConcurrent,
+		MaxCPS:        callflow.DefaultMaxPerSecond,
 		QueueSize:     100,
-		QueueWait:     15 * time.Second,
+		QueueWait:     callflow.DefaultQueueWait,
 		Instance:      host,
 
 		Region: policy.DefaultConfig().Region,
@@ -169,7 +171,7 @@ func Defaults() Settings {
 		PBXTimeZone:           "Local",
 
 		Policy:     policy.DefaultConfig(),
-		MaxStreams: 10000,
+		MaxStreams: web.DefaultMaxStreams,
 		CDRSource:  "ami",
 		LogLevel:   "info",
 		LogFormat:  "text",

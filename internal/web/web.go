@@ -51,12 +51,16 @@ type Config struct {
 	// ("" = the policy's defaults for both).
 	Region              string
 	InternationalPrefix string
-	// MaxStreams bounds open SSE streams (0 = 10000).
+	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams).
 	MaxStreams int
 	// Rules are the eligibility quotas, for the admin view of a number
 	// (nil = none). The store enforces them; see policy.
 	Rules *store.Rules
 }
+
+// DefaultMaxStreams is the default bound of open SSE streams (the
+// --max-streams setting takes it).
+const DefaultMaxStreams = 10000
 
 // Deps is what the web calls.
 type Deps struct {
@@ -131,7 +135,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		cfg.InternationalPrefix = def.InternationalPrefix
 	}
 	if cfg.MaxStreams <= 0 {
-		cfg.MaxStreams = 10000
+		cfg.MaxStreams = DefaultMaxStreams
 	}
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
