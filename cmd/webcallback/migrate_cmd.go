@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,7 +35,7 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if l.FS.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", l.FS.Args())
+		return config.BadSetting(fmt.Errorf("unexpected arguments %q", l.FS.Args()))
 	}
 	st, err := openSettingsStore(ctx, l.S)
 	if err != nil {
@@ -61,7 +62,11 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 func openSettingsStore(ctx context.Context, s *config.Settings) (store.Store, error) {
 	st, err := s.OpenStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)
+		err = fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)
+		if errors.Is(err, store.ErrBadDSN) {
+			err = config.BadSetting(fmt.Errorf("--db: %w", err))
+		}
+		return nil, err
 	}
 	return st, nil
 }

@@ -44,7 +44,7 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return flag.ErrHelp
 		}
-		return errors.New("missing subcommand")
+		return config.BadSetting(errors.New("missing subcommand"))
 	}
 	sub, args := args[0], args[1:]
 	l := config.NewLoader("stats " + sub)
@@ -65,11 +65,11 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for l.FS.NArg() > 0 {
 		positional = append(positional, l.FS.Arg(0))
 		if err := l.FS.Parse(l.FS.Args()[1:]); err != nil {
-			return err
+			return config.BadSetting(err)
 		}
 	}
 	if err := l.S.Validate(); err != nil {
-		return err
+		return config.BadSetting(err)
 	}
 	s := l.S
 	st, err := openSettingsStore(ctx, s)
@@ -86,10 +86,10 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	n, known := wantArgs[sub]
 	if !known {
 		fmt.Fprint(stderr, statsUsage)
-		return fmt.Errorf("unknown subcommand %q", sub)
+		return config.BadSetting(fmt.Errorf("unknown subcommand %q", sub))
 	}
 	if len(positional) != n {
-		return fmt.Errorf("stats %s takes %d argument(s), got %q", sub, n, positional)
+		return config.BadSetting(fmt.Errorf("stats %s takes %d argument(s), got %q", sub, n, positional))
 	}
 	switch sub {
 	case "rebuild":
