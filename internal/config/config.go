@@ -254,30 +254,50 @@ type table struct {
 	groups group
 }
 
-func (t *table) add(g group, name, usage string, v flag.Value) {
+// on records name as a setting and reports whether this command takes it.
+func (t *table) on(g group, name string) bool {
 	t.l.known[name] = true
 	if g&t.groups == 0 {
-		return
+		return false
 	}
-	t.fs.Var(v, name, usage)
 	t.l.names[name] = true
+	return true
 }
 
-func (t *table) str(g group, p *string, name, usage string) { t.add(g, name, usage, (*stringValue)(p)) }
-func (t *table) intv(g group, p *int, name, usage string)   { t.add(g, name, usage, (*intValue)(p)) }
-func (t *table) flt(g group, p *float64, name, usage string) {
-	t.add(g, name, usage, (*floatValue)(p))
+func (t *table) add(g group, name, usage string, v flag.Value) {
+	if t.on(g, name) {
+		t.fs.Var(v, name, usage)
+	}
 }
-func (t *table) boolv(g group, p *bool, name, usage string) { t.add(g, name, usage, (*boolValue)(p)) }
+
+// plain registers a kind the flag package has (StringVar, IntVar, ...),
+// with the field's value (from Defaults) as the default.
+func plain[T any](t *table, g group, p *T, name, usage string, register func(*T, string, T, string)) {
+	if t.on(g, name) {
+		register(p, name, *p, usage)
+	}
+}
+
+func (t *table) str(g group, p *string, name, usage string) {
+	plain(t, g, p, name, usage, t.fs.StringVar)
+}
+func (t *table) intv(g group, p *int, name, usage string) { plain(t, g, p, name, usage, t.fs.IntVar) }
+func (t *table) flt(g group, p *float64, name, usage string) {
+	plain(t, g, p, name, usage, t.fs.Float64Var)
+}
+func (t *table) boolv(g group, p *bool, name, usage string) {
+	plain(t, g, p, name, usage, t.fs.BoolVar)
+}
+
 func (t *table) dur(g group, p *time.Duration, name, usage string) {
 	t.add(g, name, usage+" (e.g. 300s, 5m, 90d)", &durationValue{p})
 }
 
 // secret adds a secret setting and its --<name>-file variant.
 func (t *table) secret(g group, p *string, name, usage string) {
-	t.add(g, name, usage+" (prefer the env variable or --"+name+"-file: flags show in process listings)", (*stringValue)(p))
+	t.str(g, p, name, usage+" (prefer the env variable or --"+name+"-file: flags show in process listings)")
 	f := new(string)
-	t.add(g, name+"-file", "read --"+name+" from this file (first line)", (*stringValue)(f))
+	t.str(g, f, name+"-file", "read --"+name+" from this file (first line)")
 	t.l.secretFiles[name] = f
 	t.l.secrets[name] = true
 }
@@ -294,7 +314,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gPBX, &s.AMICAFile, "ami-ca-file", "PEM CA certificate(s) to verify the AMI TLS server (empty = system roots)")
 	t.str(gPBX, &s.AMIServerName, "ami-server-name", "TLS server name of the AMI server (empty = the --ami host)")
 	t.flt(gPBX, &s.SandboxTimeScale, "sandbox-time-scale", "sandbox PBX time scale: 1 = real time, 0.01 makes a 300 s call last 3 s")
-	t.add(gPBX, "sandbox-seed", "sandbox PBX random seed (0 = from the clock)", (*int64Value)(&s.SandboxSeed))
+	plain(t, gPBX, &s.SandboxSeed, "sandbox-seed", "sandbox PBX random seed (0 = from the clock)", t.fs.Int64Var)
 	t.intv(gPBX, &s.SandboxMaxChannels, "sandbox-max-channels", "sandbox trunk capacity in channels (0 = unlimited)")
 	t.flt(gPBX, &s.SandboxMaxCPS, "sandbox-max-cps", "sandbox trunk call-rate limit per second (0 = unlimited)")
 	t.dur(gCall|gKitCall, &s.CallLimit, "call-limit", "talk time limit of one call, at most "+wcbproto.MaxCallLimit.String())

@@ -12,7 +12,7 @@ import (
 func (l *Loader) PrintHelp(w io.Writer) {
 	fmt.Fprintf(w, "Settings (flag > WEBCALLBACK_* environment > --config file > default):\n")
 	l.FS.VisitAll(func(f *flag.Flag) {
-		typ, usage := typeName(f.Value), f.Usage
+		typ, usage := typeName(f), f.Usage
 		fmt.Fprintf(w, "  --%s", f.Name)
 		if typ != "" {
 			fmt.Fprintf(w, " %s", typ)
@@ -36,14 +36,11 @@ func (l *Loader) PrintHelp(w io.Writer) {
 }
 
 // typeName is the kind of value a flag takes, for the help.
-func typeName(v flag.Value) string {
-	switch v.(type) {
-	case *boolValue:
+func typeName(f *flag.Flag) string {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 		return ""
-	case *intValue, *int64Value:
-		return "int"
-	case *floatValue:
-		return "number"
+	}
+	switch f.Value.(type) {
 	case *durationValue:
 		return "duration"
 	case *onOffValue:
@@ -53,5 +50,6 @@ func typeName(v flag.Value) string {
 	case listValue, typesValue, *prefixesValue:
 		return "list"
 	}
-	return "string"
+	typ, _ := flag.UnquoteUsage(f) // the flag package's kinds: string, int, float
+	return typ
 }

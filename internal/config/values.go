@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -199,62 +198,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// The plain kinds, bound to a Settings field whose value is the default
-// (the flag package's own StringVar and friends would take the default
-// as a second copy).
-type (
-	stringValue string
-	intValue    int
-	int64Value  int64
-	floatValue  float64
-	boolValue   bool
-)
-
-func (v *stringValue) String() string { return string(*v) }
-func (v *stringValue) Set(s string) error {
-	*v = stringValue(s)
-	return nil
-}
-
-func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
-func (v *intValue) Set(s string) error {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("not a whole number: %q", s)
-	}
-	*v = intValue(n)
-	return nil
-}
-
-func (v *int64Value) String() string { return strconv.FormatInt(int64(*v), 10) }
-func (v *int64Value) Set(s string) error {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		return fmt.Errorf("not a whole number: %q", s)
-	}
-	*v = int64Value(n)
-	return nil
-}
-
-func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
-func (v *floatValue) Set(s string) error {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("not a finite number: %q", s)
-	}
-	*v = floatValue(f)
-	return nil
-}
-
-func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
-func (v *boolValue) IsBoolFlag() bool { return true }
-func (v *boolValue) Set(s string) error {
-	b, err := strconv.ParseBool(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("want true or false, not %q", s)
-	}
-	*v = boolValue(b)
-	return nil
 }
