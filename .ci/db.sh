@@ -116,6 +116,17 @@ start_pg() {
 	log "PostgreSQL up on 127.0.0.1:$PG_PORT"
 }
 
+# alive: both servers of $ENVFILE answer on their ports.
+alive() {
+	if grep -q WEBCALLBACK_TEST_MYSQL "$ENVFILE"; then
+		mariadb --no-defaults -uroot --socket="$DBDIR/mysql/mysqld.sock" -e 'select 1' >/dev/null 2>&1 || return 1
+	fi
+	if grep -q WEBCALLBACK_TEST_POSTGRES "$ENVFILE"; then
+		"$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1 || return 1
+	fi
+	return 0
+}
+
 stop_all() {
 	if [ -f "$DBDIR/mysql/mysqld.pid" ]; then
 		pid=$(cat "$DBDIR/mysql/mysqld.pid")
@@ -135,7 +146,17 @@ stop_all() {
 
 case "${1:-}" in
 start)
-	[ -f "$ENVFILE" ] && { log "already running (see $ENVFILE); stop first"; cat "$ENVFILE"; exit 0; }
+	if [ -f "$ENVFILE" ]; then
+		# An env file outlives its servers when the machine or session that
+		# started them ended: trust it only if both still answer.
+		if alive; then
+			log "already running (see $ENVFILE)"
+			cat "$ENVFILE"
+			exit 0
+		fi
+		log "stale $ENVFILE (servers gone): cleaning up and starting anew"
+		stop_all 2>/dev/null || true
+	fi
 	install_missing
 	mkdir -p "$DBDIR"
 	chmod 755 "$DBDIR"

@@ -24,6 +24,18 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 echo "== starting throw-away database servers"
+# A directory and ports of this run's own, so a developer's servers (or the
+# stale files of a machine's earlier session) are never mistaken for ours.
+free_port() { # free_port <first>: the first port from <first> nobody listens on
+	p=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
+}
+export DBDIR
+DBDIR=$(mktemp -d /tmp/webcallback-test-db.XXXXXX)
+export MYSQL_PORT PG_PORT
+MYSQL_PORT=$(free_port 3407)
+PG_PORT=$(free_port 5433)
 dbenv=$(mktemp)
 trap 'bash .ci/db.sh stop || true; rm -f "$dbenv"' EXIT
 bash .ci/db.sh start >"$dbenv"
