@@ -282,7 +282,7 @@ func (s *sqlStore) SearchCDRs(ctx context.Context, f CDRFilter) ([]CDR, int, err
 		return nil, 0, fmt.Errorf("store: search cdrs: %w", err)
 	}
 	q := fmt.Sprintf("SELECT %s FROM cdr%s ORDER BY calldate DESC, id DESC LIMIT %d OFFSET %d",
-		strings.Join(cdrCols[:20], ", "), w, clampLimit(f.Limit, 100, 100000), max(f.Offset, 0))
+		strings.Join(cdrCols[:20], ", ")+", talksec", w, clampLimit(f.Limit, 100, 100000), max(f.Offset, 0))
 	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: search cdrs: %w", err)
@@ -295,17 +295,19 @@ func (s *sqlStore) SearchCDRs(ctx context.Context, f CDRFilter) ([]CDR, int, err
 	return out, total, nil
 }
 
-// scanCDRs reads rows of cdrCols[:20] (the columns through request_id).
+// scanCDRs reads rows of cdrCols[:20] (the columns through request_id) and talksec.
 func (s *sqlStore) scanCDRs(rows *sql.Rows) ([]CDR, error) {
 	var out []CDR
 	for rows.Next() {
 		var c CDR
 		var cd any
+		var talk sql.NullInt64
 		if err := rows.Scan(&cd, &c.CLID, &c.Src, &c.Dst, &c.DContext, &c.Channel, &c.DstChannel, &c.LastApp, &c.LastData,
 			&c.Duration, &c.Billsec, &c.Disposition, &c.AMAFlags, &c.AccountCode, &c.UniqueID, &c.UserField, &c.LinkedID,
-			&c.Sequence, &c.PeerAccount, &c.RequestID); err != nil {
+			&c.Sequence, &c.PeerAccount, &c.RequestID, &talk); err != nil {
 			return nil, err
 		}
+		c.TalkSec = talkOf(talk)
 		t, err := s.parseCalldate(cd)
 		if err != nil {
 			return nil, err

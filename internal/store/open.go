@@ -19,9 +19,9 @@ import (
 
 // Options tune a store beyond its DSN.
 type Options struct {
-	// Location is the zone of the cdr table's calldate wall clock (Asterisk
-	// writes local time) and of the per-number day buckets. It should be the
-	// same as Rules.Location (--timezone). nil = UTC.
+	// Location is the zone of the per-number day buckets. It should be the
+	// same as Rules.Location (--timezone). nil = UTC. (cdr.calldate is
+	// always a UTC wall clock: see sqlStore.cdrLoc.)
 	Location *time.Location
 	// MaxOpenConns caps the pool (0 = the backend's default: 4 for SQLite,
 	// 20 for the servers).
@@ -157,10 +157,12 @@ func redactErr(err error) error {
 // sqlStore implements Store on database/sql for all three backends; d holds
 // what differs between them.
 type sqlStore struct {
-	db    *sql.DB
-	d     dialect
-	loc   *time.Location
-	stmts stmtCache
+	db  *sql.DB
+	d   dialect
+	loc *time.Location // the day buckets' zone (Options.Location)
+	// calldateLoc is the zone of cdr.calldate; nil = UTC (see cdrLoc).
+	calldateLoc *time.Location
+	stmts       stmtCache
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error {

@@ -56,6 +56,11 @@ type CDR struct {
 	LinkedID    string
 	Sequence    int
 	PeerAccount string
+	// TalkSec is the talk time in seconds, the callee's answer to the end
+	// of the bridge, as the dialplan measured it (CDR variable "talksec",
+	// column cdr.talksec); nil when the row carries none. Billsec stays
+	// Asterisk's own figure, counted from the caller leg's answer.
+	TalkSec *int
 
 	// RequestID is the callback request the row belongs to ("" if none):
 	// taken from the userfield's ";wcb:<id>", else from uniqueid/linkedid.
@@ -184,6 +189,16 @@ type Store interface {
 	// counts the new rows.
 	InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error)
 	SearchCDRs(ctx context.Context, f CDRFilter) (rows []CDR, total int, err error)
+	// WritePBXCDR inserts c into the cdr table as Asterisk's database CDR
+	// backend does (the sandbox PBX's --cdr-db): not ingested yet.
+	WritePBXCDR(ctx context.Context, c *CDR) error
+	// IngestPBXCDRs ingests up to limit of the rows the PBX wrote into the
+	// cdr table itself (see pbxcdr.go); pending reports a full batch.
+	IngestPBXCDRs(ctx context.Context, limit int) (ingested, duplicates int, pending bool, err error)
+	// CallCDRs returns the cdr rows of the callback request id, ingested
+	// or not (uniqueid = id: the caller leg's, or request_id = id), oldest
+	// first.
+	CallCDRs(ctx context.Context, id string) ([]CDR, error)
 
 	NumberStats(ctx context.Context, number string, now time.Time) (*NumberStats, error)
 	ListNumberStats(ctx context.Context, limit, offset int) ([]NumberStats, error)

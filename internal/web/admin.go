@@ -198,19 +198,24 @@ type cdrJSON struct {
 	LinkedID    string    `json:"linkedid"`
 	Sequence    int       `json:"sequence"`
 	PeerAccount string    `json:"peeraccount"`
+	TalkSec     *int      `json:"talksec"` // talk time in seconds; null when the row carries none
 	RequestID   string    `json:"request_id"`
 }
 
 // cdrColumns is the CSV header: the classic cdr table's columns in order.
 var cdrColumns = []string{"calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp",
 	"lastdata", "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield",
-	"linkedid", "sequence", "peeraccount", "request_id"}
+	"linkedid", "sequence", "peeraccount", "request_id", "talksec"}
 
 func cdrRecord(c *store.CDR) []string {
 	i := strconv.Itoa
+	talk := ""
+	if c.TalkSec != nil {
+		talk = i(*c.TalkSec)
+	}
 	return []string{c.CallDate.UTC().Format("2006-01-02 15:04:05"), c.CLID, c.Src, c.Dst, c.DContext, c.Channel,
 		c.DstChannel, c.LastApp, c.LastData, i(c.Duration), i(c.Billsec), c.Disposition, i(c.AMAFlags),
-		c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, i(c.Sequence), c.PeerAccount, c.RequestID}
+		c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, i(c.Sequence), c.PeerAccount, c.RequestID, talk}
 }
 
 // handleAdminCDRs searches CDRs: JSON pages, or ?format=csv for the whole
