@@ -125,7 +125,7 @@ func TestStartupRefusals(t *testing.T) {
 		{[]string{"--admin-token", "short"}, 2, "--admin-token"},
 		{[]string{"--admin-token-file", "/nonexistent/token"}, 2, "--admin-token-file"},
 		{[]string{"--cdr-source", "csv"}, 2, "--cdr-source"},
-		{[]string{"--cdr-source", "table"}, 2, "--cdr-table-db"},
+		{[]string{"--cdr-source", "table", "--cdr-table-db", "oracle://x"}, 2, "--cdr-table-db"},
 		{[]string{"--db", ""}, 2, "--db"},
 		{[]string{"--db", "oracle://x"}, 2, "--db"},
 		{[]string{"--config", "/nonexistent/webcallback.conf"}, 2, "settings file"},
@@ -185,8 +185,8 @@ func TestSubcommandHelp(t *testing.T) {
 			[]string{"--db string", "env WEBCALLBACK_DB"}, []string{"--ami", "--call-limit"}},
 		{"stats show", func(b *bytes.Buffer) error { return statsCommand(ctx, []string{"show", "--help"}, io.Discard, b) },
 			[]string{"--what string", "--region string"}, []string{"--ami", "--listen"}},
-		{"sandbox", func(b *bytes.Buffer) error { _, _, err := parseSandboxFlags([]string{"--help"}, b); return err },
-			[]string{"-time-scale", "(default 1)"}, []string{"-db"}},
+		{"sandbox", func(b *bytes.Buffer) error { _, _, _, err := parseSandboxFlags([]string{"--help"}, b); return err },
+			[]string{"-time-scale", "(default 1)", "-cdr-db"}, []string{" -db"}},
 	} {
 		var b bytes.Buffer
 		if err := c.run(&b); report(io.Discard, c.name, err) != 0 {

@@ -37,7 +37,7 @@ func Render(s Settings) (map[string][]byte, error) {
 	}
 	data := newRenderData(s)
 	out := make(map[string][]byte, len(Files))
-	for _, name := range Files {
+	for _, name := range append(append([]string{}, Files...), s.CDR.cdrFiles()...) {
 		var b bytes.Buffer
 		if err := templates.ExecuteTemplate(&b, name+".tmpl", data); err != nil {
 			return nil, fmt.Errorf("asterisk config: render %s: %w", name, err)
@@ -169,6 +169,11 @@ type renderData struct {
 	Warnings                            []warning
 	CauseTables                         []causeTable
 
+	// The CDR database backend (cdrdb.go).
+	CDR           CDRDatabase
+	CDRPassword   string // escaped; "" = placeholder
+	CauseNoAnswer int
+
 	// manager.conf and pjsip.conf
 	AMIBindAddr, AMIBindPort, AMIPermit string
 	AMISecret                           string // escaped; "" = placeholder
@@ -214,6 +219,9 @@ func newRenderData(s Settings) *renderData {
 		GatewayHostPort:    net.JoinHostPort(s.GatewayHost, strconv.Itoa(s.GatewayPort)),
 		AMIPermit:          s.amiPermit(),
 		Events:             AMIEvents,
+		CDR:                s.CDR,
+		CDRPassword:        confEscape(s.CDR.Password),
+		CauseNoAnswer:      wcbproto.CauseNoAnswer,
 	}
 	if s.WarnCallee {
 		d.WarnCallee = "yes"

@@ -329,7 +329,7 @@ func TestCDRConf(t *testing.T) {
 
 // internalVars are the dialplan's own variables, besides wcbproto.Vars and
 // Asterisk's.
-var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD", ConnectedVar, TalkVar}
+var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD", ConnectedVar, TalkVar, "WCB_TALK_R"}
 
 // TestDialplanMatchesContract is the drift test against internal/wcbproto:
 // context, entry point, variables, UserEvent names, headers and stages.

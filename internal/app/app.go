@@ -11,6 +11,9 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"webcallback/internal/monitor"
+	"webcallback/internal/pbxcdr"
+	"webcallback/internal/sandbox"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,7 +22,6 @@ import (
 	"webcallback/internal/callflow"
 	"webcallback/internal/config"
 	"webcallback/internal/httpguard"
-	"webcallback/internal/monitor"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
 	"webcallback/internal/web"
@@ -38,6 +40,7 @@ type App struct {
 
 	stop     context.CancelFunc
 	stopCDRs func(context.Context)
+	pbxCDRs  *pbxcdr.Writer // the built-in sandbox's database CDR backend, if on
 	done     chan struct{}
 }
 
@@ -104,13 +107,23 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
 		}
 	}
-	if a.PBX, err = connectPBX(ctx, s, log, o.ami); err != nil {
+	mon := monitor.New(a.Store, log)
+	mon.Location = s.PBXLocation()
+	var sink func(sandbox.CDRRecord)
+	if s.AMI == "" && ownCDRTable(s) {
+		// The built-in sandbox writes its CDRs into our own cdr table, as
+		// Asterisk's database backend would, and wakes the monitor.
+		a.pbxCDRs = pbxcdr.New(a.Store, log, mon.Wake)
+		go a.pbxCDRs.Run(bg)
+		sink = a.pbxCDRs.Sink
+	}
+	if a.PBX, err = connectPBX(ctx, s, log, o.ami, sink); err != nil {
 		return err
 	}
 
 	// Before the engine starts: no Cdr event of a call reconciled at start
 	// is missed.
-	a.stopCDRs = startCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
+	a.stopCDRs = startCDRMonitor(bg, s, mon, a.PBX.Client, log)
 
 	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.Store)
 	if err != nil {
@@ -230,10 +243,15 @@ func (a *App) Close(ctx context.Context) {
 		a.stopCDRs(dctx)
 		cancel()
 	}
-	a.stop()
 	if a.PBX != nil {
 		a.PBX.Close()
 	}
+	if a.pbxCDRs != nil { // the sandbox is closed: write what it left
+		dctx, cancel := context.WithTimeout(ctx, cdrDrainWait)
+		a.pbxCDRs.Stop(dctx)
+		cancel()
+	}
+	a.stop()
 	if a.done != nil {
 		select {
 		case <-a.done:

@@ -172,7 +172,7 @@ func Defaults() Settings {
 
 		Policy:     policy.DefaultConfig(),
 		MaxStreams: web.DefaultMaxStreams,
-		CDRSource:  "ami",
+		CDRSource:  "table",
 		LogLevel:   "info",
 		LogFormat:  "text",
 
@@ -367,8 +367,8 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.secret(gService, &s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
 	t.intv(gService, &s.MaxStreams, "max-streams", "open live-progress streams (SSE) one instance holds; beyond: 503 (about 32 KB each)")
 	t.str(gService, &s.PublicURL, "public-url", "public base URL of the service, for links in webhooks")
-	t.str(gPBX, &s.CDRSource, "cdr-source", "where CDRs come from: ami (Cdr events) or table (a cdr table Asterisk fills itself)")
-	t.str(gPBX, &s.CDRTable, "cdr-table-db", "for --cdr-source table: the database Asterisk writes CDRs to, as --db, with ?table=name if not cdr")
+	t.str(gPBX, &s.CDRSource, "cdr-source", "where CDRs come from: table (the cdr table Asterisk's database backend fills itself, as asterisk-config renders it; the built-in sandbox does the same; survives service restarts) or ami (Cdr events: lost while the service is down)")
+	t.str(gPBX, &s.CDRTable, "cdr-table-db", "for --cdr-source table: another database Asterisk writes CDRs to, as --db, with ?table=name if not cdr (empty = the cdr table of --db)")
 	t.dur(gRetain, &s.Retention, "retention", "delete requests and CDRs older than this (0 = keep)")
 	t.str(gLog, &s.LogLevel, "log-level", "debug, info, warn or error")
 	t.str(gLog, &s.LogFormat, "log-format", "text or json")

@@ -165,10 +165,9 @@ func (s *Settings) Validate() error {
 	switch s.CDRSource {
 	case "ami":
 	case "table":
-		// Our own cdr table is where the monitor writes: Asterisk's
-		// cdr_adaptive_odbc must fill another table or database.
-		if s.CDRTable == "" {
-			bad("--cdr-source table needs --cdr-table-db: the database (and ?table=name) Asterisk writes its CDRs to")
+		// --cdr-table-db empty: Asterisk writes into --db's own cdr table.
+		if t := s.CDRTable; t != "" && !strings.HasPrefix(t, "sqlite:") && !strings.HasPrefix(t, "mysql://") && !strings.HasPrefix(t, "postgres://") {
+			bad("--cdr-table-db: want sqlite:<path>, mysql://... or postgres://... (with ?table=name if not cdr)")
 		}
 	default:
 		bad("--cdr-source must be ami or table, not %q", s.CDRSource)

@@ -31,6 +31,8 @@ type Monitor struct {
 	Batch int
 
 	ingested, duplicates, invalid, failed atomic.Uint64
+
+	wake chan struct{} // Wake: the PBX wrote rows into the own table
 }
 
 // Stats are the monitor's counters since New.
@@ -46,7 +48,7 @@ func New(st store.Store, logger *slog.Logger) *Monitor {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Monitor{st: st, log: logger.With("component", "monitor")}
+	return &Monitor{st: st, log: logger.With("component", "monitor"), wake: make(chan struct{}, 1)}
 }
 
 // Stats returns the counters.
@@ -287,5 +289,58 @@ func (m *Monitor) readWindow(ctx context.Context, src *store.CDRTable, from, to 
 			return errors.New("monitor: more than one page of CDRs in one second; raise the page size")
 		}
 		from = next
+	}
+}
+
+// Wake asks PollOwnTable to read now rather than at its next tick (the
+// in-process sandbox PBX calls it after writing a row). Wakes coalesce.
+func (m *Monitor) Wake() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// PollOwnTable ingests the rows the PBX writes into the store's own cdr
+// table (--cdr-source table with no --cdr-table-db; store.IngestPBXCDRs)
+// at start, every interval and on Wake, until ctx ends. The position is
+// in the rows themselves (dedup NULL = not ingested), so a restart, a
+// crash or a second instance neither skips nor doubles a row; rows written
+// while the service was down are ingested at the next start.
+func (m *Monitor) PollOwnTable(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	m.log.Info("ingesting the CDRs the PBX writes into the cdr table", "interval", interval)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := m.IngestOwnTable(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m.log.Error("ingesting the cdr table failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-m.wake:
+		}
+	}
+}
+
+// IngestOwnTable ingests every row the PBX wrote that is not ingested yet.
+func (m *Monitor) IngestOwnTable(ctx context.Context) error {
+	for {
+		n, dup, pending, err := m.st.IngestPBXCDRs(ctx, m.batch())
+		if err != nil {
+			return fmt.Errorf("monitor: %w", err)
+		}
+		m.ingested.Add(uint64(n))
+		m.duplicates.Add(uint64(dup))
+		if !pending {
+			return nil
+		}
 	}
 }

@@ -41,8 +41,9 @@ func ParseCDR(m *ami.Message) (*store.CDR, error) { return ParseCDRIn(m, time.UT
 // (`2026-11-25 16:55:24`), AnswerTime, EndTime, Duration,
 // BillableSeconds, Disposition, AMAFlags (a name: DOCUMENTATION),
 // UniqueID (capital ID, unlike other events), UserField. LinkedID,
-// Sequence and PeerAccount are read when a cdr_manager.conf [mappings]
-// section adds them (any spelling case). RequestID comes from the
+// Sequence, PeerAccount and TalkSec (the dialplan's CDR(talksec)) are
+// read when a cdr_manager.conf [mappings] section adds them (any spelling
+// case). RequestID comes from the
 // userfield's ";wcb:<id>".
 func ParseCDRIn(m *ami.Message, loc *time.Location) (*store.CDR, error) {
 	if m == nil || !strings.EqualFold(m.Event(), "Cdr") {
@@ -97,6 +98,13 @@ func ParseCDRIn(m *ami.Message, loc *time.Location) (*store.CDR, error) {
 			return nil, fmt.Errorf("monitor: Cdr %s: %s %q is not a count", c.UniqueID, f.key, v)
 		}
 		*f.p = n
+	}
+	if v := get("TalkSec"); v != "" { // cdr_manager.conf [mappings] talksec => TalkSec
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1<<31-1 {
+			return nil, fmt.Errorf("monitor: Cdr %s: TalkSec %q is not a count", c.UniqueID, v)
+		}
+		c.TalkSec = &n
 	}
 	c.AMAFlags = amaFlags(get("AMAFlags"))
 	c.RequestID = RequestIDFromUserfield(c.UserField)

@@ -93,6 +93,8 @@ type call struct {
 	rows     []*cdrRow // finished CDR rows, emitted when the caller leg ends
 	row      *cdrRow   // the open row
 	dialDone bool      // Dial returned to the dialplan
+
+	connected time.Time // the callee's answer (Dial's U() stamp); zero if none
 }
 
 // interrupt delivers an AMI Hangup to the call. Never blocks.

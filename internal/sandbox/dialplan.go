@@ -294,6 +294,7 @@ func (c *call) bridge(st settings, far farEnd) {
 	pvt := [2]string{s.newUUIDLocked(), s.newUUIDLocked()}
 	c.bridgePeersLocked(pvt, false)
 	answered := c.now
+	c.connected = answered
 	s.mu.Unlock()
 	if far.HangupAfter > 0 {
 		c.calleeBye = answered.Add(far.HangupAfter)
@@ -397,6 +398,13 @@ func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, tal
 	}
 	c.nextLocked(ch, "Set", "WCB_STATUS="+status)
 	c.nextLocked(ch, "Set", "WCB_CAUSE="+strconv.Itoa(cause))
+	legCause := cause // what the callee leg hangs up with
+	if status == "NOANSWER" && cause == 0 {
+		// Dial's ring timeout leaves the cause 0; the dialplan says 19
+		// (no answer) in the userfield and the dialend event.
+		cause = wcbproto.CauseNoAnswer
+		c.nextLocked(ch, "ExecIf", "1?Set(WCB_CAUSE="+strconv.Itoa(cause)+")")
+	}
 	c.setStepLocked(asterisk.TalkVar, "0")
 	if status == "ANSWER" {
 		c.nextLocked(ch, "GotoIf", "0?talked")
@@ -408,8 +416,9 @@ func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, tal
 	uf := wcbproto.UserfieldPrefix + strconv.Itoa(cause) + wcbproto.UserfieldIDPrefix + st.id
 	c.nextLocked(ch, "Set", "CDR(userfield)="+uf)
 	c.setUserfieldLocked(uf)
+	c.setTalkLocked(talkMS)
 	if cal := c.callee; cal != nil && !cal.gone {
-		c.hangupLocked(cal, cause, sip)
+		c.hangupLocked(cal, legCause, sip)
 	}
 	c.userEventLocked(ch, wcbproto.StageDialEnd, wcbproto.HeaderDialStatus, status,
 		wcbproto.HeaderCause, strconv.Itoa(cause), wcbproto.HeaderAnsweredMS, strconv.Itoa(answeredMS),
@@ -512,6 +521,13 @@ func (c *call) runHLocked() {
 		uf := wcbproto.UserfieldPrefix + cause + wcbproto.UserfieldIDPrefix + c.vars[wcbproto.VarID]
 		c.nextLocked(ch, "ExecIf", "1?Set(CDR(userfield)="+uf+")")
 		c.setUserfieldLocked(uf)
+		// The talk so far when the caller hung up while bridged (the
+		// dialplan's h extension computes it from the U() stamp).
+		talkMS := 0
+		if !c.connected.IsZero() {
+			talkMS = int(c.now.Sub(c.connected) / time.Millisecond)
+		}
+		c.setTalkLocked(talkMS)
 	} else {
 		c.nextLocked(ch, "ExecIf", "0?Set(CDR(userfield)=)")
 	}
