@@ -112,6 +112,18 @@ func kitSettings(cs *config.Settings) (asterisk.Settings, error) {
 	if k.AMIBind != "" {
 		s.AMIBind = k.AMIBind
 	}
+	if cs.CDRSource == "table" {
+		// Asterisk writes every CDR into the table the service reads.
+		target := cs.CDRTable
+		if target == "" {
+			target = cs.DB
+		}
+		cdr, err := asterisk.ParseCDRDatabase(target)
+		if err != nil {
+			return s, fmt.Errorf("--db / --cdr-table-db: %w", err)
+		}
+		s.CDR = cdr
+	}
 	s.AMIPermit = k.AMIPermit
 	if s.AMIPermit == "" {
 		host, _, _ := net.SplitHostPort(s.AMIBind)

@@ -204,6 +204,7 @@ const (
 	gKitAMI                    // the AMI account, shared by the service and the kit
 	gKitCall                   // call settings the dialplan falls back to
 	gRetain                    // --retention (serve's sweep, stats purge)
+	gKitCDR                    // where Asterisk writes its CDRs: the kit renders that backend
 )
 
 // commandGroups are the settings each command takes; a command not listed
@@ -213,7 +214,7 @@ var commandGroups = map[string]group{
 	"call":            gLog | gDB | gPBX | gCall | gNumbers,
 	"migrate":         gLog | gDB,
 	"stats":           gLog | gDB | gNumbers | gRetain,
-	"asterisk-config": gKit | gKitAMI | gKitCall,
+	"asterisk-config": gKit | gKitAMI | gKitCall | gKitCDR,
 }
 
 // Loader parses one command's settings.
@@ -305,7 +306,7 @@ func (t *table) secret(g group, p *string, name, usage string) {
 func (l *Loader) table(t *table, s *Settings) {
 	p := &s.Policy
 	t.str(gService, &s.Listen, "listen", "HTTP listen address")
-	t.str(gDB, &s.DB, "db", "database: sqlite:<path>, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
+	t.str(gDB|gKitCDR, &s.DB, "db", "database: sqlite:<path>, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
 	t.boolv(gDB, &s.Migrate, "migrate", "apply database migrations at start")
 	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; empty = the built-in sandbox PBX")
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami)")
@@ -367,8 +368,8 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.secret(gService, &s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
 	t.intv(gService, &s.MaxStreams, "max-streams", "open live-progress streams (SSE) one instance holds; beyond: 503 (about 32 KB each)")
 	t.str(gService, &s.PublicURL, "public-url", "public base URL of the service, for links in webhooks")
-	t.str(gPBX, &s.CDRSource, "cdr-source", "where CDRs come from: table (the cdr table Asterisk's database backend fills itself, as asterisk-config renders it; the built-in sandbox does the same; survives service restarts) or ami (Cdr events: lost while the service is down)")
-	t.str(gPBX, &s.CDRTable, "cdr-table-db", "for --cdr-source table: another database Asterisk writes CDRs to, as --db, with ?table=name if not cdr (empty = the cdr table of --db)")
+	t.str(gPBX|gKitCDR, &s.CDRSource, "cdr-source", "where CDRs come from: table (the cdr table Asterisk's database backend fills itself, as asterisk-config renders it; the built-in sandbox does the same; survives service restarts) or ami (Cdr events: lost while the service is down)")
+	t.str(gPBX|gKitCDR, &s.CDRTable, "cdr-table-db", "for --cdr-source table: another database Asterisk writes CDRs to, as --db, with ?table=name if not cdr (empty = the cdr table of --db)")
 	t.dur(gRetain, &s.Retention, "retention", "delete requests and CDRs older than this (0 = keep)")
 	t.str(gLog, &s.LogLevel, "log-level", "debug, info, warn or error")
 	t.str(gLog, &s.LogFormat, "log-format", "text or json")
