@@ -90,11 +90,17 @@ func parseSandboxFlags(args []string, stderr io.Writer) (cfg sandbox.Config, lis
 
 // runSandbox runs the sandbox PBX until ctx is canceled.
 func runSandbox(ctx context.Context, args []string) error {
-	cfg, listen, cdrDB, err := parseSandboxFlags(args, os.Stderr)
+	return sandboxCommand(ctx, args, os.Stderr, nil)
+}
+
+// sandboxCommand is runSandbox logging to stderr; l, when not nil, is
+// where it serves instead of --listen (tests: a port of their own).
+func sandboxCommand(ctx context.Context, args []string, stderr io.Writer, l net.Listener) error {
+	cfg, listen, cdrDB, err := parseSandboxFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	if cdrDB != "" {
 		st, err := store.Open(ctx, cdrDB)
 		if err != nil {
@@ -122,9 +128,10 @@ func runSandbox(ctx context.Context, args []string) error {
 		cfg.Logger.Info("writing CDRs into the cdr table", "db", config.RedactDSN(cdrDB))
 	}
 	srv := sandbox.New(cfg)
-	l, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("--listen %s: %w", listen, err)
+	if l == nil {
+		if l, err = net.Listen("tcp", listen); err != nil {
+			return fmt.Errorf("--listen %s: %w", listen, err)
+		}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -281,6 +281,11 @@ func engineConfig(s *config.Settings, log *slog.Logger) callflow.Config {
 	if s.AMI == "" {
 		c.PBXTimeScale = s.SandboxTimeScale // talk times in the sandbox's time
 	}
+	if s.CDRSource == "table" {
+		// Asterisk writes each CDR as the channel goes: a healthy database
+		// has the rows of a call that ended unseen within a second.
+		c.CDRGrace = cdrGrace
+	}
 	return c
 }
 

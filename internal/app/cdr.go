@@ -18,6 +18,9 @@ const (
 	cdrSubscriptionBuffer = 1 << 16
 	// cdrPollInterval is how often the "table" source reads the cdr table.
 	cdrPollInterval = 5 * time.Second
+	// cdrGrace is how long the engine waits for the CDR rows of a call that
+	// ended unseen before failing it as network_error (callflow.Config).
+	cdrGrace = 10 * time.Second
 )
 
 // ownCDRTable reports that the PBX writes its CDRs into the cdr table of

@@ -50,6 +50,7 @@ type call struct {
 
 	// Engine bookkeeping.
 	slot       bool      // holds an admission slot
+	goneSince  time.Time // reconcile first found its channels gone (waiting for its CDRs)
 	adopted    bool      // left unfinished by a previous run, taken over at Start
 	uncertain  bool      // the Originate's response was lost: it may be ringing
 	graceArmed bool      // a failed OriginateResponse started the grace timer
@@ -389,4 +390,18 @@ func atoi(s string) int {
 		return 0
 	}
 	return n
+}
+
+// finishFromCDRs ends the request as its CDR rows tell (outcomeFromCDRs):
+// the talk time is the dialplan's, never counted to the moment the engine
+// found out.
+func (c *call) finishFromCDRs(o cdrOutcome, now time.Time) bool {
+	if !o.ended.IsZero() && o.ended.Before(now) {
+		now = o.ended // when it ended, not when the engine found out
+	}
+	if !c.finish(o.state, o.reason, o.cause, o.prompt, now) {
+		return false
+	}
+	c.req.Billsec = max(o.billsec, 0)
+	return true
 }

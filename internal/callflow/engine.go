@@ -63,6 +63,13 @@ type Config struct {
 	// the sandbox PBX's --sandbox-time-scale for it, so talk times (Billsec)
 	// read in the PBX's time. 0 = 1.
 	PBXTimeScale float64
+
+	// CDRGrace is how long a call found gone from Asterisk (its end unseen:
+	// the service was down or the AMI link lost) waits for the CDR rows the
+	// PBX writes itself, which tell its true end, before it is failed as
+	// network_error. Set it when the PBX writes the cdr table
+	// (--cdr-source table); 0 = do not wait.
+	CDRGrace time.Duration
 }
 
 func (cfg *Config) setDefaults() error {

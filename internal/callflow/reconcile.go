@@ -115,7 +115,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 	}
 	at := time.Now()
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	var gone []string
 	for _, id := range ids {
 		c := e.tr.calls[id]
 		if c == nil || c.req.State.Final() {
@@ -123,6 +123,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 		if name, ok := present[id]; ok {
 			c.channel = true
+			c.goneSince = time.Time{}
 			if name != "" && c.req.CallerChannel == "" {
 				c.req.CallerChannel = name
 			}
@@ -133,6 +134,43 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			if c.cancelBy != "" && !c.hangupSent {
 				e.hangupLocked(c)
 			}
+			continue
+		}
+		gone = append(gone, id)
+	}
+	e.mu.Unlock()
+	// The calls gone from Asterisk: their CDR rows, which the PBX writes
+	// itself (--cdr-source table), say how they ended.
+	outcomes := map[string]cdrOutcome{}
+	for _, id := range gone {
+		rows, err := e.st.CallCDRs(ctx, id)
+		if err != nil {
+			return again, fmt.Errorf("cdrs of call %s: %w", id, err)
+		}
+		if o, ok := outcomeFromCDRs(id, rows, e.limitMSOf(id)); ok {
+			outcomes[id] = o
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range gone {
+		c := e.tr.calls[id]
+		if c == nil || c.req.State.Final() {
+			continue
+		}
+		if o, ok := outcomes[id]; ok {
+			e.log.Info("call ended while its events were lost; settled from its CDRs", "id", id,
+				"was", c.req.State, "now", o.state, "reason", o.reason, "billsec", o.billsec, "adopted", c.adopted)
+			if c.finishFromCDRs(o, at) {
+				e.changedLocked(c)
+			}
+			continue
+		}
+		if c.goneSince.IsZero() {
+			c.goneSince = at
+		}
+		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued {
+			again = true // the PBX may not have written the rows yet
 			continue
 		}
 		state, reason := callback.StateFailed, callback.ReasonNetworkError
@@ -151,4 +189,14 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 	}
 	return again, nil
+}
+
+// limitMSOf is the talk limit of call id (the engine's when unknown).
+func (e *Engine) limitMSOf(id string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.tr.calls[id]; c != nil && c.limitMS > 0 {
+		return c.limitMS
+	}
+	return int(e.cfg.Limit / time.Millisecond)
 }
