@@ -24,7 +24,7 @@ func TestCDRMonitorDrainsOnStop(t *testing.T) {
 	l := config.NewLoader("test")
 	l.FS.SetOutput(io.Discard)
 	if err := l.Parse([]string{"--db", "sqlite:" + filepath.Join(t.TempDir(), "wcb.db"),
-		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s"}); err != nil {
+		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s", "--cdr-source", "ami"}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := New(ctx, l.S, slog.New(slog.DiscardHandler))
@@ -64,5 +64,74 @@ func TestCDRMonitorDrainsOnStop(t *testing.T) {
 	rows, _, err := st.SearchCDRs(ctx, store.CDRFilter{RequestID: req.ID})
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("after stop: %d CDR rows (%v), want the 2 received", len(rows), err)
+	}
+}
+
+// TestBuiltInSandboxWritesOwnTable: with the default --cdr-source table the
+// built-in sandbox PBX writes each CDR into the service's own cdr table as
+// Asterisk's database backend does, and the service ingests it: the talk
+// time (talksec) sits beside Asterisk's billsec, and the request's billsec
+// and the per-number table are the talk time.
+func TestBuiltInSandboxWritesOwnTable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := config.NewLoader("test")
+	l.FS.SetOutput(io.Discard)
+	if err := l.Parse([]string{"--db", "sqlite:" + filepath.Join(t.TempDir(), "wcb.db"), "--ami=",
+		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s"}); err != nil {
+		t.Fatal(err)
+	}
+	if l.S.CDRSource != "table" {
+		t.Fatalf("default --cdr-source = %q, want table", l.S.CDRSource)
+	}
+	a, err := New(ctx, l.S, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	now := time.Now()
+	// 1385555xx07: answers, hangs up 7 s after answering.
+	req := &callback.Request{ID: uuid.NewString(), Caller: "+8613800001001", Callee: "+8613855550007",
+		CallerDial: "13800001001", CalleeDial: "13855550007", State: callback.StateQueued, CreatedAt: now}
+	if _, err := a.Store.Admit(ctx, req, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Engine.Submit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	var rows []store.CDR
+	for len(rows) < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("the call's CDRs were not ingested: %d rows", len(rows))
+		}
+		if rows, _, err = a.Store.SearchCDRs(ctx, store.CDRFilter{RequestID: req.ID}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var talk *int
+	var dialBillsec int
+	for _, r := range rows {
+		if r.TalkSec != nil {
+			talk = r.TalkSec
+		}
+		if r.LastApp == "Dial" {
+			dialBillsec = r.Billsec
+		}
+	}
+	if talk == nil || *talk != 7 || dialBillsec <= 7 {
+		t.Fatalf("talksec %v, Dial billsec %d; want talk 7 beside Asterisk's larger billsec", talk, dialBillsec)
+	}
+	got, err := a.Store.GetRequest(ctx, req.ID)
+	for err == nil && !got.State.Final() && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+		got, err = a.Store.GetRequest(ctx, req.ID)
+	}
+	if err != nil || got.State != callback.StateCompleted || got.Billsec != 7 {
+		t.Fatalf("request = %+v, %v; want completed with billsec 7", got, err)
+	}
+	ns, err := a.Store.NumberStats(ctx, "+8613800001001", time.Now())
+	if err != nil || ns.Billsec != 7 || ns.Answered != 1 {
+		t.Fatalf("stats = %+v, %v; want billsec 7 (talk), answered 1", ns, err)
 	}
 }
