@@ -24,7 +24,7 @@ func TestOptions(t *testing.T) {
 	svc := apptest.Start(t, nil, []string{"--sandbox-time-scale", "0.01", "--admin-token", "options-test-admin-token"},
 		app.WithAMIConfig(func(c *ami.Config) { amiCfg = *c; c.PingInterval = -1 }),
 		app.WithWeb(func(c *web.Config, d *web.Deps) { webCfg, sandbox = *c, d.Sandbox; c.MaxStreams = 1 }))
-	if amiCfg.Addr != svc.PBX.Addr || amiCfg.Username == "" || amiCfg.Events != "call,cdr,user" || !amiCfg.AuthMD5 {
+	if amiCfg.Addr != svc.PBX.Addr || amiCfg.Username == "" || amiCfg.Events != "call,cdr,user,system" || !amiCfg.AuthMD5 {
 		t.Errorf("AMI config given to the option: %+v", amiCfg)
 	}
 	if webCfg.AdminToken != "options-test-admin-token" || !sandbox {

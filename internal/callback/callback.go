@@ -63,6 +63,10 @@ const (
 	ReasonCalleeNoAnswer    Reason = "callee_no_answer"
 	ReasonCalleeInvalid     Reason = "callee_invalid"
 	ReasonNetworkError      Reason = "network_error"
+	// ReasonPBXLost: the Asterisk node stopped (AMI Shutdown) or vanished
+	// (the AMI connection lost and the call gone when it came back)
+	// mid-call. Not a hang-up of either party.
+	ReasonPBXLost Reason = "pbx_lost"
 	// canceled
 	ReasonVisitor Reason = "visitor"
 	ReasonAdmin   Reason = "admin"

@@ -541,7 +541,19 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 			e.kickReconcile()
 			continue
 		case ami.EventDisconnected:
-			e.log.Warn("AMI connection lost; calls continue in Asterisk", "reason", m.Get("Reason"))
+			e.log.Warn("AMI connection lost; calls may continue in Asterisk", "reason", m.Get("Reason"))
+			e.markPBXLost(time.Now(), false)
+			continue
+		case "FullyBooted":
+			// After a reconnect: did the PBX restart while we were away?
+			e.judgePBXLoss(atoi(m.Get("Uptime")), time.Now())
+			e.kickReconcile()
+			continue
+		case "Shutdown":
+			// Asterisk is stopping (core stop/restart): every call still up
+			// ends because the PBX goes, not because someone hung up.
+			e.log.Warn("Asterisk is shutting down; calls in progress are lost", "shutdown", m.Get("Shutdown"), "restart", m.Get("Restart"))
+			e.markPBXLost(time.Now(), true)
 			continue
 		case "Cdr":
 			// Nothing of a call's state is in its CDRs (they come after
@@ -723,3 +735,47 @@ func (e *Engine) Live() []*callback.Request {
 }
 
 var _ callback.Service = (*Engine)(nil)
+
+// markPBXLost notes when the PBX may have gone away on every call in
+// progress that has no such mark yet: sure for a Shutdown event, a guess
+// for a lost AMI connection (the link may have dropped while Asterisk
+// kept the calls), which judgePBXLoss settles at the next login. A call
+// found gone with a sure mark ends failed / pbx_lost with its talk time
+// counted to the mark, never to the reconnect (call.finish). reconcile
+// drops the mark of a call it finds still up in Asterisk.
+func (e *Engine) markPBXLost(at time.Time, sure bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.tr.calls {
+		if !c.originated || c.req.State.Final() {
+			continue
+		}
+		if c.lostAt.IsZero() {
+			c.lostAt = at
+		}
+		c.lostSure = c.lostSure || sure
+	}
+}
+
+// judgePBXLoss reads FullyBooted's Uptime (seconds since Asterisk
+// started) at a login: a PBX that started after a call's lost-connection
+// mark restarted (kill -9, crash, core restart) and took the call with
+// it: the mark is sure. A PBX up for longer kept running: only the link
+// dropped, and the mark goes (an unseen end is then network_error, or
+// what the call's CDRs say).
+func (e *Engine) judgePBXLoss(uptimeS int, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.tr.calls {
+		if c.lostAt.IsZero() || c.lostSure {
+			continue
+		}
+		// Uptime is whole seconds: the PBX started between uptime+1 s and
+		// uptime s ago. Only a start surely after the mark counts.
+		if now.Sub(c.lostAt) > time.Duration(uptimeS+1)*time.Second {
+			c.lostSure = true
+		} else {
+			c.lostAt = time.Time{}
+		}
+	}
+}

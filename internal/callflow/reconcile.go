@@ -123,7 +123,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 		if name, ok := present[id]; ok {
 			c.channel = true
-			c.goneSince = time.Time{}
+			c.goneSince, c.lostAt, c.lostSure = time.Time{}, time.Time{}, false // it survived the outage
 			if name != "" && c.req.CallerChannel == "" {
 				c.req.CallerChannel = name
 			}
@@ -174,6 +174,9 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			continue
 		}
 		state, reason := callback.StateFailed, callback.ReasonNetworkError
+		if c.lostSure {
+			reason = callback.ReasonPBXLost // finish counts the talk to lostAt
+		}
 		if c.req.State == callback.StateQueued {
 			// Never reached the PBX (or vanished without a trace before
 			// ringing): nothing was dialled, so the visitor may try again.

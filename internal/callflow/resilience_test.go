@@ -388,3 +388,35 @@ func TestCancelRightAfterSubmit(t *testing.T) {
 		r.waitGone(side, id)
 	}
 }
+
+// TestPBXVanishesMidCall: the PBX dies with a call in the bridge (kill -9:
+// no hang-up, no CDR, the AMI link just drops) and comes back empty. The
+// call is not a hang-up: it ends failed / pbx_lost, its talk time counted
+// to the moment the PBX went, not through the outage to the reconnect.
+// A call that ended while only the link was down (TestAMIDropMidCall)
+// stays network_error: FullyBooted's Uptime tells the two apart.
+func TestPBXVanishesMidCall(t *testing.T) {
+	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
+	id := r.place("13800001001", longCallee)
+	r.waitState(id, callback.StateConnected)
+
+	r.sb.Close() // the PBX is gone: its calls with it
+	// The outage lasts 400 simulated seconds (2 s at testScale), longer
+	// than the talk could have been: a billsec counted to the reconnect
+	// would show it.
+	const outage = 2 * time.Second
+	time.Sleep(outage)
+	l, err := net.Listen("tcp", r.sbAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := sandbox.New(sandbox.Config{Username: amiUser, Secret: amiSecret, TimeScale: testScale, Seed: 2})
+	go sb.Serve(l)
+	t.Cleanup(func() { sb.Close() })
+
+	final, _ := r.wait(id)
+	checkFinal(t, final, callback.StateFailed, callback.ReasonPBXLost)
+	if limit := int(float64(outage) / testScale / float64(time.Second) / 2); final.Billsec >= limit {
+		t.Errorf("billsec %d counts the outage (%d simulated s); want the talk until the PBX went", final.Billsec, 2*limit)
+	}
+}

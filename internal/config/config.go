@@ -139,7 +139,7 @@ func Defaults() Settings {
 		DB:               "sqlite:data/webcallback.db",
 		Migrate:          true,
 		AMIAuth:          "md5",
-		AMIEvents:        "call,cdr,user",
+		AMIEvents:        "call,cdr,user,system",
 		SandboxTimeScale: 1,
 
 		CallLimit:    wcbproto.DefaultCallLimit,
@@ -311,7 +311,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; empty = the built-in sandbox PBX")
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami)")
 	t.str(gPBX, &s.AMIAuth, "ami-auth", "AMI login: md5 (challenge, the secret never crosses the wire) or plain")
-	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive (at least call,cdr,user)")
+	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive (at least call,cdr,user; system brings Shutdown and FullyBooted, which tell a PBX that stopped or restarted from a dropped link)")
 	t.str(gPBX, &s.AMICAFile, "ami-ca-file", "PEM CA certificate(s) to verify the AMI TLS server (empty = system roots)")
 	t.str(gPBX, &s.AMIServerName, "ami-server-name", "TLS server name of the AMI server (empty = the --ami host)")
 	t.flt(gPBX, &s.SandboxTimeScale, "sandbox-time-scale", "sandbox PBX time scale: 1 = real time, 0.01 makes a 300 s call last 3 s")

@@ -138,6 +138,7 @@ var messages = map[string]map[string]string{
 		"reason.callee_no_answer":   "Your friend did not answer.",
 		"reason.callee_invalid":     "Your friend's number does not exist.",
 		"reason.network_error":      "The network is busy. Please try again later.",
+		"reason.pbx_lost":           "The call was cut off by a failure on our side. Please try again later.",
 		"reason.visitor":            "You canceled the call.",
 		"reason.admin":              "The operator ended the call.",
 
@@ -277,6 +278,7 @@ var messages = map[string]map[string]string{
 		"reason.callee_no_answer":   "您的朋友没有接听。",
 		"reason.callee_invalid":     "您朋友的号码是空号。",
 		"reason.network_error":      "网络忙，请稍后再试。",
+		"reason.pbx_lost":           "通话因我方系统故障中断，请稍后再试。",
 		"reason.visitor":            "您已取消呼叫。",
 		"reason.admin":              "管理员结束了通话。",
 

@@ -36,7 +36,7 @@ func TestMessages(t *testing.T) {
 	for _, r := range []callback.Reason{callback.ReasonLimitReached, callback.ReasonCalleeHangup, callback.ReasonCallerHangup,
 		callback.ReasonCallerBusy, callback.ReasonCallerNoAnswer, callback.ReasonCallerUnreachable, callback.ReasonCalleeBusy,
 		callback.ReasonCalleeRejected, callback.ReasonCalleeNoAnswer, callback.ReasonCalleeInvalid, callback.ReasonNetworkError,
-		callback.ReasonVisitor, callback.ReasonAdmin} {
+		callback.ReasonPBXLost, callback.ReasonVisitor, callback.ReasonAdmin} {
 		keys = append(keys, "reason."+string(r))
 	}
 	for _, r := range []callback.Reason{callback.ReasonInvalidNumber, callback.ReasonSameNumber, callback.ReasonDestinationNotAllowed,
