@@ -68,7 +68,10 @@ func outcomeFromCDRs(id string, rows []store.CDR, limitMS int) (o cdrOutcome, ok
 	}
 	o.cause = cause
 	connected := dial != nil && dial.Disposition == "ANSWERED" && dial.DstChannel != ""
-	callerFirst := dial != nil && uf == dial // the h extension set it while Dial ran
+	// The h extension set it while Dial ran: on the Dial row (the sandbox)
+	// or on a row of its own whose destination is "h" (Asterisk 22,
+	// fixture kit-pbx-shutdown).
+	callerFirst := dial != nil && (uf == dial || uf.Dst == "h")
 	if connected {
 		o.state, o.billsec = callback.StateCompleted, talk
 		if talk < 0 {

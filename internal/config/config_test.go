@@ -1,12 +1,16 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"webcallback/internal/store"
+	"webcallback/internal/testenv"
 )
 
 func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
@@ -155,5 +159,36 @@ func TestWarnings(t *testing.T) {
 				t.Errorf("%v: warning %q lacks %q", c.args, got[i], w)
 			}
 		}
+	}
+}
+
+// TestOpenStoreNormalizesForeignNumbers: the store the settings open counts
+// a CDR without a request under the number's E.164 form, read with
+// --region and --international-prefix, as a typed number is.
+func TestOpenStoreNormalizesForeignNumbers(t *testing.T) {
+	testenv.ClearSettings(t)
+	l := NewLoader("serve")
+	if err := l.Parse([]string{"--db", "sqlite:" + t.TempDir() + "/wcb.db", "--region", "CN"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := l.S.OpenStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i, src := range []string{"13800001001", "008613800001001", "+86 138 0000 1001"} {
+		if _, err := st.InsertCDR(ctx, &store.CDR{CallDate: at, Src: src, Channel: "PJSIP/gateway-1", Disposition: "NO ANSWER",
+			UniqueID: fmt.Sprintf("1795625800.%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := st.ListNumberStats(ctx, 10, 0)
+	if err != nil || len(rows) != 1 || rows[0].Number != "+8613800001001" || rows[0].Calls != 3 {
+		t.Fatalf("stats rows = %+v, %v; want one row +8613800001001 with 3 calls", rows, err)
 	}
 }

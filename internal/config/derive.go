@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"webcallback/internal/policy"
 	"webcallback/internal/store"
 )
 
@@ -41,6 +42,17 @@ func (s *Settings) Rules() *store.Rules {
 
 // OpenStore opens --db with the quota-day zone (--timezone), the one the
 // eligibility rules count days in.
+// A number of a CDR without a request (another system's call, or one placed
+// by `webcallback call` without --server) is counted under its E.164 form,
+// read as the service reads a typed number (--region,
+// --international-prefix), so one number has one stats row.
 func (s *Settings) OpenStore(ctx context.Context) (store.Store, error) {
-	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location()})
+	region, intl := s.Region, s.Policy.InternationalPrefix
+	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location(), NormalizeNumber: func(raw string) string {
+		n, err := policy.ParseNumber(raw, region, intl)
+		if err != nil {
+			return ""
+		}
+		return n.E164
+	}})
 }

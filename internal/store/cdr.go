@@ -23,7 +23,8 @@ import (
 //
 // Per call (table cdr_call):
 //   - number: the request's caller (E.164) for our calls; for foreign rows
-//     the digits of src, else of the clid's <number>. Taken from the call's
+//     the digits of src, else of the clid's <number>, in E.164 when
+//     Options.NormalizeNumber reads them as a valid number. Taken from the call's
 //     earliest row (by calldate, then by dedup key), so the result does not
 //     depend on the order rows arrive in;
 //   - day: the calldate day (wall clock in Options.Location) of that row;
@@ -186,6 +187,11 @@ func (s *sqlStore) contrib(c *CDR, dedup, caller string) rowContrib {
 	number := caller
 	if number == "" {
 		number = numberOf(c.Src, c.CLID)
+		if s.normalize != nil && number != "" {
+			if e := s.normalize(number); e != "" {
+				number = e
+			}
+		}
 	}
 	wall := c.CallDate.In(s.loc)
 	talk := -1

@@ -23,6 +23,12 @@ type Options struct {
 	// same as Rules.Location (--timezone). nil = UTC. (cdr.calldate is
 	// always a UTC wall clock: see sqlStore.cdrLoc.)
 	Location *time.Location
+	// NormalizeNumber, when set, gives the E.164 form of the number a CDR
+	// without a request is counted under (the digits of its src or clid;
+	// "" = not a valid number: the digits are kept). The service passes
+	// the policy's parser, so one number has one stats row whether its
+	// calls came with a request or not.
+	NormalizeNumber func(raw string) string
 	// MaxOpenConns caps the pool (0 = the backend's default: 4 for SQLite,
 	// 20 for the servers).
 	MaxOpenConns int
@@ -73,7 +79,7 @@ func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &sqlStore{db: db, d: d, loc: loc}, nil
+	return &sqlStore{db: db, d: d, loc: loc, normalize: o.NormalizeNumber}, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -162,6 +168,7 @@ type sqlStore struct {
 	loc *time.Location // the day buckets' zone (Options.Location)
 	// calldateLoc is the zone of cdr.calldate; nil = UTC (see cdrLoc).
 	calldateLoc *time.Location
+	normalize   func(string) string // Options.NormalizeNumber
 	stmts       stmtCache
 }
 

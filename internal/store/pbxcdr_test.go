@@ -89,3 +89,82 @@ func TestPBXCDRs(t *testing.T) {
 		}
 	})
 }
+
+// TestForeignNumbersNormalized: a CDR without a request (a call placed by
+// `webcallback call` without --server, or another system's) is counted
+// under the E.164 form of its number, so one number has one stats row.
+func TestForeignNumbersNormalized(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := openBackend(t, b, Options{NormalizeNumber: func(raw string) string {
+				if len(raw) == 11 && raw[0] == '1' {
+					return "+86" + raw // the test's stand-in for policy.ParseNumber with --region CN
+				}
+				return ""
+			}})
+			emptyDB(t, s, b)
+			ctx := context.Background()
+			const id = "8e3f9a52-7c1e-4c57-9f57-2f1e6f0e1a03"
+			if _, err := s.Admit(ctx, newReq(id, "+8613800001001", "+8613800002002", day0), nil, day0); err != nil {
+				t.Fatal(err)
+			}
+			ours := fixtureCall(id, day0.Add(time.Second))
+			foreign := &CDR{CallDate: day0.Add(time.Hour), Src: "13800001001", Channel: "PJSIP/gateway-9", DstChannel: "PJSIP/gateway-a",
+				Disposition: "ANSWERED", Billsec: 9, UniqueID: "1795625800.9", TalkSec: intp(4)}
+			odd := &CDR{CallDate: day0.Add(2 * time.Hour), Src: "8001", Channel: "PJSIP/ext-1", Disposition: "NO ANSWER", UniqueID: "1795625800.10"}
+			if _, err := s.InsertCDRs(ctx, append(ours, foreign, odd)); err != nil {
+				t.Fatal(err)
+			}
+			ns, err := s.NumberStats(ctx, "+8613800001001", day0)
+			if err != nil || ns.Calls != 2 || ns.Answered != 2 {
+				t.Fatalf("stats = %+v, %v; want both calls under +8613800001001", ns, err)
+			}
+			all, err := s.ListNumberStats(ctx, 100, 0)
+			if err != nil || len(all) != 2 || all[0].Number != "8001" || all[1].Number != "+8613800001001" {
+				t.Fatalf("stats rows = %+v, %v; want +8613800001001 and the unparsable 8001 as digits", all, err)
+			}
+		})
+	}
+}
+
+// TestOneTimeZonePerColumn: cdr.calldate and skypecallback.last_call show
+// the same moment as the same UTC wall clock on every backend, whatever
+// the database session's zone.
+func TestOneTimeZonePerColumn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+		ctx := context.Background()
+		at := day0.Add(3*time.Hour + 7*time.Second)
+		c := &CDR{CallDate: at, Src: "8002", Channel: "PJSIP/ext-2", Disposition: "NO ANSWER", UniqueID: "1795625801.1"}
+		if _, err := s.InsertCDR(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		// A reader whose session is in another zone sees the same.
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		switch b.name {
+		case "mysql":
+			_, err = conn.ExecContext(ctx, "SET time_zone = '+08:00'")
+		case "postgres":
+			_, err = conn.ExecContext(ctx, "SET TIME ZONE 'Asia/Shanghai'")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cd, lc any
+		if err := conn.QueryRowContext(ctx, "SELECT calldate FROM cdr").Scan(&cd); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, "SELECT last_call FROM skypecallback WHERE number = '8002'").Scan(&lc); err != nil {
+			t.Fatal(err)
+		}
+		for name, v := range map[string]any{"cdr.calldate": cd, "skypecallback.last_call": lc} {
+			got, err := parseWall(v, time.UTC)
+			if err != nil || !got.Equal(at) {
+				t.Errorf("%s = %v (%v), want the UTC wall clock %s", name, v, err, at.Format(calldateLayout))
+			}
+		}
+	})
+}
