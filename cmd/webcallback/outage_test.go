@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/store"
+	"webcallback/internal/testenv"
 	"webcallback/internal/wcbproto"
 )
 
@@ -134,7 +136,46 @@ func getRequest(t *testing.T, base, id string) apiRequest {
 // callee_hangup with the talk time the PBX measured, its CDR rows are
 // stored and counted once, and the per-number table sums talk time.
 func TestCallsEndingWhileServiceKilled(t *testing.T) {
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
+	t.Run("sqlite", func(t *testing.T) {
+		testCallsEndingWhileServiceKilled(t, "sqlite:"+filepath.Join(t.TempDir(), "wcb.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		testCallsEndingWhileServiceKilled(t, postgresSchema(t))
+	})
+}
+
+// postgresSchema returns WEBCALLBACK_TEST_POSTGRES pointed at a schema of
+// its own (search_path), dropped at the end: the other packages' tests
+// reset the database's default schema while this one runs.
+func postgresSchema(t *testing.T) string {
+	base := os.Getenv("WEBCALLBACK_TEST_POSTGRES")
+	testenv.Require(t, base != "", "PostgreSQL end-to-end test: WEBCALLBACK_TEST_POSTGRES is not set. Run: eval \"$(.ci/db.sh start)\"")
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "outage_" + hex.EncodeToString(b)
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err == nil {
+			db.Exec("DROP SCHEMA " + schema + " CASCADE")
+			db.Close()
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -200,10 +241,21 @@ func TestCallsEndingWhileServiceKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	resp, err := c.Do(ctx, ami.NewMessage("Action", "CoreShowChannels"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Each callee talks a few seconds of PBX time first: its channel is
+	// at least 5 s old (about 1 s of ringing, then talk).
+	var resp *ami.Response
+	waitFor(t, "the callees to talk", func() bool {
+		if resp, err = c.Do(ctx, ami.NewMessage("Action", "CoreShowChannels")); err != nil {
+			t.Fatal(err)
+		}
+		talking := 0
+		for _, it := range resp.Items {
+			if it.Get("Uniqueid") != it.Get("Linkedid") && it.Get("Duration") >= "00:00:05" {
+				talking++
+			}
+		}
+		return talking == len(ids)
+	})
 	hungUp := 0
 	for _, it := range resp.Items {
 		for _, id := range ids {
