@@ -40,7 +40,8 @@ type App struct {
 
 	stop     context.CancelFunc
 	stopCDRs func(context.Context)
-	pbxCDRs  *pbxcdr.Writer // the built-in sandbox's database CDR backend, if on
+	pbxCDRs  *pbxcdr.Writer   // the built-in sandbox's database CDR backend, if on
+	mon      *monitor.Monitor // the CDR monitor
 	done     chan struct{}
 }
 
@@ -109,6 +110,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	}
 	mon := monitor.New(a.Store, log)
 	mon.Location = s.PBXLocation()
+	a.mon = mon
 	var sink func(sandbox.CDRRecord)
 	if s.AMI == "" && ownCDRTable(s) {
 		// The built-in sandbox writes its CDRs into our own cdr table, as
@@ -246,9 +248,12 @@ func (a *App) Close(ctx context.Context) {
 	if a.PBX != nil {
 		a.PBX.Close()
 	}
-	if a.pbxCDRs != nil { // the sandbox is closed: write what it left
+	if a.pbxCDRs != nil { // the sandbox is closed: write what it left, and ingest it
 		dctx, cancel := context.WithTimeout(ctx, cdrDrainWait)
 		a.pbxCDRs.Stop(dctx)
+		if err := a.mon.IngestOwnTable(dctx); err != nil {
+			a.Log.Warn("ingesting the last CDRs; the next start does", "err", err)
+		}
 		cancel()
 	}
 	a.stop()
