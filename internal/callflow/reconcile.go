@@ -43,8 +43,11 @@ func (e *Engine) reconciler() {
 		again, err := e.reconcile(e.bg)
 		switch {
 		case errors.Is(err, ami.ErrNotConnected):
-			// The next login's AMIConnected event kicks us again.
-			e.log.Info("reconciliation waits for AMI", "err", err)
+			// The next login's AMIConnected event kicks us again, but that
+			// event can arrive a moment before the session takes actions:
+			// try again shortly too (cheap: Do fails at once while down).
+			e.log.Debug("reconciliation waits for AMI", "err", err)
+			time.AfterFunc(reconcileRetry, e.kickReconcile)
 		case err != nil:
 			e.log.Warn("reconciling calls in progress; retrying", "err", err)
 			time.AfterFunc(reconcileRetry, e.kickReconcile)
