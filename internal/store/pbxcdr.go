@@ -93,7 +93,10 @@ func (s *sqlStore) IngestPBXCDRs(ctx context.Context, limit int) (ingested, dupl
 		if err != nil {
 			return err
 		}
-		seen := map[string]bool{}
+		seen, err := s.storedDedups(ctx, tx, cs)
+		if err != nil {
+			return err
+		}
 		var fresh []newRow
 		for i := range rows {
 			nr, ok, err := s.claimPBXRow(ctx, tx, rows[i].id, &cs[i], callers, seen)
@@ -151,23 +154,47 @@ func (s *sqlStore) readPBXRows(ctx context.Context, tx *sql.Tx, sel string) ([]p
 	return out, rs.Err()
 }
 
+// storedDedups returns which of the rows' dedup keys some stored row has
+// already (one query per 100 rows, not one per row).
+func (s *sqlStore) storedDedups(ctx context.Context, tx *sql.Tx, cs []CDR) (map[string]bool, error) {
+	keys := make([]any, len(cs))
+	for i := range cs {
+		keys[i] = dedupKey(&cs[i], cs[i].CallDate.In(s.cdrLoc()).Format(calldateLayout))
+	}
+	seen := map[string]bool{}
+	const per = 100
+	for start := 0; start < len(keys); start += per {
+		chunk := keys[start:min(start+per, len(keys))]
+		rows, err := tx.QueryContext(ctx, s.d.q("SELECT dedup FROM cdr WHERE dedup IN ("+placeholders(len(chunk))+")"), chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("look up dedup keys: %w", err)
+		}
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up dedup keys: %w", err)
+			}
+			seen[d] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up dedup keys: %w", err)
+		}
+	}
+	return seen, nil
+}
+
 // claimPBXRow gives row id its request, call key and dedup key, or deletes
-// it when it duplicates a stored CDR (ok false).
+// it when it duplicates a stored CDR or one earlier in the batch (seen,
+// which it extends; ok false).
 func (s *sqlStore) claimPBXRow(ctx context.Context, tx *sql.Tx, id int64, c *CDR, callers map[string]string, seen map[string]bool) (nr newRow, ok bool, err error) {
 	dedup, reqID, caller, key := s.identify(c, callers)
-	var x int
-	row, err := s.queryRow(ctx, tx, "SELECT 1 FROM cdr WHERE dedup = ?", dedup)
-	if err == nil {
-		err = row.Scan(&x)
-	}
-	switch {
-	case err == nil || seen[dedup]:
+	if seen[dedup] {
 		if _, err := s.exec(ctx, tx, "DELETE FROM cdr WHERE id = ?", id); err != nil {
 			return nr, false, fmt.Errorf("drop duplicate: %w", err)
 		}
 		return nr, false, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return nr, false, fmt.Errorf("look up dedup: %w", err)
 	}
 	seen[dedup] = true
 	if _, err := s.exec(ctx, tx, "UPDATE cdr SET request_id = ?, callkey = ?, dedup = ? WHERE id = ?", reqID, key, dedup, id); err != nil {

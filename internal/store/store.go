@@ -10,8 +10,9 @@
 // and number_daily (the per-number table; view skypecallback for the
 // original's readers), number_override, audit_log, number_lock (the
 // cross-process per-number mutex of Admit), cdr_cursor. Timestamps are Unix
-// milliseconds except cdr.calldate, a DATETIME wall clock as Asterisk writes
-// it. How CDR rows become per-number counters: see cdr.go.
+// milliseconds except cdr.calldate, a DATETIME wall clock in UTC (Asterisk's
+// database backends write UTC as the kit renders them: usegmtime=yes,
+// timezone=UTC). How CDR rows become per-number counters: see cdr.go.
 //
 // Tests run every backend the environment names (.ci/db.sh starts
 // throw-away servers): eval "$(.ci/db.sh start)"; go test ./internal/store/
@@ -37,7 +38,7 @@ var ErrNotFound = errors.New("store: not found")
 // original schema) plus the Asterisk 12+ columns linkedid, sequence and
 // peeraccount.
 type CDR struct {
-	CallDate    time.Time // start of the call; the column is a DATETIME wall clock in the store's Options.Location
+	CallDate    time.Time // start of the call; the column is a DATETIME wall clock in UTC
 	CLID        string
 	Src         string
 	Dst         string
