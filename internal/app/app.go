@@ -99,10 +99,8 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		}
 		return err
 	}
-	if s.Migrate {
-		if err = a.Store.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
-		}
+	if err = checkSchema(ctx, a.Store, s, log); err != nil {
+		return err
 	}
 	if a.PBX, err = connectPBX(ctx, s, log, o.ami); err != nil {
 		return err
@@ -175,6 +173,31 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 			<-wait
 		}
 	}()
+	return nil
+}
+
+// checkSchema migrates the database with --migrate; without, it checks
+// the schema is one this binary knows. Either way a database a newer
+// binary migrated is refused (store.ErrSchemaTooNew): a downgrade must go
+// through a backup taken before the upgrade.
+func checkSchema(ctx context.Context, st store.Store, s *config.Settings, log *slog.Logger) error {
+	if s.Migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
+		}
+		return nil
+	}
+	status, err := st.SchemaStatus(ctx)
+	if err == nil {
+		err = status.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("database %s: %w", config.RedactDSN(s.DB), err)
+	}
+	if len(status.Pending) > 0 {
+		log.Warn("database schema has pending migrations and --migrate is off: run webcallback migrate",
+			"pending", status.Pending)
+	}
 	return nil
 }
 

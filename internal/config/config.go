@@ -212,6 +212,8 @@ var commandGroups = map[string]group{
 	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain,
 	"call":            gLog | gDB | gPBX | gCall | gNumbers,
 	"migrate":         gLog | gDB,
+	"backup":          gLog | gDB,
+	"restore":         gLog | gDB,
 	"stats":           gLog | gDB | gNumbers | gRetain,
 	"asterisk-config": gKit | gKitAMI | gKitCall,
 }

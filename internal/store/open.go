@@ -84,7 +84,7 @@ var ErrBadDSN = errors.New("store: bad database URL")
 func parseDSN(dsn string) (d dialect, driver, conn string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		path := sqlitePath(dsn)
 		if path == "" || strings.ContainsAny(path, "?#\x00") {
 			return d, "", "", fmt.Errorf("%w: sqlite:<path> needs a plain file path, got %q", ErrBadDSN, dsn)
 		}

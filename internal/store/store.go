@@ -158,8 +158,16 @@ type HourStats struct {
 // Store is the persistence every part shares. Implementations are safe for
 // concurrent use.
 type Store interface {
-	// Migrate applies the embedded migrations that have not run yet.
+	// Migrate applies the embedded migrations that have not run yet; it
+	// refuses a database from a newer binary (ErrSchemaTooNew).
 	Migrate(ctx context.Context) error
+	// SchemaStatus reports the applied, pending and unknown migrations
+	// without changing anything.
+	SchemaStatus(ctx context.Context) (SchemaStatus, error)
+	// Backup writes a consistent copy of the whole database, taken while
+	// the service runs, to a new file at path (SQLite only; the servers
+	// have their own tools: ErrBackupUnsupported).
+	Backup(ctx context.Context, path string) error
 
 	// Admit atomically checks rules (nil = admit always) and the manual
 	// overrides for r.Caller and r.Callee and, if allowed, inserts r (state
