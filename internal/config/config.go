@@ -8,9 +8,10 @@
 // names, the settings-file names and --help are all derived from that table.
 //
 // Secrets (AMI secret, database password, admin token, webhook secret,
-// trunk password) may also come from files (--*-file), so they need not sit
-// in the environment or in a process listing; they are never logged or
-// printed (Redacted).
+// trunk password) may also come from files (--*-file), or from systemd
+// credentials ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=), so they need
+// not sit in the environment or in a process listing; they are never logged
+// or printed (Redacted).
 package config
 
 import (
@@ -23,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -498,18 +500,31 @@ func (l *Loader) apply() error {
 			errs = append(errs, fmt.Errorf("%s: --%s: %w", src, f.Name, err))
 		}
 	})
+	credentials := os.Getenv("CREDENTIALS_DIRECTORY")
 	for name, file := range l.secretFiles {
-		if *file == "" || !l.names[name] {
+		if !l.names[name] {
 			continue
 		}
-		b, err := os.ReadFile(*file)
+		path, src := *file, "--"+name+"-file"
+		if path == "" && credentials != "" && l.FS.Lookup(name).Value.String() == "" {
+			// systemd's LoadCredential=<name>:<file>: the secret not given
+			// any other way is the credential of the same name, if any.
+			path, src = filepath.Join(credentials, name), "credential "+name
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+		}
+		if path == "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 			continue
 		}
 		line, _, _ := bytes.Cut(b, []byte("\n"))
 		if err := l.FS.Set(name, strings.TrimRight(string(line), "\r")); err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
