@@ -108,7 +108,8 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 
 	// Before the engine starts: no Cdr event of a call reconciled at start
 	// is missed.
-	a.stopCDRs = startCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
+	var cdrStats func() monitor.Stats
+	a.stopCDRs, cdrStats = startCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
 
 	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.Store)
 	if err != nil {
@@ -125,6 +126,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Registry.MustRegister(serviceCollectors(s, a.Engine, cdrStats)...)
 	wcfg := web.Config{
 		AdminToken:     s.AdminToken,
 		TrustedProxies: s.TrustedProxies,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"webcallback/internal/callback"
@@ -27,6 +28,9 @@ type writer struct {
 	// neither pending nor the store has it, and get must still see it.
 	inflight *callback.Request
 	kick     chan struct{}
+	// failures counts failed writes (each retry too): the database
+	// refusing or not answering.
+	failures atomic.Uint64
 }
 
 // writeRetry is the pause before retrying after a failed write.
@@ -93,6 +97,7 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 	if err == nil {
 		return true
 	}
+	w.failures.Add(1)
 	w.log.Error("storing request; will retry", "id", id, "state", r.State, "err", err)
 	w.mu.Lock()
 	if _, newer := w.pending[id]; !newer {

@@ -30,7 +30,7 @@ type Monitor struct {
 	// Batch caps how many CDRs go to the store in one transaction. 0 = 500.
 	Batch int
 
-	ingested, duplicates, invalid, failed atomic.Uint64
+	ingested, duplicates, invalid, failed, writeErrors atomic.Uint64
 }
 
 // Stats are the monitor's counters since New.
@@ -39,6 +39,8 @@ type Stats struct {
 	Duplicates uint64 // rows already stored (replays, table re-reads)
 	Invalid    uint64 // Cdr events that could not be parsed
 	Failed     uint64 // rows lost because the store kept failing
+	// WriteErrors counts failed writes to the store, each retry too.
+	WriteErrors uint64
 }
 
 // New returns a monitor writing to st; logger nil = slog.Default().
@@ -51,7 +53,8 @@ func New(st store.Store, logger *slog.Logger) *Monitor {
 
 // Stats returns the counters.
 func (m *Monitor) Stats() Stats {
-	return Stats{Ingested: m.ingested.Load(), Duplicates: m.duplicates.Load(), Invalid: m.invalid.Load(), Failed: m.failed.Load()}
+	return Stats{Ingested: m.ingested.Load(), Duplicates: m.duplicates.Load(), Invalid: m.invalid.Load(), Failed: m.failed.Load(),
+		WriteErrors: m.writeErrors.Load()}
 }
 
 func (m *Monitor) loc() *time.Location {
@@ -155,6 +158,7 @@ func (m *Monitor) store(ctx context.Context, cs []*store.CDR) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		m.writeErrors.Add(1)
 		m.log.Warn("storing CDRs failed, retrying", "rows", len(cs), "attempt", attempt+1, "err", err)
 		select {
 		case <-ctx.Done():
