@@ -42,6 +42,12 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *out == "" {
 		return config.BadSetting(errors.New("--out: the backup file to write is required"))
 	}
+	if err := store.BackupSupported(l.S.DB); err != nil {
+		if errors.Is(err, store.ErrBadDSN) {
+			return config.BadSetting(fmt.Errorf("--db: %w", err))
+		}
+		return fmt.Errorf("%s: %w", config.RedactDSN(l.S.DB), err)
+	}
 	st, err := openSettingsStore(ctx, l.S)
 	if err != nil {
 		return err

@@ -188,3 +188,38 @@ func hasState(r *callback.Request, s callback.State) bool {
 	}
 	return false
 }
+
+// TestBackupRefusals: backup and restore say which tool a database server
+// needs, without connecting to it, and want their file.
+func TestBackupRefusals(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		run  func() error
+		code int
+		want string
+	}{
+		{func() error {
+			return backupCommand(ctx, []string{"--db", "mysql://u:p@127.0.0.1:1/x", "--out", "x.db"}, io.Discard, io.Discard)
+		}, 1, "mysqldump"},
+		{func() error {
+			return backupCommand(ctx, []string{"--db", "postgres://u:p@127.0.0.1:1/x", "--out", "x.db"}, io.Discard, io.Discard)
+		}, 1, "pg_dump"},
+		{func() error {
+			return restoreCommand(ctx, []string{"--db", "postgres://u:p@127.0.0.1:1/x", "--from", "x.db"}, io.Discard, io.Discard)
+		}, 1, "pg_restore"},
+		{func() error {
+			return backupCommand(ctx, []string{"--db", "sqlite:" + t.TempDir() + "/x.db"}, io.Discard, io.Discard)
+		}, 2, "--out"},
+		{func() error {
+			return restoreCommand(ctx, []string{"--db", "sqlite:" + t.TempDir() + "/x.db"}, io.Discard, io.Discard)
+		}, 2, "--from"},
+		{func() error {
+			return restoreCommand(ctx, []string{"--db", "sqlite:" + t.TempDir() + "/x.db", "--from", "/nonexistent/backup.db"}, io.Discard, io.Discard)
+		}, 1, "backup.db"},
+	} {
+		err := tc.run()
+		if code := report(io.Discard, "backup", err); code != tc.code || !strings.Contains(fmt.Sprint(err), tc.want) || strings.Contains(fmt.Sprint(err), ":p@") {
+			t.Errorf("exit %d, %v; want exit %d naming %q", code, err, tc.code, tc.want)
+		}
+	}
+}

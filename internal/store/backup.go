@@ -16,17 +16,36 @@ import (
 // copies and restore them; docs/operations.md gives the commands.
 var ErrBackupUnsupported = errors.New("store: backup is built in for SQLite only")
 
+// BackupSupported is nil when Backup and Restore work for the database
+// dsn names, else ErrBackupUnsupported naming the tool to use; it does not
+// connect.
+func BackupSupported(dsn string) error {
+	d, _, _, err := parseDSN(dsn)
+	if err != nil {
+		return err
+	}
+	return backupTool(d.name)
+}
+
+// backupTool is ErrBackupUnsupported for a server backend, naming its tool.
+func backupTool(backend string) error {
+	switch backend {
+	case "mysql":
+		return fmt.Errorf("%w: use mysqldump --single-transaction, restore with mysql (docs/operations.md)", ErrBackupUnsupported)
+	case "postgres":
+		return fmt.Errorf("%w: use pg_dump, restore with pg_restore (docs/operations.md)", ErrBackupUnsupported)
+	}
+	return nil
+}
+
 // Backup copies a SQLite database with VACUUM INTO: one read transaction,
 // so the copy is the database at one instant while writers go on (WAL).
 // The copy is written to a temporary file beside path and renamed into
 // place when complete, so path never holds half a backup; an existing
 // path is refused, never overwritten.
 func (s *sqlStore) Backup(ctx context.Context, path string) error {
-	switch s.d.name {
-	case "mysql":
-		return fmt.Errorf("%w: use mysqldump --single-transaction (docs/operations.md)", ErrBackupUnsupported)
-	case "postgres":
-		return fmt.Errorf("%w: use pg_dump (docs/operations.md)", ErrBackupUnsupported)
+	if err := backupTool(s.d.name); err != nil {
+		return err
 	}
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("store: backup: %s already exists", path)
@@ -79,12 +98,8 @@ func syncFile(path string) error {
 // it as <name>.before-restore-<time>, whose path Restore returns ("" when
 // there was none). The caller runs Migrate next, as serve does at start.
 func Restore(ctx context.Context, backup, dsn string) (kept string, err error) {
-	d, _, _, err := parseDSN(dsn)
-	if err != nil {
+	if err := BackupSupported(dsn); err != nil {
 		return "", err
-	}
-	if d.name != "sqlite" {
-		return "", fmt.Errorf("%w: restore with the mysql or psql client (docs/operations.md)", ErrBackupUnsupported)
 	}
 	path := sqlitePath(dsn)
 	staged := path + ".restoring"
