@@ -12,6 +12,8 @@
 # ones of the same name: on an Asterisk that already has a dialplan or
 # PJSIP endpoints, follow docs/asterisk.md §2 by hand instead.
 # Secrets: /etc/webcallback/credentials/ami-secret and register-password.
+# The environment variables below point it elsewhere (the test in deploy/
+# installs into a temporary directory this way).
 set -eu
 conf=${WEBCALLBACK_CONFIG:-/etc/webcallback/webcallback.conf}
 creds=${WEBCALLBACK_CREDENTIALS:-/etc/webcallback/credentials}
@@ -19,6 +21,7 @@ etc=${ASTERISK_ETC:-/etc/asterisk}
 sounds=${ASTERISK_SOUNDS:-/var/lib/asterisk/sounds}
 share=${WEBCALLBACK_SHARE:-/usr/share/webcallback}
 bin=${WEBCALLBACK_BIN:-webcallback}
+owner=${ASTERISK_USER:-asterisk}
 
 diff_only=
 if [ "${1:-}" = "--diff" ]; then
@@ -33,29 +36,36 @@ for secret in ami-secret register-password; do
 	fi
 done
 
+if [ -z "$diff_only" ] && ! getent passwd "$owner" >/dev/null; then
+	echo "webcallback-install-asterisk: no user $owner: install Asterisk first (docs/asterisk.md §0)" >&2
+	exit 1
+fi
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" asterisk-config --out "$tmp" "$@"
 
 if [ -n "$diff_only" ]; then
 	for f in "$tmp"/*.conf; do
-		diff -u "$etc/$(basename "$f")" "$f" || true
+		old="$etc/$(basename "$f")"
+		[ -e "$old" ] || old=/dev/null
+		diff -u "$old" "$f" || true
 	done
 	exit 0
 fi
 
-owner=asterisk
-if ! getent passwd "$owner" >/dev/null; then
-	echo "webcallback-install-asterisk: no user $owner: install Asterisk first (docs/asterisk.md §0)" >&2
-	exit 1
+group=$(id -gn "$owner")
+backup=
+if [ -d "$etc" ]; then
+	backup="$etc.before-webcallback-$(date +%Y%m%d%H%M%S)"
+	cp -a "$etc" "$backup"
 fi
-backup="$etc.before-webcallback-$(date +%Y%m%d%H%M%S)"
-cp -a "$etc" "$backup"
-install -o "$owner" -g "$owner" -m 0640 "$tmp"/*.conf "$etc/"
+[ -d "$etc" ] || install -d -o "$owner" -g "$group" -m 0750 "$etc"
+install -o "$owner" -g "$group" -m 0640 "$tmp"/*.conf "$etc/"
 chmod 0600 "$etc/manager.conf" "$etc/pjsip.conf"
 for lang in zh en; do
-	install -d -o "$owner" -g "$owner" "$sounds/$lang"
-	install -o "$owner" -g "$owner" -m 0644 "$share/sounds/$lang"/* "$sounds/$lang/"
+	install -d -o "$owner" -g "$group" "$sounds/$lang"
+	install -o "$owner" -g "$group" -m 0644 "$share/sounds/$lang"/* "$sounds/$lang/"
 done
-echo "installed into $etc (the previous files are in $backup) and $sounds/{zh,en}"
+echo "installed into $etc${backup:+ (the previous files are in $backup)} and $sounds/{zh,en}"
 echo "next: systemctl restart asterisk; then the checks of docs/asterisk.md §2-§4"
