@@ -87,15 +87,21 @@ func (s *sqlStore) warm(ctx context.Context, queries ...string) error {
 			return fmt.Errorf("prepare: %w", err)
 		}
 		s.stmts.mu.Lock()
-		if _, dup := s.stmts.m[q]; dup {
-			st.Close()
-		} else {
+		_, dup := s.stmts.m[q]
+		if !dup {
 			if s.stmts.m == nil {
 				s.stmts.m = map[string]*sql.Stmt{}
 			}
 			s.stmts.m[q] = st
 		}
 		s.stmts.mu.Unlock()
+		if dup {
+			// Closed outside the cache's lock: Close waits for the lock of
+			// every connection the statement was prepared on, and one of
+			// them may sit in BEGIN waiting for SQLite's write lock, held by
+			// a transaction that waits for the cache (a deadlock seen in CI).
+			st.Close()
+		}
 	}
 	return nil
 }
