@@ -106,10 +106,17 @@ func TestTalkTimeFromCalleeAnswer(t *testing.T) {
 		t.Errorf("NowMS %s: STRFTIME needs an empty epoch (the clock with microseconds); ${EPOCH} makes %%3q read 000", NowMS)
 	}
 
-	// U() stamps the answer on the caller's channel, first thing.
-	conn := d.Extension("webcallback-connected", "s")
-	if len(conn) == 0 || conn[0].App != "Set" || conn[0].Data != "MASTER_CHANNEL("+ConnectedVar+")="+NowMS {
-		t.Errorf("[webcallback-connected] s,1 = %+v, want Set(MASTER_CHANNEL(%s)=%s)", conn, ConnectedVar, NowMS)
+	// U() stamps the answer on the caller's channel at its "accepted"
+	// label: after the callee's announcement (confirmation time is not talk
+	// time), first thing after it.
+	acc, ok := d.Label("webcallback-connected", "s", "accepted")
+	if !ok || acc.App != "Set" || acc.Data != "MASTER_CHANNEL("+ConnectedVar+")="+NowMS {
+		t.Errorf("[webcallback-connected] accepted = %+v, want Set(MASTER_CHANNEL(%s)=%s)", acc, ConnectedVar, NowMS)
+	}
+	for _, st := range d.Extension("webcallback-connected", "s") {
+		if st.Priority < acc.Priority && strings.Contains(st.Data, ConnectedVar) {
+			t.Errorf("line %d: %s touched before the announcement is accepted", st.Line, ConnectedVar)
+		}
 	}
 
 	// In [webcallback]: the stamp is cleared before Dial; after Dial (and on
