@@ -96,8 +96,8 @@ type call struct {
 	answered   bool   // the caller answered
 	dialStatus string // how Dial ended ("" if it never returned)
 
-	rows     []*cdrRow // finished CDR rows, emitted when the caller leg ends
-	row      *cdrRow   // the open row
+	rows []*cdrRow // finished CDR rows, emitted when the caller leg ends
+	row  *cdrRow   // the open row
 	// userfieldSet: the dialplan set CDR(userfield) itself (WCB_USERFIELD),
 	// so the h extension leaves it.
 	userfieldSet bool

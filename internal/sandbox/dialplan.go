@@ -33,9 +33,9 @@ var userEventHeaders = map[string][]string{
 	wcbproto.StageDialing:    nil,
 	wcbproto.StageConnected:  nil,
 	wcbproto.StageOptOut:     nil,
-	wcbproto.StageDialEnd:   {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS},
-	wcbproto.StagePrompt:    {wcbproto.HeaderPrompt},
-	wcbproto.StageHangup:    {wcbproto.HeaderCause},
+	wcbproto.StageDialEnd:    {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS},
+	wcbproto.StagePrompt:     {wcbproto.HeaderPrompt},
+	wcbproto.StageHangup:     {wcbproto.HeaderCause},
 }
 
 // The dialplan's fallbacks (deploy/asterisk.DefaultSettings) when a
