@@ -77,30 +77,23 @@ func (c *call) confirm(st settings) bool {
 	s := c.s
 	ch := c.caller
 	s.mu.Lock()
+	c.gotoIfLocked(ch, !st.confirm, "confirmed")
 	if !st.confirm {
-		c.nextLocked(ch, "GotoIf", "1?confirmed")
 		s.mu.Unlock()
 		return true
 	}
-	c.nextLocked(ch, "GotoIf", "0?confirmed")
 	c.userEventLocked(ch, wcbproto.StageConfirming)
 	s.mu.Unlock()
 	key := consentKey(c.req.number)
-	switch c.read(ch, callback.PromptConfirmCall, key) {
-	case intrCaller, intrCallee:
-		c.callerGone(false)
-		return false
-	case intrShutdown:
-		c.shutdown()
+	if c.stopped(c.read(ch, callback.PromptConfirmCall, key)) {
 		return false
 	}
 	s.mu.Lock()
+	c.gotoIfLocked(ch, key == "1", "confirmed")
 	if key == "1" {
-		c.nextLocked(ch, "GotoIf", "1?confirmed")
 		s.mu.Unlock()
 		return true
 	}
-	c.nextLocked(ch, "GotoIf", "0?confirmed")
 	uf := wcbproto.UserfieldPrefix + strconv.Itoa(wcbproto.CauseNormalClearing) + wcbproto.UserfieldIDPrefix + st.id +
 		wcbproto.UserfieldConsentPrefix + string(callback.ReasonCallerNoConfirm)
 	c.nextLocked(ch, "Set", "CDR(userfield)="+uf)
@@ -122,12 +115,11 @@ func (c *call) announce(st settings) bool {
 	s := c.s
 	cal := c.callee
 	s.mu.Lock()
+	c.gotoIfLocked(cal, !st.announce, "accepted")
 	if !st.announce {
-		c.nextLocked(cal, "GotoIf", "1?accepted")
 		s.mu.Unlock()
 		return true
 	}
-	c.nextLocked(cal, "GotoIf", "0?accepted")
 	c.announcing = true
 	c.nextLocked(cal, "Playback", string(callback.PromptCalleeAnnounce))
 	s.mu.Unlock()
@@ -144,8 +136,8 @@ func (c *call) announce(st settings) bool {
 	}
 	if r == intrNone && key == "9" {
 		s.mu.Lock()
-		c.nextLocked(cal, "GotoIf", "0?accepted")
-		c.nextLocked(cal, "GotoIf", "1?optout")
+		c.gotoIfLocked(cal, false, "accepted")
+		c.gotoIfLocked(cal, true, "optout")
 		c.nextLocked(cal, "Set", "MASTER_CHANNEL("+asterisk.RefusedVar+")="+asterisk.RefusedOptOut)
 		c.varSetLocked(c.caller, asterisk.RefusedVar, asterisk.RefusedOptOut)
 		c.refused = asterisk.RefusedOptOut
@@ -181,14 +173,14 @@ func (c *call) announce(st settings) bool {
 	s.mu.Lock()
 	switch key {
 	case "1":
-		c.nextLocked(cal, "GotoIf", "1?accepted")
+		c.gotoIfLocked(cal, true, "accepted")
 		c.announcing = false
 		s.mu.Unlock()
 		return true
 	case "9":
 	default: // no key, or another: not accepted
-		c.nextLocked(cal, "GotoIf", "0?accepted")
-		c.nextLocked(cal, "GotoIf", "0?optout")
+		c.gotoIfLocked(cal, false, "accepted")
+		c.gotoIfLocked(cal, false, "optout")
 		c.nextLocked(cal, "Set", "MASTER_CHANNEL("+asterisk.RefusedVar+")="+asterisk.RefusedNoKey)
 		c.varSetLocked(c.caller, asterisk.RefusedVar, asterisk.RefusedNoKey)
 		c.refused = asterisk.RefusedNoKey

@@ -175,18 +175,37 @@ func (c *call) playback(p callback.Prompt) bool {
 	s.mu.Lock()
 	c.nextLocked(c.caller, "Playback", string(p))
 	s.mu.Unlock()
-	switch c.wait(promptLength[p]) {
-	case intrCaller:
-		c.callerGone(false)
-		return false
-	case intrShutdown:
-		c.shutdown()
+	if c.stopped(c.wait(promptLength[p])) {
 		return false
 	}
 	s.mu.Lock()
 	c.varSetLocked(c.caller, "PLAYBACKSTATUS", "SUCCESS")
 	s.mu.Unlock()
 	return true
+}
+
+// stopped ends the call when the caller hung up (or the server closes)
+// during a wait of the dialplan outside Dial. It reports whether the call
+// is over.
+func (c *call) stopped(r interruption) bool {
+	switch r {
+	case intrCaller:
+		c.callerGone(false)
+	case intrShutdown:
+		c.shutdown()
+	default:
+		return false
+	}
+	return true
+}
+
+// gotoIfLocked is one GotoIf($[...]?label) priority that jumps when jump.
+func (c *call) gotoIfLocked(ch *channel, jump bool, label string) {
+	cond := "0"
+	if jump {
+		cond = "1"
+	}
+	c.nextLocked(ch, "GotoIf", cond+"?"+label)
 }
 
 // dial places the callee's leg and bridges it.
