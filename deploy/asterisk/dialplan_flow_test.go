@@ -66,7 +66,7 @@ func TestDialplanJumpsLand(t *testing.T) {
 
 // TestDialplanPlaysOnlyShippedPrompts: every sound the dialplan can play is
 // one of Prompts() (shipped in deploy/sounds) or Asterisk's built-in
-// "timeleft" announcement.
+// "timeleft" announcement (SayDigits uses the core sounds' digits).
 func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
 	d := mustDialplan(t, ipSettings())
 	ok := func(name string) bool { return name == "" || name == "timeleft" || slices.Contains(Prompts(), name) }
@@ -77,6 +77,10 @@ func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
 			switch {
 			case st.App == "Playback" && !strings.Contains(st.Data, "$"):
 				name = st.Data
+			case st.App == "Read": // Read(var,prompt,...): the consent questions
+				if args := SplitArgs(st.Data); len(args) > 1 {
+					name = args[1]
+				}
 			case st.App == "Return" && ctx != "webcallback-connected":
 				name = st.Data
 			case st.App == "Set" && setPrompt.MatchString(st.Data):
