@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"webcallback/internal/store"
 )
@@ -13,15 +12,11 @@ import (
 // or CSV with format=csv); DELETE removes one, after which requests to it
 // are admitted again. Admin writes are audited by httpguard.AdminAuth.
 
-var doNotCallColumns = []string{"number", "request_id", "created_at"}
-
 func (s *server) handleAdminDoNotCall(w http.ResponseWriter, r *http.Request) {
 	if !s.needStore(w, r) {
 		return
 	}
-	servePaged(s, w, r, "do_not_call", "do-not-call.csv", doNotCallColumns, s.st.ListDoNotCall, func(e store.DoNotCall) []string {
-		return []string{e.Number, e.RequestID, e.CreatedAt.UTC().Format(time.RFC3339)}
-	})
+	servePaged(s, w, r, "do_not_call", "do-not-call.csv", store.DoNotCallCSVColumns, s.st.ListDoNotCall, store.DoNotCallCSVRow)
 }
 
 func (s *server) handleAdminDeleteDoNotCall(w http.ResponseWriter, r *http.Request) {
