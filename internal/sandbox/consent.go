@@ -19,6 +19,8 @@ const (
 	// keyDelay: an answering party of the plan presses its key this long
 	// into the prompt that asks for it.
 	keyDelay = time.Second
+	// keyPressMS is how long the key is held (DTMFEnd's DurationMs).
+	keyPressMS = 120
 	// sayDigitLength is how long SayDigits takes per digit (core sounds).
 	sayDigitLength = 500 * time.Millisecond
 )
@@ -64,6 +66,11 @@ func (c *call) read(ch *channel, p callback.Prompt, key string) interruption {
 	status := "OK"
 	if key == "" {
 		status = "TIMEOUT"
+	} else {
+		// The key as the channel driver reports it (class dtmf; the kit's
+		// manager.conf filters these out, a client may ask for them).
+		c.emit(classDTMF, event("DTMFBegin", classDTMF, ch, nil, "Digit", key, "Direction", "Received"))
+		c.emit(classDTMF, event("DTMFEnd", classDTMF, ch, nil, "Digit", key, "DurationMs", strconv.Itoa(keyPressMS), "Direction", "Received"))
 	}
 	c.varSetLocked(ch, asterisk.KeyVar, key)
 	c.varSetLocked(ch, "READSTATUS", status)

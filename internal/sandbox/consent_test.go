@@ -151,12 +151,14 @@ func TestConsentMatchesDialplan(t *testing.T) {
 				}
 			}
 			msgs := runConsentCall(t, cc)
-			var stages, callerApps, calleeApps []string
+			var stages, callerApps, calleeApps, digits []string
 			inSegment := false
 			for _, m := range msgs {
 				switch m.Event() {
 				case "UserEvent":
 					stages = append(stages, m.Get(wcbproto.HeaderStage))
+				case "DTMFEnd":
+					digits = append(digits, m.Get("Digit"))
 				case "Newexten":
 					app, data := m.Get("Application"), m.Get("AppData")
 					if m.Get("Context") == connectedContext {
@@ -180,6 +182,16 @@ func TestConsentMatchesDialplan(t *testing.T) {
 						}
 					}
 				}
+			}
+			var wantDigits []string
+			if cc.confirm && callerKey != "" {
+				wantDigits = append(wantDigits, callerKey)
+			}
+			if cc.announce && confirmed && calleeKey != "" && plan(cc.callee).Answer {
+				wantDigits = append(wantDigits, calleeKey)
+			}
+			if !slices.Equal(digits, wantDigits) {
+				t.Errorf("keys pressed %q, want %q", digits, wantDigits)
 			}
 			if !slices.Equal(stages, cc.stages) {
 				t.Errorf("stages %q, want %q", stages, cc.stages)
