@@ -133,7 +133,7 @@ func (c *call) announce(st settings) bool {
 	r := c.wait(promptLength[callback.PromptCalleeAnnounce])
 	if r == intrNone {
 		s.mu.Lock()
-		c.nextLocked(cal, "SayDigits", st.caller)
+		c.nextLocked(cal, "ExecIf", boolDigit(st.caller != "")+"?SayDigits("+st.caller+")")
 		s.mu.Unlock()
 		r = c.wait(time.Duration(len(st.caller)) * sayDigitLength)
 	}

@@ -201,11 +201,15 @@ func (c *call) stopped(r interruption) bool {
 
 // gotoIfLocked is one GotoIf($[...]?label) priority that jumps when jump.
 func (c *call) gotoIfLocked(ch *channel, jump bool, label string) {
-	cond := "0"
-	if jump {
-		cond = "1"
+	c.nextLocked(ch, "GotoIf", boolDigit(jump)+"?"+label)
+}
+
+// boolDigit is how Asterisk shows an evaluated condition: "1" or "0".
+func boolDigit(b bool) string {
+	if b {
+		return "1"
 	}
-	c.nextLocked(ch, "GotoIf", cond+"?"+label)
+	return "0"
 }
 
 // dial places the callee's leg and bridges it.
