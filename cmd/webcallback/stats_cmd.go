@@ -30,9 +30,9 @@ const statsUsage = `usage: webcallback stats <subcommand> [settings]
                     equals what the monitor built incrementally)
   show <number>     print a number's counters and manual override
   list              print the per-number table, most recent caller first (--limit)
-  export            write CSV to stdout: --what numbers (per-number table, default)
-                    or --what cdr (Asterisk Master.csv format; --from/--to, YYYY-MM-DD
-                    in --timezone)
+  export            write CSV to stdout: --what numbers (per-number table, default),
+                    --what cdr (Asterisk Master.csv format; --from/--to, YYYY-MM-DD
+                    in --timezone) or --what donotcall (the do-not-call list)
   purge             delete requests and CDRs older than --retention
 
 `
@@ -49,7 +49,7 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	sub, args := args[0], args[1:]
 	l := config.NewLoader("stats " + sub)
 	l.FS.SetOutput(stderr)
-	what := l.FS.String("what", "numbers", "export: numbers or cdr")
+	what := l.FS.String("what", "numbers", "export: numbers, cdr or donotcall")
 	from := l.FS.String("from", "", "export --what cdr: first day, YYYY-MM-DD")
 	to := l.FS.String("to", "", "export --what cdr: last day, YYYY-MM-DD (inclusive)")
 	limit := l.FS.Int("limit", 100, "list: rows to print")
@@ -199,6 +199,19 @@ func exportCSV(ctx context.Context, st store.Store, what, from, to string, loc *
 				return err
 			}
 		}
+	case "donotcall":
+		if _, err := io.WriteString(w, strings.Join(store.DoNotCallCSVColumns, ",")+"\n"); err != nil {
+			return err
+		}
+		for off := 0; ; off += page {
+			rows, err := st.ListDoNotCall(ctx, page, off)
+			if err != nil {
+				return err
+			}
+			if err := store.AppendDoNotCallCSV(w, rows); err != nil || len(rows) < page {
+				return err
+			}
+		}
 	case "cdr":
 		f := store.CDRFilter{Limit: page}
 		var err error
@@ -218,7 +231,7 @@ func exportCSV(ctx context.Context, st store.Store, what, from, to string, loc *
 			}
 		}
 	}
-	return fmt.Errorf("--what %q: want numbers or cdr", what)
+	return fmt.Errorf("--what %q: want numbers, cdr or donotcall", what)
 }
 
 // parseDay reads YYYY-MM-DD in loc, plus addDays; "" = no bound.

@@ -256,7 +256,7 @@ func engineConfig(s *config.Settings, log *slog.Logger) callflow.Config {
 	c := callflow.Config{
 		Trunk: s.Trunk, CallerIDMode: s.CallerIDMode, DID: s.DID,
 		CallerRing: s.CallerRing, CalleeRing: s.CalleeRing, Limit: s.CallLimit, Warning: warning,
-		WarnCallee: s.WarnCallee, Lang: s.Lang,
+		WarnCallee: s.WarnCallee, Lang: s.Lang, CallerConfirm: s.CallerConfirm, CalleeAnnounce: s.CalleeAnnounce,
 		MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS, QueueSize: s.QueueSize, QueueWait: s.QueueWait,
 		Instance: s.Instance, Logger: log,
 	}

@@ -20,6 +20,7 @@ const (
 	StateQueued         State = "queued"
 	StateCallingCaller  State = "calling_caller"
 	StateCallerAnswered State = "caller_answered"
+	StateConfirming     State = "confirming" // the caller is asked to press 1 before the callee is rung (--caller-confirm)
 	StateCallingCallee  State = "calling_callee"
 	StateConnected      State = "connected"
 	StateCompleted      State = "completed"
@@ -39,7 +40,7 @@ func (s State) Final() bool {
 // Valid reports whether s is one of the states above.
 func (s State) Valid() bool {
 	switch s {
-	case StateRejected, StateQueued, StateCallingCaller, StateCallerAnswered,
+	case StateRejected, StateQueued, StateCallingCaller, StateCallerAnswered, StateConfirming,
 		StateCallingCallee, StateConnected, StateCompleted, StateFailed, StateCanceled:
 		return true
 	}
@@ -58,10 +59,12 @@ const (
 	ReasonCallerBusy        Reason = "caller_busy"
 	ReasonCallerNoAnswer    Reason = "caller_no_answer"
 	ReasonCallerUnreachable Reason = "caller_unreachable"
+	ReasonCallerNoConfirm   Reason = "caller_no_confirm" // the caller did not press 1 (or hung up) when asked
 	ReasonCalleeBusy        Reason = "callee_busy"
 	ReasonCalleeRejected    Reason = "callee_rejected"
 	ReasonCalleeNoAnswer    Reason = "callee_no_answer"
 	ReasonCalleeInvalid     Reason = "callee_invalid"
+	ReasonCalleeOptedOut    Reason = "callee_opted_out" // failed: the callee pressed 9; rejected: the callee is on the do-not-call list
 	ReasonNetworkError      Reason = "network_error"
 	// canceled
 	ReasonVisitor Reason = "visitor"
@@ -88,6 +91,12 @@ const (
 	PromptPartnerAway   Prompt = "PartnerAway"
 	PromptSystemBusy    Prompt = "SystemBusy"
 	PromptInvalidNumber Prompt = "InvalidNumber"
+	// Consent prompts (--caller-confirm, --callee-announce).
+	PromptConfirmCall    Prompt = "ConfirmCall"    // to the caller: press 1 to call your friend
+	PromptNoConfirm      Prompt = "NoConfirm"      // to the caller: not confirmed, goodbye (the final prompt of caller_no_confirm)
+	PromptCalleeAnnounce Prompt = "CalleeAnnounce" // to the callee: a call through the service from (the number follows)
+	PromptCalleeChoice   Prompt = "CalleeChoice"   // to the callee: 1 to talk, 9 never to be called again
+	PromptOptedOut       Prompt = "OptedOut"       // to the callee after 9: you will not be called again
 )
 
 // Transition is one entry of a request's history.

@@ -50,6 +50,10 @@ type Config struct {
 	Warning      time.Duration // spoken warning before the limit; 20s (negative = none)
 	WarnCallee   bool          // play the warning to the callee too
 	Lang         string        // prompt language when a request has none: "zh" (default) or "en"
+	// Consent (docs/design.md §6). The zero value is off for both; the
+	// --caller-confirm setting defaults to on.
+	CallerConfirm  bool // the caller presses 1 before the callee is dialled
+	CalleeAnnounce bool // the callee hears who calls: 1 talks, 9 opts out for good
 
 	MaxConcurrent int           // calls in progress at once; 100
 	MaxPerSecond  float64       // Originates per second; 5 (negative = no cap)
@@ -256,7 +260,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // newCall wraps a request for the engine; r becomes the engine's own copy.
 func (e *Engine) newCall(r *callback.Request) *call {
-	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond), scale: e.cfg.PBXTimeScale}
+	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond), scale: e.cfg.PBXTimeScale, announce: e.cfg.CalleeAnnounce}
 }
 
 // Shutdown stops taking requests: queued ones are refused (system_busy) as

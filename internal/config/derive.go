@@ -35,6 +35,7 @@ func (s *Settings) Rules() *store.Rules {
 		CallerBillsecLifetime: s.CallerBillsecLifetime,
 		CallerCooldown:        s.CallerCooldown,
 		CalleePerDay:          s.CalleePerDay,
+		CallerNoConfirmPerDay: s.CallerNoConfirmPerDay,
 		Location:              s.Location(),
 	}
 }

@@ -346,6 +346,10 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 		if strings.HasPrefix(d.Rule, "callee") {
 			ref.Field = "callee"
 		}
+		if d.Rule == store.RuleCalleeOptedOut {
+			// The callee said never again: its own code (docs/design.md §6).
+			ref.Code = callback.ReasonCalleeOptedOut
+		}
 		if !d.RetryAt.IsZero() {
 			ref.RetryAfter = d.RetryAt.Sub(now)
 		}

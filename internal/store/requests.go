@@ -115,7 +115,8 @@ func (s *sqlStore) UpdateRequest(ctx context.Context, r *callback.Request) error
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var stored int
-		err := tx.QueryRowContext(ctx, s.d.q("SELECT history_n FROM callback_request WHERE id = ?"+s.forUpdate()), r.ID).Scan(&stored)
+		var storedState, storedReason string
+		err := tx.QueryRowContext(ctx, s.d.q("SELECT history_n, state, reason FROM callback_request WHERE id = ?"+s.forUpdate()), r.ID).Scan(&stored, &storedState, &storedReason)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRequestNotFound
 		}
@@ -128,6 +129,15 @@ func (s *sqlStore) UpdateRequest(ctx context.Context, r *callback.Request) error
   prompt = ?, created_ms = ?, answered_ms = ?, connected_ms = ?, ended_ms = ?, billsec = ?, caller_dial = ?, callee_dial = ?,
   lang = ?, client_ip = ?, instance = ?, caller_channel = ?, callee_channel = ?, updated_ms = ?, history_n = ? WHERE id = ?`), args...); err != nil {
 			return fmt.Errorf("update: %w", err)
+		}
+		// The callee pressed 9: on the do-not-call list in the same
+		// transaction as the outcome, once (a later rewrite of the same
+		// request must not undo an admin's removal).
+		was := &callback.Request{State: callback.State(storedState), Reason: callback.Reason(storedReason)}
+		if optedOut(r) && !optedOut(was) {
+			if err := s.addDoNotCallTx(ctx, tx, DoNotCall{Number: r.Callee, RequestID: r.ID, CreatedAt: r.UpdatedAt}); err != nil {
+				return err
+			}
 		}
 		return s.insertHistory(ctx, tx, r.ID, r.History, stored)
 	})

@@ -8,7 +8,7 @@
 // columns, types and indexes, uniqueid widened to 150), callback_request and
 // callback_transition, cdr_call (CDR rows grouped per call), number_stats
 // and number_daily (the per-number table; view skypecallback for the
-// original's readers), number_override, audit_log, number_lock (the
+// original's readers), number_override, do_not_call, audit_log, number_lock (the
 // cross-process per-number mutex of Admit), cdr_cursor. Timestamps are Unix
 // milliseconds except cdr.calldate, a DATETIME wall clock as Asterisk writes
 // it. How CDR rows become per-number counters: see cdr.go.
@@ -72,6 +72,7 @@ type Rules struct {
 	CallerBillsecLifetime int            // talk seconds per caller ever
 	CallerCooldown        time.Duration  // minimum time between two requests of one caller
 	CalleePerDay          int            // requests ringing one callee per day, from any caller
+	CallerNoConfirmPerDay int            // requests the caller did not confirm (caller_no_confirm), per caller per day
 	Location              *time.Location // where a "day" starts; nil = UTC
 }
 
@@ -190,6 +191,12 @@ type Store interface {
 	// RebuildNumberStats recomputes the per-number table from cdr; the
 	// result equals what InsertCDR built incrementally.
 	RebuildNumberStats(ctx context.Context) error
+
+	// ListDoNotCall lists the do-not-call list, newest first. Entries are
+	// added by UpdateRequest when a request ends failed/callee_opted_out.
+	ListDoNotCall(ctx context.Context, limit, offset int) ([]DoNotCall, error)
+	// DeleteDoNotCall removes number from the list (ErrNotFound if absent).
+	DeleteDoNotCall(ctx context.Context, number string) error
 
 	SetOverride(ctx context.Context, o Override) error
 	DeleteOverride(ctx context.Context, number string) error

@@ -92,7 +92,7 @@ func emptyDB(t testing.TB, s *sqlStore, b backend) {
 		return
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
-		"number_override", "audit_log", "cdr_cursor"} {
+		"number_override", "do_not_call", "audit_log", "cdr_cursor"} {
 		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+tb); err != nil {
 			t.Fatalf("empty %s: %v", tb, err)
 		}
@@ -109,7 +109,7 @@ func resetDB(t testing.TB, s *sqlStore) {
 		t.Fatalf("reset: %v", err)
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
-		"number_lock", "number_override", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr"} {
+		"number_lock", "number_override", "do_not_call", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr"} {
 		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
 			t.Fatalf("reset: drop %s: %v", tb, err)
 		}

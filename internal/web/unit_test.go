@@ -29,18 +29,18 @@ func TestMessages(t *testing.T) {
 	}
 	var keys []string
 	for _, s := range []callback.State{callback.StateRejected, callback.StateQueued, callback.StateCallingCaller,
-		callback.StateCallerAnswered, callback.StateCallingCallee, callback.StateConnected, callback.StateCompleted,
+		callback.StateCallerAnswered, callback.StateConfirming, callback.StateCallingCallee, callback.StateConnected, callback.StateCompleted,
 		callback.StateFailed, callback.StateCanceled} {
 		keys = append(keys, "state."+string(s))
 	}
 	for _, r := range []callback.Reason{callback.ReasonLimitReached, callback.ReasonCalleeHangup, callback.ReasonCallerHangup,
 		callback.ReasonCallerBusy, callback.ReasonCallerNoAnswer, callback.ReasonCallerUnreachable, callback.ReasonCalleeBusy,
 		callback.ReasonCalleeRejected, callback.ReasonCalleeNoAnswer, callback.ReasonCalleeInvalid, callback.ReasonNetworkError,
-		callback.ReasonVisitor, callback.ReasonAdmin} {
+		callback.ReasonVisitor, callback.ReasonAdmin, callback.ReasonCallerNoConfirm, callback.ReasonCalleeOptedOut} {
 		keys = append(keys, "reason."+string(r))
 	}
 	for _, r := range []callback.Reason{callback.ReasonInvalidNumber, callback.ReasonSameNumber, callback.ReasonDestinationNotAllowed,
-		callback.ReasonNotEligible, callback.ReasonRateLimited, callback.ReasonSystemBusy} {
+		callback.ReasonNotEligible, callback.ReasonRateLimited, callback.ReasonSystemBusy, callback.ReasonCalleeOptedOut} {
 		keys = append(keys, "error."+string(r))
 	}
 	for _, c := range errorCodes() {

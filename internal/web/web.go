@@ -247,6 +247,8 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/admin/numbers/{number}", true, admin(s.handleAdminNumber)},
 		{"PUT", "/api/v1/admin/numbers/{number}/override", true, admin(s.handleAdminSetOverride)},
 		{"DELETE", "/api/v1/admin/numbers/{number}/override", true, admin(s.handleAdminDeleteOverride)},
+		{"GET", "/api/v1/admin/donotcall", true, admin(s.handleAdminDoNotCall)},
+		{"DELETE", "/api/v1/admin/donotcall/{number}", true, admin(s.handleAdminDeleteDoNotCall)},
 		{"GET", "/api/v1/admin/stats", true, admin(s.handleAdminStats)},
 		{"GET", "/api/v1/admin/charts/{chart}", true, admin(s.handleAdminChart)},
 		{"GET", "/api/v1/admin/audit", true, admin(s.handleAdminAudit)},
