@@ -206,7 +206,7 @@ func New(cfg Config, client *ami.Client, st store.Store) (*Engine, error) {
 		hub:    newHub(),
 		recon:  make(chan struct{}, 1),
 	}
-	e.w = newWriter(st, e.log)
+	e.w = newWriter(st, e.log, e.hub.publish)
 	e.bg, e.stop = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -382,8 +382,9 @@ func (e *Engine) Submit(ctx context.Context, r *callback.Request) error {
 func (e *Engine) reject(ctx context.Context, c *call, reason callback.Reason, now time.Time) error {
 	c.finish(callback.StateRejected, reason, 0, callback.PromptNone, now)
 	snap := c.req.Clone()
-	e.hub.publish(snap)
-	if err := e.st.UpdateRequest(ctx, snap); err != nil {
+	err := e.st.UpdateRequest(ctx, snap)
+	e.hub.publish(snap) // stored first, like every final state
+	if err != nil {
 		return fmt.Errorf("callflow: storing rejected request %s: %w", snap.ID, err)
 	}
 	return nil
@@ -398,13 +399,14 @@ func (e *Engine) finishByID(id string, s callback.State, reason callback.Reason,
 	}
 }
 
-// changedLocked publishes and stores c's new state; a final state releases
-// its capacity slot and forgets the call. e.mu is held.
+// changedLocked publishes and stores c's new state (a final state is
+// published by the writer once stored); a final state releases its
+// capacity slot and forgets the call. e.mu is held.
 func (e *Engine) changedLocked(c *call) {
 	snap := c.req.Clone()
-	e.hub.publish(snap)
 	e.w.put(snap)
 	if !snap.State.Final() {
+		e.hub.publish(snap)
 		return
 	}
 	e.tr.remove(c)

@@ -27,13 +27,18 @@ type writer struct {
 	// neither pending nor the store has it, and get must still see it.
 	inflight *callback.Request
 	kick     chan struct{}
+	// stored is called with each final snapshot once it is in the store:
+	// the engine publishes final states only then, so whoever sees a call
+	// end (a browser, a script, a test) and acts on it at once finds the
+	// store already saying so (quotas, the do-not-call list).
+	stored func(*callback.Request)
 }
 
 // writeRetry is the pause before retrying after a failed write.
 const writeRetry = 500 * time.Millisecond
 
-func newWriter(st store.Store, log *slog.Logger) *writer {
-	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, kick: make(chan struct{}, 1)}
+func newWriter(st store.Store, log *slog.Logger, stored func(*callback.Request)) *writer {
+	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, kick: make(chan struct{}, 1), stored: stored}
 }
 
 // put queues r (a snapshot nobody mutates) for writing.
@@ -91,6 +96,9 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 	w.inflight = nil
 	w.mu.Unlock()
 	if err == nil {
+		if r.State.Final() && w.stored != nil {
+			w.stored(r)
+		}
 		return true
 	}
 	w.log.Error("storing request; will retry", "id", id, "state", r.State, "err", err)
