@@ -29,7 +29,7 @@ import (
 type App struct {
 	Settings *config.Settings
 	Log      *slog.Logger
-	Store    store.Store
+	Store    *store.DB
 	PBX      *PBX
 	Engine   *callflow.Engine
 	Guard    *policy.Guard

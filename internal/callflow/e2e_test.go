@@ -40,7 +40,7 @@ type rig struct {
 	sbAddr string     // the sandbox PBX itself
 	proxy  *linkProxy // the engine's AMI link goes through it
 	client *ami.Client
-	st     store.Store
+	st     *store.DB
 	dbPath string
 	e      *Engine
 	cfg    Config

@@ -22,7 +22,6 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/callback"
-	"webcallback/internal/store"
 )
 
 // Caller ID modes of Config.CallerIDMode.
@@ -151,11 +150,20 @@ const (
 	subscriptionBuffer = 1 << 16
 )
 
+// Store is what the engine needs of the database ([*store.DB] is one): it
+// persists each request's state and history, and re-reads the unfinished
+// ones after a restart.
+type Store interface {
+	GetRequest(ctx context.Context, id string) (*callback.Request, error)
+	UpdateRequest(ctx context.Context, r *callback.Request) error
+	UnfinishedRequests(ctx context.Context, instance string) ([]*callback.Request, error)
+}
+
 // Engine places and follows callbacks. It implements callback.Service.
 type Engine struct {
 	cfg    Config
 	client *ami.Client
-	st     store.Store
+	st     Store
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -181,7 +189,7 @@ type Engine struct {
 
 // New returns an engine placing calls through client and persisting them
 // in st. Call Start before Submit.
-func New(cfg Config, client *ami.Client, st store.Store) (*Engine, error) {
+func New(cfg Config, client *ami.Client, st Store) (*Engine, error) {
 	if client == nil || st == nil {
 		return nil, errors.New("callflow: New needs an AMI client and a store")
 	}

@@ -3,7 +3,7 @@
 // the in-memory abuse limits (per IP, subnet, number and number prefix, with
 // exponential backoff), the honeypot, the proof of work and the daily minute
 // budget, and finally asks the store to check eligibility and reserve the
-// request atomically (store.Store.Admit).
+// request atomically ([store.DB.Admit]).
 //
 // Every refusal is a *Refusal carrying the API error code and HTTP status of
 // docs/design.md §6, a Retry-After where one applies, and a localized message.
@@ -170,10 +170,18 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("policy: %s (%s)", r.Code, r.Detail)
 }
 
+// Store is what the guard needs of the database ([*store.DB] is one): the
+// atomic check-and-insert of a request, and the hourly outcomes that feed
+// the spending budget.
+type Store interface {
+	Admit(ctx context.Context, r *callback.Request, rules *store.Rules, now time.Time) (store.Decision, error)
+	StatsByHour(ctx context.Context, from, to time.Time) ([]store.HourStats, error)
+}
+
 // Guard applies the policy. It is safe for concurrent use.
 type Guard struct {
 	cfg   Config
-	st    store.Store
+	st    Store
 	rules *store.Rules
 	log   *slog.Logger
 	now   func() time.Time
@@ -191,7 +199,7 @@ type Guard struct {
 
 // New checks cfg and returns a Guard admitting into st with the
 // eligibility rules (nil = none).
-func New(cfg Config, st store.Store, rules *store.Rules, logger *slog.Logger) (*Guard, error) {
+func New(cfg Config, st Store, rules *store.Rules, logger *slog.Logger) (*Guard, error) {
 	if st == nil {
 		return nil, errors.New("policy: no store")
 	}

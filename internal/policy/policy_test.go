@@ -22,7 +22,7 @@ import (
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 // openStore opens a fresh real SQLite store.
-func openStore(t testing.TB) store.Store {
+func openStore(t testing.TB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "policy.db"))
@@ -37,7 +37,7 @@ func openStore(t testing.TB) store.Store {
 }
 
 // newGuard returns a guard over a fresh store; edit changes the defaults.
-func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, store.Store, *testenv.Clock) {
+func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, *store.DB, *testenv.Clock) {
 	t.Helper()
 	clk := testenv.NewClock(t0)
 	cfg := DefaultConfig()

@@ -30,7 +30,7 @@ func fixtureCall(id string, start time.Time) []*CDR {
 }
 
 func TestInsertCDR(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		const id = "5b0e9a52-7c1e-4c57-9f57-2f1e6f0e1a01"
 		r := newReq(id, "+8613800001001", "+8613800002002", day0)
@@ -163,7 +163,7 @@ func genHistory(n int, reqs []*callback.Request, seed uint64) []*CDR {
 }
 
 // snapshot dumps the aggregate tables in key order.
-func snapshot(t *testing.T, s *sqlStore) map[string][]string {
+func snapshot(t *testing.T, s *DB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for table, q := range map[string]string{
@@ -205,7 +205,7 @@ func snapshot(t *testing.T, s *sqlStore) map[string][]string {
 // round trips make 100k take minutes; 5k under -race (which slows the
 // pure-Go SQLite ~10x). WEBCALLBACK_TEST_FULL=1 runs 100k everywhere.
 func TestRebuildEqualsIncremental(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		n := 100000
 		if os.Getenv("WEBCALLBACK_TEST_FULL") == "" {

@@ -66,7 +66,7 @@ func dayKey(t time.Time, loc *time.Location) string {
 //
 // When several rules refuse, the decision names the one that lasts longest
 // (a lifetime cap, which never lifts, beats all).
-func (s *sqlStore) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
+func (s *DB) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
 	over := map[string]OverrideKind{}
 	rows, err := tx.QueryContext(ctx, s.d.q("SELECT number, kind FROM number_override WHERE number IN (?, ?)"), r.Caller, r.Callee)
 	if err != nil {

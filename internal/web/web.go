@@ -62,10 +62,25 @@ type Config struct {
 // --max-streams setting takes it).
 const DefaultMaxStreams = 10000
 
+// Store is what the admin pages and API read and write ([*store.DB] is
+// one): requests, CDRs, the per-number table, manual overrides, the hourly
+// charts and the audit log (written through httpguard.AuditSink).
+type Store interface {
+	ListRequests(ctx context.Context, f store.RequestFilter) ([]*callback.Request, error)
+	SearchCDRs(ctx context.Context, f store.CDRFilter) (rows []store.CDR, total int, err error)
+	NumberStats(ctx context.Context, number string, now time.Time) (*store.NumberStats, error)
+	ListNumberStats(ctx context.Context, limit, offset int) ([]store.NumberStats, error)
+	SetOverride(ctx context.Context, o store.Override) error
+	DeleteOverride(ctx context.Context, number string) error
+	StatsByHour(ctx context.Context, from, to time.Time) ([]store.HourStats, error)
+	ListAudit(ctx context.Context, limit int) ([]store.AuditEntry, error)
+	httpguard.AuditSink
+}
+
 // Deps is what the web calls.
 type Deps struct {
 	Service callback.Service // the engine; required
-	Store   store.Store      // required for admin and the no-JS pages' history
+	Store   Store            // required for admin and the no-JS pages' history
 	Guard   *policy.Guard    // admits new calls; nil = the service takes none (503 unavailable)
 	// AMIState reports the AMI connection ("connected", "connecting",
 	// "disconnected"...) for /metrics and the dashboard; nil = unknown.
@@ -93,7 +108,7 @@ type Deps struct {
 type server struct {
 	cfg     Config
 	svc     callback.Service
-	st      store.Store
+	st      Store
 	guard   *policy.Guard
 	deps    Deps
 	log     *slog.Logger
