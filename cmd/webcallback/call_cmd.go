@@ -168,7 +168,7 @@ func waitCDRs(st cdrSearcher, id string, want int, wait time.Duration) int {
 // followCall prints every new state of the request until it is final. When
 // ctx ends (Ctrl-C) it hangs the call up and still waits for the end.
 func followCall(ctx context.Context, eng *callflow.Engine, id string, stdout io.Writer) (*callback.Request, error) {
-	updates, stop, err := eng.Watch(id)
+	updates, stop, err := eng.Watch(context.WithoutCancel(ctx), id)
 	if err != nil {
 		return nil, err
 	}

@@ -691,7 +691,7 @@ func (e *Engine) Get(ctx context.Context, id string) (*callback.Request, error) 
 
 // Watch delivers the current snapshot, then one per transition; the channel
 // closes after the final state (or stop).
-func (e *Engine) Watch(id string) (<-chan *callback.Request, func(), error) {
+func (e *Engine) Watch(ctx context.Context, id string) (<-chan *callback.Request, func(), error) {
 	e.mu.Lock()
 	if c := e.tr.calls[id]; c != nil {
 		defer e.mu.Unlock()
@@ -699,7 +699,7 @@ func (e *Engine) Watch(id string) (<-chan *callback.Request, func(), error) {
 		return ch, stop, nil
 	}
 	e.mu.Unlock()
-	r, err := e.Get(context.Background(), id)
+	r, err := e.Get(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
