@@ -1,6 +1,9 @@
 // Package app assembles the service from its parts (store, PBX connection,
 // engine, CDR monitor, policy, web) exactly as `webcallback serve` runs it,
-// so end-to-end tests build the production graph rather than a copy of it.
+// so `webcallback call` and the end-to-end tests build the production graph
+// rather than a copy of it: [New] from [config.Settings], [App.Serve] on a
+// listener, [App.Close]. [webcallback/internal/app/apptest] does the three
+// for a test.
 package app
 
 import (

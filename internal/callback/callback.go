@@ -1,6 +1,7 @@
 // Package callback is the domain model of one web callback request: its
 // states, reasons, prompts and history. It is shared by the engine, the store,
-// the policy and the web, and knows nothing about AMI or SQL.
+// the policy and the web, and knows nothing about AMI or SQL. [Service] is
+// what the web and the CLI need of the engine.
 //
 // The names here are the contract of docs/design.md §6: operators and
 // scripts rely on them, so they may grow but never change.

@@ -3,11 +3,14 @@
 // correlation by the request id Asterisk carries as Uniqueid/Linkedid,
 // outcome and cause mapping, capacity (concurrency, call rate, a bounded
 // FIFO), cancel and admin hang-up, and reconciliation after an AMI
-// reconnect or a restart of the service. It implements callback.Service.
+// reconnect or a restart of the service. [Engine] implements
+// [callback.Service]: [New], [Engine.Start], then [Engine.Submit] a request
+// the policy admitted and [Engine.Watch] it; [Engine.Shutdown] leaves live
+// calls to Asterisk and a later Start adopts them. The package example runs
+// one call on the sandbox PBX.
 //
-// The spec is docs/design.md §1, §3 and §6; what real Asterisk sends is
-// in ../shared/fixtures/ami (the replay tests feed those streams to the
-// state machine).
+// The spec is docs/design.md §1, §3 and §6; the replay tests feed the
+// streams real Asterisk sent to the state machine.
 package callflow
 
 import (

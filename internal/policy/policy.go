@@ -1,5 +1,5 @@
-// Package policy decides whether a visitor's callback request may go ahead:
-// it parses and normalises the two numbers, applies the destination rules,
+// Package policy decides whether a visitor's callback request may go ahead
+// ([Guard.Admit]): it parses and normalises the two numbers ([ParseNumber]), applies the destination rules,
 // the in-memory abuse limits (per IP, subnet, number and number prefix, with
 // exponential backoff), the honeypot, the proof of work and the daily minute
 // budget, and finally asks the store to check eligibility and reserve the

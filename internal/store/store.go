@@ -1,15 +1,15 @@
 // Package store persists callback requests, CDRs (the classic Asterisk cdr
 // table, verbatim), per-number statistics, manual block/allow entries and the
 // admin audit log, on SQLite (default, embedded), MySQL/MariaDB or
-// PostgreSQL. Open picks the backend from a --db URL.
+// PostgreSQL. [Open] picks the backend from a --db URL.
 //
-// Schema: migrations/<backend>/NNNN_*.sql, embedded, applied by Migrate
+// Schema: migrations/<backend>/NNNN_*.sql, embedded, applied by [DB.Migrate]
 // (webcallback migrate, and serve at start). Tables: cdr (the original's
 // columns, types and indexes, uniqueid widened to 150), callback_request and
 // callback_transition, cdr_call (CDR rows grouped per call), number_stats
 // and number_daily (the per-number table; view skypecallback for the
 // original's readers), number_override, audit_log, number_lock (the
-// cross-process per-number mutex of Admit), cdr_cursor. Timestamps are Unix
+// cross-process per-number mutex of [DB.Admit]), cdr_cursor. Timestamps are Unix
 // milliseconds except cdr.calldate, a DATETIME wall clock as Asterisk writes
 // it. How CDR rows become per-number counters: see cdr.go.
 //
@@ -17,9 +17,10 @@
 // throw-away servers): eval "$(.ci/db.sh start)"; go test ./internal/store/
 //
 // [Open] returns the concrete [*DB]; each consumer declares the small
-// interface of the methods it calls (callflow.Store, policy.Store,
-// monitor.Store, web.Store), so a part depends only on what it uses and a
-// new method touches no one. This file holds the types those methods
+// interface of the methods it calls ([webcallback/internal/callflow.Store],
+// [webcallback/internal/policy.Store], [webcallback/internal/monitor.Store],
+// [webcallback/internal/web.Store]), so a part depends only on what it uses
+// and a new method touches no one. This file holds the types those methods
 // exchange; changing an existing signature means changing every caller in
 // the same commit.
 package store

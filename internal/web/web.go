@@ -4,8 +4,12 @@
 // optional status webhooks. Everything it serves is embedded: no outside
 // assets, so the page works offline and under a strict CSP.
 //
-// The web owns no call logic: requests are admitted by the policy guard and
-// run by the engine behind callback.Service; this package translates.
+// [New] builds a [Server]; [Server.Run] serves it on a listener and runs its
+// background work until the context ends. The web owns no call logic:
+// requests are admitted by the [policy.Guard] and run by the engine behind
+// [callback.Service]; the admin pages read the database through [Store].
+// This package translates, and maps the policy's refusal codes to HTTP
+// statuses (errorStatus, the one table).
 package web
 
 import (
