@@ -21,10 +21,10 @@ import (
 	"sort"
 	"sync"
 	"time"
-	"webcallback/internal/wcbproto"
 
 	"webcallback/ami"
 	"webcallback/internal/callback"
+	"webcallback/internal/wcbproto"
 )
 
 // Caller ID modes of Config.CallerIDMode.
@@ -33,12 +33,14 @@ const (
 	CallerIDDID     = "did"     // both sides see our own DID (trunks that refuse foreign caller IDs)
 )
 
-// The engine's capacity defaults (the --max-concurrent, --max-cps and
-// --queue-wait settings take them).
+// The engine's defaults (the --max-concurrent, --max-cps, --queue-size,
+// --queue-wait and --instance settings take them).
 const (
 	DefaultMaxConcurrent = 100
 	DefaultMaxPerSecond  = 5.0
+	DefaultQueueSize     = 100 // the setting's default; Config.QueueSize 0 means no queue
 	DefaultQueueWait     = 15 * time.Second
+	DefaultInstance      = "webcallback"
 )
 
 // Config is the engine's settings. Zero fields take the defaults noted.
@@ -58,7 +60,7 @@ type Config struct {
 	QueueSize     int           // requests that may wait for capacity (0 = none: busy at once)
 	QueueWait     time.Duration // longest wait in the queue; 15s
 
-	Instance string       // this service instance (Request.Instance); "webcallback"
+	Instance string       // this service instance (Request.Instance); DefaultInstance
 	Logger   *slog.Logger // nil = slog.Default()
 
 	// PBXTimeScale is wall-clock seconds per PBX second: 1 for Asterisk,
@@ -100,7 +102,7 @@ func (cfg *Config) setDefaults() error {
 		cfg.QueueSize = 0
 	}
 	if cfg.Instance == "" {
-		cfg.Instance = "webcallback"
+		cfg.Instance = DefaultInstance
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

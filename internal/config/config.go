@@ -130,7 +130,7 @@ type Kit struct {
 func Defaults() Settings {
 	host, _ := os.Hostname()
 	if host == "" || !validInstance(host) {
-		host = "webcallback"
+		host = callflow.DefaultInstance
 	}
 	rules := store.DefaultRules()
 	kit := asterisk.DefaultSettings()
@@ -148,11 +148,11 @@ func Defaults() Settings {
 		CallerRing:   wcbproto.DefaultRing,
 		CalleeRing:   wcbproto.DefaultRing,
 		Trunk:        wcbproto.DefaultTrunk,
-		CallerIDMode: "partner",
+		CallerIDMode: callflow.CallerIDPartner,
 
 		MaxConcurrent: callflow.DefaultMaxConcurrent,
 		MaxCPS:        callflow.DefaultMaxPerSecond,
-		QueueSize:     100,
+		QueueSize:     callflow.DefaultQueueSize,
 		QueueWait:     callflow.DefaultQueueWait,
 		Instance:      host,
 

@@ -192,7 +192,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Now = time.Now
 	}
 	if normLang(cfg.DefaultLang) == "" {
-		cfg.DefaultLang = langZH
+		cfg.DefaultLang = wcbproto.DefaultLang
 	}
 	cfg.DefaultLang = normLang(cfg.DefaultLang)
 	if cfg.CallLimit <= 0 {
