@@ -122,10 +122,19 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// statsReader is what the stats command reads of the store ([*store.DB]
+// is one).
+type statsReader interface {
+	NumberStats(ctx context.Context, number string, now time.Time) (*store.NumberStats, error)
+	ListNumberStats(ctx context.Context, limit, offset int) ([]store.NumberStats, error)
+	ListDoNotCall(ctx context.Context, limit, offset int) ([]store.DoNotCall, error)
+	cdrSearcher
+}
+
 // showNumber prints the counters of a number as typed: its E.164 form (our
 // requests' callers) and, when different, its plain digits (foreign CDR
 // rows are counted under src digits).
-func showNumber(ctx context.Context, st store.Store, typed string, s *config.Settings, w io.Writer) error {
+func showNumber(ctx context.Context, st statsReader, typed string, s *config.Settings, w io.Writer) error {
 	keys := []string{}
 	if n, err := policy.ParseNumber(typed, s.Region, s.Policy.InternationalPrefix); err == nil {
 		keys = append(keys, n.E164)
@@ -181,7 +190,7 @@ func printStats(w io.Writer, rows []store.NumberStats, loc *time.Location) {
 
 // exportCSV streams the per-number table or the CDRs in pages, so an
 // export of millions of rows needs no more memory than one page.
-func exportCSV(ctx context.Context, st store.Store, what, from, to string, loc *time.Location, w io.Writer) error {
+func exportCSV(ctx context.Context, st statsReader, what, from, to string, loc *time.Location, w io.Writer) error {
 	const page = 5000
 	switch what {
 	case "numbers":

@@ -1,6 +1,7 @@
 // Package callback is the domain model of one web callback request: its
 // states, reasons, prompts and history. It is shared by the engine, the store,
-// the policy and the web, and knows nothing about AMI or SQL.
+// the policy and the web, and knows nothing about AMI or SQL. [Service] is
+// what the web and the CLI need of the engine.
 //
 // The names here are the contract of docs/design.md §6: operators and
 // scripts rely on them, so they may grow but never change.
@@ -184,9 +185,10 @@ type Service interface {
 	// Get returns the current request (from memory or the store).
 	Get(ctx context.Context, id string) (*Request, error)
 	// Watch delivers the current snapshot at once, then one snapshot per
-	// transition, and closes the channel after the final state. stop
-	// releases the subscription early.
-	Watch(id string) (updates <-chan *Request, stop func(), err error)
+	// transition, and closes the channel after the final state. ctx bounds
+	// the lookup of a request no longer in memory (as Get); stop releases
+	// the subscription early.
+	Watch(ctx context.Context, id string) (updates <-chan *Request, stop func(), err error)
 	// WatchAll delivers a snapshot of every transition of every request
 	// (admin live view, webhooks, metrics). Slow readers lose updates, counted.
 	WatchAll() (updates <-chan *Request, stop func())

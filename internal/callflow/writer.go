@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"webcallback/internal/callback"
-	"webcallback/internal/store"
 )
 
 // writer persists request snapshots off the event loop, so a slow database
@@ -17,7 +16,7 @@ import (
 // stored, so writing only the latest snapshot loses nothing. One goroutine
 // writes, which keeps each request's writes in order.
 type writer struct {
-	st  store.Store
+	st  requestWriter
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -34,10 +33,15 @@ type writer struct {
 	stored func(*callback.Request)
 }
 
+// requestWriter is the one method of Store the writer calls.
+type requestWriter interface {
+	UpdateRequest(ctx context.Context, r *callback.Request) error
+}
+
 // writeRetry is the pause before retrying after a failed write.
 const writeRetry = 500 * time.Millisecond
 
-func newWriter(st store.Store, log *slog.Logger, stored func(*callback.Request)) *writer {
+func newWriter(st requestWriter, log *slog.Logger, stored func(*callback.Request)) *writer {
 	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, kick: make(chan struct{}, 1), stored: stored}
 }
 

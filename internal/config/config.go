@@ -135,7 +135,7 @@ type Kit struct {
 func Defaults() Settings {
 	host, _ := os.Hostname()
 	if host == "" || !validInstance(host) {
-		host = "webcallback"
+		host = callflow.DefaultInstance
 	}
 	rules := store.DefaultRules()
 	kit := asterisk.DefaultSettings()
@@ -153,7 +153,7 @@ func Defaults() Settings {
 		CallerRing:   wcbproto.DefaultRing,
 		CalleeRing:   wcbproto.DefaultRing,
 		Trunk:        wcbproto.DefaultTrunk,
-		CallerIDMode: "partner",
+		CallerIDMode: callflow.CallerIDPartner,
 		// Consent: on by default against pranks; the announcement is
 		// opt-in (it costs the friend a few seconds and a key).
 		CallerConfirm:  true,
@@ -161,7 +161,7 @@ func Defaults() Settings {
 
 		MaxConcurrent: callflow.DefaultMaxConcurrent,
 		MaxCPS:        callflow.DefaultMaxPerSecond,
-		QueueSize:     100,
+		QueueSize:     callflow.DefaultQueueSize,
 		QueueWait:     callflow.DefaultQueueWait,
 		Instance:      host,
 

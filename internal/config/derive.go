@@ -42,6 +42,6 @@ func (s *Settings) Rules() *store.Rules {
 
 // OpenStore opens --db with the quota-day zone (--timezone), the one the
 // eligibility rules count days in.
-func (s *Settings) OpenStore(ctx context.Context) (store.Store, error) {
+func (s *Settings) OpenStore(ctx context.Context) (*store.DB, error) {
 	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location()})
 }

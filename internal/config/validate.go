@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"webcallback/deploy/asterisk"
+	"webcallback/internal/callflow"
 	"webcallback/internal/policy"
 	"webcallback/internal/policy/pow"
 	"webcallback/internal/store"
@@ -77,8 +78,8 @@ func (s *Settings) Validate() error {
 	}
 	kind("trunk", wcbproto.CheckTrunk(s.Trunk))
 	switch s.CallerIDMode {
-	case "partner":
-	case "did":
+	case callflow.CallerIDPartner:
+	case callflow.CallerIDDID:
 		if s.DID == "" {
 			bad("--callerid-mode did needs --did")
 		}

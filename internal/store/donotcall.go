@@ -27,7 +27,7 @@ func optedOut(r *callback.Request) bool {
 
 // addDoNotCallTx puts number on the list inside tx (kept as it is if
 // already there).
-func (s *sqlStore) addDoNotCallTx(ctx context.Context, tx *sql.Tx, e DoNotCall) error {
+func (s *DB) addDoNotCallTx(ctx context.Context, tx *sql.Tx, e DoNotCall) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM do_not_call WHERE number = ?"), e.Number).Scan(&n); err != nil {
 		return fmt.Errorf("read do-not-call: %w", err)
@@ -43,7 +43,7 @@ func (s *sqlStore) addDoNotCallTx(ctx context.Context, tx *sql.Tx, e DoNotCall) 
 }
 
 // onDoNotCallTx reports whether number is on the list.
-func (s *sqlStore) onDoNotCallTx(ctx context.Context, tx *sql.Tx, number string) (bool, error) {
+func (s *DB) onDoNotCallTx(ctx context.Context, tx *sql.Tx, number string) (bool, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM do_not_call WHERE number = ?"), number).Scan(&n); err != nil {
 		return false, fmt.Errorf("read do-not-call: %w", err)
@@ -51,7 +51,7 @@ func (s *sqlStore) onDoNotCallTx(ctx context.Context, tx *sql.Tx, number string)
 	return n > 0, nil
 }
 
-func (s *sqlStore) ListDoNotCall(ctx context.Context, limit, offset int) ([]DoNotCall, error) {
+func (s *DB) ListDoNotCall(ctx context.Context, limit, offset int) ([]DoNotCall, error) {
 	rows, err := s.db.QueryContext(ctx, fmt.Sprintf("SELECT number, request_id, created_ms FROM do_not_call ORDER BY created_ms DESC, number LIMIT %d OFFSET %d",
 		clampLimit(limit, 100, 100000), max(offset, 0)))
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *sqlStore) ListDoNotCall(ctx context.Context, limit, offset int) ([]DoNo
 	return out, nil
 }
 
-func (s *sqlStore) DeleteDoNotCall(ctx context.Context, number string) error {
+func (s *DB) DeleteDoNotCall(ctx context.Context, number string) error {
 	res, err := s.db.ExecContext(ctx, s.d.q("DELETE FROM do_not_call WHERE number = ?"), number)
 	if err != nil {
 		return fmt.Errorf("store: delete do-not-call %s: %w", number, err)

@@ -10,7 +10,7 @@ import (
 )
 
 // end finishes r with reason, as the engine's writer does.
-func end(t *testing.T, s *sqlStore, r *callback.Request, st callback.State, reason callback.Reason) {
+func end(t *testing.T, s *DB, r *callback.Request, st callback.State, reason callback.Reason) {
 	t.Helper()
 	r.Reason = reason
 	finish(t, s, r, st, false)
@@ -22,7 +22,7 @@ func end(t *testing.T, s *sqlStore, r *callback.Request, st callback.State, reas
 // a rewrite of the old request does not bring it back.
 func TestDoNotCall(t *testing.T) {
 	const a, b, c = "+8613800001001", "+8613899992002", "+8613800003003"
-	forEachBackend(t, func(t *testing.T, bk backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, bk backend, s *DB) {
 		ctx := context.Background()
 		emptyDB(t, s, bk)
 		r := newReq("optout-1", a, b, day0)
@@ -73,7 +73,7 @@ func TestCallerNoConfirmPerDay(t *testing.T) {
 	const a = "+8613888881001"
 	rules := &Rules{CallerNoConfirmPerDay: 2}
 	nextDay := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
-	forEachBackend(t, func(t *testing.T, bk backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, bk backend, s *DB) {
 		ctx := context.Background()
 		emptyDB(t, s, bk)
 		for i, reason := range []callback.Reason{callback.ReasonCallerNoConfirm, callback.ReasonCalleeBusy, callback.ReasonCallerNoConfirm} {

@@ -74,7 +74,7 @@ func dayKey(t time.Time, loc *time.Location) string {
 //
 // When several rules refuse, the decision names the one that lasts longest
 // (a lifetime cap, which never lifts, beats all).
-func (s *sqlStore) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
+func (s *DB) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
 	if dnc, err := s.onDoNotCallTx(ctx, tx, r.Callee); err != nil || dnc {
 		return Decision{Rule: RuleCalleeOptedOut}, err
 	}

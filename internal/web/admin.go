@@ -467,13 +467,13 @@ func (s *server) handleAdminSetOverride(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *server) handleAdminDeleteOverride(w http.ResponseWriter, r *http.Request) {
-	s.deleteNumber(w, r, "override", func(st store.Store) func(context.Context, string) error { return st.DeleteOverride })
+	s.deleteNumber(w, r, "override", func(st Store) func(context.Context, string) error { return st.DeleteOverride })
 }
 
 // deleteNumber removes the {number} of the path from one of the store's
 // per-number lists: 204 whether it was there or not. del picks the store's
 // delete method (once the store is known to be there).
-func (s *server) deleteNumber(w http.ResponseWriter, r *http.Request, what string, del func(store.Store) func(context.Context, string) error) {
+func (s *server) deleteNumber(w http.ResponseWriter, r *http.Request, what string, del func(Store) func(context.Context, string) error) {
 	if !s.needStore(w, r) {
 		return
 	}

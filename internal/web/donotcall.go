@@ -20,5 +20,5 @@ func (s *server) handleAdminDoNotCall(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleAdminDeleteDoNotCall(w http.ResponseWriter, r *http.Request) {
-	s.deleteNumber(w, r, "do-not-call", func(st store.Store) func(context.Context, string) error { return st.DeleteDoNotCall })
+	s.deleteNumber(w, r, "do-not-call", func(st Store) func(context.Context, string) error { return st.DeleteDoNotCall })
 }

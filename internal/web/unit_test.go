@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"webcallback/internal/callback"
+	"webcallback/internal/policy"
 	"webcallback/internal/store"
 )
 
@@ -225,4 +227,22 @@ func errorCodes() []string {
 		codes = append(codes, c)
 	}
 	return codes
+}
+
+// TestRefusalStatuses pins the HTTP status of every code a policy.Refusal
+// can carry: the policy knows no HTTP, so this table is the one mapping.
+func TestRefusalStatuses(t *testing.T) {
+	for code, want := range map[callback.Reason]int{
+		callback.ReasonInvalidNumber:         http.StatusBadRequest,
+		callback.ReasonSameNumber:            http.StatusBadRequest,
+		callback.ReasonDestinationNotAllowed: http.StatusBadRequest,
+		callback.ReasonNotEligible:           http.StatusForbidden,
+		callback.ReasonRateLimited:           http.StatusTooManyRequests,
+		callback.ReasonSystemBusy:            http.StatusServiceUnavailable,
+	} {
+		e := refusalError("en", &policy.Refusal{Code: code, Field: "callee"})
+		if e.Status != want || e.Code != string(code) || e.Field != "callee" || e.Message == "" {
+			t.Errorf("%s: %+v, want status %d", code, e, want)
+		}
+	}
 }
