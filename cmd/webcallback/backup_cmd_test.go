@@ -154,7 +154,7 @@ type restoredView struct {
 	Numbers  map[string]store.NumberStats
 }
 
-func snapshot(ctx context.Context, t *testing.T, st store.Store, ids []string) restoredView {
+func snapshot(ctx context.Context, t *testing.T, st *store.DB, ids []string) restoredView {
 	t.Helper()
 	v := restoredView{Requests: map[string]string{}, CDRs: map[string]int{}, Numbers: map[string]store.NumberStats{}}
 	now := time.Now()

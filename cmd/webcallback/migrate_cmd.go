@@ -47,12 +47,8 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("migrating %s: %w", config.RedactDSN(l.S.DB), err)
 	}
 	version := "?"
-	if v, ok := st.(interface {
-		SchemaVersion(context.Context) (int, error)
-	}); ok {
-		if n, err := v.SchemaVersion(ctx); err == nil {
-			version = fmt.Sprint(n)
-		}
+	if n, err := st.SchemaVersion(ctx); err == nil {
+		version = fmt.Sprint(n)
 	}
 	fmt.Fprintf(stdout, "%s: schema at version %s\n", config.RedactDSN(l.S.DB), version)
 	return nil
@@ -63,7 +59,7 @@ var errPending = exitError{code: 3, err: errors.New("migrations pending: run web
 
 // checkMigrations prints the schema status of st (named db) and returns
 // nil when it is up to date, errPending, or the newer-schema refusal.
-func checkMigrations(ctx context.Context, st store.Store, db string, stdout io.Writer) error {
+func checkMigrations(ctx context.Context, st *store.DB, db string, stdout io.Writer) error {
 	status, err := st.SchemaStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("checking %s: %w", db, err)
@@ -103,7 +99,7 @@ func parseCommand(name string, args []string, stderr io.Writer, usage string, ow
 
 // openSettingsStore opens --db with the day boundaries of --timezone, the
 // zone Asterisk's CDR wall clock is in.
-func openSettingsStore(ctx context.Context, s *config.Settings) (store.Store, error) {
+func openSettingsStore(ctx context.Context, s *config.Settings) (*store.DB, error) {
 	st, err := s.OpenStore(ctx)
 	if err != nil {
 		err = fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)

@@ -9,7 +9,6 @@ import (
 	"webcallback/ami"
 	"webcallback/internal/config"
 	"webcallback/internal/monitor"
-	"webcallback/internal/store"
 )
 
 const (
@@ -38,7 +37,7 @@ const (
 // stops the monitor at once, without a drain. stop is idempotent.
 //
 // stats reads the monitor's counters (for /metrics).
-func startCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context), stats func() monitor.Stats) {
+func startCDRMonitor(ctx context.Context, s *config.Settings, st monitor.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context), stats func() monitor.Stats) {
 	mon := monitor.New(st, log)
 	mon.Location = s.PBXLocation()
 	wctx, cancel := context.WithCancel(ctx)

@@ -43,7 +43,7 @@ func backupTool(backend string) error {
 // The copy is written to a temporary file beside path and renamed into
 // place when complete, so path never holds half a backup; an existing
 // path is refused, never overwritten.
-func (s *sqlStore) Backup(ctx context.Context, path string) error {
+func (s *DB) Backup(ctx context.Context, path string) error {
 	if err := backupTool(s.d.name); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func sqlitePath(dsn string) string {
 // checkRestorable opens a staged copy of a backup and checks it is a sound
 // SQLite file holding a webcallback schema this binary can run on.
 func checkRestorable(ctx context.Context, path string) error {
-	s, err := openSQL(ctx, "sqlite:"+path, Options{})
+	s, err := OpenWith(ctx, "sqlite:"+path, Options{})
 	if err != nil {
 		return err
 	}

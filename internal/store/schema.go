@@ -37,7 +37,7 @@ func (st SchemaStatus) Err() error {
 
 // SchemaStatus reads schema_migrations without changing anything (a
 // database never migrated has every migration pending).
-func (s *sqlStore) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
+func (s *DB) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
 	ms, err := loadMigrations(s.d.name)
 	if err != nil {
 		return SchemaStatus{}, err
@@ -82,7 +82,7 @@ type sqlQueryer interface {
 
 // appliedMigrations maps each applied version to its file name; empty when
 // schema_migrations does not exist yet.
-func (s *sqlStore) appliedMigrations(ctx context.Context, q sqlQueryer) (map[int]string, error) {
+func (s *DB) appliedMigrations(ctx context.Context, q sqlQueryer) (map[int]string, error) {
 	exists, err := s.tableExists(ctx, q, "schema_migrations")
 	if err != nil || !exists {
 		return map[int]string{}, err
@@ -109,7 +109,7 @@ func (s *sqlStore) appliedMigrations(ctx context.Context, q sqlQueryer) (map[int
 
 // tableExists asks the backend's catalogue (in the current database or
 // search path) whether table exists.
-func (s *sqlStore) tableExists(ctx context.Context, q sqlQueryer, table string) (bool, error) {
+func (s *DB) tableExists(ctx context.Context, q sqlQueryer, table string) (bool, error) {
 	var query string
 	switch s.d.name {
 	case "sqlite":

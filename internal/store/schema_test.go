@@ -13,7 +13,7 @@ import (
 // TestSchemaStatus: a database never migrated has every migration
 // pending; after Migrate none; Migrate again applies nothing (idempotent).
 func TestSchemaStatus(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		all, err := loadMigrations(b.name)
 		if err != nil {
@@ -63,7 +63,7 @@ func TestSchemaStatus(t *testing.T) {
 // migration this one lacks) is refused by Migrate, which changes nothing,
 // and reported by SchemaStatus, on every backend.
 func TestFutureSchemaRefused(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		if _, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)"),
 			9999, "9999_from_the_future.sql", time.Now().UnixMilli()); err != nil {
@@ -91,7 +91,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	dsn := "sqlite:" + filepath.Join(dir, "live.db")
-	s, err := openSQL(ctx, dsn, Options{})
+	s, err := OpenWith(ctx, dsn, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 	}
 	var inBackup int
 	func() {
-		b, err := openSQL(ctx, "sqlite:"+filepath.Join(dir, "copy-of-backup.db"), Options{})
+		b, err := OpenWith(ctx, "sqlite:"+filepath.Join(dir, "copy-of-backup.db"), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 
 	// Restore over another database: the backup's contents replace it.
 	target := "sqlite:" + filepath.Join(dir, "other.db")
-	o, err := openSQL(ctx, target, Options{})
+	o, err := OpenWith(ctx, target, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 	if _, err := os.Stat(kept); err != nil {
 		t.Fatalf("the replaced database was not kept: %v", err)
 	}
-	r, err := openSQL(ctx, target, Options{})
+	r, err := OpenWith(ctx, target, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestBackupRestoreSQLite(t *testing.T) {
 // TestBackupServersUnsupported: the servers' backups are their own tools';
 // Backup says so instead of writing anything.
 func TestBackupServersUnsupported(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		if b.name == "sqlite" {
 			return
 		}
