@@ -43,9 +43,9 @@ type serveProcess struct {
 	stderr *bytes.Buffer
 }
 
-// startServe runs serve with args on a free loopback port and waits until
+// startServeProcess runs serve with args on a free loopback port and waits until
 // it answers /healthz.
-func startServe(t *testing.T, args ...string) *serveProcess {
+func startServeProcess(t *testing.T, args ...string) *serveProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -211,7 +211,7 @@ func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
 	serveArgs := []string{"--db", dsn, "--ami", amiURL, "--cdr-source", "table", "--instance", "outage-test",
 		"--limits", "off", "--pbx-timezone", "UTC"}
 
-	svc := startServe(t, serveArgs...)
+	svc := startServeProcess(t, serveArgs...)
 	callers := []string{"13800001001", "13800001002", "13800001003"}
 	var ids []string
 	for i, caller := range callers {
@@ -291,7 +291,7 @@ func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
 		}
 	}
 
-	svc = startServe(t, serveArgs...)
+	svc = startServeProcess(t, serveArgs...)
 	for i, id := range ids {
 		var r apiRequest
 		waitFor(t, id+" final", func() bool {

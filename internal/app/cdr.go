@@ -44,7 +44,9 @@ func ownCDRTable(s *config.Settings) bool { return s.CDRSource == "table" && s.C
 // stay in the table; the saved position makes the next run read them).
 // When stopCtx ends first, the drain is cut short and logged. Ending ctx
 // stops the monitor at once, without a drain. stop is idempotent.
-func startCDRMonitor(ctx context.Context, s *config.Settings, mon *monitor.Monitor, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
+//
+// stats reads the monitor's counters (for /metrics).
+func startCDRMonitor(ctx context.Context, s *config.Settings, mon *monitor.Monitor, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context), stats func() monitor.Stats) {
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	end := cancel // how stop asks the worker to finish
@@ -58,7 +60,7 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, mon *monitor.Monit
 			}
 			logStop(log, "cdr table poller", mon.PollTable(wctx, s.CDRTable, cdrPollInterval))
 		}()
-	default: // "ami", the default; config.Validate refuses anything else
+	default: // "ami"; config.Validate refuses anything else
 		sub := c.Subscribe(cdrSubscriptionBuffer)
 		end = sub.Close
 		go func() {
@@ -68,7 +70,7 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, mon *monitor.Monit
 		}()
 	}
 	var once sync.Once
-	return func(stopCtx context.Context) {
+	stop = func(stopCtx context.Context) {
 		once.Do(func() {
 			defer cancel()
 			end()
@@ -82,4 +84,5 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, mon *monitor.Monit
 			}
 		})
 	}
+	return stop, mon.Stats
 }

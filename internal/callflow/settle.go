@@ -67,6 +67,19 @@ func outcomeFromCDRs(id string, rows []store.CDR, limitMS int) (o cdrOutcome, ok
 		return o, false
 	}
 	o.cause = cause
+	// Consent ended it (the dialplan added ";consent:<reason>" to the
+	// userfield): the caller did not press 1, so the callee was never rung;
+	// or the callee pressed 9 in the announcement, so its Dial row says
+	// ANSWERED without a connection. Neither is talk time.
+	switch callback.Reason(consentOf(uf.UserField)) {
+	case callback.ReasonCallerNoConfirm:
+		o.state, o.reason, o.prompt = callback.StateFailed, callback.ReasonCallerNoConfirm, callback.PromptNoConfirm
+		return o, true
+	case callback.ReasonCalleeOptedOut:
+		o.state, o.reason = callback.StateFailed, callback.ReasonCalleeOptedOut
+		_, o.prompt = wcbproto.CalleeOutcome("NOANSWER", cause)
+		return o, true
+	}
 	connected := dial != nil && dial.Disposition == "ANSWERED" && dial.DstChannel != ""
 	// The h extension set it while Dial ran: on the Dial row (the sandbox)
 	// or on a row of its own whose destination is "h" (Asterisk 22,
@@ -103,6 +116,16 @@ func outcomeFromCDRs(id string, rows []store.CDR, limitMS int) (o cdrOutcome, ok
 		o.reason, o.prompt = callback.ReasonNetworkError, callback.PromptSystemBusy
 	}
 	return o, true
+}
+
+// consentOf is the reason after UserfieldConsentPrefix in uf, or "".
+func consentOf(uf string) string {
+	_, after, found := strings.Cut(uf, wcbproto.UserfieldConsentPrefix)
+	if !found {
+		return ""
+	}
+	reason, _, _ := strings.Cut(after, ";")
+	return reason
 }
 
 // dialStatusOf is the DIALSTATUS a Dial row's disposition stands for.

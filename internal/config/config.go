@@ -8,9 +8,10 @@
 // names, the settings-file names and --help are all derived from that table.
 //
 // Secrets (AMI secret, database password, admin token, webhook secret,
-// trunk password) may also come from files (--*-file), so they need not sit
-// in the environment or in a process listing; they are never logged or
-// printed (Redacted).
+// trunk password) may also come from files (--*-file), or from systemd
+// credentials ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=), so they need
+// not sit in the environment or in a process listing; they are never logged
+// or printed (Redacted).
 package config
 
 import (
@@ -23,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -64,6 +66,10 @@ type Settings struct {
 	Trunk        string
 	CallerIDMode string // partner | did
 	DID          string
+	// Consent (docs/design.md §6): the caller presses 1 before the friend
+	// is rung; the friend hears who calls and may opt out for good.
+	CallerConfirm  bool
+	CalleeAnnounce bool
 
 	MaxConcurrent int
 	MaxCPS        float64
@@ -84,6 +90,7 @@ type Settings struct {
 	CallerBillsecLifetime int
 	CallerCooldown        time.Duration
 	CalleePerDay          int
+	CallerNoConfirmPerDay int
 	TimeZone              string
 	PBXTimeZone           string
 
@@ -130,7 +137,7 @@ type Kit struct {
 func Defaults() Settings {
 	host, _ := os.Hostname()
 	if host == "" || !validInstance(host) {
-		host = "webcallback"
+		host = callflow.DefaultInstance
 	}
 	rules := store.DefaultRules()
 	kit := asterisk.DefaultSettings()
@@ -148,11 +155,15 @@ func Defaults() Settings {
 		CallerRing:   wcbproto.DefaultRing,
 		CalleeRing:   wcbproto.DefaultRing,
 		Trunk:        wcbproto.DefaultTrunk,
-		CallerIDMode: "partner",
+		CallerIDMode: callflow.CallerIDPartner,
+		// Consent: on by default against pranks; the announcement is
+		// opt-in (it costs the friend a few seconds and a key).
+		CallerConfirm:  true,
+		CalleeAnnounce: false,
 
 		MaxConcurrent: callflow.DefaultMaxConcurrent,
 		MaxCPS:        callflow.DefaultMaxPerSecond,
-		QueueSize:     100,
+		QueueSize:     callflow.DefaultQueueSize,
 		QueueWait:     callflow.DefaultQueueWait,
 		Instance:      host,
 
@@ -167,6 +178,7 @@ func Defaults() Settings {
 		CallerBillsecLifetime: rules.CallerBillsecLifetime,
 		CallerCooldown:        rules.CallerCooldown,
 		CalleePerDay:          rules.CalleePerDay,
+		CallerNoConfirmPerDay: rules.CallerNoConfirmPerDay,
 		TimeZone:              "Asia/Shanghai",
 		PBXTimeZone:           "Local",
 
@@ -213,6 +225,8 @@ var commandGroups = map[string]group{
 	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain,
 	"call":            gLog | gDB | gPBX | gCall | gNumbers,
 	"migrate":         gLog | gDB,
+	"backup":          gLog | gDB,
+	"restore":         gLog | gDB,
 	"stats":           gLog | gDB | gNumbers | gRetain,
 	"asterisk-config": gKit | gKitAMI | gKitCall | gKitCDR,
 }
@@ -326,6 +340,8 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gCall|gKitCall, &s.Trunk, "trunk", "PJSIP endpoint of the trunk")
 	t.str(gCall, &s.CallerIDMode, "callerid-mode", "caller ID each side sees: partner (the other's number, as the original) or did (--did)")
 	t.str(gCall|gKitCall, &s.DID, "did", "our own number (digits) shown as caller ID with --callerid-mode did")
+	t.add(gCall, "caller-confirm", "on or off: the caller presses 1 after Welcome before the friend is rung (off: anyone's number typed in as \"own number\" rings the friend)", &onOffValue{&s.CallerConfirm})
+	t.add(gCall, "callee-announce", "on or off: the friend hears who calls and presses 1 to talk or 9 never to be called by the service again (the do-not-call list)", &onOffValue{&s.CalleeAnnounce})
 	t.intv(gEngine, &s.MaxConcurrent, "max-concurrent", "maximum callbacks in progress at once")
 	t.flt(gEngine, &s.MaxCPS, "max-cps", "maximum originations per second")
 	t.intv(gEngine, &s.QueueSize, "queue-size", "requests that may wait for capacity; beyond: system_busy at once")
@@ -360,6 +376,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.intv(gService, &s.CallerBillsecLifetime, "caller-billsec-lifetime", "talk seconds per caller number ever (0 = no cap)")
 	t.dur(gService, &s.CallerCooldown, "caller-cooldown", "minimum time between two requests of one caller number")
 	t.intv(gService, &s.CalleePerDay, "callee-per-day", "requests ringing one callee number per day, from any caller (0 = no cap)")
+	t.intv(gService, &s.CallerNoConfirmPerDay, "caller-no-confirm-per-day", "calls per caller number per day that end without the caller's 1 (caller_no_confirm) before the number is refused as a caller for the rest of the day (0 = no cap)")
 	t.str(gDB, &s.TimeZone, "timezone", "time zone where a quota day starts")
 	t.str(gPBX, &s.PBXTimeZone, "pbx-timezone", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
 	t.secret(gService, &s.PoWKey, "pow-key", "key that signs proof-of-work challenges; give every instance behind one load balancer the same (empty = random per process)")
@@ -497,18 +514,31 @@ func (l *Loader) apply() error {
 			errs = append(errs, fmt.Errorf("%s: --%s: %w", src, f.Name, err))
 		}
 	})
+	credentials := os.Getenv("CREDENTIALS_DIRECTORY")
 	for name, file := range l.secretFiles {
-		if *file == "" || !l.names[name] {
+		if !l.names[name] {
 			continue
 		}
-		b, err := os.ReadFile(*file)
+		path, src := *file, "--"+name+"-file"
+		if path == "" && credentials != "" && l.FS.Lookup(name).Value.String() == "" {
+			// systemd's LoadCredential=<name>:<file>: the secret not given
+			// any other way is the credential of the same name, if any.
+			path, src = filepath.Join(credentials, name), "credential "+name
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+		}
+		if path == "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 			continue
 		}
 		line, _, _ := bytes.Cut(b, []byte("\n"))
 		if err := l.FS.Set(name, strings.TrimRight(string(line), "\r")); err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

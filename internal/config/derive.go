@@ -36,6 +36,7 @@ func (s *Settings) Rules() *store.Rules {
 		CallerBillsecLifetime: s.CallerBillsecLifetime,
 		CallerCooldown:        s.CallerCooldown,
 		CalleePerDay:          s.CalleePerDay,
+		CallerNoConfirmPerDay: s.CallerNoConfirmPerDay,
 		Location:              s.Location(),
 	}
 }
@@ -46,7 +47,7 @@ func (s *Settings) Rules() *store.Rules {
 // by `webcallback call` without --server) is counted under its E.164 form,
 // read as the service reads a typed number (--region,
 // --international-prefix), so one number has one stats row.
-func (s *Settings) OpenStore(ctx context.Context) (store.Store, error) {
+func (s *Settings) OpenStore(ctx context.Context) (*store.DB, error) {
 	region, intl := s.Region, s.Policy.InternationalPrefix
 	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location(), NormalizeNumber: func(raw string) string {
 		n, err := policy.ParseNumber(raw, region, intl)

@@ -17,9 +17,15 @@ import (
 	"webcallback/internal/store"
 )
 
+// Store is what the writer needs of the store: the PBX backend's insert
+// (*store.DB implements it).
+type Store interface {
+	WritePBXCDR(ctx context.Context, c *store.CDR) error
+}
+
 // Writer queues the sandbox's CDR rows and writes them to a store.
 type Writer struct {
-	st     store.Store
+	st     Store
 	log    *slog.Logger
 	onDone func() // after each written row (wakes an in-process monitor)
 
@@ -32,7 +38,7 @@ type Writer struct {
 }
 
 // New returns a writer into st; onWritten (may be nil) runs after each row.
-func New(st store.Store, log *slog.Logger, onWritten func()) *Writer {
+func New(st Store, log *slog.Logger, onWritten func()) *Writer {
 	if log == nil {
 		log = slog.Default()
 	}

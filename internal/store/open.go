@@ -21,7 +21,7 @@ import (
 type Options struct {
 	// Location is the zone of the per-number day buckets. It should be the
 	// same as Rules.Location (--timezone). nil = UTC. (cdr.calldate is
-	// always a UTC wall clock: see sqlStore.cdrLoc.)
+	// always a UTC wall clock: see DB.cdrLoc.)
 	Location *time.Location
 	// NormalizeNumber, when set, gives the E.164 form of the number a CDR
 	// without a request is counted under (the digits of its src or clid;
@@ -37,21 +37,12 @@ type Options struct {
 // Open opens the database named by dsn (docs/design.md §6: sqlite:<path>,
 // mysql://user:pass@host:3306/db, postgres://...) with default Options.
 // It does not migrate: call Migrate.
-func Open(ctx context.Context, dsn string) (Store, error) {
+func Open(ctx context.Context, dsn string) (*DB, error) {
 	return OpenWith(ctx, dsn, Options{})
 }
 
-// OpenWith is Open with Options.
-func OpenWith(ctx context.Context, dsn string, o Options) (Store, error) {
-	s, err := openSQL(ctx, dsn, o)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// openSQL opens and pings the database behind dsn.
-func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
+// OpenWith is Open with Options: it opens and pings the database behind dsn.
+func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	d, driver, conn, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -79,7 +70,7 @@ func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &sqlStore{db: db, d: d, loc: loc, normalize: o.NormalizeNumber}, nil
+	return &DB{db: db, d: d, loc: loc, normalize: o.NormalizeNumber}, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -90,7 +81,7 @@ var ErrBadDSN = errors.New("store: bad database URL")
 func parseDSN(dsn string) (d dialect, driver, conn string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		path := sqlitePath(dsn)
 		if path == "" || strings.ContainsAny(path, "?#\x00") {
 			return d, "", "", fmt.Errorf("%w: sqlite:<path> needs a plain file path, got %q", ErrBadDSN, dsn)
 		}
@@ -160,9 +151,12 @@ func redactErr(err error) error {
 	return errors.New("unparsable URL")
 }
 
-// sqlStore implements Store on database/sql for all three backends; d holds
-// what differs between them.
-type sqlStore struct {
+// DB is the store: one implementation on database/sql for all three
+// backends; d holds what differs between them. It is safe for concurrent
+// use. Consumers declare the small interface of the methods they call
+// (callflow.Store, policy.Store, monitor.Store, web.Store, pbxcdr.Store)
+// rather than depending on all of them.
+type DB struct {
 	db  *sql.DB
 	d   dialect
 	loc *time.Location // the day buckets' zone (Options.Location)
@@ -172,14 +166,16 @@ type sqlStore struct {
 	stmts       stmtCache
 }
 
-func (s *sqlStore) Ping(ctx context.Context) error {
+// Ping checks the database answers (/readyz).
+func (s *DB) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.d.name, err)
 	}
 	return nil
 }
 
-func (s *sqlStore) Close() error {
+// Close releases the prepared statements and the connection pool.
+func (s *DB) Close() error {
 	s.stmts.mu.Lock()
 	for _, st := range s.stmts.m {
 		st.Close()
@@ -190,4 +186,4 @@ func (s *sqlStore) Close() error {
 }
 
 // Backend names the database kind: "sqlite", "mysql" or "postgres".
-func (s *sqlStore) Backend() string { return s.d.name }
+func (s *DB) Backend() string { return s.d.name }

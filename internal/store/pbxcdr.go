@@ -35,7 +35,7 @@ var pbxCols = append(append([]string{}, cdrCols[:19]...), "talksec")
 // WritePBXCDR inserts c into the cdr table as Asterisk's database CDR
 // backend does: the PBX's columns only, nothing aggregated. IngestPBXCDRs
 // takes it from there. The sandbox PBX's --cdr-db writes through it.
-func (s *sqlStore) WritePBXCDR(ctx context.Context, c *CDR) error {
+func (s *DB) WritePBXCDR(ctx context.Context, c *CDR) error {
 	if c == nil || c.UniqueID == "" || c.CallDate.IsZero() {
 		return errors.New("store: write pbx cdr: uniqueid and calldate are required")
 	}
@@ -64,7 +64,7 @@ type pbxRow struct {
 // from an AMI Cdr event before the source was switched to table) is the
 // same record: it is deleted, so the table keeps one row per CDR. pending
 // reports that rows may be left (the batch was full).
-func (s *sqlStore) IngestPBXCDRs(ctx context.Context, limit int) (ingested, duplicates int, pending bool, err error) {
+func (s *DB) IngestPBXCDRs(ctx context.Context, limit int) (ingested, duplicates int, pending bool, err error) {
 	limit = clampLimit(limit, 500, 10000)
 	q := s.d.cdrSQL()
 	if err := s.warm(ctx, q.all()...); err != nil {
@@ -119,7 +119,7 @@ func (s *sqlStore) IngestPBXCDRs(ctx context.Context, limit int) (ingested, dupl
 }
 
 // readPBXRows runs sel (id, then pbxCols) and reads the rows.
-func (s *sqlStore) readPBXRows(ctx context.Context, tx *sql.Tx, sel string) ([]pbxRow, error) {
+func (s *DB) readPBXRows(ctx context.Context, tx *sql.Tx, sel string) ([]pbxRow, error) {
 	rs, err := tx.QueryContext(ctx, sel)
 	if err != nil {
 		return nil, fmt.Errorf("read pbx rows: %w", err)
@@ -156,7 +156,7 @@ func (s *sqlStore) readPBXRows(ctx context.Context, tx *sql.Tx, sel string) ([]p
 
 // storedDedups returns which of the rows' dedup keys some stored row has
 // already (one query per 100 rows, not one per row).
-func (s *sqlStore) storedDedups(ctx context.Context, tx *sql.Tx, cs []CDR) (map[string]bool, error) {
+func (s *DB) storedDedups(ctx context.Context, tx *sql.Tx, cs []CDR) (map[string]bool, error) {
 	keys := make([]any, len(cs))
 	for i := range cs {
 		keys[i] = dedupKey(&cs[i], cs[i].CallDate.In(s.cdrLoc()).Format(calldateLayout))
@@ -188,7 +188,7 @@ func (s *sqlStore) storedDedups(ctx context.Context, tx *sql.Tx, cs []CDR) (map[
 // claimPBXRow gives row id its request, call key and dedup key, or deletes
 // it when it duplicates a stored CDR or one earlier in the batch (seen,
 // which it extends; ok false).
-func (s *sqlStore) claimPBXRow(ctx context.Context, tx *sql.Tx, id int64, c *CDR, callers map[string]string, seen map[string]bool) (nr newRow, ok bool, err error) {
+func (s *DB) claimPBXRow(ctx context.Context, tx *sql.Tx, id int64, c *CDR, callers map[string]string, seen map[string]bool) (nr newRow, ok bool, err error) {
 	dedup, reqID, caller, key := s.identify(c, callers)
 	if seen[dedup] {
 		if _, err := s.exec(ctx, tx, "DELETE FROM cdr WHERE id = ?", id); err != nil {
@@ -205,7 +205,7 @@ func (s *sqlStore) claimPBXRow(ctx context.Context, tx *sql.Tx, id int64, c *CDR
 
 // CallCDRs returns the cdr rows of request id, whether the monitor has
 // ingested them or not, oldest first.
-func (s *sqlStore) CallCDRs(ctx context.Context, id string) ([]CDR, error) {
+func (s *DB) CallCDRs(ctx context.Context, id string) ([]CDR, error) {
 	if id == "" {
 		return nil, nil
 	}

@@ -15,7 +15,7 @@ func intp(n int) *int { return &n }
 // billsec, and a copy of a stored CDR is dropped. A rebuild gives the
 // same tables.
 func TestPBXCDRs(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		const id = "7d2e9a52-7c1e-4c57-9f57-2f1e6f0e1a02"
 		if _, err := s.Admit(ctx, newReq(id, "+8613800001001", "+8613800002002", day0), nil, day0); err != nil {
@@ -131,7 +131,7 @@ func TestForeignNumbersNormalized(t *testing.T) {
 // the same moment as the same UTC wall clock on every backend, whatever
 // the database session's zone.
 func TestOneTimeZonePerColumn(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		at := day0.Add(3*time.Hour + 7*time.Second)
 		c := &CDR{CallDate: at, Src: "8002", Channel: "PJSIP/ext-2", Disposition: "NO ANSWER", UniqueID: "1795625801.1"}

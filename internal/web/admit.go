@@ -24,9 +24,6 @@ type callInput struct {
 // proof-of-work challenge when one is demanded.
 func refusalError(lang string, ref *policy.Refusal) *apiError {
 	e := newError(lang, string(ref.Code))
-	if ref.Status != 0 {
-		e.Status = ref.Status
-	}
 	if !ref.RetryAt.IsZero() {
 		t := ref.RetryAt
 		e.RetryAt = &t

@@ -52,6 +52,7 @@ type envOpts struct {
 	limits     bool          // policy limits on (the eligibility quotas stay off)
 	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
 	pow        string        // policy proof of work (default off)
+	announce   bool          // --callee-announce on
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -89,6 +90,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 		"--limits", limits, "--pow", o.pow, "--pow-difficulty", "8", "--daily-minutes", "0",
 		"--caller-connected-per-day", "0", "--caller-attempts-per-day", "0", "--caller-cooldown", "0s", "--callee-per-day", "0",
 		"--admin-token", o.adminToken, "--webhook-url", o.webhookURL, "--webhook-secret", "hook-secret",
+	}
+	if o.announce {
+		flags = append(flags, "--callee-announce", "on")
 	}
 	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams = o.maxStreams })
 	svc := apptest.Start(t, log, flags, maxStreams)
