@@ -35,6 +35,9 @@ type App struct {
 	Guard    *policy.Guard
 	Handler  http.Handler
 	Registry *prometheus.Registry
+	// Refusals counts refused requests and connections, logged once per
+	// interval and counted in /metrics.
+	Refusals *httpguard.Refusals
 
 	stop     context.CancelFunc
 	stopCDRs func(context.Context)
@@ -140,7 +143,10 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		InternationalPrefix: s.Policy.InternationalPrefix,
 		Rules:               s.Rules(),
 		MaxStreams:          s.MaxStreams,
+		MaxStreamsPerIP:     s.MaxStreamsPerIP,
 	}
+	a.Refusals = httpguard.NewRefusals(log, nil)
+	go a.Refusals.Run(bg, 0)
 	deps := web.Deps{
 		Service:  a.Engine,
 		Store:    a.Store,
@@ -151,6 +157,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		Logger:   log, // web names its component itself
 		Registry: a.Registry,
 		Context:  bg,
+		Refusals: a.Refusals,
 	}
 	if o.web != nil {
 		o.web(&wcfg, &deps)
@@ -192,7 +199,11 @@ func (a *App) ready(ctx context.Context) error {
 // Serve answers HTTP on l until ctx is done, then shuts down gracefully:
 // no new requests, open ones (SSE streams included) get a few seconds, live
 // calls go on in Asterisk and stay reconcilable by the next start.
+//
+// Connections beyond --max-conns, or --max-conns-per-ip from one peer, are
+// closed at accept.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	l = httpguard.LimitListener(l, httpguard.ConnLimits{PerIP: a.Settings.MaxConnsPerIP, Total: a.Settings.MaxConns}, a.Refusals)
 	srv := httpguard.NewServer(l.Addr().String(), a.Handler, a.Log)
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	errc := make(chan error, 1)

@@ -51,8 +51,11 @@ type Config struct {
 	// ("" = the policy's defaults for both).
 	Region              string
 	InternationalPrefix string
-	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams).
-	MaxStreams int
+	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams), and
+	// MaxStreamsPerIP those of one client address (0 =
+	// DefaultMaxStreamsPerIP), so one client cannot hold every slot.
+	MaxStreams      int
+	MaxStreamsPerIP int
 	// Rules are the eligibility quotas, for the admin view of a number
 	// (nil = none). The store enforces them; see policy.
 	Rules *store.Rules
@@ -61,6 +64,11 @@ type Config struct {
 // DefaultMaxStreams is the default bound of open SSE streams (the
 // --max-streams setting takes it).
 const DefaultMaxStreams = 10000
+
+// DefaultMaxStreamsPerIP is the default bound of one address's open SSE
+// streams (--max-streams-per-ip): a page holds one per call it follows; an
+// office behind one NAT has a few dozen visitors at most.
+const DefaultMaxStreamsPerIP = 32
 
 // Deps is what the web calls.
 type Deps struct {
@@ -87,6 +95,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// Refusals counts refused requests and logs them per interval; nil =
+	// one of the web's own, flushed until Context is done.
+	Refusals *httpguard.Refusals
 }
 
 // server holds what the handlers share.
@@ -102,6 +113,7 @@ type server struct {
 	metrics *metrics
 	csrf    *httpguard.CSRF
 	pages   *pages
+	refused *httpguard.Refusals
 }
 
 // New builds the whole HTTP handler.
@@ -137,10 +149,17 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
+	if cfg.MaxStreamsPerIP <= 0 {
+		cfg.MaxStreamsPerIP = DefaultMaxStreamsPerIP
+	}
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
 		log: deps.Logger.With("component", "web"), now: deps.Now,
-		streams: &streamLimit{max: int64(cfg.MaxStreams)},
+		streams: newStreamLimit(cfg.MaxStreams, cfg.MaxStreamsPerIP), refused: deps.Refusals,
+	}
+	if s.refused == nil {
+		s.refused = httpguard.NewRefusals(s.log, nil)
+		go s.refused.Run(deps.Context, 0)
 	}
 	var err error
 	if s.csrf, err = httpguard.NewCSRF(0); err != nil {
@@ -153,6 +172,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if s.metrics, err = newMetrics(deps.Registry, deps.AMIState, live, s.log); err != nil {
 		return nil, err
 	}
+	s.refused.SetHook(func(kind string) { s.metrics.refusals.WithLabelValues(kind).Inc() })
 	go s.metrics.feed(deps.Context, deps.Service, s.now)
 	if cfg.WebhookURL != "" {
 		hc := deps.HTTPClient

@@ -122,6 +122,22 @@ func (l *Limiter) Strike(key string, now time.Time) time.Duration {
 	return l.strike(e, now, free)
 }
 
+// Lockout blocks key for the backoff alone (Base, doubling per strike up
+// to Max) and forgets its window's events, so the block lasts exactly what
+// the backoff says rather than until the window empties, and the key starts
+// afresh after it. For lockouts after too many failures (admin logins).
+func (l *Limiter) Lockout(key string, now time.Time) time.Duration {
+	if l.limit.Off() {
+		return 0
+	}
+	sh := l.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := l.entry(sh, key, now)
+	e.cur, e.prev = 0, 0
+	return l.strike(e, now, now)
+}
+
 // Len returns the number of keys remembered.
 func (l *Limiter) Len() int {
 	n := 0

@@ -1,0 +1,121 @@
+package httpguard
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// ConnLimits bound the open connections of a listener: PerIP from one
+// peer address, Total from everyone. Zero means no bound.
+type ConnLimits struct {
+	PerIP, Total int
+}
+
+// Default connection bounds: a household or an office behind one NAT opens
+// a few connections per browser; the total stays well below the file
+// descriptors a service gets (each connection is one).
+const (
+	DefaultMaxConnsPerIP = 256
+	DefaultMaxConns      = 16384
+)
+
+// Refusal kinds counted by LimitListener.
+const (
+	RefusedConnsPerIP = "conns_per_ip"
+	RefusedConnsTotal = "conns_total"
+)
+
+// LimitListener returns l with lim applied at accept: a connection over a
+// bound is closed at once, before any byte is read (no TLS, no HTTP, no
+// goroutine), and counted in refusals (nil = not counted). The peer is the
+// socket's address: a trusted proxy is one peer, so give it a PerIP to
+// match or put the bounds in the proxy.
+func LimitListener(l net.Listener, lim ConnLimits, refusals *Refusals) *ConnLimiter {
+	return &ConnLimiter{Listener: l, lim: lim, refusals: refusals, perIP: map[netip.Addr]int{}}
+}
+
+// ConnLimiter is a net.Listener enforcing ConnLimits.
+type ConnLimiter struct {
+	net.Listener
+	lim      ConnLimits
+	refusals *Refusals
+
+	mu    sync.Mutex
+	perIP map[netip.Addr]int
+	total int
+}
+
+// Accept returns the next connection within the bounds.
+func (l *ConnLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := peerAddr(c)
+		if why := l.take(ip); why != "" {
+			// Linger 0: a reset, so the refused socket leaves no TIME_WAIT
+			// behind on our side.
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			_ = c.Close()
+			l.refusals.Add(why)
+			continue
+		}
+		return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
+	}
+}
+
+// Open returns the connections open now, in total and from ip.
+func (l *ConnLimiter) Open(ip netip.Addr) (total, fromIP int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total, l.perIP[ip]
+}
+
+func (l *ConnLimiter) take(ip netip.Addr) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lim.Total > 0 && l.total >= l.lim.Total {
+		return RefusedConnsTotal
+	}
+	if l.lim.PerIP > 0 && l.perIP[ip] >= l.lim.PerIP {
+		return RefusedConnsPerIP
+	}
+	l.total++
+	l.perIP[ip]++
+	return ""
+}
+
+func (l *ConnLimiter) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.perIP[ip]--; l.perIP[ip] <= 0 {
+		delete(l.perIP, ip)
+	}
+}
+
+// peerAddr is the connection's remote address, unmapped; the zero Addr
+// (one shared bucket) when it is not an IP socket.
+func peerAddr(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap().WithZone("")
+	}
+	return netip.Addr{}
+}
+
+// limitedConn gives its place back once, on the first Close.
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
+
