@@ -2,6 +2,7 @@ package httpguard
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,8 +349,9 @@ func TestAdminDisabled(t *testing.T) {
 }
 
 // TestServerSlowloris: a client that dribbles its headers or its body is
-// cut off; an SSE stream outlives the timeouts. Real sockets, short
-// timeouts.
+// cut off, whatever it puts in Accept; a handler that streams (Stream)
+// outlives the timeouts with or without Accept: text/event-stream. Real
+// sockets, short timeouts.
 func TestServerSlowloris(t *testing.T) {
 	tm := Timeouts{ReadHeader: 200 * time.Millisecond, Read: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: time.Second}
 	mux := http.NewServeMux()
@@ -357,21 +361,30 @@ func TestServerSlowloris(t *testing.T) {
 		}
 		fmt.Fprint(w, "read")
 	})
+	// The stream's second event waits until every deadline the request
+	// had is past, so it is sent only if Stream really lifted them.
+	past := tm.Read + tm.Write
 	sseDone := make(chan error, 1)
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		w.Header().Set("Content-Type", "text/event-stream")
-		for i := 0; i < 8; i++ { // 800 ms: longer than every timeout
+		w.WriteHeader(http.StatusOK)
+		Stream(w, r)
+		rc := http.NewResponseController(w)
+		for i := 0; i < 2; i++ {
+			if i == 1 {
+				select {
+				case <-r.Context().Done():
+					sseDone <- fmt.Errorf("context ended: %w", r.Context().Err())
+					return
+				case <-time.After(time.Until(start.Add(past))):
+				}
+			}
 			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
 				sseDone <- err
 				return
 			}
-			http.NewResponseController(w).Flush()
-			select {
-			case <-r.Context().Done():
-				sseDone <- r.Context().Err()
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
+			rc.Flush()
 		}
 		sseDone <- nil
 	})
@@ -396,37 +409,143 @@ func TestServerSlowloris(t *testing.T) {
 		t.Fatalf("slow headers: connection not closed by the server: %v", err)
 	}
 
-	// Slow body: the handler's read fails, the server answers nothing useful.
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	fmt.Fprint(c2, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := io.ReadAll(c2)
-	if err != nil || strings.Contains(string(b), "read") {
-		t.Fatalf("slow body: %q %v", b, err)
-	}
-
-	// SSE: lives past the read and write timeouts.
-	req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	n := 0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "data: ") {
-			n++
+	// Slow body, with or without the Accept of an event stream (the
+	// attack of issue 11): the handler's read fails, the connection ends.
+	for _, accept := range []string{"", "Accept: text/event-stream\r\n"} {
+		c2, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		fmt.Fprint(c2, "POST /body HTTP/1.1\r\nHost: x\r\n"+accept+"Content-Length: 100\r\n\r\nabc")
+		c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c2)
+		if err != nil || strings.Contains(string(b), "read") {
+			t.Fatalf("slow body (%q): %q %v", accept, b, err)
 		}
 	}
-	if err := <-sseDone; err != nil || n != 8 {
-		t.Fatalf("SSE stream cut: %d events, %v", n, err)
+
+	// A stream lives past the read and write deadlines, whatever Accept
+	// says (curl sends */*).
+	for _, accept := range []string{"text/event-stream", "*/*", ""} {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				n++
+			}
+		}
+		resp.Body.Close()
+		if err := <-sseDone; err != nil || n != 2 {
+			t.Fatalf("Accept %q: stream cut: %d events, %v", accept, n, err)
+		}
 	}
+}
+
+// TestLimitListener: connections over the per-address or the total bound
+// are closed at accept and counted; others, and later ones once a place is
+// free, are served.
+func TestLimitListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	ref := NewRefusals(slog.New(slog.DiscardHandler), func(k string) { mu.Lock(); kinds[k]++; mu.Unlock() })
+	lim := LimitListener(ln, ConnLimits{PerIP: 2, Total: 3}, ref)
+	srv := NewServer("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }), slog.New(slog.DiscardHandler))
+	go srv.Serve(lim)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	// dial connects from a loopback source address and makes one request
+	// on the connection, which the server keeps open (keep-alive).
+	dial := func(src string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return nil, err
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		resp.Body.Close()
+		return c, nil
+	}
+	mustDial := func(src string) net.Conn {
+		t.Helper()
+		c, err := dial(src)
+		if err != nil {
+			t.Fatalf("from %s: %v", src, err)
+		}
+		return c
+	}
+	a1, a2 := mustDial("127.0.0.1"), mustDial("127.0.0.1")
+	defer a1.Close()
+	defer a2.Close()
+	if _, err := dial("127.0.0.1"); err == nil {
+		t.Fatal("third connection from one address served")
+	}
+	b1 := mustDial("127.0.0.2")
+	defer b1.Close()
+	if _, err := dial("127.0.0.3"); err == nil {
+		t.Fatal("connection over the total served")
+	}
+	mu.Lock()
+	if kinds[RefusedConnsPerIP] != 1 || kinds[RefusedConnsTotal] != 1 {
+		t.Errorf("refusals counted %v", kinds)
+	}
+	mu.Unlock()
+	// A place freed is a place again, once the server has seen the close.
+	a1.Close()
+	ip := netip.MustParseAddr("127.0.0.1")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, n := lim.Open(ip); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("closed connection never released")
+		}
+		runtime.Gosched()
+	}
+	mustDial("127.0.0.3").Close()
+}
+
+// TestRefusals: a flood of refusals is one log line per interval, with
+// the counts; every refusal reaches the hook.
+func TestRefusals(t *testing.T) {
+	var buf bytes.Buffer
+	hooked := 0
+	r := NewRefusals(slog.New(slog.NewTextHandler(&buf, nil)), func(string) { hooked++ })
+	for i := 0; i < 40000; i++ {
+		r.AddDetail("rate_limited", fmt.Sprintf("per-IP limit for 192.0.2.%d", i%250))
+	}
+	r.Add("conns_per_ip")
+	if n := r.Flush(); n != 40001 {
+		t.Fatalf("flushed %d", n)
+	}
+	if r.Flush() != 0 {
+		t.Fatal("a second flush wrote again")
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || hooked != 40001 ||
+		!strings.Contains(lines[0], "rate_limited=40000") || !strings.Contains(lines[0], "conns_per_ip=1") ||
+		!strings.Contains(lines[0], `rate_limited_example="per-IP limit for 192.0.2.0"`) {
+		t.Fatalf("hooked %d, log %q", hooked, buf.String())
+	}
+	var nilR *Refusals
+	nilR.Add("x") // a nil counter counts nothing, without a crash
 }
 
 func TestPrintable(t *testing.T) {
