@@ -308,5 +308,5 @@ func (s *server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "unavailable"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.guard.Challenge(s.now()))
+	writeJSON(w, http.StatusOK, s.guard.Challenge(s.clientIP(r), s.now()))
 }
