@@ -459,7 +459,7 @@ func TestLimitListener(t *testing.T) {
 	var mu sync.Mutex
 	kinds := map[string]int{}
 	ref := NewRefusals(slog.New(slog.DiscardHandler), func(k string) { mu.Lock(); kinds[k]++; mu.Unlock() })
-	lim := LimitListener(ln, ConnLimits{PerIP: 2, Total: 3}, ref)
+	lim := LimitListener(ln, ConnLimits{PerIP: 3, Total: 8}, ref) // headroom: 1
 	srv := NewServer("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }), slog.New(slog.DiscardHandler))
 	go srv.Serve(lim)
 	defer srv.Close()
@@ -491,24 +491,39 @@ func TestLimitListener(t *testing.T) {
 		}
 		return c
 	}
-	a1, a2 := mustDial("127.0.0.1"), mustDial("127.0.0.1")
-	defer a1.Close()
-	defer a2.Close()
-	if _, err := dial("127.0.0.1"); err == nil {
-		t.Fatal("third connection from one address served")
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		held = append(held, mustDial("127.0.0.1"))
 	}
-	b1 := mustDial("127.0.0.2")
-	defer b1.Close()
+	if _, err := dial("127.0.0.1"); err == nil {
+		t.Fatal("connection over the per-address bound served")
+	}
+	for range 3 {
+		held = append(held, mustDial("127.0.0.2"))
+	}
+	held = append(held, mustDial("127.0.0.3"), mustDial("127.0.0.3")) // the total: 8
+	// Over the total, an address already holding two is refused; a
+	// newcomer gets the headroom (Total/8 = 1), then nobody.
 	if _, err := dial("127.0.0.3"); err == nil {
-		t.Fatal("connection over the total served")
+		t.Fatal("connection over the total served to an address holding two")
+	}
+	held = append(held, mustDial("127.0.0.4"))
+	if _, err := dial("127.0.0.5"); err == nil {
+		t.Fatal("connection over the total and its headroom served")
 	}
 	mu.Lock()
-	if kinds[RefusedConnsPerIP] != 1 || kinds[RefusedConnsTotal] != 1 {
+	if kinds[RefusedConnsPerIP] != 1 || kinds[RefusedConnsTotal] != 2 {
 		t.Errorf("refusals counted %v", kinds)
 	}
 	mu.Unlock()
 	// A place freed is a place again, once the server has seen the close.
-	a1.Close()
+	held[0].Close()
+	held[1].Close()
 	ip := netip.MustParseAddr("127.0.0.1")
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, n := lim.Open(ip); n == 1 {
@@ -519,7 +534,7 @@ func TestLimitListener(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	mustDial("127.0.0.3").Close()
+	mustDial("127.0.0.1").Close()
 }
 
 // TestRefusals: a flood of refusals is one log line per interval, with
