@@ -590,3 +590,43 @@ func FuzzCSRFValid(f *testing.F) {
 		}
 	})
 }
+
+// TestAdminLockoutDoubles: each lockout lasts exactly its backoff (1 min,
+// then 2 min: as documented), and the address starts a clean count after.
+func TestAdminLockoutDoubles(t *testing.T) {
+	clk := testenv.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	ref := NewRefusals(slog.New(slog.DiscardHandler), nil)
+	a := NewAdminAuth(AdminConfig{Token: "the-right-admin-token", Logger: slog.New(slog.DiscardHandler), Now: clk.Now, Refusals: ref})
+	h := a.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	do := func(tok string) (int, string) {
+		r := httptest.NewRequest("GET", "/api/v1/admin/stats", nil)
+		r.RemoteAddr = "192.0.2.1:1"
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, w.Header().Get("Retry-After")
+	}
+	for round, want := range []string{"60", "120"} {
+		for i := 1; i <= 4; i++ {
+			if code, _ := do("wrong"); code != 401 {
+				t.Fatalf("round %d, failure %d: %d", round, i, code)
+			}
+		}
+		if code, retry := do("wrong"); code != 429 || retry != want {
+			t.Fatalf("round %d lockout: %d Retry-After %q, want 429 %s", round, code, retry, want)
+		}
+		wait, _ := time.ParseDuration(want + "s")
+		clk.Add(wait - time.Second)
+		if code, _ := do("the-right-admin-token"); code != 429 {
+			t.Fatalf("round %d: right token a second before the end: %d", round, code)
+		}
+		clk.Add(time.Second)
+		if code, _ := do("the-right-admin-token"); code != 200 {
+			t.Fatalf("round %d: right token after the lockout: %d", round, code)
+		}
+	}
+	// Per round: 5 bad tokens, 1 attempt while locked out.
+	if n := ref.Flush(); n != 12 {
+		t.Errorf("refusals counted: %d, want 12", n)
+	}
+}
