@@ -33,7 +33,7 @@ const (
 	DefaultMaxConns      = 8192
 )
 
-// Refusal kinds counted by LimitListener.
+// Refusal kinds counted by LimitListener: "conns_" and the bound.
 const (
 	RefusedConnsPerIP = "conns_per_ip"
 	RefusedConnsTotal = "conns_total"
@@ -45,18 +45,15 @@ const (
 // socket's address: a trusted proxy is one peer, so give it a PerIP to
 // match or put the bounds in the proxy.
 func LimitListener(l net.Listener, lim ConnLimits, refusals *Refusals) *ConnLimiter {
-	return &ConnLimiter{Listener: l, lim: lim, refusals: refusals, perIP: map[netip.Addr]int{}}
+	return &ConnLimiter{Listener: l, refusals: refusals,
+		open: NewAddrLimit(lim.Total, lim.PerIP, true)}
 }
 
 // ConnLimiter is a net.Listener enforcing ConnLimits.
 type ConnLimiter struct {
 	net.Listener
-	lim      ConnLimits
 	refusals *Refusals
-
-	mu    sync.Mutex
-	perIP map[netip.Addr]int
-	total int
+	open     *AddrLimit
 }
 
 // Accept returns the next connection within the bounds.
@@ -67,50 +64,74 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := peerAddr(c)
-		if why := l.take(ip); why != "" {
+		if why := l.open.Acquire(ip); why != "" {
 			// Linger 0: a reset, so the refused socket leaves no TIME_WAIT
 			// behind on our side.
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
 			_ = c.Close()
-			l.refusals.Add(why)
+			l.refusals.Add("conns_" + why)
 			continue
 		}
-		return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
+		return &limitedConn{Conn: c, release: func() { l.open.Release(ip) }}, nil
 	}
 }
 
 // Open returns the connections open now, in total and from ip.
-func (l *ConnLimiter) Open(ip netip.Addr) (total, fromIP int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total, l.perIP[ip]
+func (l *ConnLimiter) Open(ip netip.Addr) (total, fromIP int) { return l.open.Open(ip) }
+
+// AddrLimit counts things held per client address (connections, streams)
+// against a total and a per-address bound. With newcomers, an address
+// holding fewer than newcomerConns may go past the total by a headroom of
+// Total/8 (see ConnLimits). Zero bounds are off. Safe for concurrent use.
+type AddrLimit struct {
+	total, perIP int
+	newcomers    bool
+
+	mu   sync.Mutex
+	n    int
+	byIP map[netip.Addr]int
 }
 
-func (l *ConnLimiter) take(ip netip.Addr) string {
+// NewAddrLimit returns an AddrLimit of total and perIP.
+func NewAddrLimit(total, perIP int, newcomers bool) *AddrLimit {
+	return &AddrLimit{total: total, perIP: perIP, newcomers: newcomers, byIP: map[netip.Addr]int{}}
+}
+
+// Acquire takes a place for ip, or says which bound refuses it: "total"
+// or "per_ip".
+func (l *AddrLimit) Acquire(ip netip.Addr) (refusedBy string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t := l.lim.Total; t > 0 && l.total >= t {
-		if l.perIP[ip] >= newcomerConns || l.total >= t+t/8 {
-			return RefusedConnsTotal
+	if t := l.total; t > 0 && l.n >= t {
+		if !l.newcomers || l.byIP[ip] >= newcomerConns || l.n >= t+t/8 {
+			return "total"
 		}
 	}
-	if l.lim.PerIP > 0 && l.perIP[ip] >= l.lim.PerIP {
-		return RefusedConnsPerIP
+	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
+		return "per_ip"
 	}
-	l.total++
-	l.perIP[ip]++
+	l.n++
+	l.byIP[ip]++
 	return ""
 }
 
-func (l *ConnLimiter) release(ip netip.Addr) {
+// Release gives back a place Acquire took for ip.
+func (l *AddrLimit) Release(ip netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total--
-	if l.perIP[ip]--; l.perIP[ip] <= 0 {
-		delete(l.perIP, ip)
+	l.n--
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
 	}
+}
+
+// Open returns the places held, in total and by ip.
+func (l *AddrLimit) Open(ip netip.Addr) (total, byIP int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n, l.byIP[ip]
 }
 
 // peerAddr is the connection's remote address, unmapped; the zero Addr

@@ -3,10 +3,8 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"webcallback/internal/callback"
@@ -72,41 +70,6 @@ func (s *sseWriter) event(id, name string, data []byte) error {
 // heartbeat sends a comment line, which EventSource ignores.
 func (s *sseWriter) heartbeat() error { return s.write(": ping\n\n") }
 
-// streamLimit bounds the open streams of one instance, in total and per
-// client address: each holds a goroutine, a subscription in the engine and
-// a socket, and one client must not hold every place.
-type streamLimit struct {
-	max, perIP int
-
-	mu   sync.Mutex
-	open int
-	byIP map[netip.Addr]int
-}
-
-func newStreamLimit(max, perIP int) *streamLimit {
-	return &streamLimit{max: max, perIP: perIP, byIP: map[netip.Addr]int{}}
-}
-
-func (l *streamLimit) acquire(ip netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open >= l.max || l.byIP[ip] >= l.perIP {
-		return false
-	}
-	l.open++
-	l.byIP[ip]++
-	return true
-}
-
-func (l *streamLimit) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.byIP[ip]--; l.byIP[ip] <= 0 {
-		delete(l.byIP, ip)
-	}
-}
-
 // lastEventID reads the Last-Event-ID a reconnecting EventSource sends (or
 // ?last_event_id= for clients that cannot set headers); -1 when absent.
 func lastEventID(r *http.Request) int {
@@ -126,7 +89,7 @@ func lastEventID(r *http.Request) int {
 // it returns.
 func (s *server) acquireStream(w http.ResponseWriter, r *http.Request) (release func()) {
 	ip := s.clientIP(r)
-	if !s.streams.acquire(ip) {
+	if s.streams.Acquire(ip) != "" {
 		s.refused.AddDetail("too_many_streams", ip.String())
 		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "too_many_streams"))
 		return nil
@@ -134,7 +97,7 @@ func (s *server) acquireStream(w http.ResponseWriter, r *http.Request) (release 
 	s.metrics.streams.Inc()
 	return func() {
 		s.metrics.streams.Dec()
-		s.streams.release(ip)
+		s.streams.Release(ip)
 	}
 }
 

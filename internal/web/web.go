@@ -109,7 +109,7 @@ type server struct {
 	deps    Deps
 	log     *slog.Logger
 	now     func() time.Time
-	streams *streamLimit
+	streams *httpguard.AddrLimit // open SSE streams
 	metrics *metrics
 	csrf    *httpguard.CSRF
 	pages   *pages
@@ -155,7 +155,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
 		log: deps.Logger.With("component", "web"), now: deps.Now,
-		streams: newStreamLimit(cfg.MaxStreams, cfg.MaxStreamsPerIP), refused: deps.Refusals,
+		streams: httpguard.NewAddrLimit(cfg.MaxStreams, cfg.MaxStreamsPerIP, false), refused: deps.Refusals,
 	}
 	if s.refused == nil {
 		s.refused = httpguard.NewRefusals(s.log, nil)
