@@ -200,10 +200,11 @@ func (a *App) ready(ctx context.Context) error {
 // no new requests, open ones (SSE streams included) get a few seconds, live
 // calls go on in Asterisk and stay reconcilable by the next start.
 //
-// Connections beyond --max-conns, or --max-conns-per-ip from one peer, are
-// closed at accept.
+// Connections beyond --max-conns, or --max-conns-per-ip from one peer other
+// than a trusted proxy, are closed at accept.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
-	l = httpguard.LimitListener(l, httpguard.ConnLimits{PerIP: a.Settings.MaxConnsPerIP, Total: a.Settings.MaxConns}, a.Refusals)
+	l = httpguard.LimitListener(l, httpguard.ConnLimits{PerIP: a.Settings.MaxConnsPerIP, Total: a.Settings.MaxConns,
+		Proxies: a.Settings.TrustedProxies}, a.Refusals)
 	srv := httpguard.NewServer(l.Addr().String(), a.Handler, a.Log)
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	errc := make(chan error, 1)

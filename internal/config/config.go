@@ -376,7 +376,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.intv(gService, &s.MaxStreams, "max-streams", "open live-progress streams (SSE) one instance holds; beyond: 503 (about 32 KB each)")
 	t.intv(gService, &s.MaxStreamsPerIP, "max-streams-per-ip", "open live-progress streams of one client address; beyond: 503")
 	t.intv(gService, &s.MaxConns, "max-conns", "open HTTP connections in total; beyond: closed at accept (each is a file descriptor)")
-	t.intv(gService, &s.MaxConnsPerIP, "max-conns-per-ip", "open HTTP connections from one peer address (a reverse proxy is one peer: raise it or bound the proxy); beyond: closed at accept")
+	t.intv(gService, &s.MaxConnsPerIP, "max-conns-per-ip", "open HTTP connections from one peer address other than a --trusted-proxies one (those count in --max-conns only); beyond: closed at accept")
 	t.str(gService, &s.PublicURL, "public-url", "public base URL of the service, for links in webhooks")
 	t.str(gPBX, &s.CDRSource, "cdr-source", "where CDRs come from: ami (Cdr events) or table (a cdr table Asterisk fills itself)")
 	t.str(gPBX, &s.CDRTable, "cdr-table-db", "for --cdr-source table: the database Asterisk writes CDRs to, as --db, with ?table=name if not cdr")

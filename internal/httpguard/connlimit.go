@@ -16,6 +16,10 @@ import (
 // connections, can use the headroom up.
 type ConnLimits struct {
 	PerIP, Total int
+	// Proxies are the trusted reverse proxies (--trusted-proxies): every
+	// visitor behind one arrives from its address, so they are bounded
+	// by Total only.
+	Proxies []netip.Prefix
 }
 
 // newcomerConns is how many connections an address may hold and still
@@ -42,11 +46,11 @@ const (
 // LimitListener returns l with lim applied at accept: a connection over a
 // bound is closed at once, before any byte is read (no TLS, no HTTP, no
 // goroutine), and counted in refusals (nil = not counted). The peer is the
-// socket's address: a trusted proxy is one peer, so give it a PerIP to
-// match or put the bounds in the proxy.
+// socket's address; trusted proxies (lim.Proxies) count in the total only.
 func LimitListener(l net.Listener, lim ConnLimits, refusals *Refusals) *ConnLimiter {
-	return &ConnLimiter{Listener: l, refusals: refusals,
-		open: NewAddrLimit(lim.Total, lim.PerIP, true)}
+	open := NewAddrLimit(lim.Total, lim.PerIP, true)
+	open.exempt = lim.Proxies
+	return &ConnLimiter{Listener: l, refusals: refusals, open: open}
 }
 
 // ConnLimiter is a net.Listener enforcing ConnLimits.
@@ -65,13 +69,15 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 		}
 		ip := peerAddr(c)
 		if why := l.open.Acquire(ip); why != "" {
+			// Counted before the close, so whoever sees the reset sees
+			// the count too.
+			l.refusals.Add("conns_" + why)
 			// Linger 0: a reset, so the refused socket leaves no TIME_WAIT
 			// behind on our side.
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
 			_ = c.Close()
-			l.refusals.Add("conns_" + why)
 			continue
 		}
 		return &limitedConn{Conn: c, release: func() { l.open.Release(ip) }}, nil
@@ -88,6 +94,7 @@ func (l *ConnLimiter) Open(ip netip.Addr) (total, fromIP int) { return l.open.Op
 type AddrLimit struct {
 	total, perIP int
 	newcomers    bool
+	exempt       []netip.Prefix // addresses with no per-address bound
 
 	mu   sync.Mutex
 	n    int
@@ -109,7 +116,7 @@ func (l *AddrLimit) Acquire(ip netip.Addr) (refusedBy string) {
 			return "total"
 		}
 	}
-	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
+	if l.perIP > 0 && l.byIP[ip] >= l.perIP && !Trusted(ip, l.exempt) {
 		return "per_ip"
 	}
 	l.n++

@@ -535,6 +535,24 @@ func TestLimitListener(t *testing.T) {
 		runtime.Gosched()
 	}
 	mustDial("127.0.0.1").Close()
+
+	// A trusted proxy carries many visitors: the total bounds it, not
+	// the per-address bound.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := LimitListener(ln2, ConnLimits{PerIP: 1, Total: 3, Proxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.7/32")}}, nil)
+	srv2 := NewServer("", srv.Handler, slog.New(slog.DiscardHandler))
+	go srv2.Serve(proxied)
+	defer srv2.Close()
+	port = ln2.Addr().(*net.TCPAddr).Port
+	for range 3 {
+		held = append(held, mustDial("127.0.0.7"))
+	}
+	if _, err := dial("127.0.0.7"); err == nil {
+		t.Fatal("proxy's connection over the total served")
+	}
 }
 
 // TestRefusals: a flood of refusals is one log line per interval, with
