@@ -110,6 +110,12 @@ func TestStartupRefusals(t *testing.T) {
 		{[]string{"--log-level", "loud"}, 2, "--log-level"},
 		{[]string{"--log-format", "xml"}, 2, "--log-format"},
 		{[]string{"--limit-per-ip", "lots"}, 2, "--limit-per-ip"},
+		{[]string{"--max-streams-per-ip", "0"}, 2, "--max-streams-per-ip"},
+		{[]string{"--max-streams", "10", "--max-streams-per-ip", "11"}, 2, "--max-streams-per-ip"},
+		{[]string{"--max-conns", "0"}, 2, "--max-conns"},
+		{[]string{"--max-conns", "-1"}, 2, "--max-conns"},
+		{[]string{"--max-conns-per-ip", "0"}, 2, "--max-conns-per-ip"},
+		{[]string{"--max-conns", "100", "--max-conns-per-ip", "101"}, 2, "--max-conns-per-ip"},
 		{[]string{"--limit-per-caller", "5/1000h"}, 2, "--limit-per-caller"},
 		// URLs, CIDRs, addresses.
 		{[]string{"--trusted-proxies", "10.0.0.0/33"}, 2, "--trusted-proxies"},

@@ -21,6 +21,7 @@ import (
 	"webcallback/ami"
 	"webcallback/internal/callflow"
 	"webcallback/internal/config"
+	"webcallback/internal/httpguard"
 	"webcallback/internal/monitor"
 	"webcallback/internal/pbxcdr"
 	"webcallback/internal/policy"
@@ -39,12 +40,17 @@ type App struct {
 	Guard    *policy.Guard
 	Web      *web.Server
 	Registry *prometheus.Registry
+	// Refusals counts refused requests and connections, logged once per
+	// interval and counted in /metrics.
+	Refusals *httpguard.Refusals
 
 	stop     context.CancelFunc // ends bg, the context of the background work
 	stopCDRs func(context.Context)
 	pbxCDRs  *pbxcdr.Writer   // the built-in sandbox's database CDR backend, if on
 	mon      *monitor.Monitor // the CDR monitor
-	workers  sync.WaitGroup   // the retention sweep, the sandbox's CDR writer; Close joins them
+	// workers: the retention sweep, the refusal log, the sandbox's CDR
+	// writer; Close joins them.
+	workers sync.WaitGroup
 }
 
 // Option adjusts what New builds beyond what the settings say, for a
@@ -161,7 +167,11 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		InternationalPrefix: s.Policy.InternationalPrefix,
 		Rules:               s.Rules(),
 		MaxStreams:          s.MaxStreams,
+		MaxStreamsPerIP:     s.MaxStreamsPerIP,
 	}
+	a.Refusals = httpguard.NewRefusals(log, nil)
+	a.workers.Add(1)
+	go func() { defer a.workers.Done(); a.Refusals.Run(bg, 0) }()
 	deps := web.Deps{
 		Service:  a.Engine,
 		Store:    a.Store,
@@ -171,6 +181,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		Sandbox:  a.PBX.Sandbox != nil,
 		Logger:   log, // web names its component itself
 		Registry: a.Registry,
+		Refusals: a.Refusals,
 	}
 	if o.web != nil {
 		o.web(&wcfg, &deps)
@@ -230,7 +241,12 @@ func (a *App) ready(ctx context.Context) error {
 // shuts down gracefully (open requests get a few seconds, live calls go on
 // in Asterisk and stay reconcilable by the next start) and returns once the
 // HTTP server and the web's workers (metrics feed, webhooks) have stopped.
+//
+// Connections beyond --max-conns, or --max-conns-per-ip from one peer other
+// than a trusted proxy, are closed at accept.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	l = httpguard.LimitListener(l, httpguard.ConnLimits{PerIP: a.Settings.MaxConnsPerIP, Total: a.Settings.MaxConns,
+		Proxies: a.Settings.TrustedProxies}, a.Refusals)
 	return a.Web.Run(ctx, l)
 }
 

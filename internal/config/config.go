@@ -32,6 +32,7 @@ import (
 
 	"webcallback/deploy/asterisk"
 	"webcallback/internal/callflow"
+	"webcallback/internal/httpguard"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
 	"webcallback/internal/wcbproto"
@@ -105,6 +106,10 @@ type Settings struct {
 	WebhookSecret string
 	PublicURL     string
 	MaxStreams    int
+	// Per-address and total bounds of SSE streams and of open connections.
+	MaxStreamsPerIP int
+	MaxConns        int
+	MaxConnsPerIP   int
 
 	CDRSource string // "ami" or "table"
 	CDRTable  string // DSN of the external cdr table for CDRSource "table" ("" = --db)
@@ -182,11 +187,14 @@ func Defaults() Settings {
 		TimeZone:              "Asia/Shanghai",
 		PBXTimeZone:           "Local",
 
-		Policy:     policy.DefaultConfig(),
-		MaxStreams: web.DefaultMaxStreams,
-		CDRSource:  "table",
-		LogLevel:   "info",
-		LogFormat:  "text",
+		Policy:          policy.DefaultConfig(),
+		MaxStreams:      web.DefaultMaxStreams,
+		MaxStreamsPerIP: web.DefaultMaxStreamsPerIP,
+		MaxConns:        httpguard.DefaultMaxConns,
+		MaxConnsPerIP:   httpguard.DefaultMaxConnsPerIP,
+		CDRSource:       "table",
+		LogLevel:        "info",
+		LogFormat:       "text",
 
 		Kit: Kit{
 			TrunkMode: kit.TrunkMode,
@@ -384,6 +392,9 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gService, &s.WebhookURL, "webhook-url", "POST status changes here (empty = no webhooks)")
 	t.secret(gService, &s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
 	t.intv(gService, &s.MaxStreams, "max-streams", "open live-progress streams (SSE) one instance holds; beyond: 503 (about 32 KB each)")
+	t.intv(gService, &s.MaxStreamsPerIP, "max-streams-per-ip", "open live-progress streams of one client address; beyond: 503")
+	t.intv(gService, &s.MaxConns, "max-conns", "open HTTP connections in total; beyond: closed at accept (each is a file descriptor)")
+	t.intv(gService, &s.MaxConnsPerIP, "max-conns-per-ip", "open HTTP connections from one peer address other than a --trusted-proxies one (those count in --max-conns only); beyond: closed at accept")
 	t.str(gService, &s.PublicURL, "public-url", "public base URL of the service, for links in webhooks")
 	t.str(gPBX|gKitCDR, &s.CDRSource, "cdr-source", "where CDRs come from: table (the cdr table Asterisk's database backend fills itself, as asterisk-config renders it; the built-in sandbox does the same; survives service restarts) or ami (Cdr events: lost while the service is down)")
 	t.str(gPBX|gKitCDR, &s.CDRTable, "cdr-table-db", "for --cdr-source table: another database Asterisk writes CDRs to, as --db, with ?table=name if not cdr (empty = the cdr table of --db)")

@@ -104,6 +104,15 @@ func (s *Settings) Validate() error {
 	if s.MaxStreams < 1 {
 		bad("--max-streams must be at least 1, not %d", s.MaxStreams)
 	}
+	if s.MaxStreamsPerIP < 1 || s.MaxStreamsPerIP > s.MaxStreams {
+		bad("--max-streams-per-ip must be from 1 to --max-streams (%d), not %d", s.MaxStreams, s.MaxStreamsPerIP)
+	}
+	if s.MaxConns < 1 {
+		bad("--max-conns must be at least 1, not %d", s.MaxConns)
+	}
+	if s.MaxConnsPerIP < 1 || s.MaxConnsPerIP > s.MaxConns {
+		bad("--max-conns-per-ip must be from 1 to --max-conns (%d), not %d", s.MaxConns, s.MaxConnsPerIP)
+	}
 	kind("lang", wcbproto.CheckLang(s.Lang))
 	kind("region", policy.CheckRegion(s.Region))
 	kind("international-prefix", policy.CheckInternationalPrefix(s.Policy.InternationalPrefix))

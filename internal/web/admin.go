@@ -111,13 +111,14 @@ func nonNil[T any](s []T) []T {
 // live call, then a "call" event per transition of any call. EventSource
 // cannot send the bearer token, so the dashboard reads this with fetch().
 func (s *server) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.acquireStream(w, r) {
+	release := s.acquireStream(w, r)
+	if release == nil {
 		return
 	}
-	defer s.releaseStream()
+	defer release()
 	updates, stop := s.svc.WatchAll()
 	defer stop()
-	sw, err := startSSE(w)
+	sw, err := startSSE(w, r)
 	if err != nil {
 		return
 	}

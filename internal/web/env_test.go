@@ -48,6 +48,7 @@ type envOpts struct {
 	limit      time.Duration // talk limit (default 20 s: 0.2 s at scale 0.01)
 	adminToken string        // "-" = none
 	maxStreams int
+	streamsIP  int // per-address stream bound (0 = the default)
 	webhookURL string
 	limits     bool          // policy limits on (the eligibility quotas stay off)
 	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
@@ -94,7 +95,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if o.announce {
 		flags = append(flags, "--callee-announce", "on")
 	}
-	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams = o.maxStreams })
+	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams, c.MaxStreamsPerIP = o.maxStreams, o.streamsIP })
 	svc := apptest.Start(t, log, flags, maxStreams)
 	return &env{t: t, URL: svc.URL,
 		Client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

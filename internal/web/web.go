@@ -57,8 +57,11 @@ type Config struct {
 	// ("" = the policy's defaults for both).
 	Region              string
 	InternationalPrefix string
-	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams).
-	MaxStreams int
+	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams), and
+	// MaxStreamsPerIP those of one client address (0 =
+	// DefaultMaxStreamsPerIP), so one client cannot hold every slot.
+	MaxStreams      int
+	MaxStreamsPerIP int
 	// Rules are the eligibility quotas, for the admin view of a number
 	// (nil = none). The store enforces them; see policy.
 	Rules *store.Rules
@@ -85,6 +88,11 @@ type Store interface {
 	httpguard.AuditSink
 }
 
+// DefaultMaxStreamsPerIP is the default bound of one address's open SSE
+// streams (--max-streams-per-ip): a page holds one per call it follows; an
+// office behind one NAT has a few dozen visitors at most.
+const DefaultMaxStreamsPerIP = 32
+
 // Deps is what the web calls.
 type Deps struct {
 	Service callback.Service // the engine; required
@@ -107,6 +115,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// Refusals counts refused requests and logs them per interval; nil =
+	// one of the web's own, flushed until Context is done.
+	Refusals *httpguard.Refusals
 }
 
 // server holds what the handlers share.
@@ -118,10 +129,11 @@ type server struct {
 	deps    Deps
 	log     *slog.Logger
 	now     func() time.Time
-	streams *streamLimit
+	streams *httpguard.AddrLimit // open SSE streams
 	metrics *metrics
 	csrf    *httpguard.CSRF
 	pages   *pages
+	refused *httpguard.Refusals
 }
 
 // Server is the web: the handler of every route and the work behind it (the
@@ -209,10 +221,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
+	if cfg.MaxStreamsPerIP <= 0 {
+		cfg.MaxStreamsPerIP = DefaultMaxStreamsPerIP
+	}
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
 		log: deps.Logger.With("component", "web"), now: deps.Now,
-		streams: &streamLimit{max: int64(cfg.MaxStreams)},
+		streams: httpguard.NewAddrLimit(cfg.MaxStreams, cfg.MaxStreamsPerIP, false), refused: deps.Refusals,
+	}
+	ownRefusals := s.refused == nil // then Run logs them too
+	if ownRefusals {
+		s.refused = httpguard.NewRefusals(s.log, nil)
 	}
 	var err error
 	if s.csrf, err = httpguard.NewCSRF(0); err != nil {
@@ -225,8 +244,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.metrics, err = newMetrics(deps.Registry, deps.AMIState, live, s.log); err != nil {
 		return nil, err
 	}
+	s.refused.SetHook(func(kind string) { s.metrics.refusals.WithLabelValues(kind).Inc() })
 	srv := &Server{log: deps.Logger} // httpguard's server names its component
 	srv.workers = append(srv.workers, func(ctx context.Context) { s.metrics.feed(ctx, deps.Service, s.now) })
+	if ownRefusals {
+		srv.workers = append(srv.workers, func(ctx context.Context) { s.refused.Run(ctx, 0) })
+	}
 	if cfg.WebhookURL != "" {
 		hc := deps.HTTPClient
 		if hc == nil {
@@ -364,5 +387,5 @@ func (s *server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "unavailable"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.guard.Challenge(s.now()))
+	writeJSON(w, http.StatusOK, s.guard.Challenge(s.clientIP(r), s.now()))
 }
