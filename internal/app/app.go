@@ -135,6 +135,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		PublicBaseURL:  s.PublicURL,
 		DefaultLang:    s.Lang,
 		CallLimit:      s.CallLimit,
+		PBXTimeScale:   engineConfig(s, log).PBXTimeScale,
 		Region:         s.Region,
 
 		InternationalPrefix: s.Policy.InternationalPrefix,

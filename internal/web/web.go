@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -46,6 +47,10 @@ type Config struct {
 	DefaultLang string
 	// CallLimit is the talk limit, for the page's countdown (0 = 300 s).
 	CallLimit time.Duration
+	// PBXTimeScale is wall-clock seconds per PBX second: 1 for Asterisk
+	// (0 = 1), the sandbox's --sandbox-time-scale for it, so the page's
+	// countdown and talk time follow the call the visitor sees.
+	PBXTimeScale float64
 	// Region is the home region of numbers typed without a country code,
 	// InternationalPrefix what is dialled before a foreign country code
 	// ("" = the policy's defaults for both).
@@ -127,6 +132,9 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	cfg.DefaultLang = normLang(cfg.DefaultLang)
 	if cfg.CallLimit <= 0 {
 		cfg.CallLimit = wcbproto.DefaultCallLimit
+	}
+	if !(cfg.PBXTimeScale > 0) || math.IsInf(cfg.PBXTimeScale, 0) {
+		cfg.PBXTimeScale = 1
 	}
 	if def := policy.DefaultConfig(); cfg.Region == "" {
 		cfg.Region = def.Region
