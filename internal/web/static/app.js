@@ -303,7 +303,10 @@
   for (const f of ["caller", "callee"]) if (!$(f + "-error").hidden) serverErr[f] = $(f).value;
   // The number field has the focus from the start (a server-side error
   // message of the no-JS path takes it instead).
-  if ($("form-error").hidden) caller.focus(); else $("form-error").focus();
+  // (The close event of the dialog closed above comes later: it focuses
+  // the same.)
+  focusAfterClose = $("form-error").hidden ? caller : $("form-error");
+  focusAfterClose.focus();
 
   function openDialog() {
     const k = check(caller.value, "caller");
