@@ -16,7 +16,7 @@ import (
 // for, per language (the page's own catalogue is internal).
 type visitorTexts struct {
 	busy, callerNoAnswer, cooldown, calleeLimited, retryWords, waitLabel string
-	hangUp, hungUp, ended, talk, timeUp, canceled                         string
+	hangUp, hungUp, ended, talk, timeUp, canceled                        string
 }
 
 var visitorLangs = map[string]visitorTexts{
@@ -62,10 +62,17 @@ func call(t *testing.T, ctx context.Context, url, caller, callee string) {
 		chromedp.Click(chromedp.CSS("#call")))
 }
 
-// final waits until the page shows the request's outcome.
-func final(t *testing.T, ctx context.Context, outcome string) {
+// final waits until the page shows the request's outcome (kind "ok",
+// "failed" or "canceled") and checks its text and how the steps are marked.
+func final(t *testing.T, ctx context.Context, kind, outcome, steps string) {
 	t.Helper()
-	run(t, ctx, "outcome "+outcome, chromedp.WaitVisible(chromedp.CSS(`#progress[data-outcome="`+outcome+`"] #outcome-box`)))
+	run(t, ctx, "outcome "+kind, chromedp.WaitVisible(chromedp.CSS(`#progress[data-outcome="`+kind+`"] #outcome-box`)))
+	if got := text(t, ctx, "#outcome"); got != outcome {
+		t.Errorf("%s outcome %q, want %q", kind, got, outcome)
+	}
+	if got := stepClasses(t, ctx); got != steps {
+		t.Errorf("%s steps %q, want %q", outcome, got, steps)
+	}
 }
 
 var clockRE = regexp.MustCompile(`^(\d+):(\d\d)$`)
@@ -99,13 +106,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			// The README's first try: the friend is busy. A failure layout:
 			// the friend's step crossed, nothing after it ticked.
 			call(t, ctx, page, numCaller, numBusy)
-			final(t, ctx, "failed")
-			if got := text(t, ctx, "#outcome"); got != want.busy {
-				t.Errorf("busy outcome %q", got)
-			}
-			if got := stepClasses(t, ctx); got != "done,done,failed," {
-				t.Errorf("busy steps %q, want done,done,failed,", got)
-			}
+			final(t, ctx, "failed", want.busy, "done,done,failed,")
 			if got := text(t, ctx, "#num-from") + "|" + text(t, ctx, "#num-to"); got != "138 0000 1001|138 1111 2222" {
 				t.Errorf("numbers shown as %q, want the national format", got)
 			}
@@ -174,13 +175,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 
 			// The caller does not answer: "answer your phone" crossed.
 			call(t, ctx, page, "13822221001", "13800002003")
-			final(t, ctx, "failed")
-			if got := text(t, ctx, "#outcome"); got != want.callerNoAnswer {
-				t.Errorf("no-answer outcome %q", got)
-			}
-			if got := stepClasses(t, ctx); got != "done,failed,," {
-				t.Errorf("no-answer steps %q, want done,failed,,", got)
-			}
+			final(t, ctx, "failed", want.callerNoAnswer, "done,failed,,")
 			shots(t, ctx, "failed-caller-no-answer", lang)
 
 			// The friend's phone rings; the visitor cancels.
@@ -188,13 +183,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			run(t, ctx, "ringing", chromedp.WaitVisible(chromedp.CSS(`#state-title[data-state="calling_callee"]`)))
 			shots(t, ctx, "ringing", lang)
 			run(t, ctx, "cancel", chromedp.Click(chromedp.CSS("#cancel")))
-			final(t, ctx, "canceled")
-			if got := text(t, ctx, "#outcome"); got != want.canceled {
-				t.Errorf("canceled outcome %q", got)
-			}
-			if got := stepClasses(t, ctx); got != "done,done,stopped," {
-				t.Errorf("canceled steps %q", got)
-			}
+			final(t, ctx, "canceled", want.canceled, "done,done,stopped,")
 			shots(t, ctx, "canceled", lang)
 
 			// Connected: the countdown starts from the service's limit (6 s
@@ -209,12 +198,9 @@ func TestBrowserVisitorStates(t *testing.T) {
 			}
 			shots(t, ctx, "connected", lang)
 			run(t, ctx, "hang up", chromedp.Click(chromedp.CSS("#cancel")))
-			final(t, ctx, "ok")
-			if got := text(t, ctx, "#state-title") + "|" + text(t, ctx, "#outcome"); got != want.ended+"|"+want.hungUp {
-				t.Errorf("after hang-up %q", got)
-			}
-			if got := stepClasses(t, ctx); got != "done,done,done,done" {
-				t.Errorf("hung-up steps %q", got)
+			final(t, ctx, "ok", want.hungUp, "done,done,done,done")
+			if got := text(t, ctx, "#state-title"); got != want.ended {
+				t.Errorf("after hang-up the title is %q", got)
 			}
 			if got := text(t, ctx, "#talk"); !strings.HasPrefix(got, want.talk) {
 				t.Errorf("talk time %q", got)
@@ -223,10 +209,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 
 			// The limit ends the talk: completed, with its talk time.
 			call(t, ctx, page, "13800001004", "13800002005")
-			final(t, ctx, "ok")
-			if got := text(t, ctx, "#outcome"); got != want.timeUp {
-				t.Errorf("completed outcome %q", got)
-			}
+			final(t, ctx, "ok", want.timeUp, "done,done,done,done")
 			if got := text(t, ctx, "#talk"); !strings.HasPrefix(got, want.talk) || !strings.HasSuffix(got, "0:06") && !strings.HasSuffix(got, "0:05") {
 				t.Errorf("talk time %q, want the 6 s limit", got)
 			}
