@@ -26,7 +26,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // Files lists the files Render returns, in the order an operator installs them.
-var Files = []string{"modules.conf", "pjsip.conf", "extensions.conf", "manager.conf", "cdr.conf", "cdr_manager.conf"}
+var Files = []string{"modules.conf", "logger.conf", "pjsip.conf", "extensions.conf", "manager.conf", "cdr.conf", "cdr_manager.conf"}
 
 // Render returns the Asterisk configuration for s: file name (as in Files)
 // → contents. It refuses settings that do not validate. Missing secrets are
@@ -181,6 +181,9 @@ type renderData struct {
 	FromDomain                          string
 	EventFilter                         string
 	Events                              []string
+
+	// modules.conf
+	Modules []Module
 }
 
 // AMIEvents are the events the manager.conf user is sent (an eventfilter
@@ -214,6 +217,7 @@ func newRenderData(s Settings) *renderData {
 		GatewayHostPort:    net.JoinHostPort(s.GatewayHost, strconv.Itoa(s.GatewayPort)),
 		AMIPermit:          s.amiPermit(),
 		Events:             AMIEvents,
+		Modules:            Modules,
 	}
 	if s.WarnCallee {
 		d.WarnCallee = "yes"

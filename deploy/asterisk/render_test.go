@@ -571,3 +571,25 @@ func TestRenderIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestModulesAndLogger: modules.conf loads exactly Modules (no autoload: a
+// bare Asterisk 22 would otherwise log dozens of errors for modules the kit
+// never configures) and logger.conf gives a daemonised Asterisk a log.
+func TestModulesAndLogger(t *testing.T) {
+	confs := mustRender(t, ipSettings())
+	m := confs["modules.conf"].Section("modules")
+	if got := m.All("autoload"); len(got) != 1 || got[0] != "no" {
+		t.Errorf("autoload %q, want no", got)
+	}
+	var want []string
+	for _, mod := range Modules {
+		want = append(want, mod.Name)
+	}
+	if got := m.All("require"); !slices.Equal(got, want) {
+		t.Errorf("modules.conf requires %q, want Modules %q", got, want)
+	}
+	logs := confs["logger.conf"].Section("logfiles")
+	if logs == nil || len(logs.All("messages.log")) != 1 || len(logs.All("full.log")) != 1 {
+		t.Errorf("logger.conf logs to no file: %+v", logs)
+	}
+}
