@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,26 +53,44 @@ func header(file, what string) string {
 	return fmt.Sprintf(";\n; %s - %s\n;\n; Rendered by 'webcallback asterisk-config' from the service's settings:\n; change a setting and render again rather than edit this file.", file, what)
 }
 
-// WarningSeconds are the warnings, in seconds before the limit, that have a
-// prompt of their own (WarningPrompt) in deploy/sounds. Any other warning
-// uses Asterisk's built-in "timeleft" announcement.
+// WarningSeconds are the warnings, in seconds before the limit, with a
+// prompt of their own (WarningPrompt) recorded in deploy/sounds. The
+// rendered dialplan also knows the configured --call-warning, whatever it
+// is: asterisk-config --install composes its prompt from recorded words
+// (sounds.TimeLeftWAV). A warning the dialplan does not know (the service
+// and the kit disagree) plays PromptTimeAlmostUp, never core sounds.
 var WarningSeconds = []int{10, 15, 20, 30, 60}
+
+// PromptTimeAlmostUp says "your call time is almost over", without a number.
+const PromptTimeAlmostUp = "TimeAlmostUp"
 
 // WarningPrompt names the prompt that says "you have <seconds> seconds left".
 func WarningPrompt(seconds int) string { return fmt.Sprintf("TimeLeft%d", seconds) }
 
-// Prompts lists every sound file the dialplan plays: the callback.Prompt*
-// names and the warnings.
+// Prompts lists every sound file shipped in deploy/sounds that the
+// dialplan plays: the callback.Prompt* names, the recorded warnings and
+// the generic one.
 func Prompts() []string {
 	p := []string{
 		string(callback.PromptWelcome), string(callback.PromptTimeoutHangup), string(callback.PromptPartnerHangup),
 		string(callback.PromptPartnerBusy), string(callback.PromptPartnerAway), string(callback.PromptSystemBusy),
-		string(callback.PromptInvalidNumber),
+		string(callback.PromptInvalidNumber), PromptTimeAlmostUp,
 	}
 	for _, s := range WarningSeconds {
 		p = append(p, WarningPrompt(s))
 	}
 	return p
+}
+
+// warningSeconds are the warnings the dialplan names a prompt for: the
+// recorded ones and the configured one (whole seconds; 0 = none).
+func warningSeconds(s Settings) []int {
+	secs := slices.Clone(WarningSeconds)
+	if w := int(s.CallWarning / time.Second); w > 0 && !slices.Contains(secs, w) {
+		secs = append(secs, w)
+		slices.Sort(secs)
+	}
+	return secs
 }
 
 // The dialplan measures talk time itself: ANSWEREDTIME_MS counts from the
@@ -167,6 +186,7 @@ type renderData struct {
 	LimitMS, WarnMS, RingS              int64
 	WarnCallee                          string
 	Warnings                            []warning
+	WarningFallback                     string
 	CauseTables                         []causeTable
 
 	// manager.conf and pjsip.conf
@@ -232,9 +252,10 @@ func newRenderData(s Settings) *renderData {
 	d.Stage.DialEnd, d.Stage.Prompt, d.Stage.Hangup = wcbproto.StageDialEnd, wcbproto.StagePrompt, wcbproto.StageHangup
 	d.Prompt.Welcome, d.Prompt.TimeoutHangup = callback.PromptWelcome, callback.PromptTimeoutHangup
 	d.Prompt.PartnerHangup, d.Prompt.SystemBusy = callback.PromptPartnerHangup, callback.PromptSystemBusy
-	for _, sec := range WarningSeconds {
+	for _, sec := range warningSeconds(s) {
 		d.Warnings = append(d.Warnings, warning{sec * 1000, WarningPrompt(sec)})
 	}
+	d.WarningFallback = PromptTimeAlmostUp
 	d.AMIBindAddr, d.AMIBindPort = splitHostPort(s.AMIBind)
 	d.RegisterHost, _ = splitHostPort(s.RegisterServer)
 	d.RegisterServer = s.RegisterServer

@@ -489,11 +489,16 @@ func TestCauseTablesMatchCalleeOutcome(t *testing.T) {
 	}
 }
 
+// TestWarningFile: the recorded warnings, the configured one (composed at
+// install) and, for any other, a prompt without a number: never
+// Asterisk's "timeleft", which plays English core sounds.
 func TestWarningFile(t *testing.T) {
-	d := mustDialplan(t, ipSettings())
+	s := ipSettings()
+	s.CallWarning = 25 * time.Second
+	d := mustDialplan(t, s)
 	for _, tt := range []struct{ ms, want string }{
-		{"20000", "TimeLeft20"}, {"10000", "TimeLeft10"}, {"60000", "TimeLeft60"},
-		{"12345", "timeleft"}, {"5", "timeleft"}, {"20001", "timeleft"},
+		{"20000", "TimeLeft20"}, {"10000", "TimeLeft10"}, {"60000", "TimeLeft60"}, {"25000", "TimeLeft25"},
+		{"12345", PromptTimeAlmostUp}, {"5", PromptTimeAlmostUp}, {"20001", PromptTimeAlmostUp},
 	} {
 		steps := d.Extension("webcallback-warning", tt.ms)
 		if len(steps) == 0 || steps[0].App != "Return" || steps[0].Data != tt.want {

@@ -114,6 +114,8 @@ type Settings struct {
 // DID, language, call limits, AMI account).
 type Kit struct {
 	Out              string
+	Install          bool   // write configs and prompts in place
+	SoundsDir        string // where --install puts the prompts
 	TrunkMode        string // asterisk.TrunkIP or asterisk.TrunkRegister
 	Gateway          string // host[:port]
 	RegisterServer   string
@@ -180,6 +182,7 @@ func Defaults() Settings {
 			TrunkMode: kit.TrunkMode,
 			Gateway:   net.JoinHostPort(kit.GatewayHost, fmt.Sprint(kit.GatewayPort)),
 			SIPBind:   kit.SIPBind,
+			SoundsDir: asterisk.DefaultSoundsDir,
 		},
 	}
 }
@@ -375,6 +378,8 @@ func (l *Loader) table(t *table, s *Settings) {
 
 	k := &s.Kit
 	t.str(gKit, &k.Out, "out", "write the files into this directory (e.g. /etc/asterisk) instead of printing them")
+	t.boolv(gKit, &k.Install, "install", "install from this binary alone: the configuration into --out (empty = "+asterisk.DefaultConfDir+") and every prompt into --sounds-dir")
+	t.str(gKit, &k.SoundsDir, "sounds-dir", "with --install: Asterisk's sounds directory; the prompts go into <dir>/zh and <dir>/en")
 	t.str(gKit, &k.TrunkMode, "trunk-mode", "ip (a gateway that trusts our address) or register (a carrier account with digest auth)")
 	t.str(gKit, &k.Gateway, "gateway", "trunk-mode ip: the gateway's host[:port]")
 	t.str(gKit, &k.RegisterServer, "register-server", "trunk-mode register: the carrier's registrar host[:port]")
