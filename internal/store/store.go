@@ -187,6 +187,10 @@ type Store interface {
 
 	NumberStats(ctx context.Context, number string, now time.Time) (*NumberStats, error)
 	ListNumberStats(ctx context.Context, limit, offset int) ([]NumberStats, error)
+	// Quotas is every rule of rules (nil = none) for number as a caller
+	// and as a callee, with its counter and reset time, counted as Admit
+	// counts: why a number is refused.
+	Quotas(ctx context.Context, number string, rules *Rules, now time.Time) ([]Quota, error)
 	// RebuildNumberStats recomputes the per-number table from cdr; the
 	// result equals what InsertCDR built incrementally.
 	RebuildNumberStats(ctx context.Context) error
