@@ -140,6 +140,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 
 		InternationalPrefix: s.Policy.InternationalPrefix,
 		Rules:               s.Rules(),
+		Location:            s.Location(),
 		MaxStreams:          s.MaxStreams,
 	}
 	deps := web.Deps{

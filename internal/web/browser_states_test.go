@@ -37,13 +37,13 @@ var visitorLangs = map[string]visitorTexts{
 }
 
 // shots saves the page at a phone's and a desktop's size (390x844 and
-// 1280x800) as visitor-<state>-<lang>-<width>.png, and goes back to the
+// 1280x800) as <page>-<state>-<lang>-<width>.png, and goes back to the
 // phone's size.
-func shots(t *testing.T, ctx context.Context, state, lang string) {
+func shots(t *testing.T, ctx context.Context, page, state, lang string) {
 	t.Helper()
 	for _, sz := range [][2]int64{{1280, 800}, {390, 844}} {
 		run(t, ctx, "viewport", chromedp.EmulateViewport(sz[0], sz[1]))
-		shot(t, ctx, fmt.Sprintf("visitor-%s-%s-%d", state, lang, sz[0]))
+		shot(t, ctx, fmt.Sprintf("%s-%s-%s-%d", page, state, lang, sz[0]))
 	}
 }
 
@@ -101,7 +101,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if f := eval[string](t, ctx, `document.activeElement.id`); f != "caller" {
 				t.Errorf("focus starts on %q, want the number field", f)
 			}
-			shots(t, ctx, "form", lang)
+			shots(t, ctx, "visitor", "form", lang)
 
 			// The README's first try: the friend is busy. A failure layout:
 			// the friend's step crossed, nothing after it ticked.
@@ -113,7 +113,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if said := eval[string](t, ctx, `document.getElementById("announce").textContent`); !strings.Contains(said, want.busy) || !strings.Contains(said, text(t, ctx, "#state-title")) {
 				t.Errorf("announced %q", said)
 			}
-			shots(t, ctx, "failed-busy", lang)
+			shots(t, ctx, "visitor", "failed-busy", lang)
 
 			// "Call again" keeps both numbers.
 			run(t, ctx, "again", chromedp.Click(chromedp.CSS("#again")), chromedp.WaitVisible(chromedp.CSS("#call-now")))
@@ -149,7 +149,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if eval[bool](t, ctx, `document.getElementById("caller-error").hidden`) {
 				t.Error("the refusal vanished")
 			}
-			shots(t, ctx, "refused-caller-cooldown", lang)
+			shots(t, ctx, "visitor", "refused-caller-cooldown", lang)
 			// Changing the number is the visitor acting: the message goes.
 			run(t, ctx, "change number", chromedp.SendKeys(chromedp.CSS("#caller"), "9"))
 			if !eval[bool](t, ctx, `document.getElementById("caller-error").hidden`) {
@@ -171,20 +171,20 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if !strings.Contains(msg, want.calleeLimited) || !strings.Contains(msg, want.retryWords) {
 				t.Errorf("callee refusal %q", msg)
 			}
-			shots(t, ctx, "refused-callee", lang)
+			shots(t, ctx, "visitor", "refused-callee", lang)
 
 			// The caller does not answer: "answer your phone" crossed.
 			call(t, ctx, page, "13822221001", "13800002003")
 			final(t, ctx, "failed", want.callerNoAnswer, "done,failed,,")
-			shots(t, ctx, "failed-caller-no-answer", lang)
+			shots(t, ctx, "visitor", "failed-caller-no-answer", lang)
 
 			// The friend's phone rings; the visitor cancels.
 			call(t, ctx, page, "13800001005", numNoAnswer)
 			run(t, ctx, "ringing", chromedp.WaitVisible(chromedp.CSS(`#state-title[data-state="calling_callee"]`)))
-			shots(t, ctx, "ringing", lang)
+			shots(t, ctx, "visitor", "ringing", lang)
 			run(t, ctx, "cancel", chromedp.Click(chromedp.CSS("#cancel")))
 			final(t, ctx, "canceled", want.canceled, "done,done,stopped,")
-			shots(t, ctx, "canceled", lang)
+			shots(t, ctx, "visitor", "canceled", lang)
 
 			// Connected: the countdown starts from the service's limit (6 s
 			// here, not 5:00) and the call can be hung up from the page.
@@ -196,7 +196,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if got := text(t, ctx, "#cancel"); got != want.hangUp {
 				t.Errorf("button while connected %q, want %q", got, want.hangUp)
 			}
-			shots(t, ctx, "connected", lang)
+			shots(t, ctx, "visitor", "connected", lang)
 			run(t, ctx, "hang up", chromedp.Click(chromedp.CSS("#cancel")))
 			final(t, ctx, "ok", want.hungUp, "done,done,done,done")
 			if got := text(t, ctx, "#state-title"); got != want.ended {
@@ -205,7 +205,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if got := text(t, ctx, "#talk"); !strings.HasPrefix(got, want.talk) {
 				t.Errorf("talk time %q", got)
 			}
-			shots(t, ctx, "hung-up", lang)
+			shots(t, ctx, "visitor", "hung-up", lang)
 
 			// The limit ends the talk: completed, with its talk time.
 			call(t, ctx, page, "13800001004", "13800002005")
@@ -213,7 +213,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if got := text(t, ctx, "#talk"); !strings.HasPrefix(got, want.talk) || !strings.HasSuffix(got, "0:06") && !strings.HasSuffix(got, "0:05") {
 				t.Errorf("talk time %q, want the 6 s limit", got)
 			}
-			shots(t, ctx, "completed", lang)
+			shots(t, ctx, "visitor", "completed", lang)
 		})
 	}
 }

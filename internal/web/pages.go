@@ -72,6 +72,12 @@ type pageData struct {
 	ErrorField     string // "caller", "callee" or ""
 	RetryText      string
 
+	// The admin page: whether an admin token is set, and the service's
+	// time zone every admin table and chart shows.
+	AdminOn      bool
+	TimeZone     string
+	Dispositions []string // the CDR search's choices
+
 	// The status page (and the live view's empty frame on the form page).
 	Req         *requestView
 	Final       bool
@@ -289,6 +295,11 @@ func (s *server) handleFormCancel(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 	d := s.newPageData(w, r)
 	d.Title, d.Script = msg(d.Lang, "admin.title"), "admin.js"
+	d.AdminOn, d.TimeZone = s.cfg.AdminToken != "", s.cfg.Location.String()
+	d.Dispositions = cdrDispositions
+	if !d.AdminOn {
+		d.Script = "" // nothing to sign in to: the page says how to turn it on
+	}
 	s.render(w, r, http.StatusOK, s.pages.admin, d)
 }
 

@@ -61,6 +61,10 @@ type Config struct {
 	// Rules are the eligibility quotas, for the admin view of a number
 	// (nil = none). The store enforces them; see policy.
 	Rules *store.Rules
+	// Location is the service's time zone (--timezone): every time the
+	// admin tables, charts and CSV exports show is in it, labelled (nil =
+	// UTC).
+	Location *time.Location
 }
 
 // DefaultMaxStreams is the default bound of open SSE streams (the
@@ -144,6 +148,9 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
 	}
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
