@@ -62,8 +62,12 @@ func (q *query) time(name string, def time.Time) time.Time {
 	if v == "" {
 		return def
 	}
+	loc := q.loc
+	if loc == nil {
+		loc = time.UTC
+	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, v, q.loc); err == nil {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t
 		}
 	}

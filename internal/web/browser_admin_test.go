@@ -53,7 +53,7 @@ func TestBrowserAdminStates(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			want := adminLangs[lang]
 			ctx := newTab(t, 390, 844)
-			e := newEnv(t, envOpts{scale: 0.05, quotas: true,
+			e := newEnv(t, envOpts{scale: 0.5, quotas: true, // the friend rings up to 30 s: time to look around
 				extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off", "--timezone", "Asia/Shanghai"}})
 			done := e.create(numCaller, numBusy)
 			e.waitFinal(done.ID)
@@ -106,6 +106,10 @@ func TestBrowserAdminStates(t *testing.T) {
 			run(t, ctx, "scroll", chromedp.ScrollIntoView(chromedp.CSS("#num-h")))
 			shots(t, ctx, "admin", "number", lang)
 
+			if !eval[bool](t, ctx, `!!document.querySelector('`+row+`')`) {
+				_, b := e.do("GET", "/api/v1/callbacks/"+ringing.ID, "")
+				t.Fatalf("the live row left before the hang-up: %s\n%s", b, eval[string](t, ctx, `document.getElementById("live").outerHTML`))
+			}
 			run(t, ctx, "hang up", chromedp.Evaluate[chromedp.Void](`document.querySelector('`+row+` button').click()`))
 			if err := chromedp.Do(ctx, chromedp.WaitNotPresent(chromedp.CSS(row))); err != nil {
 				t.Fatalf("row stays after hang-up: %v\n%s", err, eval[string](t, context.WithoutCancel(ctx), `document.body.innerText`))
