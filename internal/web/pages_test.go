@@ -203,3 +203,36 @@ func TestOps(t *testing.T) {
 		}
 	}
 }
+
+// TestFormRefusalNoJS: without JavaScript a refusal of the caller comes back
+// on the form next to the caller's number, with its own message for the
+// cooldown and when to try again in words.
+func TestFormRefusalNoJS(t *testing.T) {
+	e := newEnv(t, envOpts{quotas: true, extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off"}})
+	tok := e.csrfOf("/")
+	post := func(callee string) (*http.Response, string) {
+		resp, b := e.form("/call", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {callee}}, "Accept-Language", "en")
+		return resp, string(b)
+	}
+	resp, b := post(numBusy)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first call: %s %.300s", resp.Status, b)
+	}
+	// Over (busy) before the next try: only the cooldown refuses then (a
+	// live call would hold the day's one connected call too, and the
+	// longer refusal is the one reported).
+	e.waitFinal(strings.TrimPrefix(resp.Header.Get("Location"), "/call/"))
+	resp, page := post(numAnswers)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("second call a moment later: %s", resp.Status)
+	}
+	for _, want := range []string{
+		`id="caller-error" class="error">Your number asked for a call a moment ago`,
+		"You can try again in 1 minute (at ",
+		`aria-invalid="true"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
