@@ -74,7 +74,7 @@ var adminNames = map[string][2]string{
 	"adm.since_last":     {"%s since the last request", "距上次申请 %s"},
 	"adm.ami":            {"AMI", "AMI"},
 	"adm.admin_off":      {"The admin interface is off on this server: no admin token is set.", "本服务器未启用管理界面：没有设置管理令牌。"},
-	"adm.admin_off_how":  {"To turn it on, start serve with a long random token: put it in a file and pass --admin-token-file FILE (or set WEBCALLBACK_ADMIN_TOKEN, or admin-token-file in the --config file), then sign in here with it. See README and docs/security.md.", "要启用它，请用一个足够长的随机令牌启动 serve：把令牌写入文件并使用 --admin-token-file 文件（或设置 WEBCALLBACK_ADMIN_TOKEN，或在 --config 文件中写 admin-token-file），然后在此处用它登录。详见 README 和 docs/security.md。"},
+	"adm.admin_off_how":  {"To turn it on, start serve with a long random token, as below (or put admin-token-file in its --config file), then sign in here with that token. See README and docs/security.md.", "要启用它，请按下面的命令用一个足够长的随机令牌启动 serve（或在 --config 文件中写 admin-token-file），然后在此处用这个令牌登录。详见 README 和 docs/security.md。"},
 	"adm.chart.calls":    {"Calls per hour", "每小时呼叫"},
 	"adm.chart.outcomes": {"Outcomes", "结果分布"},
 	"adm.chart.quality":  {"Answer rate and average talk time", "接通率与平均通话时长"},
