@@ -46,12 +46,8 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("migrating %s: %w", config.RedactDSN(l.S.DB), err)
 	}
 	version := "?"
-	if v, ok := st.(interface {
-		SchemaVersion(context.Context) (int, error)
-	}); ok {
-		if n, err := v.SchemaVersion(ctx); err == nil {
-			version = fmt.Sprint(n)
-		}
+	if n, err := st.SchemaVersion(ctx); err == nil {
+		version = fmt.Sprint(n)
 	}
 	fmt.Fprintf(stdout, "%s: schema at version %s\n", config.RedactDSN(l.S.DB), version)
 	return nil
@@ -59,7 +55,7 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // openSettingsStore opens --db with the day boundaries of --timezone, the
 // zone Asterisk's CDR wall clock is in.
-func openSettingsStore(ctx context.Context, s *config.Settings) (store.Store, error) {
+func openSettingsStore(ctx context.Context, s *config.Settings) (*store.DB, error) {
 	st, err := s.OpenStore(ctx)
 	if err != nil {
 		err = fmt.Errorf("opening %s: %w", config.RedactDSN(s.DB), err)

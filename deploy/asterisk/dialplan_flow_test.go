@@ -67,7 +67,9 @@ func TestDialplanJumpsLand(t *testing.T) {
 
 // TestDialplanPlaysOnlyShippedPrompts: every sound the dialplan can play is
 // one of Prompts() (shipped in deploy/sounds) or the configured warning's
-// (composed by asterisk-config --install); never a core sound.
+// (composed by asterisk-config --install); never Asterisk's "timeleft".
+// (SayDigits, the callee's announcement of the caller's number, still uses
+// the core sounds' digits.)
 func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
 	s := ipSettings()
 	s.CallWarning = 7 * time.Second
@@ -82,6 +84,10 @@ func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
 			switch {
 			case st.App == "Playback" && !strings.Contains(st.Data, "$"):
 				name = st.Data
+			case st.App == "Read": // Read(var,prompt,...): the consent questions
+				if args := SplitArgs(st.Data); len(args) > 1 {
+					name = args[1]
+				}
 			case st.App == "Return" && ctx != "webcallback-connected":
 				name = st.Data
 			case st.App == "Set" && setPrompt.MatchString(st.Data):
@@ -111,10 +117,17 @@ func TestTalkTimeFromCalleeAnswer(t *testing.T) {
 		t.Errorf("NowMS %s: STRFTIME needs an empty epoch (the clock with microseconds); ${EPOCH} makes %%3q read 000", NowMS)
 	}
 
-	// U() stamps the answer on the caller's channel, first thing.
-	conn := d.Extension("webcallback-connected", "s")
-	if len(conn) == 0 || conn[0].App != "Set" || conn[0].Data != "MASTER_CHANNEL("+ConnectedVar+")="+NowMS {
-		t.Errorf("[webcallback-connected] s,1 = %+v, want Set(MASTER_CHANNEL(%s)=%s)", conn, ConnectedVar, NowMS)
+	// U() stamps the answer on the caller's channel at its "accepted"
+	// label: after the callee's announcement (confirmation time is not talk
+	// time), first thing after it.
+	acc, ok := d.Label("webcallback-connected", "s", "accepted")
+	if !ok || acc.App != "Set" || acc.Data != "MASTER_CHANNEL("+ConnectedVar+")="+NowMS {
+		t.Errorf("[webcallback-connected] accepted = %+v, want Set(MASTER_CHANNEL(%s)=%s)", acc, ConnectedVar, NowMS)
+	}
+	for _, st := range d.Extension("webcallback-connected", "s") {
+		if st.Priority < acc.Priority && strings.Contains(st.Data, ConnectedVar) {
+			t.Errorf("line %d: %s touched before the announcement is accepted", st.Line, ConnectedVar)
+		}
 	}
 
 	// In [webcallback]: the stamp is cleared before Dial; after Dial (and on

@@ -21,6 +21,7 @@ var Modules = []Module{
 	{"app_stack.so", "Gosub, Return"},
 	{"app_exec.so", "ExecIf"},
 	{"app_userevent.so", "UserEvent"},
+	{"app_read.so", "Read (consent: the caller's 1, the callee's 1 or 9)"},
 	{"func_strings.so", "FILTER, TOLOWER, STRFTIME"},
 	{"func_logic.so", "IF"},
 	{"func_dialplan.so", "DIALPLAN_EXISTS"},

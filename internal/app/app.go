@@ -1,6 +1,9 @@
 // Package app assembles the service from its parts (store, PBX connection,
 // engine, CDR monitor, policy, web) exactly as `webcallback serve` runs it,
-// so end-to-end tests build the production graph rather than a copy of it.
+// so `webcallback call` and the end-to-end tests build the production graph
+// rather than a copy of it: [New] from [config.Settings], [App.Serve] on a
+// listener, [App.Close]. [webcallback/internal/app/apptest] does the three
+// for a test.
 package app
 
 import (
@@ -9,7 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +21,6 @@ import (
 	"webcallback/ami"
 	"webcallback/internal/callflow"
 	"webcallback/internal/config"
-	"webcallback/internal/httpguard"
 	"webcallback/internal/monitor"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
@@ -29,16 +31,16 @@ import (
 type App struct {
 	Settings *config.Settings
 	Log      *slog.Logger
-	Store    store.Store
+	Store    *store.DB
 	PBX      *PBX
 	Engine   *callflow.Engine
 	Guard    *policy.Guard
-	Handler  http.Handler
+	Web      *web.Server
 	Registry *prometheus.Registry
 
-	stop     context.CancelFunc
+	stop     context.CancelFunc // ends bg, the context of the background work
 	stopCDRs func(context.Context)
-	done     chan struct{}
+	workers  sync.WaitGroup // the retention sweep; Close joins it
 }
 
 // Option adjusts what New builds beyond what the settings say, for a
@@ -152,31 +154,22 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		Sandbox:  a.PBX.Sandbox != nil,
 		Logger:   log, // web names its component itself
 		Registry: a.Registry,
-		Context:  bg,
 	}
 	if o.web != nil {
 		o.web(&wcfg, &deps)
 	}
-	if a.Handler, err = web.New(wcfg, deps); err != nil {
+	if a.Web, err = web.New(wcfg, deps); err != nil {
 		return config.BadSetting(fmt.Errorf("web: %w", err))
 	}
 
-	var workers []func()
 	if s.Retention > 0 {
 		mon := monitor.New(a.Store, log)
-		workers = append(workers, func() { logStop(log, "retention sweep", mon.Retain(bg, s.Retention, time.Hour)) })
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			logStop(log, "retention sweep", mon.Retain(bg, s.Retention, time.Hour))
+		}()
 	}
-	a.done = make(chan struct{})
-	go func() {
-		defer close(a.done)
-		wait := make(chan struct{}, len(workers))
-		for _, w := range workers {
-			go func() { w(); wait <- struct{}{} }()
-		}
-		for range workers {
-			<-wait
-		}
-	}()
 	return nil
 }
 
@@ -191,27 +184,12 @@ func (a *App) ready(ctx context.Context) error {
 	return nil
 }
 
-// Serve answers HTTP on l until ctx is done, then shuts down gracefully:
-// no new requests, open ones (SSE streams included) get a few seconds, live
-// calls go on in Asterisk and stay reconcilable by the next start.
+// Serve runs the web ([web.Server.Run]) on l until ctx is done: then it
+// shuts down gracefully (open requests get a few seconds, live calls go on
+// in Asterisk and stay reconcilable by the next start) and returns once the
+// HTTP server and the web's workers (metrics feed, webhooks) have stopped.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
-	srv := httpguard.NewServer(l.Addr().String(), a.Handler, a.Log)
-	srv.BaseContext = func(net.Listener) context.Context { return ctx }
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	a.Log.Info("listening", "addr", "http://"+l.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	a.Log.Info("shutting down: taking no new requests; live calls continue in the PBX")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	return nil
+	return a.Web.Run(ctx, l)
 }
 
 // cdrDrainWait bounds how long Close waits for the CDRs received to be
@@ -233,15 +211,9 @@ func (a *App) Close(ctx context.Context) {
 		cancel()
 	}
 	a.stop()
+	a.workers.Wait() // before the store they use closes
 	if a.PBX != nil {
 		a.PBX.Close()
-	}
-	if a.done != nil {
-		select {
-		case <-a.done:
-		case <-ctx.Done():
-		case <-time.After(5 * time.Second):
-		}
 	}
 	if a.Store != nil {
 		a.Store.Close()
@@ -258,7 +230,7 @@ func engineConfig(s *config.Settings, log *slog.Logger) callflow.Config {
 	c := callflow.Config{
 		Trunk: s.Trunk, CallerIDMode: s.CallerIDMode, DID: s.DID,
 		CallerRing: s.CallerRing, CalleeRing: s.CalleeRing, Limit: s.CallLimit, Warning: warning,
-		WarnCallee: s.WarnCallee, Lang: s.Lang,
+		WarnCallee: s.WarnCallee, Lang: s.Lang, CallerConfirm: s.CallerConfirm, CalleeAnnounce: s.CalleeAnnounce,
 		MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS, QueueSize: s.QueueSize, QueueWait: s.QueueWait,
 		Instance: s.Instance, Logger: log,
 	}

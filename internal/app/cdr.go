@@ -9,7 +9,6 @@ import (
 	"webcallback/ami"
 	"webcallback/internal/config"
 	"webcallback/internal/monitor"
-	"webcallback/internal/store"
 )
 
 const (
@@ -36,7 +35,7 @@ const (
 // stay in the table; the saved position makes the next run read them).
 // When stopCtx ends first, the drain is cut short and logged. Ending ctx
 // stops the monitor at once, without a drain. stop is idempotent.
-func startCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
+func startCDRMonitor(ctx context.Context, s *config.Settings, st monitor.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
 	mon := monitor.New(st, log)
 	mon.Location = s.PBXLocation()
 	wctx, cancel := context.WithCancel(ctx)

@@ -64,6 +64,10 @@ type Settings struct {
 	Trunk        string
 	CallerIDMode string // partner | did
 	DID          string
+	// Consent (docs/design.md §6): the caller presses 1 before the friend
+	// is rung; the friend hears who calls and may opt out for good.
+	CallerConfirm  bool
+	CalleeAnnounce bool
 
 	MaxConcurrent int
 	MaxCPS        float64
@@ -84,6 +88,7 @@ type Settings struct {
 	CallerBillsecLifetime int
 	CallerCooldown        time.Duration
 	CalleePerDay          int
+	CallerNoConfirmPerDay int
 	TimeZone              string
 	PBXTimeZone           string
 
@@ -132,7 +137,7 @@ type Kit struct {
 func Defaults() Settings {
 	host, _ := os.Hostname()
 	if host == "" || !validInstance(host) {
-		host = "webcallback"
+		host = callflow.DefaultInstance
 	}
 	rules := store.DefaultRules()
 	kit := asterisk.DefaultSettings()
@@ -150,11 +155,15 @@ func Defaults() Settings {
 		CallerRing:   wcbproto.DefaultRing,
 		CalleeRing:   wcbproto.DefaultRing,
 		Trunk:        wcbproto.DefaultTrunk,
-		CallerIDMode: "partner",
+		CallerIDMode: callflow.CallerIDPartner,
+		// Consent: on by default against pranks; the announcement is
+		// opt-in (it costs the friend a few seconds and a key).
+		CallerConfirm:  true,
+		CalleeAnnounce: false,
 
 		MaxConcurrent: callflow.DefaultMaxConcurrent,
 		MaxCPS:        callflow.DefaultMaxPerSecond,
-		QueueSize:     100,
+		QueueSize:     callflow.DefaultQueueSize,
 		QueueWait:     callflow.DefaultQueueWait,
 		Instance:      host,
 
@@ -169,6 +178,7 @@ func Defaults() Settings {
 		CallerBillsecLifetime: rules.CallerBillsecLifetime,
 		CallerCooldown:        rules.CallerCooldown,
 		CalleePerDay:          rules.CalleePerDay,
+		CallerNoConfirmPerDay: rules.CallerNoConfirmPerDay,
 		TimeZone:              "Asia/Shanghai",
 		PBXTimeZone:           "Local",
 
@@ -329,6 +339,8 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gCall|gKitCall, &s.Trunk, "trunk", "PJSIP endpoint of the trunk")
 	t.str(gCall, &s.CallerIDMode, "callerid-mode", "caller ID each side sees: partner (the other's number, as the original) or did (--did)")
 	t.str(gCall|gKitCall, &s.DID, "did", "our own number (digits) shown as caller ID with --callerid-mode did")
+	t.add(gCall, "caller-confirm", "on or off: the caller presses 1 after Welcome before the friend is rung (off: anyone's number typed in as \"own number\" rings the friend)", &onOffValue{&s.CallerConfirm})
+	t.add(gCall, "callee-announce", "on or off: the friend hears who calls and presses 1 to talk or 9 never to be called by the service again (the do-not-call list)", &onOffValue{&s.CalleeAnnounce})
 	t.intv(gEngine, &s.MaxConcurrent, "max-concurrent", "maximum callbacks in progress at once")
 	t.flt(gEngine, &s.MaxCPS, "max-cps", "maximum originations per second")
 	t.intv(gEngine, &s.QueueSize, "queue-size", "requests that may wait for capacity; beyond: system_busy at once")
@@ -363,6 +375,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.intv(gQuotas, &s.CallerBillsecLifetime, "caller-billsec-lifetime", "talk seconds per caller number ever (0 = no cap)")
 	t.dur(gQuotas, &s.CallerCooldown, "caller-cooldown", "minimum time between two requests of one caller number")
 	t.intv(gQuotas, &s.CalleePerDay, "callee-per-day", "requests ringing one callee number per day, from any caller (0 = no cap)")
+	t.intv(gQuotas, &s.CallerNoConfirmPerDay, "caller-no-confirm-per-day", "calls per caller number per day that end without the caller's 1 (caller_no_confirm) before the number is refused as a caller for the rest of the day (0 = no cap)")
 	t.str(gDB, &s.TimeZone, "timezone", "time zone where a quota day starts")
 	t.str(gPBX, &s.PBXTimeZone, "pbx-timezone", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
 	t.secret(gService, &s.PoWKey, "pow-key", "key that signs proof-of-work challenges; give every instance behind one load balancer the same (empty = random per process)")

@@ -35,12 +35,13 @@ func (s *Settings) Rules() *store.Rules {
 		CallerBillsecLifetime: s.CallerBillsecLifetime,
 		CallerCooldown:        s.CallerCooldown,
 		CalleePerDay:          s.CalleePerDay,
+		CallerNoConfirmPerDay: s.CallerNoConfirmPerDay,
 		Location:              s.Location(),
 	}
 }
 
 // OpenStore opens --db with the quota-day zone (--timezone), the one the
 // eligibility rules count days in.
-func (s *Settings) OpenStore(ctx context.Context) (store.Store, error) {
+func (s *Settings) OpenStore(ctx context.Context) (*store.DB, error) {
 	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location()})
 }

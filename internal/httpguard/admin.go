@@ -18,7 +18,7 @@ import (
 	"webcallback/internal/store"
 )
 
-// AuditSink records admin actions; store.Store is one.
+// AuditSink records admin actions; *store.DB is one.
 type AuditSink interface {
 	AddAudit(ctx context.Context, e store.AuditEntry) error
 }

@@ -221,7 +221,7 @@ func TestCrossOrigin(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T) store.Store {
+func openStore(t *testing.T) *store.DB {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "guard.db"))

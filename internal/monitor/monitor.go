@@ -12,9 +12,19 @@ import (
 	"webcallback/internal/store"
 )
 
+// Store is what the monitor needs of the database ([*store.DB] is one):
+// batched, deduplicating CDR inserts, the saved position of a table
+// source, and retention.
+type Store interface {
+	InsertCDRs(ctx context.Context, cs []*store.CDR) (inserted int, err error)
+	CDRCursor(ctx context.Context, name string) (string, error)
+	SetCDRCursor(ctx context.Context, name, value string) error
+	Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error)
+}
+
 // Monitor feeds CDRs to the store. One Monitor runs one source.
 type Monitor struct {
-	st  store.Store
+	st  Store
 	log *slog.Logger
 
 	// Location is the zone of the Asterisk server's clock, in which Cdr
@@ -42,7 +52,7 @@ type Stats struct {
 }
 
 // New returns a monitor writing to st; logger nil = slog.Default().
-func New(st store.Store, logger *slog.Logger) *Monitor {
+func New(st Store, logger *slog.Logger) *Monitor {
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -1,12 +1,13 @@
-// Package policy decides whether a visitor's callback request may go ahead:
-// it parses and normalises the two numbers, applies the destination rules,
+// Package policy decides whether a visitor's callback request may go ahead
+// ([Guard.Admit]): it parses and normalises the two numbers ([ParseNumber]), applies the destination rules,
 // the in-memory abuse limits (per IP, subnet, number and number prefix, with
 // exponential backoff), the honeypot, the proof of work and the daily minute
 // budget, and finally asks the store to check eligibility and reserve the
-// request atomically (store.Store.Admit).
+// request atomically ([store.DB.Admit]).
 //
-// Every refusal is a *Refusal carrying the API error code and HTTP status of
-// docs/design.md §6, a Retry-After where one applies, and a localized message.
+// Every refusal is a [*Refusal] carrying the API error code of
+// docs/design.md §6, the input at fault and a Retry-After where one
+// applies; the web maps codes to HTTP statuses and localized messages.
 //
 // Limits are per instance and bounded in memory; eligibility quotas live in
 // the store and hold across instances.
@@ -17,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -150,8 +150,9 @@ type Input struct {
 
 // Refusal is a request refused by policy: an API error, not a failure.
 type Refusal struct {
-	Code   callback.Reason // API error code (docs/design.md §6)
-	Status int             // HTTP status
+	// Code is the API error code (docs/design.md §6); the web maps it to
+	// an HTTP status, so the policy knows nothing of HTTP.
+	Code callback.Reason
 	// Field is the input at fault: "caller", "callee", "pow" or "".
 	Field string
 	// Rule is the eligibility rule that refused a not_eligible request
@@ -174,10 +175,18 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("policy: %s (%s)", r.Code, r.Detail)
 }
 
+// Store is what the guard needs of the database ([*store.DB] is one): the
+// atomic check-and-insert of a request, and the hourly outcomes that feed
+// the spending budget.
+type Store interface {
+	Admit(ctx context.Context, r *callback.Request, rules *store.Rules, now time.Time) (store.Decision, error)
+	StatsByHour(ctx context.Context, from, to time.Time) ([]store.HourStats, error)
+}
+
 // Guard applies the policy. It is safe for concurrent use.
 type Guard struct {
 	cfg   Config
-	st    store.Store
+	st    Store
 	rules *store.Rules
 	log   *slog.Logger
 	now   func() time.Time
@@ -195,7 +204,7 @@ type Guard struct {
 
 // New checks cfg and returns a Guard admitting into st with the
 // eligibility rules (nil = none).
-func New(cfg Config, st store.Store, rules *store.Rules, logger *slog.Logger) (*Guard, error) {
+func New(cfg Config, st Store, rules *store.Rules, logger *slog.Logger) (*Guard, error) {
 	if st == nil {
 		return nil, errors.New("policy: no store")
 	}
@@ -345,10 +354,14 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 	}
 	if !d.Allowed {
 		release()
-		ref := &Refusal{Code: callback.ReasonNotEligible, Status: http.StatusForbidden,
+		ref := &Refusal{Code: callback.ReasonNotEligible,
 			Field: "caller", Rule: d.Rule, Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
 		if strings.HasPrefix(d.Rule, "callee") {
 			ref.Field = "callee"
+		}
+		if d.Rule == store.RuleCalleeOptedOut {
+			// The callee said never again: its own code (docs/design.md §6).
+			ref.Code = callback.ReasonCalleeOptedOut
 		}
 		if !d.RetryAt.IsZero() {
 			ref.RetryAfter = d.RetryAt.Sub(now)
@@ -383,7 +396,7 @@ func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 		// A bot filled the field people cannot see. Count it against the
 		// address as an abuse strike, and refuse without saying why.
 		g.ip.Strike(ipKey, now)
-		return &Refusal{Code: callback.ReasonNotEligible, Status: http.StatusForbidden, Detail: "honeypot field filled"}
+		return &Refusal{Code: callback.ReasonNotEligible, Detail: "honeypot field filled"}
 	}
 	for _, c := range []struct {
 		l    *ratelimit.Limiter
@@ -401,7 +414,7 @@ func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 	if g.powRequired(now) {
 		if err := g.pow.Verify(in.PoW, now); err != nil {
 			ch := g.Challenge(now)
-			return &Refusal{Code: callback.ReasonRateLimited, Status: http.StatusTooManyRequests, Field: "pow",
+			return &Refusal{Code: callback.ReasonRateLimited, Field: "pow",
 				RetryAfter: time.Second, RetryAt: now.Add(time.Second), Detail: err.Error(), Challenge: &ch}
 		}
 	}
@@ -418,7 +431,7 @@ func (g *Guard) checkNumbers(in Input) (caller, callee Number, ref *Refusal) {
 		return caller, callee, invalid("callee", err)
 	}
 	if caller.E164 == callee.E164 {
-		return caller, callee, &Refusal{Code: callback.ReasonSameNumber, Status: http.StatusBadRequest,
+		return caller, callee, &Refusal{Code: callback.ReasonSameNumber,
 			Field: "callee", Detail: "caller and callee are the same number"}
 	}
 	for _, c := range []struct {
@@ -426,7 +439,7 @@ func (g *Guard) checkNumbers(in Input) (caller, callee Number, ref *Refusal) {
 		field string
 	}{{caller, "caller"}, {callee, "callee"}} {
 		if why := g.destinationRefused(c.n); why != "" {
-			return caller, callee, &Refusal{Code: callback.ReasonDestinationNotAllowed, Status: http.StatusBadRequest,
+			return caller, callee, &Refusal{Code: callback.ReasonDestinationNotAllowed,
 				Field: c.field, Detail: c.field + " " + c.n.E164 + ": " + why}
 		}
 	}
@@ -477,12 +490,12 @@ func (g *Guard) checkNumberLimits(caller, callee Number, now time.Time) *Refusal
 
 func rateLimited(now time.Time, wait time.Duration, field, detail string) *Refusal {
 	wait = max(wait, time.Second)
-	return &Refusal{Code: callback.ReasonRateLimited, Status: http.StatusTooManyRequests, Field: field,
+	return &Refusal{Code: callback.ReasonRateLimited, Field: field,
 		RetryAfter: wait, RetryAt: now.Add(wait), Detail: detail}
 }
 
 func invalid(field string, err error) *Refusal {
-	return &Refusal{Code: callback.ReasonInvalidNumber, Status: http.StatusBadRequest, Field: field,
+	return &Refusal{Code: callback.ReasonInvalidNumber, Field: field,
 		Detail: field + ": " + err.Error()}
 }
 

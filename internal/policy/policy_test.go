@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -22,7 +21,7 @@ import (
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 // openStore opens a fresh real SQLite store.
-func openStore(t testing.TB) store.Store {
+func openStore(t testing.TB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "policy.db"))
@@ -37,7 +36,7 @@ func openStore(t testing.TB) store.Store {
 }
 
 // newGuard returns a guard over a fresh store; edit changes the defaults.
-func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, store.Store, *testenv.Clock) {
+func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, *store.DB, *testenv.Clock) {
 	t.Helper()
 	clk := testenv.NewClock(t0)
 	cfg := DefaultConfig()
@@ -87,29 +86,28 @@ func TestAdmitAccepts(t *testing.T) {
 
 func TestAdmitRefuses(t *testing.T) {
 	tests := []struct {
-		name   string
-		edit   func(*Config)
-		in     Input
-		code   callback.Reason
-		status int
-		field  string
+		name  string
+		edit  func(*Config)
+		in    Input
+		code  callback.Reason
+		field string
 	}{
-		{"invalid caller", nil, in("12345", "13800001002", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "caller"},
-		{"invalid callee", nil, in("13800001001", "138000010020000", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"empty callee", nil, in("13800001001", "", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"CRLF in callee", nil, in("13800001001", "13800001002\r\nAction: Originate", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"dial-string chars", nil, in("13800001001", "13800001002&PJSIP/999@evil", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"same number", nil, in("13800001001", "+86 138-0000-1001", "192.0.2.1"), callback.ReasonSameNumber, 400, "callee"},
-		{"same number 0086", nil, in("008613800001001", "13800001001", "192.0.2.1"), callback.ReasonSameNumber, 400, "callee"},
-		{"toll free", nil, in("13800001001", "800 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"CN 400", nil, in("13800001001", "400 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"premium abroad", nil, in("13800001001", "+1 900 555 0199", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"abroad (IRSF)", nil, in("13800001001", "+44 20 7946 0018", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"caller abroad", nil, in("+44 20 7946 0018", "13800001001", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "caller"},
+		{"invalid caller", nil, in("12345", "13800001002", "192.0.2.1"), callback.ReasonInvalidNumber, "caller"},
+		{"invalid callee", nil, in("13800001001", "138000010020000", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"empty callee", nil, in("13800001001", "", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"CRLF in callee", nil, in("13800001001", "13800001002\r\nAction: Originate", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"dial-string chars", nil, in("13800001001", "13800001002&PJSIP/999@evil", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"same number", nil, in("13800001001", "+86 138-0000-1001", "192.0.2.1"), callback.ReasonSameNumber, "callee"},
+		{"same number 0086", nil, in("008613800001001", "13800001001", "192.0.2.1"), callback.ReasonSameNumber, "callee"},
+		{"toll free", nil, in("13800001001", "800 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"CN 400", nil, in("13800001001", "400 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"premium abroad", nil, in("13800001001", "+1 900 555 0199", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"abroad (IRSF)", nil, in("13800001001", "+44 20 7946 0018", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"caller abroad", nil, in("+44 20 7946 0018", "13800001001", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "caller"},
 		{"denied prefix wins over home", func(c *Config) { c.DenyPrefixes = []string{"+86138000"} },
-			in("13900001001", "13800001002", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
+			in("13900001001", "13800001002", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
 		{"honeypot", nil, Input{Caller: "13800001001", Callee: "13800001002", ClientIP: ip("192.0.2.1"), Honeypot: "http://spam"},
-			callback.ReasonNotEligible, 403, ""},
+			callback.ReasonNotEligible, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,8 +116,8 @@ func TestAdmitRefuses(t *testing.T) {
 			if err != nil || req != nil || ref == nil {
 				t.Fatalf("Admit = %v, %v, %v; want a refusal", req, ref, err)
 			}
-			if ref.Code != tt.code || ref.Status != tt.status || ref.Field != tt.field {
-				t.Fatalf("refusal %+v, want %s %d field %q", ref, tt.code, tt.status, tt.field)
+			if ref.Code != tt.code || ref.Field != tt.field {
+				t.Fatalf("refusal %+v, want %s field %q", ref, tt.code, tt.field)
 			}
 			if rs, _ := st.ListRequests(context.Background(), store.RequestFilter{}); len(rs) != 0 {
 				t.Fatalf("refused request stored: %v", rs)
@@ -189,7 +187,7 @@ func runAttempts(t *testing.T, g *Guard, atts []attempt) {
 		case ref != nil && (ref.Code != a.wantCode || ref.Field != a.wantField):
 			t.Fatalf("attempt %d (%+v): refusal %+v, want %s field %q", i, a, ref, a.wantCode, a.wantField)
 		case ref != nil && ref.Code == callback.ReasonRateLimited:
-			if ref.Status != http.StatusTooManyRequests || ref.RetryAfter < time.Second ||
+			if ref.RetryAfter < time.Second ||
 				!ref.RetryAt.After(t0) {
 				t.Fatalf("attempt %d: rate limit without Retry-After: %+v", i, ref)
 			}
@@ -300,8 +298,8 @@ func TestEligibilityFromStore(t *testing.T) {
 		{"13800001001", "13900002002", "198.51.100.1", callback.ReasonNotEligible, "caller"},
 	})
 	_, ref, _ := g.Admit(context.Background(), in("13800001001", "13900003003", "203.0.113.1"))
-	if ref.Status != http.StatusForbidden || ref.RetryAt.IsZero() || ref.RetryAfter <= 0 {
-		t.Fatalf("not eligible refusal %+v: want 403 with the time of the next day", ref)
+	if ref.Code != callback.ReasonNotEligible || ref.RetryAt.IsZero() || ref.RetryAfter <= 0 {
+		t.Fatalf("not eligible refusal %+v: want not_eligible with the time of the next day", ref)
 	}
 	// --limits off: eligibility off too.
 	g, _, _ = newGuard(t, rules, func(c *Config) { c.Limits = false })
@@ -322,7 +320,7 @@ func TestDailyBudget(t *testing.T) {
 		{"13800003003", "13900003003", "192.0.2.3", callback.ReasonSystemBusy, ""},
 	})
 	_, ref, _ := g.Admit(context.Background(), in("13800004004", "13900004004", "192.0.2.4"))
-	if ref == nil || ref.Status != http.StatusServiceUnavailable || !ref.RetryAt.Equal(t0.Truncate(24*time.Hour).Add(24*time.Hour)) {
+	if ref == nil || ref.Code != callback.ReasonSystemBusy || !ref.RetryAt.Equal(t0.Truncate(24*time.Hour).Add(24*time.Hour)) {
 		t.Fatalf("budget refusal %+v", ref)
 	}
 	// The reservations of calls that have surely ended lapse (their CDRs,

@@ -74,7 +74,7 @@ func statements(src string) []string {
 // Migrate applies the embedded migrations not yet recorded. Two instances
 // starting at once are serialised by a database lock (MySQL GET_LOCK,
 // PostgreSQL advisory lock, SQLite's write lock).
-func (s *sqlStore) Migrate(ctx context.Context) error {
+func (s *DB) Migrate(ctx context.Context) error {
 	ms, err := loadMigrations(s.d.name)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func (s *sqlStore) Migrate(ctx context.Context) error {
 // apply runs one migration. SQLite and PostgreSQL run DDL in a transaction,
 // so a failed migration leaves nothing behind; MySQL commits each DDL
 // statement implicitly, so there a failure needs a look by the operator.
-func (s *sqlStore) apply(ctx context.Context, conn *sql.Conn, m migration) error {
+func (s *DB) apply(ctx context.Context, conn *sql.Conn, m migration) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migration %s: %w", m.name, err)
@@ -148,7 +148,7 @@ func (s *sqlStore) apply(ctx context.Context, conn *sql.Conn, m migration) error
 	return nil
 }
 
-func (s *sqlStore) migrationLock(ctx context.Context, conn *sql.Conn) (unlock func(), err error) {
+func (s *DB) migrationLock(ctx context.Context, conn *sql.Conn) (unlock func(), err error) {
 	switch s.d.name {
 	case "mysql":
 		var got sql.NullInt64
@@ -166,7 +166,7 @@ func (s *sqlStore) migrationLock(ctx context.Context, conn *sql.Conn) (unlock fu
 }
 
 // SchemaVersion returns the highest applied migration (0 = none).
-func (s *sqlStore) SchemaVersion(ctx context.Context) (int, error) {
+func (s *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: schema version: %w", err)

@@ -31,21 +31,12 @@ type Options struct {
 // Open opens the database named by dsn (docs/design.md §6: sqlite:<path>,
 // mysql://user:pass@host:3306/db, postgres://...) with default Options.
 // It does not migrate: call Migrate.
-func Open(ctx context.Context, dsn string) (Store, error) {
+func Open(ctx context.Context, dsn string) (*DB, error) {
 	return OpenWith(ctx, dsn, Options{})
 }
 
-// OpenWith is Open with Options.
-func OpenWith(ctx context.Context, dsn string, o Options) (Store, error) {
-	s, err := openSQL(ctx, dsn, o)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// openSQL opens and pings the database behind dsn.
-func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
+// OpenWith is Open with Options: it opens and pings the database behind dsn.
+func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	d, driver, conn, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -73,7 +64,7 @@ func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &sqlStore{db: db, d: d, loc: loc}, nil
+	return &DB{db: db, d: d, loc: loc}, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -154,23 +145,28 @@ func redactErr(err error) error {
 	return errors.New("unparsable URL")
 }
 
-// sqlStore implements Store on database/sql for all three backends; d holds
-// what differs between them.
-type sqlStore struct {
+// DB is the store: one implementation on database/sql for all three
+// backends; d holds what differs between them. It is safe for concurrent
+// use. Consumers declare the small interface of the methods they call
+// (callflow.Store, policy.Store, monitor.Store, web.Store) rather than
+// depending on all of them.
+type DB struct {
 	db    *sql.DB
 	d     dialect
 	loc   *time.Location
 	stmts stmtCache
 }
 
-func (s *sqlStore) Ping(ctx context.Context) error {
+// Ping checks the database answers (/readyz).
+func (s *DB) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.d.name, err)
 	}
 	return nil
 }
 
-func (s *sqlStore) Close() error {
+// Close releases the prepared statements and the connection pool.
+func (s *DB) Close() error {
 	s.stmts.mu.Lock()
 	for _, st := range s.stmts.m {
 		st.Close()
@@ -181,4 +177,4 @@ func (s *sqlStore) Close() error {
 }
 
 // Backend names the database kind: "sqlite", "mysql" or "postgres".
-func (s *sqlStore) Backend() string { return s.d.name }
+func (s *DB) Backend() string { return s.d.name }

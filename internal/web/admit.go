@@ -26,9 +26,6 @@ func refusalError(lang string, ref *policy.Refusal) *apiError {
 	e := newError(lang, string(ref.Code))
 	e.Message = refusalMessage(lang, string(ref.Code), ref.Rule, ref.Field)
 	e.Rule = ref.Rule
-	if ref.Status != 0 {
-		e.Status = ref.Status
-	}
 	if !ref.RetryAt.IsZero() {
 		t := ref.RetryAt
 		e.RetryAt = &t

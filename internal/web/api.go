@@ -138,7 +138,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.releaseStream()
-	updates, stop, err := s.svc.Watch(id)
+	updates, stop, err := s.svc.Watch(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, s.lookupErr(lang, err))
 		return

@@ -26,7 +26,7 @@ func TestCallFlows(t *testing.T) {
 		passes []callback.State // states the stream must show on the way
 	}{
 		{numAnswers, callback.StateCompleted, callback.ReasonLimitReached, callback.PromptTimeoutHangup,
-			[]callback.State{callback.StateCallingCaller, callback.StateCallingCallee, callback.StateConnected}},
+			[]callback.State{callback.StateCallingCaller, callback.StateConfirming, callback.StateCallingCallee, callback.StateConnected}},
 		{numHangup, callback.StateCompleted, callback.ReasonCalleeHangup, callback.PromptPartnerHangup,
 			[]callback.State{callback.StateConnected}},
 		{numBusy, callback.StateFailed, callback.ReasonCalleeBusy, callback.PromptPartnerBusy, []callback.State{callback.StateCallingCallee}},

@@ -86,8 +86,10 @@ func TestBrowserAdminStates(t *testing.T) {
 			if got := text(t, ctx, "#cdrs thead th"); !strings.Contains(got, "Asia/Shanghai") {
 				t.Errorf("CDR date header %q names no time zone", got)
 			}
-			if got := text(t, ctx, "#cdrs tbody tr td"); !want.date.MatchString(got) {
-				t.Errorf("CDR date %q is not written as %s writes dates", got, lang)
+			// Read by script: the table is re-rendered by each search, and a
+			// node chromedp looked up earlier may already be gone.
+			if got := eval[string](t, ctx, `document.querySelector("#cdrs tbody tr td").textContent`); !want.date.MatchString(got) {
+				t.Errorf("CDR date %q is not written as %s writes dates\n%s", got, lang, eval[string](t, ctx, `document.querySelector("#cdrs tbody").innerHTML`))
 			}
 			if got := eval[[]string](t, ctx, `[...document.querySelectorAll("#cdrs tbody td:nth-child(4)")].map(td => td.textContent)`); !contains(got, want.busyDisp) {
 				t.Errorf("dispositions %q, want %q among them", got, want.busyDisp)

@@ -52,6 +52,7 @@ type envOpts struct {
 	limits     bool          // policy limits on (the eligibility quotas stay off)
 	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
 	pow        string        // policy proof of work (default off)
+	announce   bool          // --callee-announce on
 	// quotas keeps serve's default eligibility quotas (one connected call
 	// per caller a day, a minute between two requests of a caller, 3 rings
 	// of a callee a day...) and turns the limits on: the README's demo as a
@@ -94,6 +95,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 		"--callee-ring", o.calleeRing.String(), "--max-cps", "1000", "--lang", "en",
 		"--limits", limits, "--pow", o.pow, "--pow-difficulty", "8", "--daily-minutes", "0",
 		"--admin-token", o.adminToken, "--webhook-url", o.webhookURL, "--webhook-secret", "hook-secret",
+	}
+	if o.announce {
+		flags = append(flags, "--callee-announce", "on")
 	}
 	if !o.quotas {
 		flags = append(flags, "--caller-connected-per-day", "0", "--caller-attempts-per-day", "0", "--caller-cooldown", "0s", "--callee-per-day", "0")

@@ -50,13 +50,14 @@ func (s *server) limitSeconds() int {
 }
 
 // The four steps the page shows and the step each live state is at: 1
-// calling you, 2 answer your phone, 3 calling your friend, 4 connected.
+// calling you, 2 answer your phone (and press 1 when asked: confirming), 3
+// calling your friend, 4 connected.
 // app.js holds the same table (stepOf) for the live view.
 var (
 	stepKeys = []string{"step.calling_you", "step.answer", "step.friend", "step.connected"}
 	stepOf   = map[callback.State]int{
 		callback.StateQueued: 1, callback.StateCallingCaller: 2, callback.StateCallerAnswered: 3,
-		callback.StateCallingCallee: 3, callback.StateConnected: 4,
+		callback.StateConfirming: 2, callback.StateCallingCallee: 3, callback.StateConnected: 4,
 	}
 )
 
@@ -81,9 +82,13 @@ type outcome struct {
 // ended, not canceled.
 func present(v requestView) outcome {
 	o := outcome{StateKey: "state." + string(v.State)}
+	// The step the call was at when it ended: the last live state's (not
+	// the furthest: confirming comes after caller_answered, at step 2).
 	reached := 0
 	for _, h := range v.History {
-		reached = max(reached, stepOf[h.State])
+		if n, ok := stepOf[h.State]; ok {
+			reached = n
+		}
 	}
 	talked := v.ConnectedAt != nil
 	mark := func(int) string { return "" }

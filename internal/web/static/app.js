@@ -141,8 +141,9 @@
   let skew = progress ? Number(progress.dataset.serverNow) - Date.now() : 0;
   if (Math.abs(skew) < 3000) skew = 0;
   // Which of the four steps a state is at: 1 calling you, 2 answer your
-  // phone, 3 calling your friend, 4 connected (web/view.go's stepOf).
-  const stepOf = { queued: 1, calling_caller: 2, caller_answered: 3, calling_callee: 3, connected: 4 };
+  // phone (and press 1 when asked: confirming), 3 calling your friend, 4
+  // connected (web/view.go's stepOf).
+  const stepOf = { queued: 1, calling_caller: 2, caller_answered: 3, confirming: 2, calling_callee: 3, connected: 4 };
   const finals = ["completed", "failed", "canceled", "rejected"];
   let timer = 0;
   let shown = 0; // transitions rendered: an older snapshot (a slow DELETE reply) never overwrites a newer one
@@ -152,8 +153,10 @@
   // which failed (crossed), none ticked that did not happen; a call that
   // connected and was then hung up reads as ended.
   function present(req) {
+    // The step the call was at when it ended: the last live state's (not
+    // the furthest: confirming comes after caller_answered, at step 2).
     let reached = 0;
-    for (const h of req.history || []) reached = Math.max(reached, stepOf[h.state] || 0);
+    for (const h of req.history || []) reached = stepOf[h.state] || reached;
     const final = finals.includes(req.state), talked = !!req.connected_at;
     const o = { kind: "", stateKey: "state." + req.state, reasonKey: "", mark: () => "" };
     if (!final) {
