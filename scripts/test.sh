@@ -18,6 +18,8 @@ command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need+=(sox libsox-fmt-all)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
+# A CJK font, so the zh screenshots of the browser tests show the text.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "== installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -138,6 +138,18 @@ func (d CDRDatabase) validate() error {
 	return errors.Join(errs...)
 }
 
+// Modules are the modules of the backend, loaded after [Modules].
+func (d CDRDatabase) Modules() []Module {
+	switch {
+	case d.ODBC():
+		return []Module{{"res_odbc.so", "ODBC connections (res_odbc.conf)"},
+			{"cdr_adaptive_odbc.so", "CDRs into the service's cdr table (cdr_adaptive_odbc.conf)"}}
+	case d.Kind == CDRPostgres:
+		return []Module{{"cdr_pgsql.so", "CDRs into the service's cdr table (cdr_pgsql.conf)"}}
+	}
+	return nil
+}
+
 // ODBC reports that the backend is cdr_adaptive_odbc.
 func (d CDRDatabase) ODBC() bool { return d.Kind == CDRMySQL || d.Kind == CDRSQLite }
 

@@ -162,10 +162,12 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		PublicBaseURL:  s.PublicURL,
 		DefaultLang:    s.Lang,
 		CallLimit:      s.CallLimit,
+		PBXTimeScale:   engineConfig(s, log).PBXTimeScale,
 		Region:         s.Region,
 
 		InternationalPrefix: s.Policy.InternationalPrefix,
 		Rules:               s.Rules(),
+		Location:            s.Location(),
 		MaxStreams:          s.MaxStreams,
 		MaxStreamsPerIP:     s.MaxStreamsPerIP,
 	}

@@ -147,10 +147,6 @@ func (cfg *Config) setDefaults() error {
 	return nil
 }
 
-// ErrConnected is returned by Cancel for a visitor when the call is already
-// connected: then only the people on the phone, or an admin, end it.
-var ErrConnected = fmt.Errorf("%w: the call is connected; only an admin can hang it up", callback.ErrFinal)
-
 // Timings of the engine's own housekeeping (real time, not the PBX's).
 const (
 	// originateGrace is how long a failed OriginateResponse waits for the
@@ -630,10 +626,11 @@ func (e *Engine) graceFinish(id string) {
 	}
 }
 
-// Cancel ends a request that is not final. A visitor may cancel while the
-// caller's or the callee's phone rings; an admin may also hang up a
-// connected call. The outcome (canceled, by) is recorded when Asterisk
-// reports the caller's channel gone.
+// Cancel ends a request that is not final, in any live state: while a
+// phone rings, and a connected call too (the page's Hang up button, the
+// admin's). The outcome (canceled, by; connected_at and billsec kept when
+// the call had connected) is recorded when Asterisk reports the caller's
+// channel gone.
 func (e *Engine) Cancel(ctx context.Context, id string, by callback.Reason) error {
 	if by != callback.ReasonVisitor && by != callback.ReasonAdmin {
 		return fmt.Errorf("callflow: cancel by %q: want %q or %q", by, callback.ReasonVisitor, callback.ReasonAdmin)
@@ -658,8 +655,6 @@ func (e *Engine) Cancel(ctx context.Context, id string, by callback.Reason) erro
 			e.changedLocked(c)
 		}
 		return nil
-	case c.req.State == callback.StateConnected && by == callback.ReasonVisitor:
-		return ErrConnected
 	}
 	if c.cancelBy == "" || by == callback.ReasonAdmin {
 		c.cancelBy = by

@@ -212,7 +212,9 @@ func TestCancel(t *testing.T) {
 		{"visitor while the caller's phone rings", "13822221001", "13800002002", callback.StateCallingCaller, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
 		{"visitor while the friend's phone rings", "13800001001", "13822222002", callback.StateCallingCallee, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
 		{"admin hangs up a connected call", "13800001002", "13800002002", callback.StateConnected, callback.ReasonAdmin, nil, callback.StateCanceled, callback.ReasonAdmin},
-		{"visitor cannot end a connected call", "13800001003", "13800002003", callback.StateConnected, callback.ReasonVisitor, ErrConnected, "", ""},
+		// The page's Hang up button: the visitor ends the talk; connected_at
+		// and billsec stay set.
+		{"visitor hangs up a connected call", "13800001003", "13800002003", callback.StateConnected, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -126,6 +126,8 @@ type Settings struct {
 // DID, language, call limits, AMI account).
 type Kit struct {
 	Out              string
+	Install          bool   // write configs and prompts in place
+	SoundsDir        string // where --install puts the prompts
 	TrunkMode        string // asterisk.TrunkIP or asterisk.TrunkRegister
 	Gateway          string // host[:port]
 	RegisterServer   string
@@ -200,6 +202,7 @@ func Defaults() Settings {
 			TrunkMode: kit.TrunkMode,
 			Gateway:   net.JoinHostPort(kit.GatewayHost, fmt.Sprint(kit.GatewayPort)),
 			SIPBind:   kit.SIPBind,
+			SoundsDir: asterisk.DefaultSoundsDir,
 		},
 	}
 }
@@ -225,17 +228,18 @@ const (
 	gKitCall                   // call settings the dialplan falls back to
 	gRetain                    // --retention (serve's sweep, stats purge)
 	gKitCDR                    // where Asterisk writes its CDRs: the kit renders that backend
+	gQuotas                    // the eligibility quotas (serve enforces them, stats show explains them)
 )
 
 // commandGroups are the settings each command takes; a command not listed
 // (tests) takes serve's.
 var commandGroups = map[string]group{
-	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain,
+	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain | gQuotas,
 	"call":            gLog | gDB | gPBX | gCall | gNumbers,
 	"migrate":         gLog | gDB,
 	"backup":          gLog | gDB,
 	"restore":         gLog | gDB,
-	"stats":           gLog | gDB | gNumbers | gRetain,
+	"stats":           gLog | gDB | gNumbers | gRetain | gQuotas,
 	"asterisk-config": gKit | gKitAMI | gKitCall | gKitCDR,
 }
 
@@ -358,7 +362,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gNumbers, &s.Region, "region", "home region for phone numbers (ISO 3166 code)")
 	t.str(gNumbers, &p.InternationalPrefix, "international-prefix", "dialled before the country code of numbers outside --region")
 	t.str(gCall|gKitCall, &s.Lang, "lang", "default language of pages and prompts: "+strings.Join(wcbproto.Languages, " or "))
-	t.add(gService, "limits", "on or off: off disables per-IP, per-number and per-prefix rate limits and eligibility, for load tests and development only", &onOffValue{&s.Limits})
+	t.add(gService|gQuotas, "limits", "on or off: off disables per-IP, per-number and per-prefix rate limits and eligibility, for load tests and development only", &onOffValue{&s.Limits})
 	t.str(gService, &s.PoW, "pow", "proof-of-work challenge on the public form: auto (under load), always or off")
 	limit := func(v *policy.Limit, name, what string) {
 		t.add(gService, name, "requests "+what+": N/window (e.g. 10/10m) or off", limitValue{v})
@@ -378,13 +382,13 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.intv(gService, &p.PoWDifficulty, "pow-difficulty", "proof-of-work leading zero bits (16 is about a second in a browser)")
 	t.intv(gService, &p.PoWAutoRate, "pow-auto-rate", "with --pow auto: requests per minute that switch the challenge on")
 	t.add(gService, "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (empty = none; client IP from the socket)", &prefixesValue{&s.TrustedProxies})
-	t.intv(gService, &s.CallerConnectedPerDay, "caller-connected-per-day", "connected calls per caller number per day (0 = no cap)")
-	t.intv(gService, &s.CallerAttemptsPerDay, "caller-attempts-per-day", "requests per caller number per day (0 = no cap)")
-	t.intv(gService, &s.CallerBillsecPerDay, "caller-billsec-per-day", "talk seconds per caller number per day (0 = no cap)")
-	t.intv(gService, &s.CallerBillsecLifetime, "caller-billsec-lifetime", "talk seconds per caller number ever (0 = no cap)")
-	t.dur(gService, &s.CallerCooldown, "caller-cooldown", "minimum time between two requests of one caller number")
-	t.intv(gService, &s.CalleePerDay, "callee-per-day", "requests ringing one callee number per day, from any caller (0 = no cap)")
-	t.intv(gService, &s.CallerNoConfirmPerDay, "caller-no-confirm-per-day", "calls per caller number per day that end without the caller's 1 (caller_no_confirm) before the number is refused as a caller for the rest of the day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerConnectedPerDay, "caller-connected-per-day", "connected calls per caller number per day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerAttemptsPerDay, "caller-attempts-per-day", "requests per caller number per day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerBillsecPerDay, "caller-billsec-per-day", "talk seconds per caller number per day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerBillsecLifetime, "caller-billsec-lifetime", "talk seconds per caller number ever (0 = no cap)")
+	t.dur(gQuotas, &s.CallerCooldown, "caller-cooldown", "minimum time between two requests of one caller number")
+	t.intv(gQuotas, &s.CalleePerDay, "callee-per-day", "requests ringing one callee number per day, from any caller (0 = no cap)")
+	t.intv(gQuotas, &s.CallerNoConfirmPerDay, "caller-no-confirm-per-day", "calls per caller number per day that end without the caller's 1 (caller_no_confirm) before the number is refused as a caller for the rest of the day (0 = no cap)")
 	t.str(gDB, &s.TimeZone, "timezone", "time zone where a quota day starts")
 	t.str(gPBX, &s.PBXTimeZone, "pbx-timezone", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
 	t.secret(gService, &s.PoWKey, "pow-key", "key that signs proof-of-work challenges; give every instance behind one load balancer the same (empty = random per process)")
@@ -404,6 +408,8 @@ func (l *Loader) table(t *table, s *Settings) {
 
 	k := &s.Kit
 	t.str(gKit, &k.Out, "out", "write the files into this directory (e.g. /etc/asterisk) instead of printing them")
+	t.boolv(gKit, &k.Install, "install", "install from this binary alone: the configuration into --out (empty = "+asterisk.DefaultConfDir+") and every prompt into --sounds-dir")
+	t.str(gKit, &k.SoundsDir, "sounds-dir", "with --install: Asterisk's sounds directory; the prompts go into <dir>/zh and <dir>/en")
 	t.str(gKit, &k.TrunkMode, "trunk-mode", "ip (a gateway that trusts our address) or register (a carrier account with digest auth)")
 	t.str(gKit, &k.Gateway, "gateway", "trunk-mode ip: the gateway's host[:port]")
 	t.str(gKit, &k.RegisterServer, "register-server", "trunk-mode register: the carrier's registrar host[:port]")

@@ -155,6 +155,10 @@ type Refusal struct {
 	Code callback.Reason
 	// Field is the input at fault: "caller", "callee", "pow" or "".
 	Field string
+	// Rule is the eligibility rule that refused a not_eligible request
+	// (store.Rule*: "caller_cooldown", "callee_per_day", ...) or "". The
+	// web picks the visitor's message by it.
+	Rule string
 	// RetryAfter, when positive, is the Retry-After to send; RetryAt is
 	// the same as a time (zero = unknown or never).
 	RetryAfter time.Duration
@@ -360,7 +364,7 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 	if !d.Allowed {
 		release()
 		ref := &Refusal{Code: callback.ReasonNotEligible,
-			Field: "caller", Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
+			Field: "caller", Rule: d.Rule, Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
 		if strings.HasPrefix(d.Rule, "callee") {
 			ref.Field = "callee"
 		}

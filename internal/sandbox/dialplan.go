@@ -90,16 +90,15 @@ func (c *call) settings() settings {
 	return st
 }
 
-// warningFile is what [webcallback-warning] returns for a warning.
+// warningFile is what [webcallback-warning] returns for a warning: the
+// kit renders a prompt for the recorded warnings and for the configured
+// one, which in the sandbox is always the service's own (one settings
+// file), so any whole number of seconds has its TimeLeft<N>.
 func warningFile(warnMS int) string {
-	if warnMS%1000 == 0 {
-		for _, s := range asterisk.WarningSeconds {
-			if s*1000 == warnMS {
-				return asterisk.WarningPrompt(s)
-			}
-		}
+	if warnMS > 0 && warnMS%1000 == 0 {
+		return asterisk.WarningPrompt(warnMS / 1000)
 	}
-	return "timeleft"
+	return asterisk.PromptTimeAlmostUp
 }
 
 // dialplan runs [webcallback] on the answered caller's channel. ringCaller

@@ -130,7 +130,7 @@ func TestCreateErrors(t *testing.T) {
 		{"invalid", `{"caller":"12","callee":"` + numAnswers + `"}`, "application/json", "en", 400, "invalid_number", "caller", "not a valid"},
 		{"invalid zh", `{"caller":"` + numCaller + `","callee":"999"}`, "application/json", "zh", 400, "invalid_number", "callee", "无效"},
 		{"same", `{"caller":"` + numCaller + `","callee":"+86 ` + numCaller + `"}`, "application/json", "en", 400, "same_number", "callee", "same"},
-		{"foreign", `{"caller":"` + numCaller + `","callee":"+44 20 7946 0958"}`, "application/json", "en", 400, "destination_not_allowed", "callee", "not offered"},
+		{"foreign", `{"caller":"` + numCaller + `","callee":"+44 20 7946 0958"}`, "application/json", "en", 400, "destination_not_allowed", "callee", "cannot call your friend"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -52,6 +53,10 @@ type Config struct {
 	DefaultLang string
 	// CallLimit is the talk limit, for the page's countdown (0 = 300 s).
 	CallLimit time.Duration
+	// PBXTimeScale is wall-clock seconds per PBX second: 1 for Asterisk
+	// (0 = 1), the sandbox's --sandbox-time-scale for it, so the page's
+	// countdown and talk time follow the call the visitor sees.
+	PBXTimeScale float64
 	// Region is the home region of numbers typed without a country code,
 	// InternationalPrefix what is dialled before a foreign country code
 	// ("" = the policy's defaults for both).
@@ -65,6 +70,10 @@ type Config struct {
 	// Rules are the eligibility quotas, for the admin view of a number
 	// (nil = none). The store enforces them; see policy.
 	Rules *store.Rules
+	// Location is the service's time zone (--timezone): every time the
+	// admin tables, charts and CSV exports show is in it, labelled (nil =
+	// UTC).
+	Location *time.Location
 }
 
 // DefaultMaxStreams is the default bound of open SSE streams (the
@@ -76,8 +85,12 @@ const DefaultMaxStreams = 10000
 // charts and the audit log (written through httpguard.AuditSink).
 type Store interface {
 	ListRequests(ctx context.Context, f store.RequestFilter) ([]*callback.Request, error)
+	// GetRequest finds a CDR row's request (its callee: dst is "s").
+	GetRequest(ctx context.Context, id string) (*callback.Request, error)
 	SearchCDRs(ctx context.Context, f store.CDRFilter) (rows []store.CDR, total int, err error)
 	NumberStats(ctx context.Context, number string, now time.Time) (*store.NumberStats, error)
+	// Quotas is why a number is refused (the admin's number lookup).
+	Quotas(ctx context.Context, number string, rules *store.Rules, now time.Time) ([]store.Quota, error)
 	ListNumberStats(ctx context.Context, limit, offset int) ([]store.NumberStats, error)
 	SetOverride(ctx context.Context, o store.Override) error
 	DeleteOverride(ctx context.Context, number string) error
@@ -212,6 +225,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.CallLimit <= 0 {
 		cfg.CallLimit = wcbproto.DefaultCallLimit
 	}
+	if !(cfg.PBXTimeScale > 0) || math.IsInf(cfg.PBXTimeScale, 0) {
+		cfg.PBXTimeScale = 1
+	}
 	if def := policy.DefaultConfig(); cfg.Region == "" {
 		cfg.Region = def.Region
 	}
@@ -223,6 +239,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.MaxStreamsPerIP <= 0 {
 		cfg.MaxStreamsPerIP = DefaultMaxStreamsPerIP
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
 	}
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
