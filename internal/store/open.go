@@ -26,7 +26,16 @@ type Options struct {
 	// MaxOpenConns caps the pool (0 = the backend's default: 4 for SQLite,
 	// 20 for the servers).
 	MaxOpenConns int
+	// Create lets a SQLite database be created where one existed before
+	// (its marker file is there, the database file is not): --db-create
+	// and `webcallback migrate`. Without it such a start fails with
+	// ErrDatabaseMissing rather than start empty (every quota reset).
+	Create bool
 }
+
+// ErrDatabaseMissing is a SQLite database that existed (its marker says so)
+// but is no longer at its path.
+var ErrDatabaseMissing = errors.New("store: the database file is missing")
 
 // Open opens the database named by dsn (docs/design.md §6: sqlite:<path>,
 // mysql://user:pass@host:3306/db, postgres://...) with default Options.
@@ -50,6 +59,12 @@ func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	file := sqliteFile(dsn)
+	if file != "" {
+		if err := checkSQLiteFile(file, o.Create); err != nil {
+			return nil, err
+		}
+	}
 	db, err := sql.Open(driver, conn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", d.name, err)
@@ -69,11 +84,17 @@ func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", d.name, err)
 	}
+	if file != "" {
+		if err := writeMarker(file); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &sqlStore{db: db, d: d, loc: loc}, nil
+	return &sqlStore{db: db, d: d, loc: loc, file: file}, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -84,7 +105,7 @@ var ErrBadDSN = errors.New("store: bad database URL")
 func parseDSN(dsn string) (d dialect, driver, conn string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		path := sqliteFile(dsn)
 		if path == "" || strings.ContainsAny(path, "?#\x00") {
 			return d, "", "", fmt.Errorf("%w: sqlite:<path> needs a plain file path, got %q", ErrBadDSN, dsn)
 		}
@@ -161,11 +182,36 @@ type sqlStore struct {
 	d     dialect
 	loc   *time.Location
 	stmts stmtCache
+	file  string // the SQLite database file; "" for the servers
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.d.name, err)
+	}
+	return nil
+}
+
+// ProbeWrite updates the probe row (migration 0015) in a transaction. On
+// SQLite it first checks that the database file is still at its path: a
+// removed file keeps working through the open handle, and everything
+// written to it after is gone at the next start.
+func (s *sqlStore) ProbeWrite(ctx context.Context) error {
+	if s.file != "" {
+		if _, err := os.Stat(s.file); err != nil {
+			// The next start must refuse to begin empty: leave the marker.
+			if merr := writeMarker(s.file); merr != nil {
+				err = errors.Join(err, merr)
+			}
+			return fmt.Errorf("%w: %s: %v", ErrDatabaseMissing, s.file, err)
+		}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.q("UPDATE write_probe SET at_ms = ? WHERE id = 1"), ms(time.Now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: %s refuses writes: %w", s.d.name, err)
 	}
 	return nil
 }

@@ -109,7 +109,7 @@ func resetDB(t testing.TB, s *sqlStore) {
 		t.Fatalf("reset: %v", err)
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
-		"number_lock", "number_override", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr"} {
+		"number_lock", "number_override", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr", "write_probe"} {
 		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
 			t.Fatalf("reset: drop %s: %v", tb, err)
 		}
