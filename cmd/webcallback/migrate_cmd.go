@@ -37,6 +37,7 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if l.FS.NArg() > 0 {
 		return config.BadSetting(fmt.Errorf("unexpected arguments %q", l.FS.Args()))
 	}
+	l.S.DBCreate = true // migrate is how an operator asks for a new database
 	st, err := openSettingsStore(ctx, l.S)
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"webcallback/internal/monitor"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
+	"webcallback/internal/store/spooled"
 	"webcallback/internal/web"
 )
 
@@ -36,6 +37,7 @@ type App struct {
 	Handler  http.Handler
 	Registry *prometheus.Registry
 
+	spool    *spooled.Store // a.Store, as the spooled store
 	stop     context.CancelFunc
 	stopCDRs func(context.Context)
 	done     chan struct{}
@@ -104,6 +106,14 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
 		}
 	}
+	// From here every write the service must not lose goes through the
+	// spool when the database refuses it (docs/design.md §7).
+	dir, maxBytes := s.Spool()
+	sp, err := spooled.Open(a.Store, spooled.Config{Dir: dir, MaxBytes: maxBytes, Logger: log})
+	if err != nil {
+		return config.BadSetting(fmt.Errorf("--spool-dir: %w", err))
+	}
+	a.Store, a.spool = sp, sp
 	if a.PBX, err = connectPBX(ctx, s, log, o.ami); err != nil {
 		return err
 	}
@@ -178,12 +188,14 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	return nil
 }
 
-// ready is /readyz: the AMI link is up and the database answers.
+// ready is /readyz: the AMI link is up, the database takes writes (its
+// file is there, for SQLite) and no write it refused still waits in the
+// spool.
 func (a *App) ready(ctx context.Context) error {
 	if st := a.PBX.Client.State().String(); st != "connected" {
 		return fmt.Errorf("AMI %s", st)
 	}
-	if err := a.Store.Ping(ctx); err != nil {
+	if err := a.spool.Ready(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	return nil
@@ -241,10 +253,22 @@ func (a *App) Close(ctx context.Context) {
 		case <-time.After(5 * time.Second):
 		}
 	}
+	if a.spool != nil {
+		// A moment for the spool to reach a database that is back; what
+		// still waits is replayed by the next start.
+		fctx, cancel := context.WithTimeout(ctx, spoolDrainWait)
+		if err := a.spool.Flush(fctx); err != nil {
+			a.Log.Warn("stopping with writes in the spool; the next start replays them", "err", err)
+		}
+		cancel()
+	}
 	if a.Store != nil {
 		a.Store.Close()
 	}
 }
+
+// spoolDrainWait bounds how long Close waits for the spool to empty.
+const spoolDrainWait = 5 * time.Second
 
 // engineConfig maps the settings onto the engine's config. --instance names
 // the engine: Start adopts the unfinished requests of its own instance.

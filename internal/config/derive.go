@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"webcallback/internal/store"
@@ -42,5 +43,19 @@ func (s *Settings) Rules() *store.Rules {
 // OpenStore opens --db with the quota-day zone (--timezone), the one the
 // eligibility rules count days in.
 func (s *Settings) OpenStore(ctx context.Context) (store.Store, error) {
-	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location()})
+	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location(), Create: s.DBCreate})
+}
+
+// Spool is the directory and the bound in bytes of the spool of writes the
+// database refused: --spool-dir, else "spool" beside a SQLite database
+// (the data directory), else data/spool.
+func (s *Settings) Spool() (dir string, maxBytes int64) {
+	dir = s.SpoolDir
+	if dir == "" {
+		dir = filepath.Join("data", "spool")
+		if path, ok := strings.CutPrefix(s.DB, "sqlite:"); ok {
+			dir = filepath.Join(filepath.Dir(strings.TrimPrefix(path, "//")), "spool")
+		}
+	}
+	return dir, int64(s.SpoolMaxMB) << 20
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/gob"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -104,13 +103,11 @@ func (s *Store) reject(b []byte, what string, cause error, failures *int) error 
 	return nil
 }
 
-// probeEvery bounds how often Ready writes the probe row: /readyz may be
-// asked many times a second by load balancers.
-const probeEvery = time.Second
-
 // Ready reports whether the database takes writes now and nothing waits
 // in the spool: the service's /readyz. Spooled records mean the database
-// refused writes a moment ago and has not taken them all back yet.
+// refused writes a moment ago and has not taken them all back yet. Each
+// call writes the probe row (one tiny transaction); concurrent calls take
+// turns, so a burst of probes is not a burst of writes at once.
 func (s *Store) Ready(ctx context.Context) error {
 	if n := s.sp.Len(); n > 0 {
 		why := "the database refuses writes"
@@ -125,17 +122,9 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	s.probeMu.Lock()
 	defer s.probeMu.Unlock()
-	if time.Since(s.probeAt) < probeEvery {
-		return s.probeErr
-	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
-	err := s.Store.ProbeWrite(pctx)
-	cancel()
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return err // the asker went away: say nothing about the database
-	}
-	s.probeAt, s.probeErr = time.Now(), err
-	return err
+	defer cancel()
+	return s.Store.ProbeWrite(pctx)
 }
 
 // Flush waits until every spooled write is in the database, or ctx ends:

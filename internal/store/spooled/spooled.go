@@ -85,8 +85,6 @@ type Store struct {
 	spooled, replayed, rejectedN atomic.Uint64
 
 	probeMu   sync.Mutex
-	probeAt   time.Time
-	probeErr  error
 	lastError atomic.Pointer[string] // why the replayer is stuck
 }
 

@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"webcallback/internal/app"
+	"webcallback/internal/app/apptest"
+	"webcallback/internal/config"
+	"webcallback/internal/dbfault"
+	"webcallback/internal/store"
+)
+
+// readyz returns /readyz's status and body.
+func readyz(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitReady polls /readyz until it is ready (the sandbox's AMI login is
+// asynchronous): the condition, not a guessed delay, ends the wait.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := readyz(t, url)
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %d %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReadyzRefusedWrites: /readyz is not ready while the SQLite database
+// is locked by another writer (it still answers reads, so a ping would
+// pass), ready again once the lock is gone, and not ready when the
+// database file is removed under the running service.
+func TestReadyzRefusedWrites(t *testing.T) {
+	svc := apptest.Start(t, nil, nil)
+	waitReady(t, svc.URL)
+
+	outage, err := dbfault.RefuseWrites(context.Background(), svc.Settings.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := readyz(t, svc.URL)
+	outage.End()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "refuses writes") {
+		t.Fatalf("/readyz with the database locked: %d %q; want 503 naming the refused writes", code, body)
+	}
+	waitReady(t, svc.URL)
+
+	file := strings.TrimPrefix(svc.Settings.DB, "sqlite:")
+	for _, f := range []string{file, file + "-wal", file + "-shm"} {
+		os.Remove(f)
+	}
+	code, body = readyz(t, svc.URL)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "missing") {
+		t.Fatalf("/readyz with the database file gone: %d %q; want 503 naming the missing file", code, body)
+	}
+}
+
+// TestMissingDatabaseRefused: a start that finds the SQLite database gone
+// where one existed refuses, with an error naming the file and the way
+// out; --db-create creates a new one.
+func TestMissingDatabaseRefused(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "data", "wcb.db")
+	start := func(extra ...string) (*app.App, error) {
+		l := config.NewLoader("test")
+		l.FS.SetOutput(io.Discard)
+		if err := l.Parse(append([]string{"--db", "sqlite:" + db, "--ami=", "--config="}, extra...)); err != nil {
+			t.Fatal(err)
+		}
+		return app.New(context.Background(), l.S, slog.New(slog.DiscardHandler))
+	}
+	a, err := start()
+	if err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	a.Close(context.Background())
+	for _, f := range []string{db, db + "-wal", db + "-shm"} {
+		os.Remove(f)
+	}
+	if a, err := start(); err == nil {
+		a.Close(context.Background())
+		t.Fatal("a start with the database gone began with an empty one")
+	} else if !errors.Is(err, store.ErrDatabaseMissing) || !strings.Contains(err.Error(), db) || !strings.Contains(err.Error(), "--db-create") {
+		t.Fatalf("refusal %q: want ErrDatabaseMissing naming %s and --db-create", err, db)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("the refused start created the database file")
+	}
+	a, err = start("--db-create")
+	if err != nil {
+		t.Fatalf("start with --db-create: %v", err)
+	}
+	a.Close(context.Background())
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("--db-create made no database: %v", err)
+	}
+}
