@@ -134,6 +134,9 @@ func (s *sqlStore) AddAudit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 	var key any // NULL: entries without a key never conflict
 	if e.Key != "" {
 		key = clip(e.Key, 64)

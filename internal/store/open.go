@@ -197,15 +197,6 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 // removed file keeps working through the open handle, and everything
 // written to it after is gone at the next start.
 func (s *sqlStore) ProbeWrite(ctx context.Context) error {
-	if s.file != "" {
-		if _, err := os.Stat(s.file); err != nil {
-			// The next start must refuse to begin empty: leave the marker.
-			if merr := writeMarker(s.file); merr != nil {
-				err = errors.Join(err, merr)
-			}
-			return fmt.Errorf("%w: %s: %v", ErrDatabaseMissing, s.file, err)
-		}
-	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.d.q("UPDATE write_probe SET at_ms = ? WHERE id = 1"), ms(time.Now()))
 		return err
@@ -214,6 +205,23 @@ func (s *sqlStore) ProbeWrite(ctx context.Context) error {
 		return fmt.Errorf("store: %s refuses writes: %w", s.d.name, err)
 	}
 	return nil
+}
+
+// checkFile fails when the SQLite database file is no longer at its path:
+// a write would go to the removed file and be lost at the next start.
+func (s *sqlStore) checkFile() error {
+	if s.file == "" {
+		return nil
+	}
+	_, err := os.Stat(s.file)
+	if err == nil {
+		return nil
+	}
+	// The next start must refuse to begin empty: leave the marker.
+	if merr := writeMarker(s.file); merr != nil {
+		err = errors.Join(err, merr)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrDatabaseMissing, s.file, err)
 }
 
 func (s *sqlStore) Close() error {
