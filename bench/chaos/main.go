@@ -56,7 +56,8 @@ type options struct {
 	OutageMin   time.Duration
 	OutageMax   time.Duration
 	PBXRestarts int
-	Rate        float64 // calls submitted per second
+	Rate        float64 // calls submitted per second (at least)
+	FinalWait   time.Duration
 	DB          string  // --db of the service; "" = SQLite in the work directory
 	Seed        int64
 	Dir         string // work directory; "" = a temp one, removed after
@@ -76,7 +77,8 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.OutageMin, "outage-min", 10*time.Second, "shortest database outage")
 	fs.DurationVar(&o.OutageMax, "outage-max", 60*time.Second, "longest database outage")
 	fs.IntVar(&o.PBXRestarts, "pbx-restarts", 1, "kill -9s of the sandbox PBX (restarted at once)")
-	fs.Float64Var(&o.Rate, "rate", 8, "calls submitted per second")
+	fs.Float64Var(&o.Rate, "rate", 8, "calls submitted per second, at least (they spread over the whole fault schedule)")
+	fs.DurationVar(&o.FinalWait, "final-wait", 2*time.Minute, "after the last call is placed, how long to wait for every request to be final")
 	fs.StringVar(&o.DB, "db", "", "the service's database (--db); empty = SQLite in the work directory. A server database is emptied of calls first")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the fault schedule and the call mix")
 	fs.StringVar(&o.Dir, "dir", "", "work directory (logs, SQLite, spool); empty = a temporary one, removed afterwards")
@@ -93,6 +95,8 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("fault counts must be 0 or more")
 	case o.OutageMin <= 0 || o.OutageMax < o.OutageMin:
 		return o, fmt.Errorf("-outage-min/-outage-max: want 0 < min <= max")
+	case o.FinalWait <= 0:
+		return o, fmt.Errorf("-final-wait must be positive")
 	case !(o.Rate > 0) || o.Rate > 500:
 		return o, fmt.Errorf("-rate %v: want (0, 500]", o.Rate)
 	}

@@ -12,7 +12,8 @@ var countNames = []string{
 	"requests_lost", "not_final", "originates_doubled",
 	"cdrs_lost", "cdrs_doubled", "wrong_states", "billsec_off",
 	"cdrs_lost_kill", "wrong_states_kill", "billsec_off_kill",
-	"wrong_states_pbx",
+	"cdrs_lost_drop", "wrong_states_drop", "billsec_off_drop", "not_final_drop",
+	"wrong_states_pbx", "not_final_kill", "not_final_pbx", "not_placed",
 }
 
 func knownCount(name string) bool {
@@ -26,14 +27,16 @@ func knownCount(name string) bool {
 
 // Report is the soak's outcome. Counts suffixed _kill are of calls whose
 // life crossed a kill -9 of the service (from the kill until it was ready
-// again); _pbx of calls that were up when the PBX was killed; the plain
-// counts are of every other call (database outages and AMI drops
-// included).
+// again); _pbx of calls that were up when the PBX was killed; _drop of
+// calls that were up when the AMI link was dropped; the plain counts are
+// of every other call (database outages included). not_placed counts requests accepted while the AMI link was
+// down that the engine then refused (rejected/system_busy, never rung).
 type Report struct {
 	Options   options
 	Submitted int // requests the service accepted (201)
 	Retried   int // submissions refused (service down, 503) and sent again
 	Orphans   int // requests in the database the client never got an id for (the service died answering)
+	Spooled   int // writes the service logged as kept in its spool (the database refused them)
 	Faults    map[string]int
 	Duration  string
 
@@ -71,7 +74,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	sort.Strings(faults)
 	fmt.Fprintf(w, "faults: %s\n", strings.Join(faults, ", "))
-	fmt.Fprintf(w, "requests accepted %d, submissions retried %d, orphans %d\n", r.Submitted, r.Retried, r.Orphans)
+	fmt.Fprintf(w, "requests accepted %d, submissions retried %d, orphans %d, writes spooled %d\n", r.Submitted, r.Retried, r.Orphans, r.Spooled)
 	var classes []string
 	for k, v := range r.Classes {
 		classes = append(classes, fmt.Sprintf("%s %d", k, v))

@@ -67,6 +67,7 @@ type soak struct {
 	mu      sync.Mutex
 	kills   []window
 	pbxDown []time.Time
+	drops   []time.Time
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (*Report, error) {
@@ -101,6 +102,7 @@ func run(ctx context.Context, args []string, out io.Writer) (*Report, error) {
 	if err := s.verify(ctx, calls, started); err != nil {
 		return nil, err
 	}
+	s.rep.Spooled = countLines(filepath.Join(dir, "processes.log"), "in the spool until it takes writes again")
 	s.rep.Print(out)
 	return s.rep, nil
 }
@@ -234,15 +236,16 @@ func (s *soak) drive(ctx context.Context) ([]*call, error) {
 	calls := s.plan()
 	span := time.Duration(float64(s.o.N)/s.o.Rate*float64(time.Second)) + time.Second
 	faults := s.schedule(&span)
-	deadline := time.Now().Add(span + 5*time.Minute)
-	dctx, cancel := context.WithDeadline(ctx, deadline)
+	dctx, cancel := context.WithDeadline(ctx, time.Now().Add(span+5*time.Minute))
 	defer cancel()
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	faultErr := make(chan error, 1)
 	go func() { defer wg.Done(); faultErr <- s.runFaults(dctx, faults) }()
-	gap := time.Duration(float64(time.Second) / s.o.Rate)
+	// The calls spread over the whole schedule, so every fault meets
+	// calls in flight.
+	gap := span / time.Duration(s.o.N)
 	start := time.Now()
 	for _, c := range calls {
 		if wait := time.Until(start.Add(time.Duration(c.i) * gap)); wait > 0 {
@@ -258,7 +261,10 @@ func (s *soak) drive(ctx context.Context) ([]*call, error) {
 	if err := <-faultErr; err != nil {
 		return nil, err
 	}
-	if err := s.awaitFinal(dctx, calls); err != nil {
+	fctx, cancelFinal := context.WithTimeout(dctx, s.o.FinalWait)
+	err := s.awaitFinal(fctx, calls)
+	cancelFinal()
+	if err != nil {
 		fmt.Fprintln(s.out, "chaos:", err)
 	}
 	rctx, cancel2 := context.WithTimeout(ctx, 2*time.Minute)
@@ -407,7 +413,11 @@ func (s *soak) runFaults(ctx context.Context, faults []fault) error {
 func (s *soak) do(ctx context.Context, f fault) error {
 	switch f.kind {
 	case "drop":
+		s.mu.Lock()
+		s.drops = append(s.drops, time.Now())
+		s.mu.Unlock()
 		s.proxy.DropAll()
+		return nil
 	case "kill":
 		w := window{from: time.Now()}
 		s.svc.kill9()
@@ -480,10 +490,6 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 		} else if err != nil {
 			return err
 		}
-		if !finalStates[string(r.State)] {
-			s.rep.add("not_final", c.id+" "+string(r.State))
-			continue
-		}
 		end := time.Now()
 		if r.EndedAt != nil {
 			end = *r.EndedAt
@@ -499,11 +505,27 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 				res.affected = "kill"
 			}
 		}
+		for _, d := range s.drops {
+			if res.affected == "" && !d.Before(r.CreatedAt) && !d.After(end) {
+				res.affected = "drop"
+			}
+		}
 		suffix := ""
 		if res.affected != "" {
 			suffix = "_" + res.affected
 		}
+		if !finalStates[string(r.State)] {
+			s.rep.add("not_final"+suffix, c.id+" "+string(r.State))
+			continue
+		}
 		got := string(r.State) + "/" + string(r.Reason)
+		if r.State == "rejected" && r.Reason == "system_busy" && originates[c.id] == 0 {
+			// Accepted while the AMI link was down (a drop, a PBX
+			// restart): the engine refuses rather than wait. Told to the
+			// visitor, never rung: counted apart.
+			s.rep.add("not_placed", c.id)
+			continue
+		}
 		if res.affected == "pbx" {
 			// The PBX vanished mid-call: the call failed (pbx_lost).
 			if string(r.State) != "failed" {
@@ -559,8 +581,8 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 			continue
 		}
 		suffix := ""
-		if r.affected == "kill" {
-			suffix = "_kill"
+		if r.affected != "" {
+			suffix = "_" + r.affected
 		}
 		switch {
 		case r.rows < want:
@@ -583,6 +605,15 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 		}
 	}
 	return nil
+}
+
+// countLines counts the lines of the file at path that contain what.
+func countLines(path, what string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), what)
 }
 
 func abs(n int) int {
