@@ -25,7 +25,7 @@ func TestChaosSoakSmall(t *testing.T) {
 	}
 	var out bytes.Buffer
 	rep, err := run(context.Background(), []string{"-n", "20", "-drops", "2", "-kills", "1", "-outages", "1",
-		"-outage-min", "6s", "-outage-max", "6s", "-pbx-restarts", "1", "-rate", "2", "-final-wait", "15s", "-seed", "3",
+		"-outage-min", "6s", "-outage-max", "6s", "-pbx-restarts", "1", "-rate", "2", "-final-wait", "45s", "-seed", "3",
 		"-assert", assertedCI}, &out)
 	t.Log("\n" + out.String())
 	if err != nil {
