@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +170,52 @@ func copyDir(t *testing.T, from, to string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestSpoolSetsAsidePoison: a spooled write the database can never take
+// (its request is not there) is moved to rejected/ and logged, and the
+// writes behind it still reach the database.
+func TestSpoolSetsAsidePoison(t *testing.T) {
+	store.ForEachBackendForTest(t, func(t *testing.T, dsn string, st store.Store) {
+		if !strings.HasPrefix(dsn, "sqlite:") {
+			t.Skip("one backend shows it")
+		}
+		ctx := context.Background()
+		dir := t.TempDir()
+		sp, err := spooled.Open(st, spooled.Config{Dir: dir, AttemptTimeout: 300 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sp.Close()
+		outage, err := dbfault.RefuseWrites(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		ghost := &callback.Request{ID: "never-admitted", Caller: "+8613800000001", Callee: "+8613800000002",
+			State: callback.StateFailed, CreatedAt: now, UpdatedAt: now}
+		if err := sp.UpdateRequest(ctx, ghost); err != nil {
+			t.Fatal(err)
+		}
+		if err := sp.AddAudit(ctx, store.AuditEntry{At: now, Actor: "a", Action: "after-the-poison"}); err != nil {
+			t.Fatal(err)
+		}
+		outage.End()
+		fctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := sp.Flush(fctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := sp.Stats(); got.Rejected != 1 || got.Replayed != 1 {
+			t.Fatalf("stats %+v: want 1 rejected, 1 replayed", got)
+		}
+		audit, err := sp.ListAudit(ctx, 10)
+		if err != nil || len(audit) != 1 || audit[0].Action != "after-the-poison" {
+			t.Fatalf("audit behind the poison: %+v %v", audit, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "rejected", "spool.log")); err != nil || len(b) == 0 {
+			t.Fatalf("rejected/ holds nothing: %v", err)
+		}
+	})
 }

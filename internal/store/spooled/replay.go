@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"time"
+
+	"webcallback/internal/store"
 )
 
 // replay writes the spool to the database, first record first, until ctx
@@ -62,6 +65,9 @@ func (s *Store) replayOne(ctx context.Context, failures *int) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+			return s.reject(b, r.String(), err, failures) // no retry can cure it
 		}
 		*failures++
 		if *failures < s.cfg.RejectAfter {
