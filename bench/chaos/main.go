@@ -58,7 +58,7 @@ type options struct {
 	PBXRestarts int
 	Rate        float64 // calls submitted per second (at least)
 	FinalWait   time.Duration
-	DB          string  // --db of the service; "" = SQLite in the work directory
+	DB          string // --db of the service; "" = SQLite in the work directory
 	Seed        int64
 	Dir         string // work directory; "" = a temp one, removed after
 	Bin         string // the webcallback binary; "" = build ./cmd/webcallback
