@@ -24,11 +24,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrFull is returned by Append when the record would take the spool past
 // its bound.
 var ErrFull = errors.New("spool: full")
+
+// ErrInUse is returned by Open when another process has the spool open.
+var ErrInUse = errors.New("spool: in use by another process")
 
 const (
 	logName    = "spool.log"
@@ -61,6 +65,15 @@ func Open(dir string, max int64) (*Spool, error) {
 	f, err := os.OpenFile(filepath.Join(dir, logName), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
+	}
+	// One process per spool: two appending to one file would interleave
+	// records and replay each other's. The lock goes with the process.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (each process needs a spool directory of its own)", ErrInUse, dir)
+		}
+		return nil, fmt.Errorf("spool: lock %s: %w", dir, err)
 	}
 	s := &Spool{dir: dir, max: max, log: f}
 	if err := s.load(); err != nil {

@@ -138,3 +138,14 @@ func TestPositionPastEndIsEmpty(t *testing.T) {
 		t.Fatalf("got %s, want [a]", got)
 	}
 }
+
+func TestOneProcessPerSpool(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, 0)
+	if _, err := Open(dir, 0); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second open: %v, want ErrInUse", err)
+	}
+	s.Close()
+	s2 := mustOpen(t, dir, 0) // free again once closed
+	s2.Close()
+}
