@@ -54,6 +54,14 @@ func TestOutageSpoolReplay(t *testing.T) {
 				outage.End()
 			}
 		}()
+		// Nothing spooled yet: the write probe alone must see the refusal
+		// (a ping would pass: the database still answers reads).
+		if err := sp.Ready(ctx); err == nil {
+			t.Fatal("ready while the database refuses writes (nothing spooled yet)")
+		}
+		if err := st.Ping(ctx); err != nil {
+			t.Fatalf("the outage should leave reads alone: ping: %v", err)
+		}
 		at := now
 		for _, s := range []callback.State{callback.StateCallingCaller, callback.StateCallerAnswered,
 			callback.StateCallingCallee, callback.StateConnected, callback.StateCompleted} {
