@@ -36,7 +36,7 @@ type Report struct {
 	Submitted int // requests the service accepted (201)
 	Retried   int // submissions refused (service down, 503) and sent again
 	Orphans   int // requests in the database the client never got an id for (the service died answering)
-	Spooled   int // writes the service logged as kept in its spool (the database refused them)
+	SpoolRuns int // times the service logged that the database refused a write and it began spooling
 	Faults    map[string]int
 	Duration  string
 
@@ -74,7 +74,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	sort.Strings(faults)
 	fmt.Fprintf(w, "faults: %s\n", strings.Join(faults, ", "))
-	fmt.Fprintf(w, "requests accepted %d, submissions retried %d, orphans %d, writes spooled %d\n", r.Submitted, r.Retried, r.Orphans, r.Spooled)
+	fmt.Fprintf(w, "requests accepted %d, submissions retried %d, orphans %d, times the service began spooling %d\n", r.Submitted, r.Retried, r.Orphans, r.SpoolRuns)
 	var classes []string
 	for k, v := range r.Classes {
 		classes = append(classes, fmt.Sprintf("%s %d", k, v))

@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, out io.Writer) (*Report, error) {
 	if err := s.verify(ctx, calls, started); err != nil {
 		return nil, err
 	}
-	s.rep.Spooled = countLines(filepath.Join(dir, "processes.log"), "in the spool until it takes writes again")
+	s.rep.SpoolRuns = countLines(filepath.Join(dir, "processes.log"), "in the spool until it takes writes again")
 	s.rep.Print(out)
 	return s.rep, nil
 }
@@ -430,6 +430,11 @@ func (s *soak) runFaults(ctx context.Context, faults []fault) error {
 func (s *soak) do(ctx context.Context, f fault) error {
 	switch f.kind {
 	case "drop":
+		// A drop while the link is still down from the last one is no
+		// drop: wait (a little) for the service to be connected again.
+		for i := 0; i < 100 && s.proxy.Conns() == 0; i++ {
+			sleep(ctx, 50*time.Millisecond)
+		}
 		s.mu.Lock()
 		s.drops = append(s.drops, time.Now())
 		s.mu.Unlock()
