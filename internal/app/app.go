@@ -114,6 +114,18 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		return config.BadSetting(fmt.Errorf("--spool-dir: %w", err))
 	}
 	a.Store, a.spool = sp, sp
+	if n := sp.Waiting(); n > 0 {
+		// The engine is about to adopt the unfinished requests as the
+		// database has them: the last run's spooled writes go first, or a
+		// call that ended while the database refused writes would be
+		// reconciled from its stale row.
+		fctx, cancel := context.WithTimeout(ctx, startReplayWait)
+		err = sp.Flush(fctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("the last run left %d writes in the spool %s and the database does not take them yet: %w", n, dir, err)
+		}
+	}
 	if a.PBX, err = connectPBX(ctx, s, log, o.ami); err != nil {
 		return err
 	}
@@ -267,8 +279,12 @@ func (a *App) Close(ctx context.Context) {
 	}
 }
 
-// spoolDrainWait bounds how long Close waits for the spool to empty.
-const spoolDrainWait = 5 * time.Second
+// spoolDrainWait bounds how long Close waits for the spool to empty;
+// startReplayWait how long a start waits for the last run's spool.
+const (
+	spoolDrainWait  = 5 * time.Second
+	startReplayWait = 30 * time.Second
+)
 
 // engineConfig maps the settings onto the engine's config. --instance names
 // the engine: Start adopts the unfinished requests of its own instance.

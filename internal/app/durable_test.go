@@ -14,9 +14,11 @@ import (
 
 	"webcallback/internal/app"
 	"webcallback/internal/app/apptest"
+	"webcallback/internal/callback"
 	"webcallback/internal/config"
 	"webcallback/internal/dbfault"
 	"webcallback/internal/store"
+	"webcallback/internal/store/spooled"
 )
 
 // readyz returns /readyz's status and body.
@@ -114,5 +116,69 @@ func TestMissingDatabaseRefused(t *testing.T) {
 	a.Close(context.Background())
 	if _, err := os.Stat(db); err != nil {
 		t.Fatalf("--db-create made no database: %v", err)
+	}
+}
+
+// TestStartReplaysSpoolFirst: writes the last run spooled (the database
+// refused them, then the service died) reach the database before the
+// engine adopts the unfinished requests, so a call that completed during
+// the outage is not taken for unfinished and reconciled (or placed again)
+// from its stale row.
+func TestStartReplaysSpoolFirst(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "wcb.db")
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	r := &callback.Request{ID: "spooled-1", Caller: "+8613800000001", Callee: "+8613855550005",
+		State: callback.StateQueued, CreatedAt: now, UpdatedAt: now, Instance: "replay-test"}
+	if _, err := st.Admit(ctx, r, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	// The last run: the database refuses writes, the call completes, the
+	// service dies with the write in its spool.
+	sp, err := spooled.Open(st, spooled.Config{Dir: filepath.Join(dir, "spool"), AttemptTimeout: 200 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outage, err := dbfault.RefuseWrites(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := now.Add(9 * time.Second)
+	r.State, r.Reason, r.Cause, r.Billsec, r.EndedAt, r.UpdatedAt = callback.StateCompleted, callback.ReasonCalleeHangup, 16, 5, &end, end
+	r.History = append(r.History, callback.Transition{State: callback.StateCompleted, At: end})
+	if err := sp.UpdateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Waiting() != 1 {
+		t.Fatalf("%d writes spooled, want 1", sp.Waiting())
+	}
+	sp.Close()
+	outage.End()
+
+	l := config.NewLoader("test")
+	l.FS.SetOutput(io.Discard)
+	if err := l.Parse([]string{"--db", dsn, "--ami=", "--config=", "--instance", "replay-test"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, l.S, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	got, err := a.Store.GetRequest(ctx, "spooled-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != callback.StateCompleted || got.Reason != callback.ReasonCalleeHangup || got.Billsec != 5 {
+		t.Fatalf("after the restart: %s/%s billsec %d; want completed/callee_hangup 5", got.State, got.Reason, got.Billsec)
 	}
 }
