@@ -59,7 +59,9 @@ func (s *Store) replayOne(ctx context.Context, failures *int) error {
 		// Cannot be written ever: keep it aside rather than block the rest.
 		return s.reject(b, "undecodable", err, failures)
 	}
-	actx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	// No caller waits on a replay: give a big batch on a slow database
+	// the time it needs, so it is not taken for refused.
+	actx, cancel := context.WithTimeout(ctx, max(12*s.cfg.AttemptTimeout, time.Minute))
 	err = apply(actx, s.Store, &r)
 	cancel()
 	if err != nil {
