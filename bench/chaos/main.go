@@ -77,7 +77,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.OutageMin, "outage-min", 10*time.Second, "shortest database outage")
 	fs.DurationVar(&o.OutageMax, "outage-max", 60*time.Second, "longest database outage")
 	fs.IntVar(&o.PBXRestarts, "pbx-restarts", 1, "kill -9s of the sandbox PBX (restarted at once)")
-	fs.Float64Var(&o.Rate, "rate", 8, "calls submitted per second, at least (they spread over the whole fault schedule)")
+	fs.Float64Var(&o.Rate, "rate", 4, "calls submitted per second, at least (they spread over the whole fault schedule)")
 	fs.DurationVar(&o.FinalWait, "final-wait", 2*time.Minute, "after the last call is placed, how long to wait for every request to be final")
 	fs.StringVar(&o.DB, "db", "", "the service's database (--db); empty = SQLite in the work directory. A server database is emptied of calls first")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the fault schedule and the call mix")

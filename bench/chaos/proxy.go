@@ -137,13 +137,6 @@ func (p *amiProxy) DropAll() int {
 	return n / 2
 }
 
-// Conns is the number of proxied connections up.
-func (p *amiProxy) Conns() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns) / 2
-}
-
 // Originates returns how many Originates each ChannelId got.
 func (p *amiProxy) Originates() map[string]int {
 	p.mu.Lock()

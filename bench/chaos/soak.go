@@ -402,10 +402,29 @@ func (s *soak) schedule(span *time.Duration) []fault {
 	return heavy
 }
 
-// runFaults carries out the schedule. Drops run beside the heavy faults;
-// heavy faults run one at a time.
+// errNoop is a fault that found nothing to break.
+var errNoop = errors.New("nothing to do")
+
+// runFaults carries out the schedule: the AMI drops on their own, beside
+// the heavy faults, which run one at a time.
 func (s *soak) runFaults(ctx context.Context, faults []fault) error {
+	var drops, heavy []fault
+	for _, f := range faults {
+		if f.kind == "drop" {
+			drops = append(drops, f)
+		} else {
+			heavy = append(heavy, f)
+		}
+	}
 	start := time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- s.runSchedule(ctx, start, drops) }()
+	err := s.runSchedule(ctx, start, heavy)
+	return errors.Join(err, <-errc)
+}
+
+// runSchedule carries out faults one after the other, each at its time.
+func (s *soak) runSchedule(ctx context.Context, start time.Time, faults []fault) error {
 	for _, f := range faults {
 		if wait := time.Until(start.Add(f.at)); wait > 0 {
 			select {
@@ -414,7 +433,9 @@ func (s *soak) runFaults(ctx context.Context, faults []fault) error {
 			case <-time.After(wait):
 			}
 		}
-		if err := s.do(ctx, f); err != nil {
+		if err := s.do(ctx, f); errors.Is(err, errNoop) {
+			continue
+		} else if err != nil {
 			return fmt.Errorf("fault %s at %s: %w", f.kind, f.at.Round(time.Millisecond), err)
 		}
 		s.mu.Lock()
@@ -430,15 +451,17 @@ func (s *soak) runFaults(ctx context.Context, faults []fault) error {
 func (s *soak) do(ctx context.Context, f fault) error {
 	switch f.kind {
 	case "drop":
-		// A drop while the link is still down from the last one is no
-		// drop: wait (a little) for the service to be connected again.
-		for i := 0; i < 100 && s.proxy.Conns() == 0; i++ {
-			sleep(ctx, 50*time.Millisecond)
+		// A drop while the link is still down (the AMI client's backoff
+		// grows while a link flaps) drops nothing: counted apart.
+		if s.proxy.DropAll() == 0 {
+			s.mu.Lock()
+			s.rep.Faults["drop_while_down"]++
+			s.mu.Unlock()
+			return errNoop
 		}
 		s.mu.Lock()
 		s.drops = append(s.drops, time.Now())
 		s.mu.Unlock()
-		s.proxy.DropAll()
 		return nil
 	case "kill":
 		w := window{from: time.Now()}

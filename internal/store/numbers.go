@@ -97,6 +97,9 @@ func (s *sqlStore) SetOverride(ctx context.Context, o Override) error {
 }
 
 func (s *sqlStore) DeleteOverride(ctx context.Context, number string) error {
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 	res, err := s.db.ExecContext(ctx, s.d.q("DELETE FROM number_override WHERE number = ?"), number)
 	if err != nil {
 		return fmt.Errorf("store: delete override %s: %w", number, err)
