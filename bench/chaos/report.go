@@ -35,6 +35,7 @@ type Report struct {
 	Options   options
 	Submitted int // requests the service accepted (201)
 	Retried   int // submissions refused (service down, 503) and sent again
+	Untouched int // final, placed calls no kill, PBX restart or drop touched: what the plain counts cover
 	Orphans   int // requests in the database the client never got an id for (the service died answering)
 	SpoolRuns int // times the service logged that the database refused a write and it began spooling
 	Faults    map[string]int
@@ -80,7 +81,7 @@ func (r *Report) Print(w io.Writer) {
 		classes = append(classes, fmt.Sprintf("%s %d", k, v))
 	}
 	sort.Strings(classes)
-	fmt.Fprintf(w, "calls by class: %s\n", strings.Join(classes, ", "))
+	fmt.Fprintf(w, "calls by class: %s; placed calls no kill, PBX restart or AMI drop touched: %d\n", strings.Join(classes, ", "), r.Untouched)
 	for _, name := range countNames {
 		line := fmt.Sprintf("  %-20s %d", name, r.Counts[name])
 		if s := r.Samples[name]; len(s) > 0 {

@@ -601,6 +601,9 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 			seen[k] = true
 		}
 		results = append(results, res)
+		if res.affected == "" {
+			s.rep.Untouched++
+		}
 	}
 	// The CDR rows a call of each class leaves: the most common count among
 	// the calls no kill or PBX restart touched and that ended right.
