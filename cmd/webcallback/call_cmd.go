@@ -142,10 +142,15 @@ func finalResult(final *callback.Request) error {
 // cdrWait is how long the command waits for a finished call's CDRs.
 const cdrWait = 3 * time.Second
 
+// cdrSearcher finds CDR rows ([*store.DB] is one).
+type cdrSearcher interface {
+	SearchCDRs(ctx context.Context, f store.CDRFilter) (rows []store.CDR, total int, err error)
+}
+
 // waitCDRs polls the store until want CDR rows of the request are there or
 // wait runs out (a PBX may be set to write fewer, e.g. none for unanswered
 // legs), and returns how many there are.
-func waitCDRs(st store.Store, id string, want int, wait time.Duration) int {
+func waitCDRs(st cdrSearcher, id string, want int, wait time.Duration) int {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	n := 0
@@ -168,7 +173,7 @@ func waitCDRs(st store.Store, id string, want int, wait time.Duration) int {
 // followCall prints every new state of the request until it is final. When
 // ctx ends (Ctrl-C) it hangs the call up and still waits for the end.
 func followCall(ctx context.Context, eng *callflow.Engine, id string, stdout io.Writer) (*callback.Request, error) {
-	updates, stop, err := eng.Watch(id)
+	updates, stop, err := eng.Watch(context.WithoutCancel(ctx), id)
 	if err != nil {
 		return nil, err
 	}

@@ -25,8 +25,10 @@ func TestCallCommand(t *testing.T) {
 		want           []string // in order, in the output
 	}{
 		{"completed at the limit", "13800001001", "13800002002", nil,
-			[]string{"queued", "calling_caller", "caller_answered", "calling_callee", "connected",
+			[]string{"queued", "calling_caller", "caller_answered", "confirming", "calling_callee", "connected",
 				"completed reason=limit_reached cause=16 prompt=TimeoutHangup billsec=2", "cdr rows: 2"}},
+		{"caller never confirms", "13888881001", "13800002002", errCallNotCompleted,
+			[]string{"caller_answered", "confirming", "failed reason=caller_no_confirm cause=16 prompt=NoConfirm", "cdr rows: 1"}},
 		{"callee busy", "138 0000 1002", "+86 138 1111 2002", errCallNotCompleted,
 			[]string{"queued", "calling_caller", "failed reason=callee_busy cause=17 prompt=PartnerBusy", "cdr rows: 2"}},
 		{"caller never answers", "13822221001", "13800002002", errCallNotCompleted,
@@ -91,7 +93,7 @@ func TestCallViaServer(t *testing.T) {
 		t.Fatalf("call --server: %v\n%s", err, out.String())
 	}
 	rest := out.String()
-	for _, w := range []string{"via " + svc.URL, "queued", "calling_caller", "caller_answered", "calling_callee", "connected",
+	for _, w := range []string{"via " + svc.URL, "queued", "calling_caller", "caller_answered", "confirming", "calling_callee", "connected",
 		"completed reason=limit_reached cause=16 prompt=TimeoutHangup billsec=2"} {
 		i := strings.Index(rest, w)
 		if i < 0 {

@@ -30,9 +30,9 @@ const statsUsage = `usage: webcallback stats <subcommand> [settings]
                     equals what the monitor built incrementally)
   show <number>     print a number's counters and manual override
   list              print the per-number table, most recent caller first (--limit)
-  export            write CSV to stdout: --what numbers (per-number table, default)
-                    or --what cdr (Asterisk Master.csv format; --from/--to, YYYY-MM-DD
-                    in --timezone)
+  export            write CSV to stdout: --what numbers (per-number table, default),
+                    --what cdr (Asterisk Master.csv format; --from/--to, YYYY-MM-DD
+                    in --timezone) or --what donotcall (the do-not-call list)
   purge             delete requests and CDRs older than --retention
 
 `
@@ -49,7 +49,7 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	sub, args := args[0], args[1:]
 	l := config.NewLoader("stats " + sub)
 	l.FS.SetOutput(stderr)
-	what := l.FS.String("what", "numbers", "export: numbers or cdr")
+	what := l.FS.String("what", "numbers", "export: numbers, cdr or donotcall")
 	from := l.FS.String("from", "", "export --what cdr: first day, YYYY-MM-DD")
 	to := l.FS.String("to", "", "export --what cdr: last day, YYYY-MM-DD (inclusive)")
 	limit := l.FS.Int("limit", 100, "list: rows to print")
@@ -122,10 +122,19 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// statsReader is what the stats command reads of the store ([*store.DB]
+// is one).
+type statsReader interface {
+	NumberStats(ctx context.Context, number string, now time.Time) (*store.NumberStats, error)
+	ListNumberStats(ctx context.Context, limit, offset int) ([]store.NumberStats, error)
+	ListDoNotCall(ctx context.Context, limit, offset int) ([]store.DoNotCall, error)
+	cdrSearcher
+}
+
 // showNumber prints the counters of a number as typed: its E.164 form (our
 // requests' callers) and, when different, its plain digits (foreign CDR
 // rows are counted under src digits).
-func showNumber(ctx context.Context, st store.Store, typed string, s *config.Settings, w io.Writer) error {
+func showNumber(ctx context.Context, st statsReader, typed string, s *config.Settings, w io.Writer) error {
 	keys := []string{}
 	if n, err := policy.ParseNumber(typed, s.Region, s.Policy.InternationalPrefix); err == nil {
 		keys = append(keys, n.E164)
@@ -181,7 +190,7 @@ func printStats(w io.Writer, rows []store.NumberStats, loc *time.Location) {
 
 // exportCSV streams the per-number table or the CDRs in pages, so an
 // export of millions of rows needs no more memory than one page.
-func exportCSV(ctx context.Context, st store.Store, what, from, to string, loc *time.Location, w io.Writer) error {
+func exportCSV(ctx context.Context, st statsReader, what, from, to string, loc *time.Location, w io.Writer) error {
 	const page = 5000
 	switch what {
 	case "numbers":
@@ -196,6 +205,19 @@ func exportCSV(ctx context.Context, st store.Store, what, from, to string, loc *
 				err = store.AppendNumberStatsCSV(w, rows)
 			}
 			if err != nil || len(rows) < page {
+				return err
+			}
+		}
+	case "donotcall":
+		if _, err := io.WriteString(w, strings.Join(store.DoNotCallCSVColumns, ",")+"\n"); err != nil {
+			return err
+		}
+		for off := 0; ; off += page {
+			rows, err := st.ListDoNotCall(ctx, page, off)
+			if err != nil {
+				return err
+			}
+			if err := store.AppendDoNotCallCSV(w, rows); err != nil || len(rows) < page {
 				return err
 			}
 		}
@@ -218,7 +240,7 @@ func exportCSV(ctx context.Context, st store.Store, what, from, to string, loc *
 			}
 		}
 	}
-	return fmt.Errorf("--what %q: want numbers or cdr", what)
+	return fmt.Errorf("--what %q: want numbers, cdr or donotcall", what)
 }
 
 // parseDay reads YYYY-MM-DD in loc, plus addDays; "" = no bound.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"webcallback/internal/callback"
 	"webcallback/internal/store"
 )
 
@@ -23,7 +25,8 @@ func TestMigrateAndStatsCommands(t *testing.T) {
 	}
 	migrate := func(ctx context.Context, a []string, o, e *bytes.Buffer) error { return migrateCommand(ctx, a, o, e) }
 	stats := func(ctx context.Context, a []string, o, e *bytes.Buffer) error { return statsCommand(ctx, a, o, e) }
-	if out, err := run(migrate); err != nil || !strings.Contains(out, "schema at version 1") {
+	// The version is the last migration's, whoever added it.
+	if out, err := run(migrate); err != nil || !regexp.MustCompile(`schema at version [1-9][0-9]*\n$`).MatchString(out) {
 		t.Fatalf("migrate = %q, %v", out, err)
 	}
 	st, err := store.Open(ctx, db)
@@ -41,6 +44,16 @@ func TestMigrateAndStatsCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A callee who pressed 9: on the do-not-call list.
+	optout := &callback.Request{ID: "0b1c2d3e-0000-4000-8000-000000000001", Caller: "+8613800001001", Callee: "+8613899992002",
+		CallerDial: "13800001001", CalleeDial: "13899992002", Lang: "en", CreatedAt: day}
+	if d, err := st.Admit(ctx, optout, nil, day); err != nil || !d.Allowed {
+		t.Fatalf("admit: %+v %v", d, err)
+	}
+	optout.State, optout.Reason = callback.StateFailed, callback.ReasonCalleeOptedOut
+	if err := st.UpdateRequest(ctx, optout); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 
 	for _, tc := range []struct {
@@ -54,6 +67,7 @@ func TestMigrateAndStatsCommands(t *testing.T) {
 		{[]string{"export"}, []string{store.NumberStatsCSVHeader, "13800001001,1,1,19,"}},
 		{[]string{"export", "--what", "cdr"}, []string{`"","13800001001","","","","PJSIP/gw-1","PJSIP/gw-2","Dial"`, `"Hangupcause:16"`}},
 		{[]string{"export", "--what", "cdr", "--to", "2000-01-01"}, nil},
+		{[]string{"export", "--what", "donotcall"}, []string{"number,request_id,created_at\n+8613899992002,0b1c2d3e-0000-4000-8000-000000000001," + day.Format("2006-01-02T")}},
 		{[]string{"purge", "--retention", "1h"}, []string{"deleted 0 requests and 0 CDRs"}},
 	} {
 		out, err := run(stats, tc.args...)

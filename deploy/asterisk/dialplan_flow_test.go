@@ -66,7 +66,7 @@ func TestDialplanJumpsLand(t *testing.T) {
 
 // TestDialplanPlaysOnlyShippedPrompts: every sound the dialplan can play is
 // one of Prompts() (shipped in deploy/sounds) or Asterisk's built-in
-// "timeleft" announcement.
+// "timeleft" announcement (SayDigits uses the core sounds' digits).
 func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
 	d := mustDialplan(t, ipSettings())
 	ok := func(name string) bool { return name == "" || name == "timeleft" || slices.Contains(Prompts(), name) }
@@ -77,6 +77,10 @@ func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
 			switch {
 			case st.App == "Playback" && !strings.Contains(st.Data, "$"):
 				name = st.Data
+			case st.App == "Read": // Read(var,prompt,...): the consent questions
+				if args := SplitArgs(st.Data); len(args) > 1 {
+					name = args[1]
+				}
 			case st.App == "Return" && ctx != "webcallback-connected":
 				name = st.Data
 			case st.App == "Set" && setPrompt.MatchString(st.Data):
@@ -106,10 +110,17 @@ func TestTalkTimeFromCalleeAnswer(t *testing.T) {
 		t.Errorf("NowMS %s: STRFTIME needs an empty epoch (the clock with microseconds); ${EPOCH} makes %%3q read 000", NowMS)
 	}
 
-	// U() stamps the answer on the caller's channel, first thing.
-	conn := d.Extension("webcallback-connected", "s")
-	if len(conn) == 0 || conn[0].App != "Set" || conn[0].Data != "MASTER_CHANNEL("+ConnectedVar+")="+NowMS {
-		t.Errorf("[webcallback-connected] s,1 = %+v, want Set(MASTER_CHANNEL(%s)=%s)", conn, ConnectedVar, NowMS)
+	// U() stamps the answer on the caller's channel at its "accepted"
+	// label: after the callee's announcement (confirmation time is not talk
+	// time), first thing after it.
+	acc, ok := d.Label("webcallback-connected", "s", "accepted")
+	if !ok || acc.App != "Set" || acc.Data != "MASTER_CHANNEL("+ConnectedVar+")="+NowMS {
+		t.Errorf("[webcallback-connected] accepted = %+v, want Set(MASTER_CHANNEL(%s)=%s)", acc, ConnectedVar, NowMS)
+	}
+	for _, st := range d.Extension("webcallback-connected", "s") {
+		if st.Priority < acc.Priority && strings.Contains(st.Data, ConnectedVar) {
+			t.Errorf("line %d: %s touched before the announcement is accepted", st.Line, ConnectedVar)
+		}
 	}
 
 	// In [webcallback]: the stamp is cleared before Dial; after Dial (and on

@@ -67,6 +67,8 @@ func Prompts() []string {
 		string(callback.PromptWelcome), string(callback.PromptTimeoutHangup), string(callback.PromptPartnerHangup),
 		string(callback.PromptPartnerBusy), string(callback.PromptPartnerAway), string(callback.PromptSystemBusy),
 		string(callback.PromptInvalidNumber),
+		string(callback.PromptConfirmCall), string(callback.PromptNoConfirm), string(callback.PromptCalleeAnnounce),
+		string(callback.PromptCalleeChoice), string(callback.PromptOptedOut),
 	}
 	for _, s := range WarningSeconds {
 		p = append(p, WarningPrompt(s))
@@ -89,6 +91,24 @@ const (
 	// epoch takes the time with microseconds (ast_tvnow); %3q prints its
 	// milliseconds, %s the seconds. ${EPOCH} as the epoch would zero them.
 	NowMS = "${STRFTIME(,,%s%3q)}"
+)
+
+// Consent (--caller-confirm, --callee-announce): the keys asked for with
+// Read().
+const (
+	// KeyVar holds the key pressed (Read's variable).
+	KeyVar = "WCB_KEY"
+	// KeyAttempts is Read's attempts: the prompt is played again once when
+	// no key comes. A wrong key ends the question at once.
+	KeyAttempts = 2
+	// KeyWait is how long Read waits for the key after each prompt.
+	KeyWait = 5 * time.Second
+	// RefusedVar is set on the caller's channel (MASTER_CHANNEL) by the
+	// callee's announcement when the callee did not accept: RefusedOptOut
+	// (pressed 9) or RefusedNoKey.
+	RefusedVar    = "WCB_REFUSED"
+	RefusedOptOut = "optout"
+	RefusedNoKey  = "nokey"
 )
 
 // DialStatuses are the values Dial leaves in ${DIALSTATUS}. The dialplan
@@ -157,12 +177,18 @@ type renderData struct {
 	S                                   Settings
 	Context, Exten, Priority, UserEvent string
 	VarList                             string
-	V                                   struct{ ID, Caller, Callee, CalleeCID, LimitMS, WarnMS, WarnCallee, RingS, Lang string }
+	V                                   struct{ ID, Caller, Callee, CalleeCID, LimitMS, WarnMS, WarnCallee, RingS, Lang, Confirm, Announce string }
 	H                                   struct{ ID, Stage, DialStatus, Cause, AnsweredMS, TalkMS, Prompt string }
 	ConnectedVar, TalkVar, NowMS        string
-	Stage                               struct{ Answered, Dialing, Connected, DialEnd, Prompt, Hangup string }
-	Prompt                              struct{ Welcome, TimeoutHangup, PartnerHangup, SystemBusy callback.Prompt }
+	Stage                               struct{ Answered, Confirming, NoConfirm, Dialing, Connected, OptOut, DialEnd, Prompt, Hangup string }
+	Prompt                              struct{ Welcome, TimeoutHangup, PartnerHangup, SystemBusy, ConfirmCall, NoConfirm, CalleeAnnounce, CalleeChoice, OptedOut callback.Prompt }
+	Reason                              struct{ NoConfirm, OptedOut callback.Reason }
 	UserfieldPrefix, UserfieldIDPrefix  string
+	UserfieldConsentPrefix              string
+	CauseNormal                         int
+	KeyVar, RefusedVar                  string
+	KeyAttempts, KeyWaitS               int
+	Refused                             struct{ OptOut, NoKey string }
 	CauseInvalidFormat                  int
 	LimitMS, WarnMS, RingS              int64
 	WarnCallee                          string
@@ -197,10 +223,13 @@ func newRenderData(s Settings) *renderData {
 	d := &renderData{
 		S:       s,
 		Context: wcbproto.Context, Exten: wcbproto.Exten, Priority: wcbproto.Priority,
-		UserEvent:          wcbproto.UserEvent,
-		VarList:            strings.Join(wcbproto.Vars, "=...,") + "=...",
-		UserfieldPrefix:    confEscape(wcbproto.UserfieldPrefix),
-		UserfieldIDPrefix:  confEscape(wcbproto.UserfieldIDPrefix),
+		UserEvent:              wcbproto.UserEvent,
+		VarList:                strings.Join(wcbproto.Vars, "=...,") + "=...",
+		UserfieldPrefix:        confEscape(wcbproto.UserfieldPrefix),
+		UserfieldIDPrefix:      confEscape(wcbproto.UserfieldIDPrefix),
+		UserfieldConsentPrefix: confEscape(wcbproto.UserfieldConsentPrefix),
+		CauseNormal:            wcbproto.CauseNormalClearing,
+		KeyVar:                 KeyVar, RefusedVar: RefusedVar, KeyAttempts: KeyAttempts, KeyWaitS: int(KeyWait / time.Second),
 		CauseInvalidFormat: wcbproto.CauseInvalidFormat,
 		LimitMS:            s.CallLimit.Milliseconds(),
 		WarnMS:             s.CallWarning.Milliseconds(),
@@ -221,6 +250,12 @@ func newRenderData(s Settings) *renderData {
 	d.V.ID, d.V.Caller, d.V.Callee, d.V.CalleeCID = wcbproto.VarID, wcbproto.VarCaller, wcbproto.VarCallee, wcbproto.VarCalleeCID
 	d.V.LimitMS, d.V.WarnMS, d.V.WarnCallee = wcbproto.VarLimitMS, wcbproto.VarWarnMS, wcbproto.VarWarnCallee
 	d.V.RingS, d.V.Lang = wcbproto.VarRingS, wcbproto.VarLang
+	d.V.Confirm, d.V.Announce = wcbproto.VarConfirm, wcbproto.VarAnnounce
+	d.Stage.Confirming, d.Stage.NoConfirm, d.Stage.OptOut = wcbproto.StageConfirming, wcbproto.StageNoConfirm, wcbproto.StageOptOut
+	d.Prompt.ConfirmCall, d.Prompt.NoConfirm, d.Prompt.OptedOut = callback.PromptConfirmCall, callback.PromptNoConfirm, callback.PromptOptedOut
+	d.Prompt.CalleeAnnounce, d.Prompt.CalleeChoice = callback.PromptCalleeAnnounce, callback.PromptCalleeChoice
+	d.Reason.NoConfirm, d.Reason.OptedOut = callback.ReasonCallerNoConfirm, callback.ReasonCalleeOptedOut
+	d.Refused.OptOut, d.Refused.NoKey = RefusedOptOut, RefusedNoKey
 	d.H.ID, d.H.Stage, d.H.DialStatus = wcbproto.HeaderID, wcbproto.HeaderStage, wcbproto.HeaderDialStatus
 	d.H.Cause, d.H.AnsweredMS, d.H.TalkMS, d.H.Prompt = wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS, wcbproto.HeaderPrompt
 	d.ConnectedVar, d.TalkVar, d.NowMS = ConnectedVar, TalkVar, NowMS

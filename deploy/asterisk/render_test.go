@@ -329,7 +329,7 @@ func TestCDRConf(t *testing.T) {
 
 // internalVars are the dialplan's own variables, besides wcbproto.Vars and
 // Asterisk's.
-var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD", ConnectedVar, TalkVar}
+var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD", ConnectedVar, TalkVar, KeyVar, RefusedVar}
 
 // TestDialplanMatchesContract is the drift test against internal/wcbproto:
 // context, entry point, variables, UserEvent names, headers and stages.
@@ -415,7 +415,7 @@ func TestDialplanMatchesContract(t *testing.T) {
 	if len(args) != 3 || args[0] != "PJSIP/${WCB_CALLEE}@gateway" || args[1] != "${WCB_RING_S}" {
 		t.Fatalf("Dial(%s)", dial.Data)
 	}
-	for _, opt := range []string{"g", "U(webcallback-connected^${WCB_ID}^${WCB_LANG})", "L(${WCB_L})"} {
+	for _, opt := range []string{"g", "U(webcallback-connected^${WCB_ID}^${WCB_LANG}^${WCB_ANNOUNCE}^${WCB_CALLER})", "L(${WCB_L})"} {
 		if !strings.Contains(args[2], opt) {
 			t.Errorf("Dial options %q lack %q", args[2], opt)
 		}
@@ -524,6 +524,7 @@ var appModules = map[string]string{
 	"Set": "", "GotoIf": "", "Goto": "", "Hangup": "", "NoOp": "",
 	"ExecIf": "app_exec.so", "Dial": "app_dial.so", "Playback": "app_playback.so",
 	"Gosub": "app_stack.so", "Return": "app_stack.so", "UserEvent": "app_userevent.so",
+	"Read": "app_read.so", "SayDigits": "", // SayDigits is a pbx builtin
 	"FILTER": "func_strings.so", "TOLOWER": "func_strings.so", "STRFTIME": "func_strings.so", "IF": "func_logic.so",
 	"DIALPLAN_EXISTS": "func_dialplan.so", "CALLERID": "func_callerid.so",
 	"CDR": "func_cdr.so", "CHANNEL": "func_channel.so", "MASTER_CHANNEL": "func_channel.so",

@@ -6,8 +6,9 @@
 // The dialplan is generated from internal/wcbproto, the contract shared with
 // the engine and the sandbox PBX: its context, WCB_* variables and
 // WebCallback UserEvents are those constants, and its cause → prompt tables
-// are wcbproto.CalleeOutcome evaluated for every DIALSTATUS and Q.850 cause,
-// so the three cannot drift apart. ParseConf reads the rendered files (or an
+// are [wcbproto.CalleeOutcome] evaluated for every DIALSTATUS and Q.850
+// cause, so the three cannot drift apart. [Render] writes the files for
+// [Settings] (start from [DefaultSettings]); [ParseConf] reads them (or an
 // operator's) back, which the tests here and in the sandbox use to check it.
 package asterisk
 

@@ -1,6 +1,9 @@
 // Package app assembles the service from its parts (store, PBX connection,
 // engine, CDR monitor, policy, web) exactly as `webcallback serve` runs it,
-// so end-to-end tests build the production graph rather than a copy of it.
+// so `webcallback call` and the end-to-end tests build the production graph
+// rather than a copy of it: [New] from [config.Settings], [App.Serve] on a
+// listener, [App.Close]. [webcallback/internal/app/apptest] does the three
+// for a test.
 package app
 
 import (
@@ -9,7 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,17 +33,22 @@ import (
 type App struct {
 	Settings *config.Settings
 	Log      *slog.Logger
-	Store    store.Store
+	Store    *store.DB
 	PBX      *PBX
 	Engine   *callflow.Engine
 	Guard    *policy.Guard
-	Handler  http.Handler
+	Web      *web.Server
 	Registry *prometheus.Registry
+	// Refusals counts refused requests and connections, logged once per
+	// interval and counted in /metrics.
+	Refusals *httpguard.Refusals
 
-	spool    *spooled.Store // a.Store, as the spooled store
-	stop     context.CancelFunc
+	// spool is a.Store behind the spool of writes the database refused:
+	// every part that writes (engine, monitor, policy, web) gets it.
+	spool    *spooled.Store
+	stop     context.CancelFunc // ends bg, the context of the background work
 	stopCDRs func(context.Context)
-	done     chan struct{}
+	workers  sync.WaitGroup // the retention sweep and the refusal log; Close joins them
 }
 
 // Option adjusts what New builds beyond what the settings say, for a
@@ -101,10 +109,8 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		}
 		return err
 	}
-	if s.Migrate {
-		if err = a.Store.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
-		}
+	if err = checkSchema(ctx, a.Store, s, log); err != nil {
+		return err
 	}
 	// From here every write the service must not lose goes through the
 	// spool when the database refuses it (docs/design.md §7).
@@ -113,7 +119,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	if err != nil {
 		return config.BadSetting(fmt.Errorf("--spool-dir: %w", err))
 	}
-	a.Store, a.spool = sp, sp
+	a.spool = sp
 	if n := sp.Waiting(); n > 0 {
 		// The engine is about to adopt the unfinished requests as the
 		// database has them: the last run's spooled writes go first, or a
@@ -132,9 +138,10 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 
 	// Before the engine starts: no Cdr event of a call reconciled at start
 	// is missed.
-	a.stopCDRs = startCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
+	var cdrStats func() monitor.Stats
+	a.stopCDRs, cdrStats = startCDRMonitor(bg, s, a.spool, a.PBX.Client, log)
 
-	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.Store)
+	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.spool)
 	if err != nil {
 		return config.BadSetting(fmt.Errorf("engine: %w", err))
 	}
@@ -143,12 +150,13 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	}
 
 	// The policy names its component in its logs itself.
-	if a.Guard, err = policy.New(s.PolicyConfig(), a.Store, s.Rules(), log); err != nil {
+	if a.Guard, err = policy.New(s.PolicyConfig(), a.spool, s.Rules(), log); err != nil {
 		return config.BadSetting(err)
 	}
 
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Registry.MustRegister(serviceCollectors(s, a.Engine, cdrStats, a.spool)...)
 	wcfg := web.Config{
 		AdminToken:     s.AdminToken,
 		TrustedProxies: s.TrustedProxies,
@@ -162,41 +170,62 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		InternationalPrefix: s.Policy.InternationalPrefix,
 		Rules:               s.Rules(),
 		MaxStreams:          s.MaxStreams,
+		MaxStreamsPerIP:     s.MaxStreamsPerIP,
 	}
+	a.Refusals = httpguard.NewRefusals(log, nil)
+	a.workers.Add(1)
+	go func() { defer a.workers.Done(); a.Refusals.Run(bg, 0) }()
 	deps := web.Deps{
 		Service:  a.Engine,
-		Store:    a.Store,
+		Store:    a.spool,
 		Guard:    a.Guard,
 		AMIState: func() string { return a.PBX.Client.State().String() },
 		Ready:    a.ready,
 		Sandbox:  a.PBX.Sandbox != nil,
 		Logger:   log, // web names its component itself
 		Registry: a.Registry,
-		Context:  bg,
+		Refusals: a.Refusals,
 	}
 	if o.web != nil {
 		o.web(&wcfg, &deps)
 	}
-	if a.Handler, err = web.New(wcfg, deps); err != nil {
+	if a.Web, err = web.New(wcfg, deps); err != nil {
 		return config.BadSetting(fmt.Errorf("web: %w", err))
 	}
 
-	var workers []func()
 	if s.Retention > 0 {
-		mon := monitor.New(a.Store, log)
-		workers = append(workers, func() { logStop(log, "retention sweep", mon.Retain(bg, s.Retention, time.Hour)) })
+		mon := monitor.New(a.spool, log)
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			logStop(log, "retention sweep", mon.Retain(bg, s.Retention, time.Hour))
+		}()
 	}
-	a.done = make(chan struct{})
-	go func() {
-		defer close(a.done)
-		wait := make(chan struct{}, len(workers))
-		for _, w := range workers {
-			go func() { w(); wait <- struct{}{} }()
+	return nil
+}
+
+// checkSchema migrates the database with --migrate; without, it checks
+// the schema is one this binary knows. Either way a database a newer
+// binary migrated is refused (store.ErrSchemaTooNew): a downgrade must go
+// through a backup taken before the upgrade.
+func checkSchema(ctx context.Context, st *store.DB, s *config.Settings, log *slog.Logger) error {
+	if s.Migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
 		}
-		for range workers {
-			<-wait
-		}
-	}()
+		return nil
+	}
+	status, err := st.SchemaStatus(ctx)
+	if err == nil {
+		err = status.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("database %s: %w", config.RedactDSN(s.DB), err)
+	}
+	if len(status.Pending) > 0 {
+		log.Warn("database schema has pending migrations and --migrate is off: run webcallback migrate",
+			"pending", status.Pending)
+	}
 	return nil
 }
 
@@ -213,27 +242,17 @@ func (a *App) ready(ctx context.Context) error {
 	return nil
 }
 
-// Serve answers HTTP on l until ctx is done, then shuts down gracefully:
-// no new requests, open ones (SSE streams included) get a few seconds, live
-// calls go on in Asterisk and stay reconcilable by the next start.
+// Serve runs the web ([web.Server.Run]) on l until ctx is done: then it
+// shuts down gracefully (open requests get a few seconds, live calls go on
+// in Asterisk and stay reconcilable by the next start) and returns once the
+// HTTP server and the web's workers (metrics feed, webhooks) have stopped.
+//
+// Connections beyond --max-conns, or --max-conns-per-ip from one peer other
+// than a trusted proxy, are closed at accept.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
-	srv := httpguard.NewServer(l.Addr().String(), a.Handler, a.Log)
-	srv.BaseContext = func(net.Listener) context.Context { return ctx }
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	a.Log.Info("listening", "addr", "http://"+l.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	a.Log.Info("shutting down: taking no new requests; live calls continue in the PBX")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	return nil
+	l = httpguard.LimitListener(l, httpguard.ConnLimits{PerIP: a.Settings.MaxConnsPerIP, Total: a.Settings.MaxConns,
+		Proxies: a.Settings.TrustedProxies}, a.Refusals)
+	return a.Web.Run(ctx, l)
 }
 
 // cdrDrainWait bounds how long Close waits for the CDRs received to be
@@ -255,15 +274,9 @@ func (a *App) Close(ctx context.Context) {
 		cancel()
 	}
 	a.stop()
+	a.workers.Wait() // before the store they use closes
 	if a.PBX != nil {
 		a.PBX.Close()
-	}
-	if a.done != nil {
-		select {
-		case <-a.done:
-		case <-ctx.Done():
-		case <-time.After(5 * time.Second):
-		}
 	}
 	if a.spool != nil {
 		// A moment for the spool to reach a database that is back; what
@@ -273,8 +286,8 @@ func (a *App) Close(ctx context.Context) {
 			a.Log.Warn("stopping with writes in the spool; the next start replays them", "err", err)
 		}
 		cancel()
-	}
-	if a.Store != nil {
+		a.spool.Close() // closes a.Store too
+	} else if a.Store != nil {
 		a.Store.Close()
 	}
 }
@@ -296,7 +309,7 @@ func engineConfig(s *config.Settings, log *slog.Logger) callflow.Config {
 	c := callflow.Config{
 		Trunk: s.Trunk, CallerIDMode: s.CallerIDMode, DID: s.DID,
 		CallerRing: s.CallerRing, CalleeRing: s.CalleeRing, Limit: s.CallLimit, Warning: warning,
-		WarnCallee: s.WarnCallee, Lang: s.Lang,
+		WarnCallee: s.WarnCallee, Lang: s.Lang, CallerConfirm: s.CallerConfirm, CalleeAnnounce: s.CalleeAnnounce,
 		MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS, QueueSize: s.QueueSize, QueueWait: s.QueueWait,
 		Instance: s.Instance, Logger: log,
 	}

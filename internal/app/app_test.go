@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -43,12 +45,25 @@ func TestOptions(t *testing.T) {
 }
 
 // TestWarningsOnce: each dangerous setting is logged once at start, and the
-// policy's component attribute appears once per line.
+// component attribute appears once per line (the policy's at start, the
+// refusal counts', which include a bad admin token).
 func TestWarningsOnce(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	apptest.Start(t, log, []string{"--sandbox-time-scale", "0.01", "--limits", "off", "--trusted-proxies", "0.0.0.0/0"})
+	svc := apptest.Start(t, log, []string{"--sandbox-time-scale", "0.01", "--limits", "off", "--trusted-proxies", "0.0.0.0/0",
+		"--admin-token", "warnings-test-admin-token"})
+	req, _ := http.NewRequest("GET", svc.URL+"/api/v1/admin/calls", nil)
+	req.Header.Set("Authorization", "Bearer not-the-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	svc.Refusals.Flush() // refusals are logged as counts per interval
 	out := buf.String()
+	if !strings.Contains(out, "admin_unauthorized=1") {
+		t.Errorf("no log of the bad admin token:\n%s", out)
+	}
 	limitWarnings := 0
 	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "level=WARN") && limitsOff.MatchString(line) {
@@ -88,4 +103,30 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestCloseJoinsEverything: once Serve has returned and Close is done, no
+// goroutine of the service is left: the web's workers (metrics feed,
+// webhooks), the engine, the CDR monitor, the retention sweep, the AMI
+// client and the sandbox all ended before Close returned.
+func TestCloseJoinsEverything(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer hook.Close()
+	t.Run("serve", func(t *testing.T) {
+		svc := apptest.Start(t, nil, []string{"--sandbox-time-scale", "0.01", "--retention", "24h",
+			"--webhook-url", hook.URL, "--webhook-secret", "close-test-secret", "--admin-token", "close-test-admin-token"})
+		resp, err := http.Get(svc.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}) // the subtest's cleanup has cancelled Serve and run Close
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "webcallback/") && !strings.Contains(g, "app_test.TestCloseJoinsEverything") &&
+			!strings.Contains(g, "testing.tRunner") {
+			t.Errorf("goroutine left after Close:\n%s", g)
+		}
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"webcallback/ami"
 	"webcallback/internal/config"
 	"webcallback/internal/monitor"
-	"webcallback/internal/store"
 )
 
 const (
@@ -36,7 +35,9 @@ const (
 // stay in the table; the saved position makes the next run read them).
 // When stopCtx ends first, the drain is cut short and logged. Ending ctx
 // stops the monitor at once, without a drain. stop is idempotent.
-func startCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
+//
+// stats reads the monitor's counters (for /metrics).
+func startCDRMonitor(ctx context.Context, s *config.Settings, st monitor.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context), stats func() monitor.Stats) {
 	mon := monitor.New(st, log)
 	mon.Location = s.PBXLocation()
 	wctx, cancel := context.WithCancel(ctx)
@@ -59,7 +60,7 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c 
 		}()
 	}
 	var once sync.Once
-	return func(stopCtx context.Context) {
+	stop = func(stopCtx context.Context) {
 		once.Do(func() {
 			defer cancel()
 			end()
@@ -73,4 +74,5 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, st store.Store, c 
 			}
 		})
 	}
+	return stop, mon.Stats
 }

@@ -143,7 +143,7 @@ func TestStartReplaysSpoolFirst(t *testing.T) {
 	}
 	// The last run: the database refuses writes, the call completes, the
 	// service dies with the write in its spool.
-	sp, err := spooled.Open(st, spooled.Config{Dir: filepath.Join(dir, "spool"), AttemptTimeout: 200 * time.Millisecond,
+	sp, err := spooled.Open(st, spooled.Config{Dir: filepath.Join(dir, "wcb.db.spool"), AttemptTimeout: 200 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

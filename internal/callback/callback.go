@@ -1,6 +1,7 @@
 // Package callback is the domain model of one web callback request: its
 // states, reasons, prompts and history. It is shared by the engine, the store,
-// the policy and the web, and knows nothing about AMI or SQL.
+// the policy and the web, and knows nothing about AMI or SQL. [Service] is
+// what the web and the CLI need of the engine.
 //
 // The names here are the contract of docs/design.md §6: operators and
 // scripts rely on them, so they may grow but never change.
@@ -20,6 +21,7 @@ const (
 	StateQueued         State = "queued"
 	StateCallingCaller  State = "calling_caller"
 	StateCallerAnswered State = "caller_answered"
+	StateConfirming     State = "confirming" // the caller is asked to press 1 before the callee is rung (--caller-confirm)
 	StateCallingCallee  State = "calling_callee"
 	StateConnected      State = "connected"
 	StateCompleted      State = "completed"
@@ -39,7 +41,7 @@ func (s State) Final() bool {
 // Valid reports whether s is one of the states above.
 func (s State) Valid() bool {
 	switch s {
-	case StateRejected, StateQueued, StateCallingCaller, StateCallerAnswered,
+	case StateRejected, StateQueued, StateCallingCaller, StateCallerAnswered, StateConfirming,
 		StateCallingCallee, StateConnected, StateCompleted, StateFailed, StateCanceled:
 		return true
 	}
@@ -58,10 +60,12 @@ const (
 	ReasonCallerBusy        Reason = "caller_busy"
 	ReasonCallerNoAnswer    Reason = "caller_no_answer"
 	ReasonCallerUnreachable Reason = "caller_unreachable"
+	ReasonCallerNoConfirm   Reason = "caller_no_confirm" // the caller did not press 1 (or hung up) when asked
 	ReasonCalleeBusy        Reason = "callee_busy"
 	ReasonCalleeRejected    Reason = "callee_rejected"
 	ReasonCalleeNoAnswer    Reason = "callee_no_answer"
 	ReasonCalleeInvalid     Reason = "callee_invalid"
+	ReasonCalleeOptedOut    Reason = "callee_opted_out" // failed: the callee pressed 9; rejected: the callee is on the do-not-call list
 	ReasonNetworkError      Reason = "network_error"
 	// canceled
 	ReasonVisitor Reason = "visitor"
@@ -88,6 +92,12 @@ const (
 	PromptPartnerAway   Prompt = "PartnerAway"
 	PromptSystemBusy    Prompt = "SystemBusy"
 	PromptInvalidNumber Prompt = "InvalidNumber"
+	// Consent prompts (--caller-confirm, --callee-announce).
+	PromptConfirmCall    Prompt = "ConfirmCall"    // to the caller: press 1 to call your friend
+	PromptNoConfirm      Prompt = "NoConfirm"      // to the caller: not confirmed, goodbye (the final prompt of caller_no_confirm)
+	PromptCalleeAnnounce Prompt = "CalleeAnnounce" // to the callee: a call through the service from (the number follows)
+	PromptCalleeChoice   Prompt = "CalleeChoice"   // to the callee: 1 to talk, 9 never to be called again
+	PromptOptedOut       Prompt = "OptedOut"       // to the callee after 9: you will not be called again
 )
 
 // Transition is one entry of a request's history.
@@ -175,9 +185,10 @@ type Service interface {
 	// Get returns the current request (from memory or the store).
 	Get(ctx context.Context, id string) (*Request, error)
 	// Watch delivers the current snapshot at once, then one snapshot per
-	// transition, and closes the channel after the final state. stop
-	// releases the subscription early.
-	Watch(id string) (updates <-chan *Request, stop func(), err error)
+	// transition, and closes the channel after the final state. ctx bounds
+	// the lookup of a request no longer in memory (as Get); stop releases
+	// the subscription early.
+	Watch(ctx context.Context, id string) (updates <-chan *Request, stop func(), err error)
 	// WatchAll delivers a snapshot of every transition of every request
 	// (admin live view, webhooks, metrics). Slow readers lose updates, counted.
 	WatchAll() (updates <-chan *Request, stop func())

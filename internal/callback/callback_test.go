@@ -25,7 +25,7 @@ func TestValidID(t *testing.T) {
 
 func TestFinalStates(t *testing.T) {
 	final := map[State]bool{StateRejected: true, StateCompleted: true, StateFailed: true, StateCanceled: true}
-	for _, s := range []State{StateRejected, StateQueued, StateCallingCaller, StateCallerAnswered, StateCallingCallee, StateConnected, StateCompleted, StateFailed, StateCanceled} {
+	for _, s := range []State{StateRejected, StateQueued, StateCallingCaller, StateCallerAnswered, StateConfirming, StateCallingCallee, StateConnected, StateCompleted, StateFailed, StateCanceled} {
 		if !s.Valid() || s.Final() != final[s] {
 			t.Errorf("%s: valid=%v final=%v", s, s.Valid(), s.Final())
 		}

@@ -43,6 +43,11 @@ type call struct {
 	hangupUE     bool
 	firstHangup  string // "caller" or "callee": who asked to hang up first while connected
 
+	// Consent (--caller-confirm, --callee-announce).
+	announce  bool // the call was placed with the callee's announcement: the callee's answer is not yet the connection
+	noConfirm bool // "noconfirm" UserEvent: the caller did not press 1
+	optedOut  bool // "optout" UserEvent: the callee pressed 9
+
 	cancelBy callback.Reason // visitor or admin asked to end it
 	limitMS  int             // talk limit the call was placed with
 	scale    float64         // wall-clock seconds per PBX second (Config.PBXTimeScale)
@@ -67,12 +72,14 @@ func rank(s callback.State) int {
 		return 1
 	case callback.StateCallerAnswered:
 		return 2
-	case callback.StateCallingCallee:
+	case callback.StateConfirming:
 		return 3
-	case callback.StateConnected:
+	case callback.StateCallingCallee:
 		return 4
+	case callback.StateConnected:
+		return 5
 	}
-	return 5 // final
+	return 6 // final
 }
 
 // advance moves to s if s is further than the current state, stamping the
@@ -86,7 +93,7 @@ func (c *call) advance(s callback.State, now time.Time) bool {
 	r.History = append(r.History, callback.Transition{State: s, At: now})
 	r.UpdatedAt = now
 	switch s {
-	case callback.StateCallerAnswered, callback.StateCallingCallee, callback.StateConnected:
+	case callback.StateCallerAnswered, callback.StateConfirming, callback.StateCallingCallee, callback.StateConnected:
 		if r.AnsweredAt == nil {
 			t := now
 			r.AnsweredAt = &t
@@ -182,7 +189,9 @@ func (c *call) handle(m *ami.Message, now time.Time) bool {
 			}
 		case uid == id:
 			c.calleeDialStatus = status
-			if status == "ANSWER" {
+			// With the announcement, the callee's answer is not the
+			// connection: its 1 is (the "connected" UserEvent).
+			if status == "ANSWER" && !c.announce {
 				return c.advance(callback.StateConnected, now)
 			}
 		}
@@ -260,6 +269,13 @@ func (c *call) userEvent(m *ami.Message, now time.Time) bool {
 	case wcbproto.StageAnswered:
 		c.channel = true
 		return c.advance(callback.StateCallerAnswered, now)
+	case wcbproto.StageConfirming:
+		c.channel = true
+		return c.advance(callback.StateConfirming, now)
+	case wcbproto.StageNoConfirm:
+		c.noConfirm = true
+	case wcbproto.StageOptOut:
+		c.optedOut = true
 	case wcbproto.StageDialing:
 		return c.advance(callback.StateCallingCallee, now)
 	case wcbproto.StageConnected:
@@ -306,7 +322,20 @@ func (c *call) callerGone(callerCause int, now time.Time) bool {
 			cause = wcbproto.CauseNoAnswer
 		}
 		return c.finish(callback.StateFailed, reason, cause, callback.PromptNone, now)
-	case callback.StateCallerAnswered, callback.StateCallingCallee:
+	case callback.StateCallerAnswered, callback.StateConfirming, callback.StateCallingCallee:
+		if c.noConfirm || r.State == callback.StateConfirming {
+			// Asked to press 1, the caller did not (or hung up rather than
+			// confirm): the callee was never rung.
+			if callerCause == 0 {
+				callerCause = wcbproto.CauseNormalClearing
+			}
+			return c.finish(callback.StateFailed, callback.ReasonCallerNoConfirm, callerCause, c.prompt, now)
+		}
+		if c.optedOut {
+			// The store puts the callee on the do-not-call list with this
+			// outcome (store.UpdateRequest).
+			return c.finish(callback.StateFailed, callback.ReasonCalleeOptedOut, wcbproto.CauseNormalClearing, c.prompt, now)
+		}
 		cause := c.calleeCause
 		if cause == 0 {
 			cause = c.dialEndCause

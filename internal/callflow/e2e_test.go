@@ -40,7 +40,7 @@ type rig struct {
 	sbAddr string     // the sandbox PBX itself
 	proxy  *linkProxy // the engine's AMI link goes through it
 	client *ami.Client
-	st     store.Store
+	st     *store.DB
 	dbPath string
 	e      *Engine
 	cfg    Config
@@ -198,7 +198,7 @@ func (r *rig) wait(id string) (final *callback.Request, seen []callback.State) {
 // every state seen on the way.
 func (r *rig) follow(id string, done func(*callback.Request) bool) (last *callback.Request, seen []callback.State) {
 	r.t.Helper()
-	ch, stop, err := r.e.Watch(id)
+	ch, stop, err := r.e.Watch(r.ctx, id)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -3,11 +3,14 @@
 // correlation by the request id Asterisk carries as Uniqueid/Linkedid,
 // outcome and cause mapping, capacity (concurrency, call rate, a bounded
 // FIFO), cancel and admin hang-up, and reconciliation after an AMI
-// reconnect or a restart of the service. It implements callback.Service.
+// reconnect or a restart of the service. [Engine] implements
+// [callback.Service]: [New], [Engine.Start], then [Engine.Submit] a request
+// the policy admitted and [Engine.Watch] it; [Engine.Shutdown] leaves live
+// calls to Asterisk and a later Start adopts them. The package example runs
+// one call on the sandbox PBX.
 //
-// The spec is docs/design.md §1, §3 and §6; what real Asterisk sends is
-// in ../shared/fixtures/ami (the replay tests feed those streams to the
-// state machine).
+// The spec is docs/design.md §1, §3 and §6; the replay tests feed the
+// streams real Asterisk sent to the state machine.
 package callflow
 
 import (
@@ -18,11 +21,10 @@ import (
 	"sort"
 	"sync"
 	"time"
-	"webcallback/internal/wcbproto"
 
 	"webcallback/ami"
 	"webcallback/internal/callback"
-	"webcallback/internal/store"
+	"webcallback/internal/wcbproto"
 )
 
 // Caller ID modes of Config.CallerIDMode.
@@ -31,12 +33,14 @@ const (
 	CallerIDDID     = "did"     // both sides see our own DID (trunks that refuse foreign caller IDs)
 )
 
-// The engine's capacity defaults (the --max-concurrent, --max-cps and
-// --queue-wait settings take them).
+// The engine's defaults (the --max-concurrent, --max-cps, --queue-size,
+// --queue-wait and --instance settings take them).
 const (
 	DefaultMaxConcurrent = 100
 	DefaultMaxPerSecond  = 5.0
+	DefaultQueueSize     = 100 // the setting's default; Config.QueueSize 0 means no queue
 	DefaultQueueWait     = 15 * time.Second
+	DefaultInstance      = "webcallback"
 )
 
 // Config is the engine's settings. Zero fields take the defaults noted.
@@ -50,13 +54,17 @@ type Config struct {
 	Warning      time.Duration // spoken warning before the limit; 20s (negative = none)
 	WarnCallee   bool          // play the warning to the callee too
 	Lang         string        // prompt language when a request has none: "zh" (default) or "en"
+	// Consent (docs/design.md §6). The zero value is off for both; the
+	// --caller-confirm setting defaults to on.
+	CallerConfirm  bool // the caller presses 1 before the callee is dialled
+	CalleeAnnounce bool // the callee hears who calls: 1 talks, 9 opts out for good
 
 	MaxConcurrent int           // calls in progress at once; 100
 	MaxPerSecond  float64       // Originates per second; 5 (negative = no cap)
 	QueueSize     int           // requests that may wait for capacity (0 = none: busy at once)
 	QueueWait     time.Duration // longest wait in the queue; 15s
 
-	Instance string       // this service instance (Request.Instance); "webcallback"
+	Instance string       // this service instance (Request.Instance); DefaultInstance
 	Logger   *slog.Logger // nil = slog.Default()
 
 	// PBXTimeScale is wall-clock seconds per PBX second: 1 for Asterisk,
@@ -98,7 +106,7 @@ func (cfg *Config) setDefaults() error {
 		cfg.QueueSize = 0
 	}
 	if cfg.Instance == "" {
-		cfg.Instance = "webcallback"
+		cfg.Instance = DefaultInstance
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -151,11 +159,20 @@ const (
 	subscriptionBuffer = 1 << 16
 )
 
+// Store is what the engine needs of the database ([*store.DB] is one): it
+// persists each request's state and history, and re-reads the unfinished
+// ones after a restart.
+type Store interface {
+	GetRequest(ctx context.Context, id string) (*callback.Request, error)
+	UpdateRequest(ctx context.Context, r *callback.Request) error
+	UnfinishedRequests(ctx context.Context, instance string) ([]*callback.Request, error)
+}
+
 // Engine places and follows callbacks. It implements callback.Service.
 type Engine struct {
 	cfg    Config
 	client *ami.Client
-	st     store.Store
+	st     Store
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -181,7 +198,7 @@ type Engine struct {
 
 // New returns an engine placing calls through client and persisting them
 // in st. Call Start before Submit.
-func New(cfg Config, client *ami.Client, st store.Store) (*Engine, error) {
+func New(cfg Config, client *ami.Client, st Store) (*Engine, error) {
 	if client == nil || st == nil {
 		return nil, errors.New("callflow: New needs an AMI client and a store")
 	}
@@ -202,7 +219,7 @@ func New(cfg Config, client *ami.Client, st store.Store) (*Engine, error) {
 		hub:    newHub(),
 		recon:  make(chan struct{}, 1),
 	}
-	e.w = newWriter(st, e.log)
+	e.w = newWriter(st, e.log, e.hub.publish)
 	e.bg, e.stop = context.WithCancel(context.Background())
 	return e, nil
 }
@@ -256,7 +273,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // newCall wraps a request for the engine; r becomes the engine's own copy.
 func (e *Engine) newCall(r *callback.Request) *call {
-	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond), scale: e.cfg.PBXTimeScale}
+	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond), scale: e.cfg.PBXTimeScale, announce: e.cfg.CalleeAnnounce}
 }
 
 // Shutdown stops taking requests: queued ones are refused (system_busy) as
@@ -378,8 +395,9 @@ func (e *Engine) Submit(ctx context.Context, r *callback.Request) error {
 func (e *Engine) reject(ctx context.Context, c *call, reason callback.Reason, now time.Time) error {
 	c.finish(callback.StateRejected, reason, 0, callback.PromptNone, now)
 	snap := c.req.Clone()
-	e.hub.publish(snap)
-	if err := e.st.UpdateRequest(ctx, snap); err != nil {
+	err := e.st.UpdateRequest(ctx, snap)
+	e.hub.publish(snap) // stored first, like every final state
+	if err != nil {
 		return fmt.Errorf("callflow: storing rejected request %s: %w", snap.ID, err)
 	}
 	return nil
@@ -394,13 +412,14 @@ func (e *Engine) finishByID(id string, s callback.State, reason callback.Reason,
 	}
 }
 
-// changedLocked publishes and stores c's new state; a final state releases
-// its capacity slot and forgets the call. e.mu is held.
+// changedLocked publishes and stores c's new state (a final state is
+// published by the writer once stored); a final state releases its
+// capacity slot and forgets the call. e.mu is held.
 func (e *Engine) changedLocked(c *call) {
 	snap := c.req.Clone()
-	e.hub.publish(snap)
 	e.w.put(snap)
 	if !snap.State.Final() {
+		e.hub.publish(snap)
 		return
 	}
 	e.tr.remove(c)
@@ -683,7 +702,7 @@ func (e *Engine) Get(ctx context.Context, id string) (*callback.Request, error) 
 
 // Watch delivers the current snapshot, then one per transition; the channel
 // closes after the final state (or stop).
-func (e *Engine) Watch(id string) (<-chan *callback.Request, func(), error) {
+func (e *Engine) Watch(ctx context.Context, id string) (<-chan *callback.Request, func(), error) {
 	e.mu.Lock()
 	if c := e.tr.calls[id]; c != nil {
 		defer e.mu.Unlock()
@@ -691,7 +710,7 @@ func (e *Engine) Watch(id string) (<-chan *callback.Request, func(), error) {
 		return ch, stop, nil
 	}
 	e.mu.Unlock()
-	r, err := e.Get(context.Background(), id)
+	r, err := e.Get(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}

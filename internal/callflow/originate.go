@@ -70,6 +70,8 @@ func (cfg *Config) originate(r *callback.Request) (*ami.Message, error) {
 		wcbproto.VarWarnCallee, warnCallee,
 		wcbproto.VarRingS, strconv.Itoa(int((cfg.CalleeRing + time.Second - 1) / time.Second)),
 		wcbproto.VarLang, lang,
+		wcbproto.VarConfirm, flag(cfg.CallerConfirm),
+		wcbproto.VarAnnounce, flag(cfg.CalleeAnnounce),
 	}
 	m := ami.NewMessage(
 		"Action", "Originate",
@@ -93,6 +95,14 @@ func (cfg *Config) originate(r *callback.Request) (*ami.Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// flag is a boolean WCB_* value: "1" or "0".
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(int64(d/time.Millisecond), 10) }

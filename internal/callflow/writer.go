@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"webcallback/internal/callback"
-	"webcallback/internal/store"
 )
 
 // writer persists request snapshots off the event loop, so a slow database
@@ -17,7 +17,7 @@ import (
 // stored, so writing only the latest snapshot loses nothing. One goroutine
 // writes, which keeps each request's writes in order.
 type writer struct {
-	st  store.Store
+	st  requestWriter
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -27,13 +27,26 @@ type writer struct {
 	// neither pending nor the store has it, and get must still see it.
 	inflight *callback.Request
 	kick     chan struct{}
+	// failures counts failed writes (each retry too): the database
+	// refusing or not answering.
+	failures atomic.Uint64
+	// stored is called with each final snapshot once it is in the store:
+	// the engine publishes final states only then, so whoever sees a call
+	// end (a browser, a script, a test) and acts on it at once finds the
+	// store already saying so (quotas, the do-not-call list).
+	stored func(*callback.Request)
+}
+
+// requestWriter is the one method of Store the writer calls.
+type requestWriter interface {
+	UpdateRequest(ctx context.Context, r *callback.Request) error
 }
 
 // writeRetry is the pause before retrying after a failed write.
 const writeRetry = 500 * time.Millisecond
 
-func newWriter(st store.Store, log *slog.Logger) *writer {
-	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, kick: make(chan struct{}, 1)}
+func newWriter(st requestWriter, log *slog.Logger, stored func(*callback.Request)) *writer {
+	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, kick: make(chan struct{}, 1), stored: stored}
 }
 
 // put queues r (a snapshot nobody mutates) for writing.
@@ -91,8 +104,12 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 	w.inflight = nil
 	w.mu.Unlock()
 	if err == nil {
+		if r.State.Final() && w.stored != nil {
+			w.stored(r)
+		}
 		return true
 	}
+	w.failures.Add(1)
 	w.log.Error("storing request; will retry", "id", id, "state", r.State, "err", err)
 	w.mu.Lock()
 	if _, newer := w.pending[id]; !newer {

@@ -8,9 +8,10 @@
 // names, the settings-file names and --help are all derived from that table.
 //
 // Secrets (AMI secret, database password, admin token, webhook secret,
-// trunk password) may also come from files (--*-file), so they need not sit
-// in the environment or in a process listing; they are never logged or
-// printed (Redacted).
+// trunk password) may also come from files (--*-file), or from systemd
+// credentials ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=), so they need
+// not sit in the environment or in a process listing; they are never logged
+// or printed (Redacted).
 package config
 
 import (
@@ -23,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -30,6 +32,7 @@ import (
 
 	"webcallback/deploy/asterisk"
 	"webcallback/internal/callflow"
+	"webcallback/internal/httpguard"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
 	"webcallback/internal/wcbproto"
@@ -47,7 +50,7 @@ type Settings struct {
 	// before and is gone (store.Options.Create); `migrate` always may.
 	DBCreate bool
 	// SpoolDir holds the writes the database refused, until it takes them
-	// ("" = "spool" beside a SQLite database, else data/spool).
+	// ("" = "<database file>.spool" beside a SQLite database, else data/spool).
 	SpoolDir string
 	// SpoolMaxMB bounds the spool, in MiB.
 	SpoolMaxMB int
@@ -72,6 +75,10 @@ type Settings struct {
 	Trunk        string
 	CallerIDMode string // partner | did
 	DID          string
+	// Consent (docs/design.md §6): the caller presses 1 before the friend
+	// is rung; the friend hears who calls and may opt out for good.
+	CallerConfirm  bool
+	CalleeAnnounce bool
 
 	MaxConcurrent int
 	MaxCPS        float64
@@ -92,6 +99,7 @@ type Settings struct {
 	CallerBillsecLifetime int
 	CallerCooldown        time.Duration
 	CalleePerDay          int
+	CallerNoConfirmPerDay int
 	TimeZone              string
 	PBXTimeZone           string
 
@@ -106,6 +114,10 @@ type Settings struct {
 	WebhookSecret string
 	PublicURL     string
 	MaxStreams    int
+	// Per-address and total bounds of SSE streams and of open connections.
+	MaxStreamsPerIP int
+	MaxConns        int
+	MaxConnsPerIP   int
 
 	CDRSource string // "ami" or "table"
 	CDRTable  string // DSN of the external cdr table for CDRSource "table" ("" = --db)
@@ -138,7 +150,7 @@ type Kit struct {
 func Defaults() Settings {
 	host, _ := os.Hostname()
 	if host == "" || !validInstance(host) {
-		host = "webcallback"
+		host = callflow.DefaultInstance
 	}
 	rules := store.DefaultRules()
 	kit := asterisk.DefaultSettings()
@@ -157,11 +169,15 @@ func Defaults() Settings {
 		CallerRing:   wcbproto.DefaultRing,
 		CalleeRing:   wcbproto.DefaultRing,
 		Trunk:        wcbproto.DefaultTrunk,
-		CallerIDMode: "partner",
+		CallerIDMode: callflow.CallerIDPartner,
+		// Consent: on by default against pranks; the announcement is
+		// opt-in (it costs the friend a few seconds and a key).
+		CallerConfirm:  true,
+		CalleeAnnounce: false,
 
 		MaxConcurrent: callflow.DefaultMaxConcurrent,
 		MaxCPS:        callflow.DefaultMaxPerSecond,
-		QueueSize:     100,
+		QueueSize:     callflow.DefaultQueueSize,
 		QueueWait:     callflow.DefaultQueueWait,
 		Instance:      host,
 
@@ -176,14 +192,18 @@ func Defaults() Settings {
 		CallerBillsecLifetime: rules.CallerBillsecLifetime,
 		CallerCooldown:        rules.CallerCooldown,
 		CalleePerDay:          rules.CalleePerDay,
+		CallerNoConfirmPerDay: rules.CallerNoConfirmPerDay,
 		TimeZone:              "Asia/Shanghai",
 		PBXTimeZone:           "Local",
 
-		Policy:     policy.DefaultConfig(),
-		MaxStreams: web.DefaultMaxStreams,
-		CDRSource:  "ami",
-		LogLevel:   "info",
-		LogFormat:  "text",
+		Policy:          policy.DefaultConfig(),
+		MaxStreams:      web.DefaultMaxStreams,
+		MaxStreamsPerIP: web.DefaultMaxStreamsPerIP,
+		MaxConns:        httpguard.DefaultMaxConns,
+		MaxConnsPerIP:   httpguard.DefaultMaxConnsPerIP,
+		CDRSource:       "ami",
+		LogLevel:        "info",
+		LogFormat:       "text",
 
 		Kit: Kit{
 			TrunkMode: kit.TrunkMode,
@@ -222,6 +242,8 @@ var commandGroups = map[string]group{
 	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain | gSpool,
 	"call":            gLog | gDB | gPBX | gCall | gNumbers | gSpool,
 	"migrate":         gLog | gDB,
+	"backup":          gLog | gDB,
+	"restore":         gLog | gDB,
 	"stats":           gLog | gDB | gNumbers | gRetain,
 	"asterisk-config": gKit | gKitAMI | gKitCall,
 }
@@ -318,7 +340,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gDB, &s.DB, "db", "database: sqlite:<path>, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
 	t.boolv(gDB, &s.Migrate, "migrate", "apply database migrations at start")
 	t.boolv(gDB, &s.DBCreate, "db-create", "create a new, empty SQLite database even where one existed before and is gone (without it such a start is refused: restore the file)")
-	t.str(gSpool, &s.SpoolDir, "spool-dir", "directory of the writes the database refused, kept (fsynced) until it takes them again (empty = spool/ beside a SQLite database, else data/spool)")
+	t.str(gSpool, &s.SpoolDir, "spool-dir", "directory of the writes the database refused, kept (fsynced) until it takes them again (empty = <database file>.spool beside a SQLite database, else data/spool)")
 	t.intv(gSpool, &s.SpoolMaxMB, "spool-max-mb", "bound of the spool in MiB; when full, writes fail and /readyz says so")
 	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; empty = the built-in sandbox PBX")
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami)")
@@ -338,6 +360,8 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gCall|gKitCall, &s.Trunk, "trunk", "PJSIP endpoint of the trunk")
 	t.str(gCall, &s.CallerIDMode, "callerid-mode", "caller ID each side sees: partner (the other's number, as the original) or did (--did)")
 	t.str(gCall|gKitCall, &s.DID, "did", "our own number (digits) shown as caller ID with --callerid-mode did")
+	t.add(gCall, "caller-confirm", "on or off: the caller presses 1 after Welcome before the friend is rung (off: anyone's number typed in as \"own number\" rings the friend)", &onOffValue{&s.CallerConfirm})
+	t.add(gCall, "callee-announce", "on or off: the friend hears who calls and presses 1 to talk or 9 never to be called by the service again (the do-not-call list)", &onOffValue{&s.CalleeAnnounce})
 	t.intv(gEngine, &s.MaxConcurrent, "max-concurrent", "maximum callbacks in progress at once")
 	t.flt(gEngine, &s.MaxCPS, "max-cps", "maximum originations per second")
 	t.intv(gEngine, &s.QueueSize, "queue-size", "requests that may wait for capacity; beyond: system_busy at once")
@@ -372,6 +396,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.intv(gService, &s.CallerBillsecLifetime, "caller-billsec-lifetime", "talk seconds per caller number ever (0 = no cap)")
 	t.dur(gService, &s.CallerCooldown, "caller-cooldown", "minimum time between two requests of one caller number")
 	t.intv(gService, &s.CalleePerDay, "callee-per-day", "requests ringing one callee number per day, from any caller (0 = no cap)")
+	t.intv(gService, &s.CallerNoConfirmPerDay, "caller-no-confirm-per-day", "calls per caller number per day that end without the caller's 1 (caller_no_confirm) before the number is refused as a caller for the rest of the day (0 = no cap)")
 	t.str(gDB, &s.TimeZone, "timezone", "time zone where a quota day starts")
 	t.str(gPBX, &s.PBXTimeZone, "pbx-timezone", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
 	t.secret(gService, &s.PoWKey, "pow-key", "key that signs proof-of-work challenges; give every instance behind one load balancer the same (empty = random per process)")
@@ -379,6 +404,9 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gService, &s.WebhookURL, "webhook-url", "POST status changes here (empty = no webhooks)")
 	t.secret(gService, &s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
 	t.intv(gService, &s.MaxStreams, "max-streams", "open live-progress streams (SSE) one instance holds; beyond: 503 (about 32 KB each)")
+	t.intv(gService, &s.MaxStreamsPerIP, "max-streams-per-ip", "open live-progress streams of one client address; beyond: 503")
+	t.intv(gService, &s.MaxConns, "max-conns", "open HTTP connections in total; beyond: closed at accept (each is a file descriptor)")
+	t.intv(gService, &s.MaxConnsPerIP, "max-conns-per-ip", "open HTTP connections from one peer address other than a --trusted-proxies one (those count in --max-conns only); beyond: closed at accept")
 	t.str(gService, &s.PublicURL, "public-url", "public base URL of the service, for links in webhooks")
 	t.str(gPBX, &s.CDRSource, "cdr-source", "where CDRs come from: ami (Cdr events) or table (a cdr table Asterisk fills itself)")
 	t.str(gPBX, &s.CDRTable, "cdr-table-db", "for --cdr-source table: the database Asterisk writes CDRs to, as --db, with ?table=name if not cdr")
@@ -509,18 +537,31 @@ func (l *Loader) apply() error {
 			errs = append(errs, fmt.Errorf("%s: --%s: %w", src, f.Name, err))
 		}
 	})
+	credentials := os.Getenv("CREDENTIALS_DIRECTORY")
 	for name, file := range l.secretFiles {
-		if *file == "" || !l.names[name] {
+		if !l.names[name] {
 			continue
 		}
-		b, err := os.ReadFile(*file)
+		path, src := *file, "--"+name+"-file"
+		if path == "" && credentials != "" && l.FS.Lookup(name).Value.String() == "" {
+			// systemd's LoadCredential=<name>:<file>: the secret not given
+			// any other way is the credential of the same name, if any.
+			path, src = filepath.Join(credentials, name), "credential "+name
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+		}
+		if path == "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 			continue
 		}
 		line, _, _ := bytes.Cut(b, []byte("\n"))
 		if err := l.FS.Set(name, strings.TrimRight(string(line), "\r")); err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -55,6 +55,39 @@ func TestSecretFileAndRedaction(t *testing.T) {
 	}
 }
 
+// TestSystemdCredentials: a secret given no other way is read from
+// $CREDENTIALS_DIRECTORY/<name> (LoadCredential=); one given by flag, env,
+// settings file or --*-file wins; a setting that is no secret is never
+// read from there.
+func TestSystemdCredentials(t *testing.T) {
+	creds := t.TempDir()
+	for name, v := range map[string]string{"admin-token": "tok-from-credential-0123456789abcdef\n",
+		"webhook-secret": "hook-from-credential", "listen": "0.0.0.0:1"} {
+		os.WriteFile(filepath.Join(creds, name), []byte(v), 0o400)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
+	l := NewLoader("serve")
+	if err := l.Parse([]string{"--webhook-secret", "hook-from-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	if l.S.AdminToken != "tok-from-credential-0123456789abcdef" {
+		t.Errorf("admin-token = %q; want the credential's first line", l.S.AdminToken)
+	}
+	if l.S.WebhookSecret != "hook-from-flag" {
+		t.Errorf("webhook-secret = %q; the flag must win over the credential", l.S.WebhookSecret)
+	}
+	if l.S.Listen == "0.0.0.0:1" || l.S.AMISecret != "" {
+		t.Errorf("settings read from credentials they should not be: listen %q, ami-secret %q", l.S.Listen, l.S.AMISecret)
+	}
+	// An unreadable credential is a bad setting naming it.
+	os.Chmod(filepath.Join(creds, "admin-token"), 0o000)
+	if os.Getuid() != 0 { // root reads anything
+		if err := NewLoader("serve").Parse(nil); err == nil || !strings.Contains(err.Error(), "credential") {
+			t.Errorf("unreadable credential: %v", err)
+		}
+	}
+}
+
 func TestValidation(t *testing.T) {
 	cases := []struct {
 		args []string

@@ -36,25 +36,27 @@ func (s *Settings) Rules() *store.Rules {
 		CallerBillsecLifetime: s.CallerBillsecLifetime,
 		CallerCooldown:        s.CallerCooldown,
 		CalleePerDay:          s.CalleePerDay,
+		CallerNoConfirmPerDay: s.CallerNoConfirmPerDay,
 		Location:              s.Location(),
 	}
 }
 
 // OpenStore opens --db with the quota-day zone (--timezone), the one the
 // eligibility rules count days in.
-func (s *Settings) OpenStore(ctx context.Context) (store.Store, error) {
+func (s *Settings) OpenStore(ctx context.Context) (*store.DB, error) {
 	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location(), Create: s.DBCreate})
 }
 
 // Spool is the directory and the bound in bytes of the spool of writes the
-// database refused: --spool-dir, else "spool" beside a SQLite database
-// (the data directory), else data/spool.
+// database refused: --spool-dir, else "<database file>.spool" beside a
+// SQLite database (in the data directory, one per database), else
+// data/spool.
 func (s *Settings) Spool() (dir string, maxBytes int64) {
 	dir = s.SpoolDir
 	if dir == "" {
 		dir = filepath.Join("data", "spool")
 		if path, ok := strings.CutPrefix(s.DB, "sqlite:"); ok {
-			dir = filepath.Join(filepath.Dir(strings.TrimPrefix(path, "//")), "spool")
+			dir = strings.TrimPrefix(path, "//") + ".spool"
 		}
 	}
 	return dir, int64(s.SpoolMaxMB) << 20

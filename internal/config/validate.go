@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"webcallback/deploy/asterisk"
+	"webcallback/internal/callflow"
 	"webcallback/internal/policy"
 	"webcallback/internal/policy/pow"
 	"webcallback/internal/store"
@@ -83,8 +84,8 @@ func (s *Settings) Validate() error {
 	}
 	kind("trunk", wcbproto.CheckTrunk(s.Trunk))
 	switch s.CallerIDMode {
-	case "partner":
-	case "did":
+	case callflow.CallerIDPartner:
+	case callflow.CallerIDDID:
 		if s.DID == "" {
 			bad("--callerid-mode did needs --did")
 		}
@@ -108,6 +109,15 @@ func (s *Settings) Validate() error {
 	}
 	if s.MaxStreams < 1 {
 		bad("--max-streams must be at least 1, not %d", s.MaxStreams)
+	}
+	if s.MaxStreamsPerIP < 1 || s.MaxStreamsPerIP > s.MaxStreams {
+		bad("--max-streams-per-ip must be from 1 to --max-streams (%d), not %d", s.MaxStreams, s.MaxStreamsPerIP)
+	}
+	if s.MaxConns < 1 {
+		bad("--max-conns must be at least 1, not %d", s.MaxConns)
+	}
+	if s.MaxConnsPerIP < 1 || s.MaxConnsPerIP > s.MaxConns {
+		bad("--max-conns-per-ip must be from 1 to --max-conns (%d), not %d", s.MaxConns, s.MaxConnsPerIP)
 	}
 	kind("lang", wcbproto.CheckLang(s.Lang))
 	kind("region", policy.CheckRegion(s.Region))
@@ -149,7 +159,7 @@ func (s *Settings) Validate() error {
 	}{
 		{"caller-connected-per-day", s.CallerConnectedPerDay}, {"caller-attempts-per-day", s.CallerAttemptsPerDay},
 		{"caller-billsec-per-day", s.CallerBillsecPerDay}, {"caller-billsec-lifetime", s.CallerBillsecLifetime},
-		{"callee-per-day", s.CalleePerDay},
+		{"callee-per-day", s.CalleePerDay}, {"caller-no-confirm-per-day", s.CallerNoConfirmPerDay},
 	} {
 		if q.n < 0 {
 			bad("--%s must be 0 (no cap) or more, not %d", q.name, q.n)
@@ -238,6 +248,9 @@ func (s *Settings) Warnings() []string {
 	if !s.Limits {
 		w = append(w, "--limits off: per-IP, per-subnet, per-number and per-prefix limits and the eligibility quotas are DISABLED: anyone can make the service ring any number as often as they like; for load tests and development only")
 	}
+	if !s.CallerConfirm {
+		w = append(w, "--caller-confirm off: the friend is rung without the caller pressing 1, so anyone can type in someone else's number as their own and make the service ring a stranger for them")
+	}
 	for _, p := range s.TrustedProxies {
 		if p.Bits() == 0 {
 			w = append(w, fmt.Sprintf("--trusted-proxies contains %s: every client's X-Forwarded-For is believed, so any client can pose as any address and escape the per-IP limits", p))
@@ -256,6 +269,7 @@ func (s *Settings) Warnings() []string {
 			{"caller-billsec-per-day", s.CallerBillsecPerDay, def.CallerBillsecPerDay},
 			{"caller-billsec-lifetime", s.CallerBillsecLifetime, def.CallerBillsecLifetime},
 			{"callee-per-day", s.CalleePerDay, def.CalleePerDay},
+			{"caller-no-confirm-per-day", s.CallerNoConfirmPerDay, def.CallerNoConfirmPerDay},
 		} {
 			if q.now == 0 && q.def != 0 {
 				off = append(off, "--"+q.name)

@@ -12,9 +12,19 @@ import (
 	"webcallback/internal/store"
 )
 
+// Store is what the monitor needs of the database ([*store.DB] is one):
+// batched, deduplicating CDR inserts, the saved position of a table
+// source, and retention.
+type Store interface {
+	InsertCDRs(ctx context.Context, cs []*store.CDR) (inserted int, err error)
+	CDRCursor(ctx context.Context, name string) (string, error)
+	SetCDRCursor(ctx context.Context, name, value string) error
+	Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error)
+}
+
 // Monitor feeds CDRs to the store. One Monitor runs one source.
 type Monitor struct {
-	st  store.Store
+	st  Store
 	log *slog.Logger
 
 	// Location is the zone of the Asterisk server's clock, in which Cdr
@@ -30,7 +40,7 @@ type Monitor struct {
 	// Batch caps how many CDRs go to the store in one transaction. 0 = 500.
 	Batch int
 
-	ingested, duplicates, invalid, failed atomic.Uint64
+	ingested, duplicates, invalid, failed, writeErrors atomic.Uint64
 }
 
 // Stats are the monitor's counters since New.
@@ -39,10 +49,12 @@ type Stats struct {
 	Duplicates uint64 // rows already stored (replays, table re-reads)
 	Invalid    uint64 // Cdr events that could not be parsed
 	Failed     uint64 // rows the store refused as invalid (no retry can store them)
+	// WriteErrors counts failed writes to the store, each retry too.
+	WriteErrors uint64
 }
 
 // New returns a monitor writing to st; logger nil = slog.Default().
-func New(st store.Store, logger *slog.Logger) *Monitor {
+func New(st Store, logger *slog.Logger) *Monitor {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -51,7 +63,8 @@ func New(st store.Store, logger *slog.Logger) *Monitor {
 
 // Stats returns the counters.
 func (m *Monitor) Stats() Stats {
-	return Stats{Ingested: m.ingested.Load(), Duplicates: m.duplicates.Load(), Invalid: m.invalid.Load(), Failed: m.failed.Load()}
+	return Stats{Ingested: m.ingested.Load(), Duplicates: m.duplicates.Load(), Invalid: m.invalid.Load(), Failed: m.failed.Load(),
+		WriteErrors: m.writeErrors.Load()}
 }
 
 func (m *Monitor) loc() *time.Location {
@@ -168,6 +181,7 @@ func (m *Monitor) store(ctx context.Context, cs []*store.CDR) error {
 			}
 			return nil
 		}
+		m.writeErrors.Add(1)
 		if attempt == 1 || attempt%10 == 0 {
 			m.log.Warn("storing CDRs failed; retrying until the store takes them", "rows", len(cs), "attempt", attempt, "err", err)
 		}

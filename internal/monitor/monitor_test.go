@@ -20,7 +20,7 @@ import (
 	"webcallback/internal/testenv"
 )
 
-func openStore(t *testing.T) store.Store {
+func openStore(t *testing.T) *store.DB {
 	t.Helper()
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "wcb.db"))
 	if err != nil {

@@ -1,7 +1,9 @@
 // Package monitor ingests CDRs into the store, which keeps the per-number
 // table (the original's skypecallback) current as they arrive. Two sources,
-// by setting: AMI Cdr events (cdr_manager, the default) or a cdr table that
-// Asterisk fills itself (cdr_adaptive_odbc), read incrementally. Ingestion
+// by setting: AMI Cdr events (cdr_manager, the default; [Monitor.ConsumeAMI])
+// or a cdr table that Asterisk fills itself (cdr_adaptive_odbc, read
+// incrementally; [Monitor.PollTable]). [Monitor.Retain] is the retention
+// sweep. Ingestion
 // is idempotent, so a CDR seen twice (a replay, two instances) counts once.
 package monitor
 

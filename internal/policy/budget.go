@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -52,7 +51,7 @@ func (b *budget) take(ctx context.Context, g *Guard, now time.Time) (release fun
 	used := b.usedSec + len(b.recent)*per
 	if used+per > limit {
 		next := startOfDay(now, b.loc).AddDate(0, 0, 1)
-		return nil, &Refusal{Code: callback.ReasonSystemBusy, Status: http.StatusServiceUnavailable,
+		return nil, &Refusal{Code: callback.ReasonSystemBusy,
 			RetryAfter: next.Sub(now), RetryAt: next,
 			Detail: fmt.Sprintf("daily budget of %d minutes spent (%d s used or reserved)", g.cfg.DailyMinutes, used)}, nil
 	}

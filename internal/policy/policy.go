@@ -1,12 +1,13 @@
-// Package policy decides whether a visitor's callback request may go ahead:
-// it parses and normalises the two numbers, applies the destination rules,
+// Package policy decides whether a visitor's callback request may go ahead
+// ([Guard.Admit]): it parses and normalises the two numbers ([ParseNumber]), applies the destination rules,
 // the in-memory abuse limits (per IP, subnet, number and number prefix, with
 // exponential backoff), the honeypot, the proof of work and the daily minute
 // budget, and finally asks the store to check eligibility and reserve the
-// request atomically (store.Store.Admit).
+// request atomically ([store.DB.Admit]).
 //
-// Every refusal is a *Refusal carrying the API error code and HTTP status of
-// docs/design.md §6, a Retry-After where one applies, and a localized message.
+// Every refusal is a [*Refusal] carrying the API error code of
+// docs/design.md §6, the input at fault and a Retry-After where one
+// applies; the web maps codes to HTTP statuses and localized messages.
 //
 // Limits are per instance and bounded in memory; eligibility quotas live in
 // the store and hold across instances.
@@ -17,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -150,8 +150,9 @@ type Input struct {
 
 // Refusal is a request refused by policy: an API error, not a failure.
 type Refusal struct {
-	Code   callback.Reason // API error code (docs/design.md §6)
-	Status int             // HTTP status
+	// Code is the API error code (docs/design.md §6); the web maps it to
+	// an HTTP status, so the policy knows nothing of HTTP.
+	Code callback.Reason
 	// Field is the input at fault: "caller", "callee", "pow" or "".
 	Field string
 	// RetryAfter, when positive, is the Retry-After to send; RetryAt is
@@ -170,10 +171,18 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("policy: %s (%s)", r.Code, r.Detail)
 }
 
+// Store is what the guard needs of the database ([*store.DB] is one): the
+// atomic check-and-insert of a request, and the hourly outcomes that feed
+// the spending budget.
+type Store interface {
+	Admit(ctx context.Context, r *callback.Request, rules *store.Rules, now time.Time) (store.Decision, error)
+	StatsByHour(ctx context.Context, from, to time.Time) ([]store.HourStats, error)
+}
+
 // Guard applies the policy. It is safe for concurrent use.
 type Guard struct {
 	cfg   Config
-	st    store.Store
+	st    Store
 	rules *store.Rules
 	log   *slog.Logger
 	now   func() time.Time
@@ -191,7 +200,7 @@ type Guard struct {
 
 // New checks cfg and returns a Guard admitting into st with the
 // eligibility rules (nil = none).
-func New(cfg Config, st store.Store, rules *store.Rules, logger *slog.Logger) (*Guard, error) {
+func New(cfg Config, st Store, rules *store.Rules, logger *slog.Logger) (*Guard, error) {
 	if st == nil {
 		return nil, errors.New("policy: no store")
 	}
@@ -222,7 +231,14 @@ func New(cfg Config, st store.Store, rules *store.Rules, logger *slog.Logger) (*
 	g.ip, g.subnet = lim(cfg.PerIP), lim(cfg.PerSubnet)
 	g.caller, g.callee, g.prefix = lim(cfg.PerCaller), lim(cfg.PerCallee), lim(cfg.PerPrefix)
 	var err error
-	if g.pow, err = pow.NewIssuer(cfg.PoWKey, cfg.PoWDifficulty, cfg.PoWTTL, 0); err != nil {
+	// Spent seeds are kept per client network; a network within its
+	// per-subnet limit never spends more than that limit's count in a TTL,
+	// so its set gets twice that (at least the default).
+	perSource := 0
+	if cfg.Limits && !cfg.PerSubnet.Off() {
+		perSource = max(pow.DefaultPerSource, 2*cfg.PerSubnet.N)
+	}
+	if g.pow, err = pow.NewIssuer(cfg.PoWKey, cfg.PoWDifficulty, cfg.PoWTTL, perSource, 0); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	g.load.window = time.Minute
@@ -295,10 +311,12 @@ func TypeNames() []string {
 	return names
 }
 
-// Challenge returns a fresh proof-of-work challenge for the page; Required
+// Challenge returns a fresh proof-of-work challenge for the page of a
+// client at ip (its solution is good from ip's /24 or /64 only); Required
 // says whether requests need it now.
-func (g *Guard) Challenge(now time.Time) Challenge {
-	c := g.pow.Issue(now)
+func (g *Guard) Challenge(ip netip.Addr, now time.Time) Challenge {
+	_, source := clientKeys(ip, g.cfg.SubnetV4Bits, g.cfg.SubnetV6Bits)
+	c := g.pow.Issue(source, now)
 	c.Required = g.powRequired(now)
 	return c
 }
@@ -341,16 +359,22 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 	}
 	if !d.Allowed {
 		release()
-		ref := &Refusal{Code: callback.ReasonNotEligible, Status: http.StatusForbidden,
+		ref := &Refusal{Code: callback.ReasonNotEligible,
 			Field: "caller", Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
 		if strings.HasPrefix(d.Rule, "callee") {
 			ref.Field = "callee"
 		}
+		if d.Rule == store.RuleCalleeOptedOut {
+			// The callee said never again: its own code (docs/design.md §6).
+			ref.Code = callback.ReasonCalleeOptedOut
+		}
+		g.countNumberLimits(caller, callee, ref.Field, now)
 		if !d.RetryAt.IsZero() {
 			ref.RetryAfter = d.RetryAt.Sub(now)
 		}
 		return nil, ref, nil
 	}
+	g.countNumberLimits(caller, callee, "", now)
 	return req, nil, nil
 }
 
@@ -372,21 +396,27 @@ func (g *Guard) newRequest(in Input, caller, callee Number, now time.Time) *call
 }
 
 // checkClient applies what needs no number: honeypot, per-IP and
-// per-subnet limits, proof of work.
+// per-subnet limits, proof of work. A request refused only because it
+// brings no solution yet is not counted against its address: the page's
+// one submission (sent, answered with a challenge, sent again solved)
+// counts once.
 func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 	ipKey, netKey := clientKeys(in.ClientIP, g.cfg.SubnetV4Bits, g.cfg.SubnetV6Bits)
 	if in.Honeypot != "" {
 		// A bot filled the field people cannot see. Count it against the
 		// address as an abuse strike, and refuse without saying why.
 		g.ip.Strike(ipKey, now)
-		return &Refusal{Code: callback.ReasonNotEligible, Status: http.StatusForbidden, Detail: "honeypot field filled"}
+		return &Refusal{Code: callback.ReasonNotEligible, Detail: "honeypot field filled"}
 	}
-	for _, c := range []struct {
+	limits := []struct {
 		l    *ratelimit.Limiter
 		key  string
 		what string
-	}{{g.ip, ipKey, "per-IP"}, {g.subnet, netKey, "per-subnet"}} {
-		if ok, wait := c.l.Allow(c.key, now); !ok {
+	}{{g.ip, ipKey, "per-IP"}, {g.subnet, netKey, "per-subnet"}}
+	for _, c := range limits {
+		if ok, _ := c.l.Check(c.key, now); !ok {
+			// Over the limit: Allow refuses too, adding the backoff strike.
+			_, wait := c.l.Allow(c.key, now)
 			return rateLimited(now, wait, "", c.what+" limit for "+c.key)
 		}
 	}
@@ -394,14 +424,25 @@ func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 	// address flooding is the per-address limit's job, and must not switch
 	// proof of work on for every visitor.
 	g.load.add(now)
+	var powRef *Refusal
 	if g.powRequired(now) {
-		if err := g.pow.Verify(in.PoW, now); err != nil {
-			ch := g.Challenge(now)
-			return &Refusal{Code: callback.ReasonRateLimited, Status: http.StatusTooManyRequests, Field: "pow",
+		if err := g.pow.Verify(in.PoW, netKey, now); err != nil {
+			ch := g.Challenge(in.ClientIP, now)
+			powRef = &Refusal{Code: callback.ReasonRateLimited, Field: "pow",
 				RetryAfter: time.Second, RetryAt: now.Add(time.Second), Detail: err.Error(), Challenge: &ch}
+			if errors.Is(err, pow.ErrMissing) {
+				return powRef
+			}
 		}
 	}
-	return nil
+	for _, c := range limits {
+		if ok, wait := c.l.Allow(c.key, now); !ok {
+			return rateLimited(now, wait, "", c.what+" limit for "+c.key)
+		}
+	}
+	// A wrong, forged, replayed or expired solution counts: guessing is
+	// bounded by the address's limits.
+	return powRef
 }
 
 // checkNumbers parses both numbers and applies the destination rules.
@@ -414,7 +455,7 @@ func (g *Guard) checkNumbers(in Input) (caller, callee Number, ref *Refusal) {
 		return caller, callee, invalid("callee", err)
 	}
 	if caller.E164 == callee.E164 {
-		return caller, callee, &Refusal{Code: callback.ReasonSameNumber, Status: http.StatusBadRequest,
+		return caller, callee, &Refusal{Code: callback.ReasonSameNumber,
 			Field: "callee", Detail: "caller and callee are the same number"}
 	}
 	for _, c := range []struct {
@@ -422,7 +463,7 @@ func (g *Guard) checkNumbers(in Input) (caller, callee Number, ref *Refusal) {
 		field string
 	}{{caller, "caller"}, {callee, "callee"}} {
 		if why := g.destinationRefused(c.n); why != "" {
-			return caller, callee, &Refusal{Code: callback.ReasonDestinationNotAllowed, Status: http.StatusBadRequest,
+			return caller, callee, &Refusal{Code: callback.ReasonDestinationNotAllowed,
 				Field: c.field, Detail: c.field + " " + c.n.E164 + ": " + why}
 		}
 	}
@@ -450,35 +491,58 @@ func (g *Guard) destinationRefused(n Number) string {
 	return "region " + n.Region + " not allowed"
 }
 
-// checkNumberLimits counts the request against both numbers and their
-// prefixes.
-func (g *Guard) checkNumberLimits(caller, callee Number, now time.Time) *Refusal {
-	for _, c := range []struct {
-		l     *ratelimit.Limiter
-		key   string
-		field string
-		what  string
-	}{
+// numberLimit is one per-number limit a request is counted against.
+type numberLimit struct {
+	l     *ratelimit.Limiter
+	key   string
+	field string // "caller" or "callee": whose quota it is
+	what  string
+}
+
+func (g *Guard) numberLimits(caller, callee Number) []numberLimit {
+	return []numberLimit{
 		{g.callee, callee.E164, "callee", "per-callee"},
 		{g.caller, caller.E164, "caller", "per-caller"},
 		{g.prefix, callee.Prefix, "callee", "per-prefix"},
 		{g.prefix, caller.Prefix, "caller", "per-prefix"},
-	} {
-		if ok, wait := c.l.Allow(c.key, now); !ok {
+	}
+}
+
+// checkNumberLimits checks the request against both numbers and their
+// prefixes without counting it: a request refused for one party (or later
+// by the budget or the store) must spend no quota of the other (issue 11:
+// a caller over its limit, aimed at V, made V's friends get 429). The
+// party at fault gets its backoff strike.
+func (g *Guard) checkNumberLimits(caller, callee Number, now time.Time) *Refusal {
+	for _, c := range g.numberLimits(caller, callee) {
+		if ok, _ := c.l.Check(c.key, now); !ok {
+			_, wait := c.l.Allow(c.key, now) // refused again, with the strike
 			return rateLimited(now, wait, c.field, c.what+" limit for "+c.key)
 		}
 	}
 	return nil
 }
 
+// countNumberLimits counts an admitted request against both numbers, or
+// a request the store refused against the party at fault only (field).
+// Counting after the check lets concurrent requests for one number pass a
+// hair over its limit; the store's quotas are the exact ones.
+func (g *Guard) countNumberLimits(caller, callee Number, field string, now time.Time) {
+	for _, c := range g.numberLimits(caller, callee) {
+		if field == "" || c.field == field {
+			c.l.Allow(c.key, now)
+		}
+	}
+}
+
 func rateLimited(now time.Time, wait time.Duration, field, detail string) *Refusal {
 	wait = max(wait, time.Second)
-	return &Refusal{Code: callback.ReasonRateLimited, Status: http.StatusTooManyRequests, Field: field,
+	return &Refusal{Code: callback.ReasonRateLimited, Field: field,
 		RetryAfter: wait, RetryAt: now.Add(wait), Detail: detail}
 }
 
 func invalid(field string, err error) *Refusal {
-	return &Refusal{Code: callback.ReasonInvalidNumber, Status: http.StatusBadRequest, Field: field,
+	return &Refusal{Code: callback.ReasonInvalidNumber, Field: field,
 		Detail: field + ": " + err.Error()}
 }
 

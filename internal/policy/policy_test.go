@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -22,7 +21,7 @@ import (
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 // openStore opens a fresh real SQLite store.
-func openStore(t testing.TB) store.Store {
+func openStore(t testing.TB) *store.DB {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "policy.db"))
@@ -37,7 +36,7 @@ func openStore(t testing.TB) store.Store {
 }
 
 // newGuard returns a guard over a fresh store; edit changes the defaults.
-func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, store.Store, *testenv.Clock) {
+func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, *store.DB, *testenv.Clock) {
 	t.Helper()
 	clk := testenv.NewClock(t0)
 	cfg := DefaultConfig()
@@ -87,29 +86,28 @@ func TestAdmitAccepts(t *testing.T) {
 
 func TestAdmitRefuses(t *testing.T) {
 	tests := []struct {
-		name   string
-		edit   func(*Config)
-		in     Input
-		code   callback.Reason
-		status int
-		field  string
+		name  string
+		edit  func(*Config)
+		in    Input
+		code  callback.Reason
+		field string
 	}{
-		{"invalid caller", nil, in("12345", "13800001002", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "caller"},
-		{"invalid callee", nil, in("13800001001", "138000010020000", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"empty callee", nil, in("13800001001", "", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"CRLF in callee", nil, in("13800001001", "13800001002\r\nAction: Originate", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"dial-string chars", nil, in("13800001001", "13800001002&PJSIP/999@evil", "192.0.2.1"), callback.ReasonInvalidNumber, 400, "callee"},
-		{"same number", nil, in("13800001001", "+86 138-0000-1001", "192.0.2.1"), callback.ReasonSameNumber, 400, "callee"},
-		{"same number 0086", nil, in("008613800001001", "13800001001", "192.0.2.1"), callback.ReasonSameNumber, 400, "callee"},
-		{"toll free", nil, in("13800001001", "800 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"CN 400", nil, in("13800001001", "400 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"premium abroad", nil, in("13800001001", "+1 900 555 0199", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"abroad (IRSF)", nil, in("13800001001", "+44 20 7946 0018", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
-		{"caller abroad", nil, in("+44 20 7946 0018", "13800001001", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "caller"},
+		{"invalid caller", nil, in("12345", "13800001002", "192.0.2.1"), callback.ReasonInvalidNumber, "caller"},
+		{"invalid callee", nil, in("13800001001", "138000010020000", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"empty callee", nil, in("13800001001", "", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"CRLF in callee", nil, in("13800001001", "13800001002\r\nAction: Originate", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"dial-string chars", nil, in("13800001001", "13800001002&PJSIP/999@evil", "192.0.2.1"), callback.ReasonInvalidNumber, "callee"},
+		{"same number", nil, in("13800001001", "+86 138-0000-1001", "192.0.2.1"), callback.ReasonSameNumber, "callee"},
+		{"same number 0086", nil, in("008613800001001", "13800001001", "192.0.2.1"), callback.ReasonSameNumber, "callee"},
+		{"toll free", nil, in("13800001001", "800 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"CN 400", nil, in("13800001001", "400 810 8888", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"premium abroad", nil, in("13800001001", "+1 900 555 0199", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"abroad (IRSF)", nil, in("13800001001", "+44 20 7946 0018", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
+		{"caller abroad", nil, in("+44 20 7946 0018", "13800001001", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "caller"},
 		{"denied prefix wins over home", func(c *Config) { c.DenyPrefixes = []string{"+86138000"} },
-			in("13900001001", "13800001002", "192.0.2.1"), callback.ReasonDestinationNotAllowed, 400, "callee"},
+			in("13900001001", "13800001002", "192.0.2.1"), callback.ReasonDestinationNotAllowed, "callee"},
 		{"honeypot", nil, Input{Caller: "13800001001", Callee: "13800001002", ClientIP: ip("192.0.2.1"), Honeypot: "http://spam"},
-			callback.ReasonNotEligible, 403, ""},
+			callback.ReasonNotEligible, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,8 +116,8 @@ func TestAdmitRefuses(t *testing.T) {
 			if err != nil || req != nil || ref == nil {
 				t.Fatalf("Admit = %v, %v, %v; want a refusal", req, ref, err)
 			}
-			if ref.Code != tt.code || ref.Status != tt.status || ref.Field != tt.field {
-				t.Fatalf("refusal %+v, want %s %d field %q", ref, tt.code, tt.status, tt.field)
+			if ref.Code != tt.code || ref.Field != tt.field {
+				t.Fatalf("refusal %+v, want %s field %q", ref, tt.code, tt.field)
 			}
 			if rs, _ := st.ListRequests(context.Background(), store.RequestFilter{}); len(rs) != 0 {
 				t.Fatalf("refused request stored: %v", rs)
@@ -189,7 +187,7 @@ func runAttempts(t *testing.T, g *Guard, atts []attempt) {
 		case ref != nil && (ref.Code != a.wantCode || ref.Field != a.wantField):
 			t.Fatalf("attempt %d (%+v): refusal %+v, want %s field %q", i, a, ref, a.wantCode, a.wantField)
 		case ref != nil && ref.Code == callback.ReasonRateLimited:
-			if ref.Status != http.StatusTooManyRequests || ref.RetryAfter < time.Second ||
+			if ref.RetryAfter < time.Second ||
 				!ref.RetryAt.After(t0) {
 				t.Fatalf("attempt %d: rate limit without Retry-After: %+v", i, ref)
 			}
@@ -300,8 +298,8 @@ func TestEligibilityFromStore(t *testing.T) {
 		{"13800001001", "13900002002", "198.51.100.1", callback.ReasonNotEligible, "caller"},
 	})
 	_, ref, _ := g.Admit(context.Background(), in("13800001001", "13900003003", "203.0.113.1"))
-	if ref.Status != http.StatusForbidden || ref.RetryAt.IsZero() || ref.RetryAfter <= 0 {
-		t.Fatalf("not eligible refusal %+v: want 403 with the time of the next day", ref)
+	if ref.Code != callback.ReasonNotEligible || ref.RetryAt.IsZero() || ref.RetryAfter <= 0 {
+		t.Fatalf("not eligible refusal %+v: want not_eligible with the time of the next day", ref)
 	}
 	// --limits off: eligibility off too.
 	g, _, _ = newGuard(t, rules, func(c *Config) { c.Limits = false })
@@ -322,7 +320,7 @@ func TestDailyBudget(t *testing.T) {
 		{"13800003003", "13900003003", "192.0.2.3", callback.ReasonSystemBusy, ""},
 	})
 	_, ref, _ := g.Admit(context.Background(), in("13800004004", "13900004004", "192.0.2.4"))
-	if ref == nil || ref.Status != http.StatusServiceUnavailable || !ref.RetryAt.Equal(t0.Truncate(24*time.Hour).Add(24*time.Hour)) {
+	if ref == nil || ref.Code != callback.ReasonSystemBusy || !ref.RetryAt.Equal(t0.Truncate(24*time.Hour).Add(24*time.Hour)) {
 		t.Fatalf("budget refusal %+v", ref)
 	}
 	// The reservations of calls that have surely ended lapse (their CDRs,
@@ -352,7 +350,7 @@ func TestProofOfWork(t *testing.T) {
 	if _, ref, _ := g.Admit(ctx, i); ref == nil || ref.Field != "pow" {
 		t.Fatalf("replayed solution: %+v", ref)
 	}
-	c := g.Challenge(clk.Now())
+	c := g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now())
 	clk.Add(6 * time.Minute)
 	i.PoW, _ = pow.Solve(ctx, c)
 	if _, ref, _ := g.Admit(ctx, i); ref == nil || ref.Field != "pow" {
@@ -368,7 +366,7 @@ func TestProofOfWorkAuto(t *testing.T) {
 		c.PerIP = Limit{} // the load comes from one address here
 		c.PerSubnet = Limit{}
 	})
-	if g.Challenge(clk.Now()).Required {
+	if g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("required when idle")
 	}
 	atts := seq(5, func(i int) attempt {
@@ -376,15 +374,15 @@ func TestProofOfWorkAuto(t *testing.T) {
 	})
 	atts = append(atts, attempt{"13800009999", "13900009999", "192.0.2.1", callback.ReasonRateLimited, "pow"})
 	runAttempts(t, g, atts)
-	if !g.Challenge(clk.Now()).Required {
+	if !g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("not required under load")
 	}
 	clk.Add(5 * time.Minute)
-	if !g.Challenge(clk.Now()).Required {
+	if !g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("not held")
 	}
 	clk.Add(6 * time.Minute)
-	if g.Challenge(clk.Now()).Required {
+	if g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("still required after the hold")
 	}
 	// Auto stays off with --limits off (load tests).
@@ -495,8 +493,61 @@ func TestProofOfWorkAutoIgnoresOneAddress(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		g.Admit(context.Background(), in(mobile("138", i*10000), mobile("139", i*10000), "192.0.2.1"))
 	}
-	if g.Challenge(clk.Now()).Required {
+	if g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("one address switched proof of work on")
 	}
 	runAttempts(t, g, []attempt{{"13700001001", "13600001001", "198.51.100.1", "", ""}})
+}
+
+// TestRefusalSpendsNoOtherQuota: a caller over its limit, aimed at V,
+// spends none of V's quota, so V's friends still get through (issue 11);
+// and the other way round.
+func TestRefusalSpendsNoOtherQuota(t *testing.T) {
+	g, _, _ := newGuard(t, nil, func(c *Config) {
+		c.PerCaller = Limit{N: 1, Per: time.Hour}
+		c.PerCallee = Limit{N: 2, Per: time.Hour}
+		c.PerPrefix = Limit{}
+	})
+	const v = "13900001001"
+	runAttempts(t, g, []attempt{
+		{"13800001001", v, "192.0.2.1", "", ""},
+		// The same caller again, and again: over its own limit.
+		{"13800001001", v, "192.0.2.2", callback.ReasonRateLimited, "caller"},
+		{"13800001001", v, "192.0.2.3", callback.ReasonRateLimited, "caller"},
+		// V's friend still gets through: V was counted once.
+		{"13800002002", v, "192.0.2.4", "", ""},
+		// Now V is at its limit; a fresh caller refused for V keeps its
+		// own quota and may ring someone else.
+		{"13800003003", v, "192.0.2.5", callback.ReasonRateLimited, "callee"},
+		{"13800003003", "13900002002", "192.0.2.6", "", ""},
+	})
+}
+
+// TestProofOfWorkCountsOnce: the page's one submission (sent without a
+// solution, answered with a challenge, sent again solved) counts once
+// against its address's limit.
+func TestProofOfWorkCountsOnce(t *testing.T) {
+	g, _, clk := newGuard(t, nil, func(c *Config) {
+		c.PoW, c.PoWDifficulty = PoWAlways, 4
+		c.PerIP = Limit{N: 1, Per: time.Hour}
+	})
+	ctx := context.Background()
+	i := in("13800001001", "13900001001", "192.0.2.1")
+	_, ref, _ := g.Admit(ctx, i)
+	if ref == nil || ref.Challenge == nil {
+		t.Fatalf("without solution: %+v", ref)
+	}
+	if i.PoW, _ = pow.Solve(ctx, *ref.Challenge); i.PoW == "" {
+		t.Fatal("no solution")
+	}
+	if _, ref, err := g.Admit(ctx, i); ref != nil || err != nil {
+		t.Fatalf("the solved submission, its address's first: %+v %v", ref, err)
+	}
+	// A solution is good from the network it was issued to only.
+	c := g.Challenge(netip.MustParseAddr("192.0.2.77"), clk.Now())
+	j := in("13800002002", "13900002002", "198.51.100.1")
+	j.PoW, _ = pow.Solve(ctx, c)
+	if _, ref, _ := g.Admit(ctx, j); ref == nil || ref.Field != "pow" {
+		t.Fatalf("solution carried to another network: %+v", ref)
+	}
 }

@@ -23,6 +23,12 @@ var promptLength = map[callback.Prompt]time.Duration{
 	callback.PromptPartnerBusy:   1494 * time.Millisecond,
 	callback.PromptSystemBusy:    2000 * time.Millisecond,
 	callback.PromptInvalidNumber: 2000 * time.Millisecond,
+	// Consent prompts (deploy/sounds/en, rounded).
+	callback.PromptConfirmCall:    2586 * time.Millisecond,
+	callback.PromptNoConfirm:      4027 * time.Millisecond,
+	callback.PromptCalleeAnnounce: 3739 * time.Millisecond,
+	callback.PromptCalleeChoice:   5255 * time.Millisecond,
+	callback.PromptOptedOut:       3219 * time.Millisecond,
 }
 
 // Fallbacks of the dialplan when a WCB_* variable is missing or not a
@@ -90,9 +96,16 @@ type call struct {
 	answered   bool   // the caller answered
 	dialStatus string // how Dial ended ("" if it never returned)
 
-	rows     []*cdrRow // finished CDR rows, emitted when the caller leg ends
-	row      *cdrRow   // the open row
-	dialDone bool      // Dial returned to the dialplan
+	rows []*cdrRow // finished CDR rows, emitted when the caller leg ends
+	row  *cdrRow   // the open row
+	// userfieldSet: the dialplan set CDR(userfield) itself (WCB_USERFIELD),
+	// so the h extension leaves it.
+	userfieldSet bool
+	// announcing: the callee answered and is in the announcement (U()),
+	// not yet bridged. refused: the announcement ended without the callee's
+	// 1 (asterisk.RefusedOptOut, RefusedNoKey, or "gone": it hung up).
+	announcing bool
+	refused    string
 }
 
 // interrupt delivers an AMI Hangup to the call. Never blocks.

@@ -16,22 +16,26 @@ import (
 // the rendered dialplan.
 
 // dialplanVars are the WCB_* variables the dialplan reads (each re-filtered
-// with FILTER()). WCB_CALLER is not among them: the caller's leg is the
-// Originate's Channel, and the dialplan never needs the number again.
+// with FILTER()), in the order it filters them. WCB_CALLER is only read for
+// the callee's announcement (the caller's leg is the Originate's Channel).
 var dialplanVars = []string{
 	wcbproto.VarID, wcbproto.VarCallee, wcbproto.VarCalleeCID, wcbproto.VarLimitMS,
 	wcbproto.VarWarnMS, wcbproto.VarRingS, wcbproto.VarWarnCallee, wcbproto.VarLang,
+	wcbproto.VarCaller, wcbproto.VarConfirm, wcbproto.VarAnnounce,
 }
 
 // userEventHeaders lists, per stage, the headers the dialplan's
 // UserEvent(WebCallback,...) carries after Id and Stage.
 var userEventHeaders = map[string][]string{
-	wcbproto.StageAnswered:  nil,
-	wcbproto.StageDialing:   nil,
-	wcbproto.StageConnected: nil,
-	wcbproto.StageDialEnd:   {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS},
-	wcbproto.StagePrompt:    {wcbproto.HeaderPrompt},
-	wcbproto.StageHangup:    {wcbproto.HeaderCause},
+	wcbproto.StageAnswered:   nil,
+	wcbproto.StageConfirming: nil,
+	wcbproto.StageNoConfirm:  nil,
+	wcbproto.StageDialing:    nil,
+	wcbproto.StageConnected:  nil,
+	wcbproto.StageOptOut:     nil,
+	wcbproto.StageDialEnd:    {wcbproto.HeaderDialStatus, wcbproto.HeaderCause, wcbproto.HeaderAnsweredMS, wcbproto.HeaderTalkMS},
+	wcbproto.StagePrompt:     {wcbproto.HeaderPrompt},
+	wcbproto.StageHangup:     {wcbproto.HeaderCause},
 }
 
 // The dialplan's fallbacks (deploy/asterisk.DefaultSettings) when a
@@ -47,9 +51,10 @@ const limitSlackMS = 1000
 
 // settings are the dialplan's variables after filtering and fallbacks.
 type settings struct {
-	id, callee, calleeCID, lang string
-	limitMS, warnMS, ringS      int
-	warnCallee                  bool
+	id, caller, callee, calleeCID, lang string
+	limitMS, warnMS, ringS              int
+	warnCallee                          bool
+	confirm, announce                   bool // WCB_CONFIRM=1, WCB_ANNOUNCE=1
 }
 
 func (c *call) settings() settings {
@@ -57,7 +62,8 @@ func (c *call) settings() settings {
 	st := settings{
 		id: v[wcbproto.VarID], callee: v[wcbproto.VarCallee], calleeCID: v[wcbproto.VarCalleeCID],
 		lang: v[wcbproto.VarLang], limitMS: defaultLimitMS, warnMS: defaultWarnMS, ringS: defaultRingS,
-		warnCallee: true,
+		warnCallee: true, caller: v[wcbproto.VarCaller],
+		confirm: v[wcbproto.VarConfirm] == "1", announce: v[wcbproto.VarAnnounce] == "1",
 	}
 	if s := v[wcbproto.VarLimitMS]; s != "" {
 		st.limitMS, _ = strconv.Atoi(s)
@@ -116,6 +122,9 @@ func (c *call) dialplan() {
 	if !c.playback(callback.PromptWelcome) {
 		return
 	}
+	if !c.confirm(st) {
+		return
+	}
 
 	s.mu.Lock()
 	if st.calleeCID != "" {
@@ -142,8 +151,9 @@ func (c *call) dialplan() {
 	}
 	c.userEventLocked(ch, wcbproto.StageDialing)
 	c.setStepLocked(asterisk.ConnectedVar, "")
+	c.setStepLocked(asterisk.RefusedVar, "")
 	c.nextLocked(ch, "Dial", "PJSIP/"+st.callee+"@"+s.cfg.Trunk+","+strconv.Itoa(st.ringS)+
-		",gU("+connectedContext+"^"+st.id+"^"+st.lang+")L("+limit+")")
+		",gU("+connectedContext+"^"+st.id+"^"+st.lang+"^"+c.vars[wcbproto.VarAnnounce]+"^"+st.caller+")L("+limit+")")
 	for _, v := range []string{"DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
 		"DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS"} {
 		c.varSetLocked(ch, v, "")
@@ -165,18 +175,41 @@ func (c *call) playback(p callback.Prompt) bool {
 	s.mu.Lock()
 	c.nextLocked(c.caller, "Playback", string(p))
 	s.mu.Unlock()
-	switch c.wait(promptLength[p]) {
-	case intrCaller:
-		c.callerGone(false)
-		return false
-	case intrShutdown:
-		c.shutdown()
+	if c.stopped(c.wait(promptLength[p])) {
 		return false
 	}
 	s.mu.Lock()
 	c.varSetLocked(c.caller, "PLAYBACKSTATUS", "SUCCESS")
 	s.mu.Unlock()
 	return true
+}
+
+// stopped ends the call when the caller hung up (or the server closes)
+// during a wait of the dialplan outside Dial. It reports whether the call
+// is over.
+func (c *call) stopped(r interruption) bool {
+	switch r {
+	case intrCaller:
+		c.callerGone(false)
+	case intrShutdown:
+		c.shutdown()
+	default:
+		return false
+	}
+	return true
+}
+
+// gotoIfLocked is one GotoIf($[...]?label) priority that jumps when jump.
+func (c *call) gotoIfLocked(ch *channel, jump bool, label string) {
+	c.nextLocked(ch, "GotoIf", boolDigit(jump)+"?"+label)
+}
+
+// boolDigit is how Asterisk shows an evaluated condition: "1" or "0".
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // dial places the callee's leg and bridges it.
@@ -272,16 +305,22 @@ func (c *call) bridge(st settings, far farEnd) {
 	c.varSetLocked(ch, "DIALEDPEERNUMBER", st.callee+"@"+s.cfg.Trunk)
 	cal.exten = ""
 	c.emit(classCall, event("DialEnd", classCall, ch, cal, "DialStatus", "ANSWER"))
-	// U(webcallback-connected^id^lang) on the callee's channel. Its first
-	// step stamps the answer onto the caller's channel (MASTER_CHANNEL:
-	// the VarSet is the caller's), in ms since the epoch of the call's clock.
+	// U(webcallback-connected^id^lang^announce^caller) on the callee's
+	// channel: the language, the announcement when asked for, then the
+	// stamp of the answer onto the caller's channel (MASTER_CHANNEL: the
+	// VarSet is the caller's), in ms since the epoch of the call's clock.
 	cal.context, cal.exten, cal.priority = connectedContext, "s", 0
+	c.nextLocked(cal, "ExecIf", "1?Set(CHANNEL(language)="+st.lang+")")
+	cal.language = st.lang
+	s.mu.Unlock()
+	if !c.announce(st) {
+		return
+	}
+	s.mu.Lock()
 	stamp := strconv.FormatInt(c.now.UnixMilli(), 10)
 	c.nextLocked(cal, "Set", "MASTER_CHANNEL("+asterisk.ConnectedVar+")="+stamp)
 	c.varSetLocked(ch, asterisk.ConnectedVar, stamp)
 	c.userEventLocked(cal, wcbproto.StageConnected)
-	c.nextLocked(cal, "ExecIf", "1?Set(CHANNEL(language)="+st.lang+")")
-	cal.language = st.lang
 	c.nextLocked(cal, "Return", "")
 	cal.context, cal.exten, cal.priority = "from-"+s.cfg.Trunk, "", 1
 	bridgeID := s.newUUIDLocked()
@@ -388,15 +427,24 @@ func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, tal
 	s := c.s
 	ch := c.caller
 	s.mu.Lock()
-	c.dialDone = true
 	c.dialStatus = status
+	dialStatus := status
+	if c.refused != "" {
+		dialStatus = "ANSWER" // Dial's own word: the callee did answer
+	}
 	if c.callee != nil {
 		// The dialplan after Dial is CDR row 2 (fixtures README §9).
-		c.closeRowLocked(disposition(status))
+		c.closeRowLocked(disposition(dialStatus))
 		c.row = &cdrRow{start: c.now, answer: c.now}
 	}
-	c.nextLocked(ch, "Set", "WCB_STATUS="+status)
+	c.nextLocked(ch, "Set", "WCB_STATUS="+dialStatus)
 	c.nextLocked(ch, "Set", "WCB_CAUSE="+strconv.Itoa(cause))
+	if c.refused != "" {
+		c.nextLocked(ch, "ExecIf", "1?Set(WCB_STATUS="+status+")")
+		c.varSetLocked(ch, "WCB_STATUS", status)
+	} else {
+		c.nextLocked(ch, "ExecIf", "0?Set(WCB_STATUS=NOANSWER)")
+	}
 	c.setStepLocked(asterisk.TalkVar, "0")
 	if status == "ANSWER" {
 		c.nextLocked(ch, "GotoIf", "0?talked")
@@ -407,7 +455,15 @@ func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, tal
 	c.nextLocked(ch, "ExecIf", "0?Set("+asterisk.TalkVar+"=0)")
 	uf := wcbproto.UserfieldPrefix + strconv.Itoa(cause) + wcbproto.UserfieldIDPrefix + st.id
 	c.nextLocked(ch, "Set", "CDR(userfield)="+uf)
+	if c.refused == asterisk.RefusedOptOut {
+		uf += wcbproto.UserfieldConsentPrefix + string(callback.ReasonCalleeOptedOut)
+		c.nextLocked(ch, "ExecIf", "1?Set(CDR(userfield)="+uf+")")
+	} else {
+		c.nextLocked(ch, "ExecIf", "0?Set(CDR(userfield)=)")
+	}
 	c.setUserfieldLocked(uf)
+	c.setStepLocked("WCB_USERFIELD", "set")
+	c.userfieldSet = true
 	if cal := c.callee; cal != nil && !cal.gone {
 		c.hangupLocked(cal, cause, sip)
 	}
@@ -423,8 +479,20 @@ func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, tal
 	} else {
 		_, prompt = wcbproto.CalleeOutcome(status, cause)
 	}
+	c.goodbyeLocked(prompt)
+}
+
+// goodbyeLocked is the dialplan's end ("prompt" and "done" labels): the
+// prompt UserEvent and Playback (none when prompt is ""), Hangup() and the
+// h extension. Called with s.mu held; it releases it.
+func (c *call) goodbyeLocked(prompt callback.Prompt) {
+	s := c.s
+	ch := c.caller
 	if prompt != "" {
+		c.nextLocked(ch, "GotoIf", "0?done")
 		c.userEventLocked(ch, wcbproto.StagePrompt, wcbproto.HeaderPrompt, string(prompt))
+	} else {
+		c.nextLocked(ch, "GotoIf", "1?done")
 	}
 	s.mu.Unlock()
 	if prompt != "" && !c.playback(prompt) {
@@ -462,6 +530,9 @@ func (c *call) callerGone(inDial bool) {
 	switch {
 	case inDial && bridged:
 		c.leaveBridgeLocked([2]string{})
+		c.hangupCause = wcbproto.CauseNormalClearing
+	case inDial && c.announcing:
+		// Dial reported ANSWER already; the announcement is cut short.
 		c.hangupCause = wcbproto.CauseNormalClearing
 	case inDial:
 		c.emit(classCall, event("DialEnd", classCall, ch, cal, "DialStatus", "CANCEL"))
@@ -508,7 +579,7 @@ func (c *call) runHLocked() {
 	ch := c.caller
 	ch.exten, ch.priority = "h", 0
 	cause := strconv.Itoa(c.hangupCause)
-	if !c.dialDone {
+	if !c.userfieldSet {
 		uf := wcbproto.UserfieldPrefix + cause + wcbproto.UserfieldIDPrefix + c.vars[wcbproto.VarID]
 		c.nextLocked(ch, "ExecIf", "1?Set(CDR(userfield)="+uf+")")
 		c.setUserfieldLocked(uf)

@@ -65,7 +65,7 @@ func TestUserEventsMatchDialplan(t *testing.T) {
 		}
 		wantCtx, wantExten := wcbproto.Context, wcbproto.Exten
 		switch stage {
-		case wcbproto.StageConnected:
+		case wcbproto.StageConnected, wcbproto.StageOptOut:
 			wantCtx = connectedContext
 		case wcbproto.StageHangup:
 			wantExten = "h"
@@ -170,8 +170,8 @@ func TestLimitRuleMatchesDialplan(t *testing.T) {
 	}
 	// The talk time: now minus the stamp U() put on the caller's channel.
 	stamp := "MASTER_CHANNEL(" + asterisk.ConnectedVar + ")=" + asterisk.NowMS
-	if conn := d.Extension(connectedContext, "s"); len(conn) == 0 || conn[0].App != "Set" || conn[0].Data != stamp {
-		t.Errorf("[%s] s,1 is %+v; the sandbox simulates Set(%s) there", connectedContext, conn, stamp)
+	if acc, ok := d.Label(connectedContext, "s", "accepted"); !ok || acc.App != "Set" || acc.Data != stamp {
+		t.Errorf("[%s] accepted is %+v; the sandbox simulates Set(%s) there", connectedContext, acc, stamp)
 	}
 	compute := asterisk.TalkVar + "=$[" + asterisk.NowMS + " - ${" + asterisk.ConnectedVar + "}]"
 	found = false

@@ -49,11 +49,11 @@ func benchBackends(b *testing.B) []backend {
 }
 
 // benchStore opens b and makes sure it holds exactly rows CDRs.
-func benchStore(tb *testing.B, b backend, rows int) *sqlStore {
+func benchStore(tb *testing.B, b backend, rows int) *DB {
 	if b.dsn == "" {
 		tb.Skipf("%s not set: no %s benchmark", b.env, b.name)
 	}
-	s, err := openSQL(context.Background(), b.dsn, Options{})
+	s, err := OpenWith(context.Background(), b.dsn, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func benchStore(tb *testing.B, b backend, rows int) *sqlStore {
 // bulkHistory writes rows CDRs (two per call: Dial and Hangup, as our
 // dialplan leaves them) over 30 days for 200k caller numbers, and one
 // callback request per call of our numbers, with multi-row INSERTs.
-func bulkHistory(ctx context.Context, s *sqlStore, rows int) error {
+func bulkHistory(ctx context.Context, s *DB, rows int) error {
 	rng := rand.New(rand.NewPCG(42, 42))
 	const per = 500
 	end := day0

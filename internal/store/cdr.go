@@ -158,7 +158,7 @@ func b2i(b bool) int {
 }
 
 // contrib builds a row's contribution; caller is the request's caller or "".
-func (s *sqlStore) contrib(c *CDR, dedup, caller string) rowContrib {
+func (s *DB) contrib(c *CDR, dedup, caller string) rowContrib {
 	number := caller
 	if number == "" {
 		number = numberOf(c.Src, c.CLID)
@@ -176,7 +176,7 @@ func (s *sqlStore) contrib(c *CDR, dedup, caller string) rowContrib {
 
 // calldateArg is a calldate as the driver wants it: PostgreSQL's pgx takes
 // the wall clock of a time.Time, the others a "YYYY-MM-DD hh:mm:ss" string.
-func (s *sqlStore) calldateArg(t time.Time) any {
+func (s *DB) calldateArg(t time.Time) any {
 	w := t.In(s.loc).Truncate(time.Second)
 	if s.d.name == "postgres" {
 		return w
@@ -186,7 +186,7 @@ func (s *sqlStore) calldateArg(t time.Time) any {
 
 // parseCalldate reads a calldate column as the wall clock in s.loc,
 // whatever form the driver hands it in.
-func (s *sqlStore) parseCalldate(v any) (time.Time, error) {
+func (s *DB) parseCalldate(v any) (time.Time, error) {
 	return parseWall(v, s.loc)
 }
 
@@ -216,7 +216,7 @@ func parseWall(v any, loc *time.Location) (time.Time, error) {
 // holds the '#rebuild' lock exclusively: ingestion waits meanwhile. Rows are
 // read in pages of whole calls, so memory stays bounded whatever the size
 // of cdr.
-func (s *sqlStore) RebuildNumberStats(ctx context.Context) error {
+func (s *DB) RebuildNumberStats(ctx context.Context) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.d.q(s.d.lockRow("number_lock", "number")), "#rebuild"); err != nil {
 			return fmt.Errorf("rebuild lock: %w", err)
@@ -264,7 +264,7 @@ SELECT number, day, COUNT(*), SUM(answered), SUM(billsec) FROM cdr_call WHERE nu
 // order, and merges them into calls. When the page is full its last call
 // may continue on the next page, so it is left out and last names the last
 // complete call.
-func (s *sqlStore) rebuildPage(ctx context.Context, tx *sql.Tx, after string, limit int) (calls []callAgg, last string, full bool, err error) {
+func (s *DB) rebuildPage(ctx context.Context, tx *sql.Tx, after string, limit int) (calls []callAgg, last string, full bool, err error) {
 	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT c.callkey, COALESCE(c.dedup, ''), c.calldate, c.src, c.clid, c.dstchannel,
   c.disposition, c.billsec, c.uniqueid, c.channel, c.sequence, COALESCE(r.caller, '')
 FROM cdr c LEFT JOIN callback_request r ON c.request_id <> '' AND r.id = c.request_id
@@ -308,7 +308,7 @@ WHERE c.callkey > ? ORDER BY c.callkey LIMIT `+strconv.Itoa(limit)), after)
 }
 
 // insertCalls writes cdr_call rows in multi-row INSERTs.
-func (s *sqlStore) insertCalls(ctx context.Context, tx *sql.Tx, calls []callAgg) error {
+func (s *DB) insertCalls(ctx context.Context, tx *sql.Tx, calls []callAgg) error {
 	const per = 500
 	row := "(" + placeholders(9) + ")"
 	for start := 0; start < len(calls); start += per {

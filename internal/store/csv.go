@@ -105,3 +105,28 @@ func csvField(s string) string {
 	}
 	return s
 }
+
+// DoNotCallCSVColumns are the columns of a do-not-call list export (the
+// admin API's and `stats export --what donotcall`).
+var DoNotCallCSVColumns = []string{"number", "request_id", "created_at"}
+
+// DoNotCallCSVRow is one entry as CSV fields; created_at is RFC 3339 UTC.
+func DoNotCallCSVRow(e DoNotCall) []string {
+	return []string{e.Number, e.RequestID, e.CreatedAt.UTC().Format(time.RFC3339)}
+}
+
+// AppendDoNotCallCSV writes entries one line each, without the header.
+func AppendDoNotCallCSV(w io.Writer, rows []DoNotCall) error {
+	bw := bufio.NewWriter(w)
+	for _, e := range rows {
+		f := DoNotCallCSVRow(e)
+		for i := range f {
+			f[i] = csvField(f[i])
+		}
+		bw.WriteString(strings.Join(f, ",") + "\n")
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("store: write do-not-call csv: %w", err)
+	}
+	return nil
+}

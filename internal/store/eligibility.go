@@ -19,12 +19,19 @@ const (
 	RuleCallerBillsecLifetime = "caller_billsec_lifetime"
 	RuleCallerCooldown        = "caller_cooldown"
 	RuleCalleePerDay          = "callee_per_day"
+	// RuleCallerNoConfirmPerDay: the caller number did not confirm (press
+	// 1) that many calls today: most likely someone else's number typed in.
+	RuleCallerNoConfirmPerDay = "caller_no_confirm_per_day"
+	// RuleCalleeOptedOut: the callee is on the do-not-call list. It holds
+	// whatever the rules, even with limits off or an admin's allow.
+	RuleCalleeOptedOut = "callee_opted_out"
 )
 
 // DefaultRules is the safe default for a free service, and the default of
 // serve's eligibility settings: one connected call per caller number per
 // day, at most 5 requests per caller and 3 rings of one callee per day, one
-// minute between two requests of a caller, days in UTC (the service passes
+// minute between two requests of a caller, two unconfirmed calls of a caller
+// number per day, days in UTC (the service passes
 // --timezone in Location).
 func DefaultRules() Rules {
 	return Rules{
@@ -32,6 +39,7 @@ func DefaultRules() Rules {
 		CallerAttemptsPerDay:  5,
 		CallerCooldown:        time.Minute,
 		CalleePerDay:          3,
+		CallerNoConfirmPerDay: 2,
 		Location:              time.UTC,
 	}
 }
@@ -66,7 +74,10 @@ func dayKey(t time.Time, loc *time.Location) string {
 //
 // When several rules refuse, the decision names the one that lasts longest
 // (a lifetime cap, which never lifts, beats all).
-func (s *sqlStore) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
+func (s *DB) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
+	if dnc, err := s.onDoNotCallTx(ctx, tx, r.Callee); err != nil || dnc {
+		return Decision{Rule: RuleCalleeOptedOut}, err
+	}
 	over := map[string]OverrideKind{}
 	rows, err := tx.QueryContext(ctx, s.d.q("SELECT number, kind FROM number_override WHERE number IN (?, ?)"), r.Caller, r.Callee)
 	if err != nil {
@@ -113,6 +124,17 @@ FROM callback_request WHERE caller = ? AND created_ms >= ? AND created_ms < ? AN
 		}
 		if rules.CallerAttemptsPerDay > 0 && attempts >= rules.CallerAttemptsPerDay {
 			refuse(RuleCallerAttemptsPerDay, next)
+		}
+		if rules.CallerNoConfirmPerDay > 0 {
+			var n int
+			err := tx.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM callback_request
+WHERE caller = ? AND created_ms >= ? AND created_ms < ? AND reason = ?`), r.Caller, ms(start), ms(next), string(callback.ReasonCallerNoConfirm)).Scan(&n)
+			if err != nil {
+				return Decision{}, fmt.Errorf("count unconfirmed calls: %w", err)
+			}
+			if n >= rules.CallerNoConfirmPerDay {
+				refuse(RuleCallerNoConfirmPerDay, next)
+			}
 		}
 		if rules.CallerCooldown > 0 {
 			var last sql.NullInt64

@@ -42,7 +42,7 @@ func (q cdrSQL) all() []string {
 
 // InsertCDR stores c once (see dedupKey) and, for a new row, updates the
 // call and the per-number tables in the same transaction.
-func (s *sqlStore) InsertCDR(ctx context.Context, c *CDR) (inserted bool, err error) {
+func (s *DB) InsertCDR(ctx context.Context, c *CDR) (inserted bool, err error) {
 	n, err := s.InsertCDRs(ctx, []*CDR{c})
 	return n == 1, err
 }
@@ -68,7 +68,7 @@ type statDelta struct {
 // inserted counts the rows that were new. The batch is aggregated in
 // memory first, so each call and each (number, day) is written once per
 // batch, not once per row.
-func (s *sqlStore) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error) {
+func (s *DB) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error) {
 	for _, c := range cs {
 		if c == nil || c.UniqueID == "" || c.CallDate.IsZero() {
 			return 0, fmt.Errorf("%w: cdr: uniqueid and calldate are required", ErrInvalid)
@@ -113,7 +113,7 @@ func (s *sqlStore) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err
 // shareRebuildLock takes the '#rebuild' row in shared mode: ingesters run
 // side by side, a rebuild (exclusive) waits for them and they for it.
 // SQLite's write lock already serialises everything.
-func (s *sqlStore) shareRebuildLock(ctx context.Context, tx *sql.Tx, q cdrSQL) error {
+func (s *DB) shareRebuildLock(ctx context.Context, tx *sql.Tx, q cdrSQL) error {
 	if s.d.name == "sqlite" {
 		return nil
 	}
@@ -142,7 +142,7 @@ func requestCandidates(c *CDR) []string {
 
 // linkRequests looks up, for the whole batch, which candidate ids are
 // stored requests, and returns their callers.
-func (s *sqlStore) linkRequests(ctx context.Context, tx *sql.Tx, cs []CDR) (map[string]string, error) {
+func (s *DB) linkRequests(ctx context.Context, tx *sql.Tx, cs []CDR) (map[string]string, error) {
 	seen := map[string]bool{}
 	var ids []any
 	for i := range cs {
@@ -178,7 +178,7 @@ func (s *sqlStore) linkRequests(ctx context.Context, tx *sql.Tx, cs []CDR) (map[
 }
 
 // insertRow stores one row unless its dedup key exists; ok reports a new row.
-func (s *sqlStore) insertRow(ctx context.Context, tx *sql.Tx, q cdrSQL, c *CDR, callers map[string]string) (nr newRow, ok bool, err error) {
+func (s *DB) insertRow(ctx context.Context, tx *sql.Tx, q cdrSQL, c *CDR, callers map[string]string) (nr newRow, ok bool, err error) {
 	dedup := dedupKey(c, c.CallDate.In(s.loc).Format(calldateLayout))
 	reqID, caller := "", ""
 	for _, id := range requestCandidates(c) {
@@ -212,7 +212,7 @@ func (s *sqlStore) insertRow(ctx context.Context, tx *sql.Tx, q cdrSQL, c *CDR, 
 // and written once, in key order so concurrent batches cannot deadlock)
 // and moves each call's contribution in the per-number tables from its old
 // to its new value.
-func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, q cdrSQL, fresh []newRow) error {
+func (s *DB) aggregate(ctx context.Context, tx *sql.Tx, q cdrSQL, fresh []newRow) error {
 	if len(fresh) == 0 {
 		return nil
 	}
@@ -275,7 +275,7 @@ func (s *sqlStore) aggregate(ctx context.Context, tx *sql.Tx, q cdrSQL, fresh []
 }
 
 // lockCall makes sure the call's row exists, locks it and reads it.
-func (s *sqlStore) lockCall(ctx context.Context, tx *sql.Tx, q cdrSQL, key string) (callAgg, error) {
+func (s *DB) lockCall(ctx context.Context, tx *sql.Tx, q cdrSQL, key string) (callAgg, error) {
 	a := callAgg{key: key}
 	if _, err := s.exec(ctx, tx, q.lockCall, key); err != nil {
 		return a, fmt.Errorf("lock call: %w", err)
@@ -293,7 +293,7 @@ func (s *sqlStore) lockCall(ctx context.Context, tx *sql.Tx, q cdrSQL, key strin
 }
 
 // applyDeltas writes the per-number changes of a batch, in key order.
-func (s *sqlStore) applyDeltas(ctx context.Context, tx *sql.Tx, q cdrSQL, totals map[string]*statDelta,
+func (s *DB) applyDeltas(ctx context.Context, tx *sql.Tx, q cdrSQL, totals map[string]*statDelta,
 	daily map[numberDay]*statDelta, moved map[string]bool) error {
 	numbers := make([]string, 0, len(totals))
 	for n := range totals {

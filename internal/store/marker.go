@@ -27,7 +27,7 @@ func sqliteFile(dsn string) string {
 	if !strings.HasPrefix(dsn, "sqlite:") {
 		return ""
 	}
-	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+	return sqlitePath(dsn)
 }
 
 // markerPath is the marker file of the database at file.

@@ -71,10 +71,13 @@ func statements(src string) []string {
 	return out
 }
 
-// Migrate applies the embedded migrations not yet recorded. Two instances
+// Migrate applies the embedded migrations not yet recorded, each once:
+// running it again is a no-op (migrations are forward-only and there are no
+// down migrations). It refuses, changing nothing, a database that holds a
+// migration this binary does not know (ErrSchemaTooNew). Two instances
 // starting at once are serialised by a database lock (MySQL GET_LOCK,
 // PostgreSQL advisory lock, SQLite's write lock).
-func (s *sqlStore) Migrate(ctx context.Context) error {
+func (s *DB) Migrate(ctx context.Context) error {
 	ms, err := loadMigrations(s.d.name)
 	if err != nil {
 		return err
@@ -96,25 +99,15 @@ func (s *sqlStore) Migrate(ctx context.Context) error {
 )`); err != nil {
 		return fmt.Errorf("store: migrate: create schema_migrations: %w", err)
 	}
-	done := map[int]bool{}
-	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	done, err := s.appliedMigrations(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("store: migrate: read schema_migrations: %w", err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-		done[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
+	if err := statusOf(s.d.name, ms, done).Err(); err != nil {
+		return err
+	}
 	for _, m := range ms {
-		if done[m.version] {
+		if _, ok := done[m.version]; ok {
 			continue
 		}
 		if err := s.apply(ctx, conn, m); err != nil {
@@ -127,7 +120,7 @@ func (s *sqlStore) Migrate(ctx context.Context) error {
 // apply runs one migration. SQLite and PostgreSQL run DDL in a transaction,
 // so a failed migration leaves nothing behind; MySQL commits each DDL
 // statement implicitly, so there a failure needs a look by the operator.
-func (s *sqlStore) apply(ctx context.Context, conn *sql.Conn, m migration) error {
+func (s *DB) apply(ctx context.Context, conn *sql.Conn, m migration) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migration %s: %w", m.name, err)
@@ -148,7 +141,7 @@ func (s *sqlStore) apply(ctx context.Context, conn *sql.Conn, m migration) error
 	return nil
 }
 
-func (s *sqlStore) migrationLock(ctx context.Context, conn *sql.Conn) (unlock func(), err error) {
+func (s *DB) migrationLock(ctx context.Context, conn *sql.Conn) (unlock func(), err error) {
 	switch s.d.name {
 	case "mysql":
 		var got sql.NullInt64
@@ -166,7 +159,7 @@ func (s *sqlStore) migrationLock(ctx context.Context, conn *sql.Conn) (unlock fu
 }
 
 // SchemaVersion returns the highest applied migration (0 = none).
-func (s *sqlStore) SchemaVersion(ctx context.Context) (int, error) {
+func (s *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: schema version: %w", err)

@@ -34,7 +34,7 @@ func scanNumberStats(sc interface{ Scan(...any) error }) (NumberStats, error) {
 
 // NumberStats returns a number's statistics, "today" being now's day in
 // Options.Location. A number never seen has zero counters (not an error).
-func (s *sqlStore) NumberStats(ctx context.Context, number string, now time.Time) (*NumberStats, error) {
+func (s *DB) NumberStats(ctx context.Context, number string, now time.Time) (*NumberStats, error) {
 	n, err := scanNumberStats(s.db.QueryRowContext(ctx, s.d.q(numberStatsSelect+"WHERE s.number = ?"), dayKey(now, s.loc), number))
 	if errors.Is(err, sql.ErrNoRows) {
 		n = NumberStats{Number: number}
@@ -51,7 +51,7 @@ func (s *sqlStore) NumberStats(ctx context.Context, number string, now time.Time
 }
 
 // ListNumberStats lists the per-number table, most recent caller first.
-func (s *sqlStore) ListNumberStats(ctx context.Context, limit, offset int) ([]NumberStats, error) {
+func (s *DB) ListNumberStats(ctx context.Context, limit, offset int) ([]NumberStats, error) {
 	q := fmt.Sprintf("ORDER BY s.last_call_ms DESC, s.number LIMIT %d OFFSET %d", clampLimit(limit, 100, 100000), max(offset, 0))
 	rows, err := s.db.QueryContext(ctx, s.d.q(numberStatsSelect+q), dayKey(time.Now(), s.loc))
 	if err != nil {
@@ -72,7 +72,8 @@ func (s *sqlStore) ListNumberStats(ctx context.Context, limit, offset int) ([]Nu
 	return out, nil
 }
 
-func (s *sqlStore) SetOverride(ctx context.Context, o Override) error {
+// SetOverride records a manual block or allow of o.Number, replacing any.
+func (s *DB) SetOverride(ctx context.Context, o Override) error {
 	if o.Kind != OverrideBlock && o.Kind != OverrideAllow {
 		return fmt.Errorf("store: override kind %q: want block or allow", o.Kind)
 	}
@@ -96,7 +97,8 @@ func (s *sqlStore) SetOverride(ctx context.Context, o Override) error {
 	return nil
 }
 
-func (s *sqlStore) DeleteOverride(ctx context.Context, number string) error {
+// DeleteOverride removes the manual entry of number.
+func (s *DB) DeleteOverride(ctx context.Context, number string) error {
 	if err := s.checkFile(); err != nil {
 		return err
 	}
@@ -110,7 +112,8 @@ func (s *sqlStore) DeleteOverride(ctx context.Context, number string) error {
 	return nil
 }
 
-func (s *sqlStore) ListOverrides(ctx context.Context) ([]Override, error) {
+// ListOverrides lists the manual block/allow entries.
+func (s *DB) ListOverrides(ctx context.Context) ([]Override, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT number, kind, note, created_by, created_ms FROM number_override ORDER BY created_ms DESC, number")
 	if err != nil {
 		return nil, fmt.Errorf("store: list overrides: %w", err)
@@ -133,7 +136,8 @@ func (s *sqlStore) ListOverrides(ctx context.Context) ([]Override, error) {
 	return out, nil
 }
 
-func (s *sqlStore) AddAudit(ctx context.Context, e AuditEntry) error {
+// AddAudit records one admin action (httpguard.AuditSink).
+func (s *DB) AddAudit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
@@ -153,7 +157,8 @@ func (s *sqlStore) AddAudit(ctx context.Context, e AuditEntry) error {
 	return nil
 }
 
-func (s *sqlStore) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
+// ListAudit lists the newest admin actions, at most limit.
+func (s *DB) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	rows, err := s.db.QueryContext(ctx, fmt.Sprintf("SELECT at_ms, actor, action, target, detail FROM audit_log ORDER BY at_ms DESC, id DESC LIMIT %d",
 		clampLimit(limit, 100, 10000)))
 	if err != nil {
@@ -178,7 +183,7 @@ func (s *sqlStore) ListAudit(ctx context.Context, limit int) ([]AuditEntry, erro
 
 // StatsByHour buckets the requests created in [from, to) by hour (UTC hour
 // boundaries), every hour of the range present, at most 31 days of them.
-func (s *sqlStore) StatsByHour(ctx context.Context, from, to time.Time) ([]HourStats, error) {
+func (s *DB) StatsByHour(ctx context.Context, from, to time.Time) ([]HourStats, error) {
 	from, to = from.UTC().Truncate(time.Hour), to.UTC()
 	if !to.After(from) {
 		return nil, nil
@@ -231,7 +236,7 @@ FROM callback_request WHERE created_ms >= ? AND created_ms < ? GROUP BY `+b+`, s
 // Purge deletes final requests created and CDRs started before before. The
 // per-number table keeps what it counted (lifetime totals); a later
 // rebuild can only count the CDRs still kept.
-func (s *sqlStore) Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error) {
+func (s *DB) Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		cut := ms(before)
 		if _, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM callback_transition WHERE request_id IN
@@ -256,7 +261,7 @@ func (s *sqlStore) Purge(ctx context.Context, before time.Time) (requests, cdrs 
 }
 
 // SearchCDRs returns the matching rows, newest first, and their total.
-func (s *sqlStore) SearchCDRs(ctx context.Context, f CDRFilter) ([]CDR, int, error) {
+func (s *DB) SearchCDRs(ctx context.Context, f CDRFilter) ([]CDR, int, error) {
 	var where []string
 	var args []any
 	if f.Number != "" {
@@ -307,7 +312,7 @@ func (s *sqlStore) SearchCDRs(ctx context.Context, f CDRFilter) ([]CDR, int, err
 }
 
 // scanCDRs reads rows of cdrCols[:20] (the columns through request_id).
-func (s *sqlStore) scanCDRs(rows *sql.Rows) ([]CDR, error) {
+func (s *DB) scanCDRs(rows *sql.Rows) ([]CDR, error) {
 	var out []CDR
 	for rows.Next() {
 		var c CDR
@@ -328,7 +333,7 @@ func (s *sqlStore) scanCDRs(rows *sql.Rows) ([]CDR, error) {
 }
 
 // CDRCursor returns the saved position of a CDR source ("" if none).
-func (s *sqlStore) CDRCursor(ctx context.Context, name string) (string, error) {
+func (s *DB) CDRCursor(ctx context.Context, name string) (string, error) {
 	var v string
 	err := s.db.QueryRowContext(ctx, s.d.q("SELECT value FROM cdr_cursor WHERE name = ?"), clip(name, 200)).Scan(&v)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -338,7 +343,7 @@ func (s *sqlStore) CDRCursor(ctx context.Context, name string) (string, error) {
 }
 
 // SetCDRCursor saves the position of a CDR source.
-func (s *sqlStore) SetCDRCursor(ctx context.Context, name, value string) error {
+func (s *DB) SetCDRCursor(ctx context.Context, name, value string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.d.q("DELETE FROM cdr_cursor WHERE name = ?"), clip(name, 200)); err != nil {
 			return err

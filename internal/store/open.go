@@ -40,21 +40,12 @@ var ErrDatabaseMissing = errors.New("store: the database file is missing")
 // Open opens the database named by dsn (docs/design.md §6: sqlite:<path>,
 // mysql://user:pass@host:3306/db, postgres://...) with default Options.
 // It does not migrate: call Migrate.
-func Open(ctx context.Context, dsn string) (Store, error) {
+func Open(ctx context.Context, dsn string) (*DB, error) {
 	return OpenWith(ctx, dsn, Options{})
 }
 
-// OpenWith is Open with Options.
-func OpenWith(ctx context.Context, dsn string, o Options) (Store, error) {
-	s, err := openSQL(ctx, dsn, o)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// openSQL opens and pings the database behind dsn.
-func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
+// OpenWith is Open with Options: it opens and pings the database behind dsn.
+func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	d, driver, conn, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -94,7 +85,7 @@ func openSQL(ctx context.Context, dsn string, o Options) (*sqlStore, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &sqlStore{db: db, d: d, loc: loc, file: file}, nil
+	return &DB{db: db, d: d, loc: loc, file: file}, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -105,7 +96,7 @@ var ErrBadDSN = errors.New("store: bad database URL")
 func parseDSN(dsn string) (d dialect, driver, conn string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := sqliteFile(dsn)
+		path := sqlitePath(dsn)
 		if path == "" || strings.ContainsAny(path, "?#\x00") {
 			return d, "", "", fmt.Errorf("%w: sqlite:<path> needs a plain file path, got %q", ErrBadDSN, dsn)
 		}
@@ -175,9 +166,12 @@ func redactErr(err error) error {
 	return errors.New("unparsable URL")
 }
 
-// sqlStore implements Store on database/sql for all three backends; d holds
-// what differs between them.
-type sqlStore struct {
+// DB is the store: one implementation on database/sql for all three
+// backends; d holds what differs between them. It is safe for concurrent
+// use. Consumers declare the small interface of the methods they call
+// (callflow.Store, policy.Store, monitor.Store, web.Store) rather than
+// depending on all of them.
+type DB struct {
 	db    *sql.DB
 	d     dialect
 	loc   *time.Location
@@ -185,7 +179,8 @@ type sqlStore struct {
 	file  string // the SQLite database file; "" for the servers
 }
 
-func (s *sqlStore) Ping(ctx context.Context) error {
+// Ping checks the database answers (/readyz).
+func (s *DB) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.d.name, err)
 	}
@@ -196,7 +191,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 // SQLite it first checks that the database file is still at its path: a
 // removed file keeps working through the open handle, and everything
 // written to it after is gone at the next start.
-func (s *sqlStore) ProbeWrite(ctx context.Context) error {
+func (s *DB) ProbeWrite(ctx context.Context) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.d.q("UPDATE write_probe SET at_ms = ? WHERE id = 1"), ms(time.Now()))
 		return err
@@ -209,7 +204,7 @@ func (s *sqlStore) ProbeWrite(ctx context.Context) error {
 
 // checkFile fails when the SQLite database file is no longer at its path:
 // a write would go to the removed file and be lost at the next start.
-func (s *sqlStore) checkFile() error {
+func (s *DB) checkFile() error {
 	if s.file == "" {
 		return nil
 	}
@@ -224,7 +219,8 @@ func (s *sqlStore) checkFile() error {
 	return fmt.Errorf("%w: %s: %v", ErrDatabaseMissing, s.file, err)
 }
 
-func (s *sqlStore) Close() error {
+// Close releases the prepared statements and the connection pool.
+func (s *DB) Close() error {
 	s.stmts.mu.Lock()
 	for _, st := range s.stmts.m {
 		st.Close()
@@ -235,4 +231,4 @@ func (s *sqlStore) Close() error {
 }
 
 // Backend names the database kind: "sqlite", "mysql" or "postgres".
-func (s *sqlStore) Backend() string { return s.d.name }
+func (s *DB) Backend() string { return s.d.name }

@@ -25,7 +25,7 @@ import (
 // the same spool a second time (a crash after writing, before popping)
 // changes nothing.
 func TestOutageSpoolReplay(t *testing.T) {
-	store.ForEachBackendForTest(t, func(t *testing.T, dsn string, st store.Store) {
+	store.ForEachBackendForTest(t, func(t *testing.T, dsn string, st *store.DB) {
 		ctx := context.Background()
 		dir := t.TempDir()
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -105,7 +105,7 @@ func TestOutageSpoolReplay(t *testing.T) {
 		}
 		ended = true
 
-		replay := func(dir string) store.Store {
+		replay := func(dir string) *spooled.Store {
 			st2, err := store.Open(ctx, dsn)
 			if err != nil {
 				t.Fatal(err)
@@ -125,7 +125,7 @@ func TestOutageSpoolReplay(t *testing.T) {
 			}
 			return sp2
 		}
-		check := func(st store.Store) {
+		check := func(st *spooled.Store) {
 			t.Helper()
 			got, err := st.GetRequest(ctx, "out-1")
 			if err != nil {
@@ -184,7 +184,7 @@ func copyDir(t *testing.T, from, to string) {
 // (its request is not there) is moved to rejected/ and logged, and the
 // writes behind it still reach the database.
 func TestSpoolSetsAsidePoison(t *testing.T) {
-	store.ForEachBackendForTest(t, func(t *testing.T, dsn string, st store.Store) {
+	store.ForEachBackendForTest(t, func(t *testing.T, dsn string, st *store.DB) {
 		if !strings.HasPrefix(dsn, "sqlite:") {
 			t.Skip("one backend shows it")
 		}

@@ -48,7 +48,7 @@ func checkRequest(r *callback.Request) error {
 // transaction. The lock rows live in number_lock, so the mutual exclusion
 // holds across processes sharing one MySQL/PostgreSQL database; on SQLite
 // every transaction holds the database write lock from BEGIN (IMMEDIATE).
-func (s *sqlStore) Admit(ctx context.Context, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
+func (s *DB) Admit(ctx context.Context, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
 	if r != nil && r.State == "" {
 		r.State = callback.StateQueued
 	}
@@ -94,7 +94,7 @@ func (s *sqlStore) Admit(ctx context.Context, r *callback.Request, rules *Rules,
 	return dec, nil
 }
 
-func (s *sqlStore) insertHistory(ctx context.Context, tx *sql.Tx, id string, h []callback.Transition, from int) error {
+func (s *DB) insertHistory(ctx context.Context, tx *sql.Tx, id string, h []callback.Transition, from int) error {
 	for i := from; i < len(h); i++ {
 		if _, err := tx.ExecContext(ctx, s.d.q("INSERT INTO callback_transition (request_id, seq, state, at_ms) VALUES (?, ?, ?, ?)"),
 			id, i, clip(string(h[i].State), 20), ms(h[i].At)); err != nil {
@@ -106,7 +106,7 @@ func (s *sqlStore) insertHistory(ctx context.Context, tx *sql.Tx, id string, h [
 
 // UpdateRequest writes r's fields and the transitions of r.History beyond
 // those already stored (history_n).
-func (s *sqlStore) UpdateRequest(ctx context.Context, r *callback.Request) error {
+func (s *DB) UpdateRequest(ctx context.Context, r *callback.Request) error {
 	if err := checkRequest(r); err != nil {
 		return err
 	}
@@ -115,7 +115,8 @@ func (s *sqlStore) UpdateRequest(ctx context.Context, r *callback.Request) error
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var stored int
-		err := tx.QueryRowContext(ctx, s.d.q("SELECT history_n FROM callback_request WHERE id = ?"+s.forUpdate()), r.ID).Scan(&stored)
+		var storedState, storedReason string
+		err := tx.QueryRowContext(ctx, s.d.q("SELECT history_n, state, reason FROM callback_request WHERE id = ?"+s.forUpdate()), r.ID).Scan(&stored, &storedState, &storedReason)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRequestNotFound
 		}
@@ -129,6 +130,15 @@ func (s *sqlStore) UpdateRequest(ctx context.Context, r *callback.Request) error
   lang = ?, client_ip = ?, instance = ?, caller_channel = ?, callee_channel = ?, updated_ms = ?, history_n = ? WHERE id = ?`), args...); err != nil {
 			return fmt.Errorf("update: %w", err)
 		}
+		// The callee pressed 9: on the do-not-call list in the same
+		// transaction as the outcome, once (a later rewrite of the same
+		// request must not undo an admin's removal).
+		was := &callback.Request{State: callback.State(storedState), Reason: callback.Reason(storedReason)}
+		if optedOut(r) && !optedOut(was) {
+			if err := s.addDoNotCallTx(ctx, tx, DoNotCall{Number: r.Callee, RequestID: r.ID, CreatedAt: r.UpdatedAt}); err != nil {
+				return err
+			}
+		}
 		return s.insertHistory(ctx, tx, r.ID, r.History, stored)
 	})
 	if err != nil {
@@ -139,14 +149,16 @@ func (s *sqlStore) UpdateRequest(ctx context.Context, r *callback.Request) error
 
 // forUpdate is the row-lock suffix of a SELECT (none on SQLite, whose
 // transactions already hold the write lock).
-func (s *sqlStore) forUpdate() string {
+func (s *DB) forUpdate() string {
 	if s.d.name == "sqlite" {
 		return ""
 	}
 	return " FOR UPDATE"
 }
 
-func (s *sqlStore) GetRequest(ctx context.Context, id string) (*callback.Request, error) {
+// GetRequest reads one request and its history; ErrNotFound (wrapping
+// callback.ErrNotFound) if there is none.
+func (s *DB) GetRequest(ctx context.Context, id string) (*callback.Request, error) {
 	rs, err := s.queryRequests(ctx, "WHERE id = ?", []any{id})
 	if err != nil {
 		return nil, fmt.Errorf("store: get request %s: %w", id, err)
@@ -157,7 +169,8 @@ func (s *sqlStore) GetRequest(ctx context.Context, id string) (*callback.Request
 	return rs[0], nil
 }
 
-func (s *sqlStore) ListRequests(ctx context.Context, f RequestFilter) ([]*callback.Request, error) {
+// ListRequests lists the requests f selects, newest first.
+func (s *DB) ListRequests(ctx context.Context, f RequestFilter) ([]*callback.Request, error) {
 	var where []string
 	var args []any
 	if f.Number != "" {
@@ -190,7 +203,9 @@ func (s *sqlStore) ListRequests(ctx context.Context, f RequestFilter) ([]*callba
 	return rs, nil
 }
 
-func (s *sqlStore) UnfinishedRequests(ctx context.Context, instance string) ([]*callback.Request, error) {
+// UnfinishedRequests lists the requests not in a final state (all
+// instances when instance is "").
+func (s *DB) UnfinishedRequests(ctx context.Context, instance string) ([]*callback.Request, error) {
 	q, args := "WHERE state NOT IN "+finalStates, []any{}
 	if instance != "" {
 		q += " AND instance = ?"
@@ -205,7 +220,7 @@ func (s *sqlStore) UnfinishedRequests(ctx context.Context, instance string) ([]*
 
 // queryRequests selects requests with a WHERE/ORDER tail, then their
 // histories in one more query.
-func (s *sqlStore) queryRequests(ctx context.Context, tail string, args []any) ([]*callback.Request, error) {
+func (s *DB) queryRequests(ctx context.Context, tail string, args []any) ([]*callback.Request, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT "+requestCols+" FROM callback_request "+tail), args...)
 	if err != nil {
 		return nil, err

@@ -1,28 +1,31 @@
 // Package store persists callback requests, CDRs (the classic Asterisk cdr
 // table, verbatim), per-number statistics, manual block/allow entries and the
 // admin audit log, on SQLite (default, embedded), MySQL/MariaDB or
-// PostgreSQL. Open picks the backend from a --db URL.
+// PostgreSQL. [Open] picks the backend from a --db URL.
 //
-// Schema: migrations/<backend>/NNNN_*.sql, embedded, applied by Migrate
+// Schema: migrations/<backend>/NNNN_*.sql, embedded, applied by [DB.Migrate]
 // (webcallback migrate, and serve at start). Tables: cdr (the original's
 // columns, types and indexes, uniqueid widened to 150), callback_request and
 // callback_transition, cdr_call (CDR rows grouped per call), number_stats
 // and number_daily (the per-number table; view skypecallback for the
-// original's readers), number_override, audit_log, number_lock (the
-// cross-process per-number mutex of Admit), cdr_cursor. Timestamps are Unix
+// original's readers), number_override, do_not_call, audit_log, number_lock (the
+// cross-process per-number mutex of [DB.Admit]), cdr_cursor. Timestamps are Unix
 // milliseconds except cdr.calldate, a DATETIME wall clock as Asterisk writes
 // it. How CDR rows become per-number counters: see cdr.go.
 //
 // Tests run every backend the environment names (.ci/db.sh starts
 // throw-away servers): eval "$(.ci/db.sh start)"; go test ./internal/store/
 //
-// This file is the contract the engine, the monitor, the policy and the web
-// program against. The store owns it: methods may be added; changing an
-// existing signature means changing every caller in the same commit.
+// [Open] returns the concrete [*DB]; each consumer declares the small
+// interface of the methods it calls ([webcallback/internal/callflow.Store],
+// [webcallback/internal/policy.Store], [webcallback/internal/monitor.Store],
+// [webcallback/internal/web.Store]), so a part depends only on what it uses
+// and a new method touches no one. This file holds the types those methods
+// exchange; changing an existing signature means changing every caller in
+// the same commit.
 package store
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -76,6 +79,7 @@ type Rules struct {
 	CallerBillsecLifetime int            // talk seconds per caller ever
 	CallerCooldown        time.Duration  // minimum time between two requests of one caller
 	CalleePerDay          int            // requests ringing one callee per day, from any caller
+	CallerNoConfirmPerDay int            // requests the caller did not confirm (caller_no_confirm), per caller per day
 	Location              *time.Location // where a "day" starts; nil = UTC
 }
 
@@ -160,65 +164,4 @@ type HourStats struct {
 	Failed    int            `json:"failed"`
 	Billsec   int            `json:"billsec"`
 	ByReason  map[string]int `json:"by_reason"`
-}
-
-// Store is the persistence every part shares. Implementations are safe for
-// concurrent use.
-type Store interface {
-	// Migrate applies the embedded migrations that have not run yet.
-	Migrate(ctx context.Context) error
-
-	// Admit atomically checks rules (nil = admit always) and the manual
-	// overrides for r.Caller and r.Callee and, if allowed, inserts r (state
-	// queued, with its history). Concurrent Admits for one number, even
-	// from several service instances on one database, cannot exceed a quota.
-	Admit(ctx context.Context, r *callback.Request, rules *Rules, now time.Time) (Decision, error)
-	// UpdateRequest writes r's current fields and the entries of r.History
-	// not yet stored.
-	UpdateRequest(ctx context.Context, r *callback.Request) error
-	GetRequest(ctx context.Context, id string) (*callback.Request, error)
-	ListRequests(ctx context.Context, f RequestFilter) ([]*callback.Request, error)
-	// UnfinishedRequests lists the requests not in a final state (all
-	// instances when instance is "").
-	UnfinishedRequests(ctx context.Context, instance string) ([]*callback.Request, error)
-
-	// InsertCDR stores c unless a row with the same uniqueid and sequence
-	// (or, without sequence, the same uniqueid, channel, dstchannel and
-	// calldate) exists, and updates the per-number table in the same
-	// transaction. inserted is false for a duplicate.
-	InsertCDR(ctx context.Context, c *CDR) (inserted bool, err error)
-	// InsertCDRs is InsertCDR for a batch, in one transaction; inserted
-	// counts the new rows.
-	InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error)
-	SearchCDRs(ctx context.Context, f CDRFilter) (rows []CDR, total int, err error)
-
-	NumberStats(ctx context.Context, number string, now time.Time) (*NumberStats, error)
-	ListNumberStats(ctx context.Context, limit, offset int) ([]NumberStats, error)
-	// RebuildNumberStats recomputes the per-number table from cdr; the
-	// result equals what InsertCDR built incrementally.
-	RebuildNumberStats(ctx context.Context) error
-
-	SetOverride(ctx context.Context, o Override) error
-	DeleteOverride(ctx context.Context, number string) error
-	ListOverrides(ctx context.Context) ([]Override, error)
-
-	AddAudit(ctx context.Context, e AuditEntry) error
-	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
-
-	StatsByHour(ctx context.Context, from, to time.Time) ([]HourStats, error)
-
-	// Purge deletes requests and CDRs older than before (retention).
-	Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error)
-
-	// CDRCursor and SetCDRCursor keep the position of an incremental CDR
-	// source (the monitor's PollTable) across restarts.
-	CDRCursor(ctx context.Context, name string) (string, error)
-	SetCDRCursor(ctx context.Context, name, value string) error
-
-	Ping(ctx context.Context) error
-	// ProbeWrite proves the database takes writes (a ping only proves it
-	// answers): it updates one probe row in a transaction. On SQLite it
-	// also fails when the database file is gone from its path.
-	ProbeWrite(ctx context.Context) error
-	Close() error
 }

@@ -18,7 +18,7 @@ func newReq(id, caller, callee string, at time.Time) *callback.Request {
 }
 
 func TestMigrate(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		resetDB(t, s) // from scratch, whatever ran before
 		if err := s.Migrate(ctx); err != nil {
@@ -31,10 +31,10 @@ func TestMigrate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := ms[len(ms)-1].version // the last migration, whoever added it
+		latest := ms[len(ms)-1].version
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != want {
-			t.Fatalf("schema version = %d, %v; want %d", v, err, want)
+		if err != nil || v != latest {
+			t.Fatalf("schema version = %d, %v; want %d (the last migration)", v, err, latest)
 		}
 		// The original's readers: the skypecallback view and the verbatim cdr columns.
 		if _, err := s.db.ExecContext(ctx, "SELECT number, calls, answered, billsec, last_call, today_calls, blocked FROM skypecallback"); err != nil {
@@ -48,7 +48,7 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestRequests(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		r := newReq("11111111-1111-4111-8111-111111111111", "+8613800001001", "+8613800002002", day0)
 		if d, err := s.Admit(ctx, r, nil, day0); err != nil || !d.Allowed {
@@ -128,7 +128,7 @@ func TestRequests(t *testing.T) {
 }
 
 // finish moves r to a final state (or connected) as the engine would.
-func finish(t *testing.T, s *sqlStore, r *callback.Request, st callback.State, connected bool) {
+func finish(t *testing.T, s *DB, r *callback.Request, st callback.State, connected bool) {
 	t.Helper()
 	r.State = st
 	if connected {
@@ -143,7 +143,7 @@ func finish(t *testing.T, s *sqlStore, r *callback.Request, st callback.State, c
 
 // billsecHistory stores two answered foreign calls of 8613800001001:
 // 120 s yesterday, 40 s today (day0).
-func billsecHistory(t *testing.T, s *sqlStore) {
+func billsecHistory(t *testing.T, s *DB) {
 	for i, bill := range []int{120, 40} {
 		day := day0.AddDate(0, 0, i-1)
 		if _, err := s.InsertCDR(context.Background(), &CDR{CallDate: day, Src: "8613800001001", CLID: "<8613800001001>",
@@ -171,7 +171,7 @@ func TestAdmitRules(t *testing.T) {
 	cases := []struct {
 		name  string
 		rules *Rules
-		setup func(t *testing.T, s *sqlStore)
+		setup func(t *testing.T, s *DB)
 		steps []step
 	}{
 		{name: "nil rules admit all", rules: nil, steps: []step{
@@ -205,12 +205,12 @@ func TestAdmitRules(t *testing.T) {
 			{caller: a, callee: c, final: callback.StateFailed, wantAllowed: true},
 			{caller: b2, callee: c, final: callback.StateFailed, wantAllowed: true},
 			{caller: "+8613800004004", callee: c, wantRule: RuleCalleePerDay, wantRetry: nextDayUTC}}},
-		{name: "block beats everything", rules: nil, setup: func(t *testing.T, s *sqlStore) {
+		{name: "block beats everything", rules: nil, setup: func(t *testing.T, s *DB) {
 			if err := s.SetOverride(context.Background(), Override{Number: a, Kind: OverrideBlock, Note: "abuse", By: "admin"}); err != nil {
 				t.Fatal(err)
 			}
 		}, steps: []step{{caller: a, callee: b2, wantRule: RuleBlocked}, {caller: b2, callee: a, wantRule: RuleCalleeBlocked}}},
-		{name: "allow bypasses caller rules", rules: &def, setup: func(t *testing.T, s *sqlStore) {
+		{name: "allow bypasses caller rules", rules: &def, setup: func(t *testing.T, s *DB) {
 			if err := s.SetOverride(context.Background(), Override{Number: a, Kind: OverrideAllow}); err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +227,7 @@ func TestAdmitRules(t *testing.T) {
 		{name: "billsec per day cap, yesterday does not count", rules: &Rules{CallerBillsecPerDay: 50}, setup: billsecHistory, steps: []step{
 			{caller: a[1:], callee: b2, wantAllowed: true}}},
 	}
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				emptyDB(t, s, b)
@@ -258,7 +258,7 @@ func TestAdmitRules(t *testing.T) {
 
 // admitMany runs n concurrent Admits for one caller (each with its own
 // callee, so only the caller's quota binds), spread over the stores.
-func admitMany(t *testing.T, stores []*sqlStore, n int) int {
+func admitMany(t *testing.T, stores []*DB, n int) int {
 	t.Helper()
 	rules := DefaultRules()
 	var wg sync.WaitGroup
@@ -291,8 +291,8 @@ func admitMany(t *testing.T, stores []*sqlStore, n int) int {
 }
 
 func TestAdmitConcurrent(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
-		if got := admitMany(t, []*sqlStore{s}, 50); got != 1 {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
+		if got := admitMany(t, []*DB{s}, 50); got != 1 {
 			t.Fatalf("%d of 50 concurrent requests admitted with quota 1, want exactly 1", got)
 		}
 		if b.name == "sqlite" {
@@ -301,14 +301,14 @@ func TestAdmitConcurrent(t *testing.T) {
 		// Two engines: two separate pools on one server database.
 		emptyDB(t, s, b)
 		other := openBackend(t, b, Options{})
-		if got := admitMany(t, []*sqlStore{s, other}, 50); got != 1 {
+		if got := admitMany(t, []*DB{s, other}, 50); got != 1 {
 			t.Fatalf("two pools: %d of 50 admitted with quota 1, want exactly 1", got)
 		}
 	})
 }
 
 func TestOverridesAndAudit(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		if err := s.SetOverride(ctx, Override{Number: "+861", Kind: "maybe"}); err == nil {
 			t.Fatal("bad kind accepted")
@@ -347,7 +347,7 @@ func TestOverridesAndAudit(t *testing.T) {
 }
 
 func TestStatsByHourAndPurge(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		for i, st := range []callback.State{callback.StateCompleted, callback.StateFailed, callback.StateFailed} {
 			r := newReq(fmt.Sprint("h", i), fmt.Sprint("+8613800000", i), "+8613800009999", day0.Add(time.Duration(i)*40*time.Minute))
@@ -390,7 +390,7 @@ func TestStatsByHourAndPurge(t *testing.T) {
 }
 
 func TestCDRCursor(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, s *sqlStore) {
+	forEachBackend(t, func(t *testing.T, b backend, s *DB) {
 		ctx := context.Background()
 		if v, err := s.CDRCursor(ctx, "src"); err != nil || v != "" {
 			t.Fatalf("empty cursor = %q, %v", v, err)

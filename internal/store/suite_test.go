@@ -32,7 +32,7 @@ func backends() []backend {
 // forEachBackend runs fn as a subtest per backend on a freshly migrated,
 // empty database. A missing server skips loudly, or fails under CI=true:
 // CI must never pass with the server tests silently skipped.
-func forEachBackend(t *testing.T, fn func(t *testing.T, b backend, s *sqlStore)) {
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend, s *DB)) {
 	t.Helper()
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -48,7 +48,7 @@ func requireServer(t testing.TB, b backend) {
 }
 
 // openBackend opens b (a new temp SQLite file for sqlite) without resetting it.
-func openBackend(t testing.TB, b backend, o Options) *sqlStore {
+func openBackend(t testing.TB, b backend, o Options) *DB {
 	t.Helper()
 	requireServer(t, b)
 	dsn := b.dsn
@@ -57,7 +57,7 @@ func openBackend(t testing.TB, b backend, o Options) *sqlStore {
 			dsn = "sqlite:" + filepath.Join(t.TempDir(), "data", "test.db")
 		}
 	}
-	s, err := openSQL(context.Background(), dsn, o)
+	s, err := OpenWith(context.Background(), dsn, o)
 	if err != nil {
 		t.Fatalf("open %s: %v", b.name, err)
 	}
@@ -71,7 +71,7 @@ func openBackend(t testing.TB, b backend, o Options) *sqlStore {
 var migrated sync.Map
 
 // freshStore opens b and gives it an empty, migrated schema.
-func freshStore(t testing.TB, b backend) *sqlStore {
+func freshStore(t testing.TB, b backend) *DB {
 	t.Helper()
 	s := openBackend(t, b, Options{})
 	emptyDB(t, s, b)
@@ -80,7 +80,7 @@ func freshStore(t testing.TB, b backend) *sqlStore {
 
 // emptyDB migrates from scratch on first use of a backend in this process,
 // then only deletes the rows.
-func emptyDB(t testing.TB, s *sqlStore, b backend) {
+func emptyDB(t testing.TB, s *DB, b backend) {
 	t.Helper()
 	ctx := context.Background()
 	if _, done := migrated.Load(b.name); !done || b.name == "sqlite" {
@@ -92,7 +92,7 @@ func emptyDB(t testing.TB, s *sqlStore, b backend) {
 		return
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
-		"number_override", "audit_log", "cdr_cursor"} {
+		"number_override", "do_not_call", "audit_log", "cdr_cursor"} {
 		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+tb); err != nil {
 			t.Fatalf("empty %s: %v", tb, err)
 		}
@@ -102,14 +102,14 @@ func emptyDB(t testing.TB, s *sqlStore, b backend) {
 	}
 }
 
-func resetDB(t testing.TB, s *sqlStore) {
+func resetDB(t testing.TB, s *DB) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := s.db.ExecContext(ctx, "DROP VIEW IF EXISTS skypecallback"); err != nil {
 		t.Fatalf("reset: %v", err)
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
-		"number_lock", "number_override", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr", "write_probe"} {
+		"number_lock", "number_override", "do_not_call", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr", "write_probe"} {
 		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
 			t.Fatalf("reset: drop %s: %v", tb, err)
 		}

@@ -14,7 +14,7 @@ import (
 // PostgreSQL run at READ COMMITTED so that checks made after taking a row
 // lock see what the previous lock holder committed (MySQL's default
 // REPEATABLE READ could read an older snapshot).
-func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.checkFile(); err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (s *sqlStore) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+func (s *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -65,7 +65,7 @@ type stmtCache struct {
 // SQLite's write lock would deadlock with the transactions queued behind
 // that lock, each holding a pool connection. warm fills the cache outside
 // any transaction.
-func (s *sqlStore) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+func (s *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
 	s.stmts.mu.Lock()
 	st, ok := s.stmts.m[query]
 	s.stmts.mu.Unlock()
@@ -77,7 +77,7 @@ func (s *sqlStore) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stm
 
 // warm prepares the queries not yet cached through the pool. Call it
 // before starting a transaction, never inside one (see stmt).
-func (s *sqlStore) warm(ctx context.Context, queries ...string) error {
+func (s *DB) warm(ctx context.Context, queries ...string) error {
 	for _, q := range queries {
 		s.stmts.mu.Lock()
 		_, ok := s.stmts.m[q]
@@ -90,21 +90,27 @@ func (s *sqlStore) warm(ctx context.Context, queries ...string) error {
 			return fmt.Errorf("prepare: %w", err)
 		}
 		s.stmts.mu.Lock()
-		if _, dup := s.stmts.m[q]; dup {
-			st.Close()
-		} else {
+		_, dup := s.stmts.m[q]
+		if !dup {
 			if s.stmts.m == nil {
 				s.stmts.m = map[string]*sql.Stmt{}
 			}
 			s.stmts.m[q] = st
 		}
 		s.stmts.mu.Unlock()
+		if dup {
+			// Closed outside the cache's lock: Close waits for the lock of
+			// every connection the statement was prepared on, and one of
+			// them may sit in BEGIN waiting for SQLite's write lock, held by
+			// a transaction that waits for the cache (a deadlock seen in CI).
+			st.Close()
+		}
 	}
 	return nil
 }
 
 // exec runs a cached statement in tx.
-func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+func (s *DB) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
 	st, err := s.stmt(ctx, tx, query)
 	if err != nil {
 		return nil, err
@@ -113,7 +119,7 @@ func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, query string, args ...a
 }
 
 // queryRow runs a cached single-row query in tx.
-func (s *sqlStore) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Row, error) {
+func (s *DB) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Row, error) {
 	st, err := s.stmt(ctx, tx, query)
 	if err != nil {
 		return nil, err

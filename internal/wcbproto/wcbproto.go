@@ -33,10 +33,12 @@ const (
 	VarWarnCallee = "WCB_WARN_CALLEE" // "yes" plays the warning to the callee too
 	VarRingS      = "WCB_RING_S"      // callee ring timeout in seconds
 	VarLang       = "WCB_LANG"        // prompt language: "zh" or "en" (CHANNEL(language))
+	VarConfirm    = "WCB_CONFIRM"     // "1": the caller presses 1 before the callee is dialled (--caller-confirm)
+	VarAnnounce   = "WCB_ANNOUNCE"    // "1": the callee hears who calls and presses 1 to talk or 9 to opt out (--callee-announce)
 )
 
 // Vars lists every variable above, in the order the engine writes them.
-var Vars = []string{VarID, VarCaller, VarCallee, VarCalleeCID, VarLimitMS, VarWarnMS, VarWarnCallee, VarRingS, VarLang}
+var Vars = []string{VarID, VarCaller, VarCallee, VarCalleeCID, VarLimitMS, VarWarnMS, VarWarnCallee, VarRingS, VarLang, VarConfirm, VarAnnounce}
 
 // UserEvent is the name of the dialplan's UserEvent(WebCallback,...).
 // On the wire: "Event: UserEvent" with "UserEvent: WebCallback".
@@ -55,21 +57,34 @@ const (
 
 // Stages, in the order a connected call emits them.
 const (
-	StageAnswered  = "answered"  // caller answered; Welcome follows (first priority of the context)
-	StageDialing   = "dialing"   // Dial of the callee starts
-	StageConnected = "connected" // callee answered (Dial's U() subroutine on the callee channel)
-	StageDialEnd   = "dialend"   // Dial returned (callee leg over, caller still up)
-	StagePrompt    = "prompt"    // a final prompt is about to be played to the caller
-	StageHangup    = "hangup"    // the h extension ran: the caller leg is gone
+	StageAnswered = "answered" // caller answered; Welcome follows (first priority of the context)
+	// Consent (docs/design.md §6): with WCB_CONFIRM=1 the caller is asked
+	// to press 1 after Welcome ("confirming"); any other key or none, twice,
+	// ends the call before the callee is dialled ("noconfirm").
+	StageConfirming = "confirming"
+	StageNoConfirm  = "noconfirm"
+	StageDialing    = "dialing"   // Dial of the callee starts
+	StageConnected  = "connected" // callee answered (and, with WCB_ANNOUNCE=1, pressed 1): Dial's U() subroutine on the callee channel
+	// StageOptOut: with WCB_ANNOUNCE=1 the callee pressed 9 (never call me
+	// again) in the U() subroutine; the callee leg is hung up, the caller's
+	// dialplan goes on after Dial.
+	StageOptOut  = "optout"
+	StageDialEnd = "dialend" // Dial returned (callee leg over, caller still up)
+	StagePrompt  = "prompt"  // a final prompt is about to be played to the caller
+	StageHangup  = "hangup"  // the h extension ran: the caller leg is gone
 )
 
 // Stages lists every stage above.
-var Stages = []string{StageAnswered, StageDialing, StageConnected, StageDialEnd, StagePrompt, StageHangup}
+var Stages = []string{StageAnswered, StageConfirming, StageNoConfirm, StageDialing, StageConnected, StageOptOut, StageDialEnd, StagePrompt, StageHangup}
 
 // UserfieldPrefix starts CDR(userfield), as in the original: "Hangupcause:16;wcb:<id>".
 const (
 	UserfieldPrefix   = "Hangupcause:"
 	UserfieldIDPrefix = ";wcb:"
+	// UserfieldConsentPrefix follows the id when consent ended the call:
+	// ";consent:caller_no_confirm" or ";consent:callee_opted_out" (the
+	// request's reason).
+	UserfieldConsentPrefix = ";consent:"
 )
 
 // The call defaults the engine sends in the WCB_* variables and the

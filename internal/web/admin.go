@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -110,13 +111,14 @@ func nonNil[T any](s []T) []T {
 // live call, then a "call" event per transition of any call. EventSource
 // cannot send the bearer token, so the dashboard reads this with fetch().
 func (s *server) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.acquireStream(w, r) {
+	release := s.acquireStream(w, r)
+	if release == nil {
 		return
 	}
-	defer s.releaseStream()
+	defer release()
 	updates, stop := s.svc.WatchAll()
 	defer stop()
-	sw, err := startSSE(w)
+	sw, err := startSSE(w, r)
 	if err != nil {
 		return
 	}
@@ -316,9 +318,25 @@ var numberColumns = []string{"number", "calls", "answered", "billsec", "last_cal
 	"today_answered", "today_billsec", "blocked", "allowed"}
 
 func (s *server) handleAdminNumbers(w http.ResponseWriter, r *http.Request) {
-	if !s.needStore(w, r) {
+	if !s.needStore(w, r) { // before s.st's method value is taken
 		return
 	}
+	servePaged(s, w, r, "numbers", "numbers.csv", numberColumns, s.st.ListNumberStats, func(n store.NumberStats) []string {
+		last := ""
+		if n.LastCallAt != nil {
+			last = n.LastCallAt.UTC().Format(time.RFC3339)
+		}
+		i, b := strconv.Itoa, strconv.FormatBool
+		return []string{n.Number, i(n.Calls), i(n.Answered), i(n.Billsec), last,
+			i(n.TodayCalls), i(n.TodayAnswered), i(n.TodayBillsec), b(n.Blocked), b(n.Allowed)}
+	})
+}
+
+// servePaged answers an admin list: JSON {key: rows, "limit", "offset"}
+// (limit/offset from the query), or with format=csv every row, a page at a
+// time up to maxExportRows, as the attachment name with the header cols.
+func servePaged[T any](s *server, w http.ResponseWriter, r *http.Request, key, name string, cols []string,
+	list func(ctx context.Context, limit, offset int) ([]T, error), csvRow func(T) []string) {
 	q := s.newQuery(r)
 	limit, offset := q.int("limit", defaultPage, 1, maxPage), q.int("offset", 0, 0, maxOffset)
 	csvOut := s.wantCSV(q)
@@ -327,20 +345,14 @@ func (s *server) handleAdminNumbers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if csvOut {
-		writeCSV(w, "numbers.csv", numberColumns, func(emit func([]string) error) error {
+		writeCSV(w, name, cols, func(emit func([]string) error) error {
 			for off := 0; off < maxExportRows; {
-				rows, err := s.st.ListNumberStats(r.Context(), maxPage, off)
+				rows, err := list(r.Context(), maxPage, off)
 				if err != nil {
-					return fmt.Errorf("list number stats: %w", err)
+					return fmt.Errorf("list %s: %w", key, err)
 				}
-				for _, n := range rows {
-					last := ""
-					if n.LastCallAt != nil {
-						last = n.LastCallAt.UTC().Format(time.RFC3339)
-					}
-					i, b := strconv.Itoa, strconv.FormatBool
-					if err := emit([]string{n.Number, i(n.Calls), i(n.Answered), i(n.Billsec), last,
-						i(n.TodayCalls), i(n.TodayAnswered), i(n.TodayBillsec), b(n.Blocked), b(n.Allowed)}); err != nil {
+				for _, row := range rows {
+					if err := emit(csvRow(row)); err != nil {
 						return err
 					}
 				}
@@ -353,12 +365,12 @@ func (s *server) handleAdminNumbers(w http.ResponseWriter, r *http.Request) {
 		}, s)
 		return
 	}
-	rows, err := s.st.ListNumberStats(r.Context(), limit, offset)
+	rows, err := list(r.Context(), limit, offset)
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("list number stats: %w", err))
+		s.writeError(w, r, fmt.Errorf("list %s: %w", key, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"numbers": nonNil(rows), "limit": limit, "offset": offset})
+	writeJSON(w, http.StatusOK, map[string]any{key: nonNil(rows), "limit": limit, "offset": offset})
 }
 
 // numberView is GET /api/v1/admin/numbers/{e164}: the per-number table
@@ -456,6 +468,13 @@ func (s *server) handleAdminSetOverride(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *server) handleAdminDeleteOverride(w http.ResponseWriter, r *http.Request) {
+	s.deleteNumber(w, r, "override", func(st Store) func(context.Context, string) error { return st.DeleteOverride })
+}
+
+// deleteNumber removes the {number} of the path from one of the store's
+// per-number lists: 204 whether it was there or not. del picks the store's
+// delete method (once the store is known to be there).
+func (s *server) deleteNumber(w http.ResponseWriter, r *http.Request, what string, del func(Store) func(context.Context, string) error) {
 	if !s.needStore(w, r) {
 		return
 	}
@@ -464,8 +483,8 @@ func (s *server) handleAdminDeleteOverride(w http.ResponseWriter, r *http.Reques
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.st.DeleteOverride(r.Context(), num); err != nil && !isNotFound(err) {
-		s.writeError(w, r, fmt.Errorf("delete override %s: %w", num, err))
+	if err := del(s.st)(r.Context(), num); err != nil && !isNotFound(err) {
+		s.writeError(w, r, fmt.Errorf("delete %s %s: %w", what, num, err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

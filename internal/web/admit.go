@@ -24,9 +24,6 @@ type callInput struct {
 // proof-of-work challenge when one is demanded.
 func refusalError(lang string, ref *policy.Refusal) *apiError {
 	e := newError(lang, string(ref.Code))
-	if ref.Status != 0 {
-		e.Status = ref.Status
-	}
 	if !ref.RetryAt.IsZero() {
 		t := ref.RetryAt
 		e.RetryAt = &t
@@ -79,7 +76,7 @@ func (s *server) admit(r *http.Request, in callInput) (*callback.Request, error)
 		s.log.Error("admit failed", "err", err)
 		return nil, newError(lang, string(callback.ReasonSystemBusy))
 	case ref != nil:
-		s.log.Info("request refused", "code", ref.Code, "detail", ref.Detail)
+		s.refused.AddDetail(string(ref.Code), ref.Detail)
 		return nil, refusalError(lang, ref)
 	}
 	if err := s.svc.Submit(r.Context(), req); err != nil {

@@ -134,17 +134,18 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newError(lang, "not_found"))
 		return
 	}
-	if !s.acquireStream(w, r) {
+	release := s.acquireStream(w, r)
+	if release == nil {
 		return
 	}
-	defer s.releaseStream()
-	updates, stop, err := s.svc.Watch(id)
+	defer release()
+	updates, stop, err := s.svc.Watch(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, s.lookupErr(lang, err))
 		return
 	}
 	defer stop()
-	sw, err := startSSE(w)
+	sw, err := startSSE(w, r)
 	if err != nil {
 		return
 	}

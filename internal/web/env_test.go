@@ -48,10 +48,12 @@ type envOpts struct {
 	limit      time.Duration // talk limit (default 20 s: 0.2 s at scale 0.01)
 	adminToken string        // "-" = none
 	maxStreams int
+	streamsIP  int // per-address stream bound (0 = the default)
 	webhookURL string
 	limits     bool          // policy limits on (the eligibility quotas stay off)
 	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
 	pow        string        // policy proof of work (default off)
+	announce   bool          // --callee-announce on
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -90,7 +92,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 		"--caller-connected-per-day", "0", "--caller-attempts-per-day", "0", "--caller-cooldown", "0s", "--callee-per-day", "0",
 		"--admin-token", o.adminToken, "--webhook-url", o.webhookURL, "--webhook-secret", "hook-secret",
 	}
-	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams = o.maxStreams })
+	if o.announce {
+		flags = append(flags, "--callee-announce", "on")
+	}
+	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams, c.MaxStreamsPerIP = o.maxStreams, o.streamsIP })
 	svc := apptest.Start(t, log, flags, maxStreams)
 	return &env{t: t, URL: svc.URL,
 		Client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

@@ -36,6 +36,7 @@ var errorStatus = map[string]int{
 	string(callback.ReasonSameNumber):            http.StatusBadRequest,
 	string(callback.ReasonDestinationNotAllowed): http.StatusBadRequest,
 	string(callback.ReasonNotEligible):           http.StatusForbidden,
+	string(callback.ReasonCalleeOptedOut):        http.StatusForbidden,
 	string(callback.ReasonRateLimited):           http.StatusTooManyRequests,
 	string(callback.ReasonSystemBusy):            http.StatusServiceUnavailable,
 	"caller_required":                            http.StatusBadRequest,

@@ -246,7 +246,8 @@ func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, s.pages.admin, d)
 }
 
-// staticHandler serves the embedded assets, gzipped once at start for the
+// staticHandler serves the embedded assets (files only, never a directory
+// listing), gzipped once at start for the
 // clients that accept it. URLs carry ?v=<hash of the assets>, so they may
 // be cached for good.
 func staticHandler() http.Handler {
@@ -264,6 +265,11 @@ func staticHandler() http.Handler {
 		}
 		w.Header().Add("Vary", "Accept-Encoding")
 		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		if fi, err := fs.Stat(sub, name); name == "" || err != nil || fi.IsDir() {
+			// Files only: no directory listings (and no redirects to one).
+			http.NotFound(w, r)
+			return
+		}
 		if b, ok := gz[name]; ok && acceptsGzip(r) {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(name)))

@@ -165,6 +165,13 @@ func TestPages(t *testing.T) {
 	if resp, _ := e.do("GET", "/static/nope.js", ""); resp.StatusCode != 404 {
 		t.Errorf("missing asset: %s", resp.Status)
 	}
+	// No directory listing, however the directory is named (the mux
+	// redirects unclean paths to /static/, itself a 404).
+	for _, dir := range []string{"/static/", "/static/?v=x", "/static//", "/static/."} {
+		if resp, b := e.do("GET", dir, ""); resp.StatusCode == 200 || strings.Contains(string(b), "app.js") {
+			t.Errorf("directory %s: %s %.80q", dir, resp.Status, b)
+		}
+	}
 	if resp, _ := e.do("GET", "/nope", ""); resp.StatusCode != 404 {
 		t.Errorf("unknown page: %s", resp.Status)
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"webcallback/internal/callback"
+	"webcallback/internal/policy"
 	"webcallback/internal/store"
 )
 
@@ -29,18 +31,18 @@ func TestMessages(t *testing.T) {
 	}
 	var keys []string
 	for _, s := range []callback.State{callback.StateRejected, callback.StateQueued, callback.StateCallingCaller,
-		callback.StateCallerAnswered, callback.StateCallingCallee, callback.StateConnected, callback.StateCompleted,
+		callback.StateCallerAnswered, callback.StateConfirming, callback.StateCallingCallee, callback.StateConnected, callback.StateCompleted,
 		callback.StateFailed, callback.StateCanceled} {
 		keys = append(keys, "state."+string(s))
 	}
 	for _, r := range []callback.Reason{callback.ReasonLimitReached, callback.ReasonCalleeHangup, callback.ReasonCallerHangup,
 		callback.ReasonCallerBusy, callback.ReasonCallerNoAnswer, callback.ReasonCallerUnreachable, callback.ReasonCalleeBusy,
 		callback.ReasonCalleeRejected, callback.ReasonCalleeNoAnswer, callback.ReasonCalleeInvalid, callback.ReasonNetworkError,
-		callback.ReasonVisitor, callback.ReasonAdmin} {
+		callback.ReasonVisitor, callback.ReasonAdmin, callback.ReasonCallerNoConfirm, callback.ReasonCalleeOptedOut} {
 		keys = append(keys, "reason."+string(r))
 	}
 	for _, r := range []callback.Reason{callback.ReasonInvalidNumber, callback.ReasonSameNumber, callback.ReasonDestinationNotAllowed,
-		callback.ReasonNotEligible, callback.ReasonRateLimited, callback.ReasonSystemBusy} {
+		callback.ReasonNotEligible, callback.ReasonRateLimited, callback.ReasonSystemBusy, callback.ReasonCalleeOptedOut} {
 		keys = append(keys, "error."+string(r))
 	}
 	for _, c := range errorCodes() {
@@ -225,4 +227,22 @@ func errorCodes() []string {
 		codes = append(codes, c)
 	}
 	return codes
+}
+
+// TestRefusalStatuses pins the HTTP status of every code a policy.Refusal
+// can carry: the policy knows no HTTP, so this table is the one mapping.
+func TestRefusalStatuses(t *testing.T) {
+	for code, want := range map[callback.Reason]int{
+		callback.ReasonInvalidNumber:         http.StatusBadRequest,
+		callback.ReasonSameNumber:            http.StatusBadRequest,
+		callback.ReasonDestinationNotAllowed: http.StatusBadRequest,
+		callback.ReasonNotEligible:           http.StatusForbidden,
+		callback.ReasonRateLimited:           http.StatusTooManyRequests,
+		callback.ReasonSystemBusy:            http.StatusServiceUnavailable,
+	} {
+		e := refusalError("en", &policy.Refusal{Code: code, Field: "callee"})
+		if e.Status != want || e.Code != string(code) || e.Field != "callee" || e.Message == "" {
+			t.Errorf("%s: %+v, want status %d", code, e, want)
+		}
+	}
 }

@@ -4,8 +4,12 @@
 // optional status webhooks. Everything it serves is embedded: no outside
 // assets, so the page works offline and under a strict CSP.
 //
-// The web owns no call logic: requests are admitted by the policy guard and
-// run by the engine behind callback.Service; this package translates.
+// [New] builds a [Server]; [Server.Run] serves it on a listener and runs its
+// background work until the context ends. The web owns no call logic:
+// requests are admitted by the [policy.Guard] and run by the engine behind
+// [callback.Service]; the admin pages read the database through [Store].
+// This package translates, and maps the policy's refusal codes to HTTP
+// statuses (errorStatus, the one table).
 package web
 
 import (
@@ -13,11 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
-	"webcallback/internal/wcbproto"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,6 +30,7 @@ import (
 	"webcallback/internal/httpguard"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
+	"webcallback/internal/wcbproto"
 	"webcallback/internal/web/webhook"
 )
 
@@ -51,8 +57,11 @@ type Config struct {
 	// ("" = the policy's defaults for both).
 	Region              string
 	InternationalPrefix string
-	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams).
-	MaxStreams int
+	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams), and
+	// MaxStreamsPerIP those of one client address (0 =
+	// DefaultMaxStreamsPerIP), so one client cannot hold every slot.
+	MaxStreams      int
+	MaxStreamsPerIP int
 	// Rules are the eligibility quotas, for the admin view of a number
 	// (nil = none). The store enforces them; see policy.
 	Rules *store.Rules
@@ -62,10 +71,32 @@ type Config struct {
 // --max-streams setting takes it).
 const DefaultMaxStreams = 10000
 
+// Store is what the admin pages and API read and write ([*store.DB] is
+// one): requests, CDRs, the per-number table, manual overrides, the hourly
+// charts and the audit log (written through httpguard.AuditSink).
+type Store interface {
+	ListRequests(ctx context.Context, f store.RequestFilter) ([]*callback.Request, error)
+	SearchCDRs(ctx context.Context, f store.CDRFilter) (rows []store.CDR, total int, err error)
+	NumberStats(ctx context.Context, number string, now time.Time) (*store.NumberStats, error)
+	ListNumberStats(ctx context.Context, limit, offset int) ([]store.NumberStats, error)
+	SetOverride(ctx context.Context, o store.Override) error
+	DeleteOverride(ctx context.Context, number string) error
+	ListDoNotCall(ctx context.Context, limit, offset int) ([]store.DoNotCall, error)
+	DeleteDoNotCall(ctx context.Context, number string) error
+	StatsByHour(ctx context.Context, from, to time.Time) ([]store.HourStats, error)
+	ListAudit(ctx context.Context, limit int) ([]store.AuditEntry, error)
+	httpguard.AuditSink
+}
+
+// DefaultMaxStreamsPerIP is the default bound of one address's open SSE
+// streams (--max-streams-per-ip): a page holds one per call it follows; an
+// office behind one NAT has a few dozen visitors at most.
+const DefaultMaxStreamsPerIP = 32
+
 // Deps is what the web calls.
 type Deps struct {
 	Service callback.Service // the engine; required
-	Store   store.Store      // required for admin and the no-JS pages' history
+	Store   Store            // required for admin and the no-JS pages' history
 	Guard   *policy.Guard    // admits new calls; nil = the service takes none (503 unavailable)
 	// AMIState reports the AMI connection ("connected", "connecting",
 	// "disconnected"...) for /metrics and the dashboard; nil = unknown.
@@ -80,32 +111,88 @@ type Deps struct {
 	// Registry receives the web's metrics and is served at /metrics; nil =
 	// a private registry.
 	Registry *prometheus.Registry
-	// Context stops the background workers (metrics feed, webhooks) when
-	// done; nil = they run for the life of the process.
-	Context context.Context
 	// HTTPClient sends webhooks; nil = a client with a 10 s timeout.
 	HTTPClient *http.Client
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// Refusals counts refused requests and logs them per interval; nil =
+	// one of the web's own, flushed until Context is done.
+	Refusals *httpguard.Refusals
 }
 
 // server holds what the handlers share.
 type server struct {
 	cfg     Config
 	svc     callback.Service
-	st      store.Store
+	st      Store
 	guard   *policy.Guard
 	deps    Deps
 	log     *slog.Logger
 	now     func() time.Time
-	streams *streamLimit
+	streams *httpguard.AddrLimit // open SSE streams
 	metrics *metrics
 	csrf    *httpguard.CSRF
 	pages   *pages
+	refused *httpguard.Refusals
 }
 
-// New builds the whole HTTP handler.
-func New(cfg Config, deps Deps) (http.Handler, error) {
+// Server is the web: the handler of every route and the work behind it (the
+// metrics feed, the status webhooks). New starts nothing; [Server.Run]
+// serves and works until its context ends and returns only when all it
+// started has stopped.
+type Server struct {
+	handler http.Handler
+	log     *slog.Logger // the service's, without the web's component
+	// workers run for the life of Run: each returns once ctx is done.
+	workers []func(ctx context.Context)
+}
+
+// shutdownWait bounds the graceful shutdown: open requests (SSE streams
+// end with the context) get this long to finish.
+const shutdownWait = 10 * time.Second
+
+// Run answers HTTP on l and runs the background work until ctx ends, then
+// shuts down gracefully: no new requests, open ones (SSE streams included,
+// their context derives from ctx) get a few seconds; live calls go on in
+// the PBX. It returns when the HTTP server and every worker have stopped;
+// the error is the HTTP server's if it failed.
+func (srv *Server) Run(ctx context.Context, l net.Listener) error {
+	hs := httpguard.NewServer(l.Addr().String(), srv.handler, srv.log)
+	hs.BaseContext = func(net.Listener) context.Context { return ctx }
+	wctx, stopWorkers := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, work := range srv.workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); work(wctx) }()
+	}
+	defer wg.Wait()
+	defer stopWorkers() // also when serving fails
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	srv.log.Info("listening", "addr", "http://"+l.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	srv.log.Info("shutting down: taking no new requests; live calls continue in the PBX")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-errc // Serve has returned (ErrServerClosed) once Shutdown began
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close() // requests still open past the wait lose their connections
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// New builds the web: the handler of every route and its background work,
+// which [Server.Run] starts.
+func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Service == nil {
 		return nil, errors.New("web: Deps.Service is required")
 	}
@@ -115,14 +202,11 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
-	if deps.Context == nil {
-		deps.Context = context.Background()
-	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	if normLang(cfg.DefaultLang) == "" {
-		cfg.DefaultLang = langZH
+		cfg.DefaultLang = wcbproto.DefaultLang
 	}
 	cfg.DefaultLang = normLang(cfg.DefaultLang)
 	if cfg.CallLimit <= 0 {
@@ -137,10 +221,17 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
+	if cfg.MaxStreamsPerIP <= 0 {
+		cfg.MaxStreamsPerIP = DefaultMaxStreamsPerIP
+	}
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
 		log: deps.Logger.With("component", "web"), now: deps.Now,
-		streams: &streamLimit{max: int64(cfg.MaxStreams)},
+		streams: httpguard.NewAddrLimit(cfg.MaxStreams, cfg.MaxStreamsPerIP, false), refused: deps.Refusals,
+	}
+	ownRefusals := s.refused == nil // then Run logs them too
+	if ownRefusals {
+		s.refused = httpguard.NewRefusals(s.log, nil)
 	}
 	var err error
 	if s.csrf, err = httpguard.NewCSRF(0); err != nil {
@@ -153,7 +244,12 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if s.metrics, err = newMetrics(deps.Registry, deps.AMIState, live, s.log); err != nil {
 		return nil, err
 	}
-	go s.metrics.feed(deps.Context, deps.Service, s.now)
+	s.refused.SetHook(func(kind string) { s.metrics.refusals.WithLabelValues(kind).Inc() })
+	srv := &Server{log: deps.Logger} // httpguard's server names its component
+	srv.workers = append(srv.workers, func(ctx context.Context) { s.metrics.feed(ctx, deps.Service, s.now) })
+	if ownRefusals {
+		srv.workers = append(srv.workers, func(ctx context.Context) { s.refused.Run(ctx, 0) })
+	}
 	if cfg.WebhookURL != "" {
 		hc := deps.HTTPClient
 		if hc == nil {
@@ -161,18 +257,19 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		}
 		wh, err := webhook.New(webhook.Config{
 			URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, BaseURL: cfg.PublicBaseURL,
-			Client: hc, Logger: s.log, Registerer: deps.Registry,
+			Client: hc, Logger: deps.Logger, Registerer: deps.Registry, // it names its component
 		})
 		if err != nil {
 			return nil, fmt.Errorf("web: webhooks: %w", err)
 		}
-		go wh.Run(deps.Context, deps.Service)
+		srv.workers = append(srv.workers, func(ctx context.Context) { wh.Run(ctx, deps.Service) })
 	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern(), s.metrics.instrument(rt.path, rt.handler))
 	}
-	return s.guardHTTP(s.apiErrors(mux)), nil
+	srv.handler = s.guardHTTP(s.apiErrors(mux))
+	return srv, nil
 }
 
 // apiErrors answers the mux's own 404 and 405 under /api/ in the API's
@@ -247,6 +344,8 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/admin/numbers/{number}", true, admin(s.handleAdminNumber)},
 		{"PUT", "/api/v1/admin/numbers/{number}/override", true, admin(s.handleAdminSetOverride)},
 		{"DELETE", "/api/v1/admin/numbers/{number}/override", true, admin(s.handleAdminDeleteOverride)},
+		{"GET", "/api/v1/admin/donotcall", true, admin(s.handleAdminDoNotCall)},
+		{"DELETE", "/api/v1/admin/donotcall/{number}", true, admin(s.handleAdminDeleteDoNotCall)},
 		{"GET", "/api/v1/admin/stats", true, admin(s.handleAdminStats)},
 		{"GET", "/api/v1/admin/charts/{chart}", true, admin(s.handleAdminChart)},
 		{"GET", "/api/v1/admin/audit", true, admin(s.handleAdminAudit)},
@@ -288,5 +387,5 @@ func (s *server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "unavailable"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.guard.Challenge(s.now()))
+	writeJSON(w, http.StatusOK, s.guard.Challenge(s.clientIP(r), s.now()))
 }

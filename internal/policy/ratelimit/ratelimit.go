@@ -102,24 +102,42 @@ func (l *Limiter) Check(key string, now time.Time) (ok bool, retryAfter time.Dur
 // key that just reached its limit) and returns how long it is now blocked:
 // the backoff, or longer if the window is full for longer.
 func (l *Limiter) Strike(key string, now time.Time) time.Duration {
+	return l.withEntry(key, now, func(e *entry) time.Duration {
+		free := now
+		if now.Before(e.blockedUntil) {
+			free = e.blockedUntil
+		}
+		l.roll(e, now)
+		if l.estimate(e, now) >= float64(l.limit.N) {
+			if t := l.freeAt(e, now); t.After(free) {
+				free = t
+			}
+		}
+		return l.strike(e, now, free)
+	})
+}
+
+// Lockout blocks key for the backoff alone (Base, doubling per strike up
+// to Max) and forgets its window's events, so the block lasts exactly what
+// the backoff says rather than until the window empties, and the key starts
+// afresh after it. For lockouts after too many failures (admin logins).
+func (l *Limiter) Lockout(key string, now time.Time) time.Duration {
+	return l.withEntry(key, now, func(e *entry) time.Duration {
+		e.cur, e.prev = 0, 0
+		return l.strike(e, now, now)
+	})
+}
+
+// withEntry runs f on key's entry under its shard's lock; 0 when the
+// limit is off.
+func (l *Limiter) withEntry(key string, now time.Time, f func(*entry) time.Duration) time.Duration {
 	if l.limit.Off() {
 		return 0
 	}
 	sh := l.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := l.entry(sh, key, now)
-	free := now
-	if now.Before(e.blockedUntil) {
-		free = e.blockedUntil
-	}
-	l.roll(e, now)
-	if l.estimate(e, now) >= float64(l.limit.N) {
-		if t := l.freeAt(e, now); t.After(free) {
-			free = t
-		}
-	}
-	return l.strike(e, now, free)
+	return f(l.entry(sh, key, now))
 }
 
 // Len returns the number of keys remembered.

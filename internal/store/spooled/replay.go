@@ -62,12 +62,13 @@ func (s *Store) replayOne(ctx context.Context, failures *int) error {
 	// No caller waits on a replay: give a big batch on a slow database
 	// the time it needs, so it is not taken for refused.
 	actx, cancel := context.WithTimeout(ctx, max(12*s.cfg.AttemptTimeout, time.Minute))
-	err = apply(actx, s.Store, &r)
+	err = apply(actx, s.DB, &r)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		s.dbErrors.Add(1)
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 			return s.reject(b, r.String(), err, failures) // no retry can cure it
 		}
@@ -77,7 +78,7 @@ func (s *Store) replayOne(ctx context.Context, failures *int) error {
 		}
 		// Refused again and again: is it the database or this record?
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
-		perr := s.Store.ProbeWrite(pctx)
+		perr := s.DB.ProbeWrite(pctx)
 		cancel()
 		if perr != nil {
 			return fmt.Errorf("replay %s: %w", &r, err) // the database: wait
@@ -132,7 +133,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	defer s.probeMu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
 	defer cancel()
-	return s.Store.ProbeWrite(pctx)
+	return s.DB.ProbeWrite(pctx)
 }
 
 // Flush waits until every spooled write is in the database, or ctx ends:

@@ -1,5 +1,6 @@
 // Package spooled keeps the service's writes through database outages. It
-// wraps a store.Store: a write the database refuses (down, locked,
+// wraps a *store.DB (its methods are the wrapper's, so the wrapper meets
+// every consumer's Store interface): a write the database refuses (down, locked,
 // read-only, revoked, out of disk) is appended to an on-disk spool
 // (internal/spool: fsynced, bounded) and the caller goes on as if it were
 // stored; a replayer writes the spool to the database, in order, once the
@@ -68,11 +69,13 @@ type Stats struct {
 	Spooled  uint64 // writes the database refused, kept in the spool
 	Replayed uint64 // spooled writes stored by the replayer
 	Rejected uint64 // spooled writes the database refused for good (in rejected/)
+	DBErrors uint64 // writes the database refused or timed out, direct attempts and replays
+	Waiting  int    // spooled writes not yet in the database
 }
 
-// Store is a store.Store whose writes survive database outages.
+// Store is a store.DB whose writes survive database outages.
 type Store struct {
-	store.Store
+	*store.DB
 	cfg      Config
 	log      *slog.Logger
 	sp       *spool.Spool
@@ -82,7 +85,7 @@ type Store struct {
 	stop context.CancelFunc
 	done chan struct{}
 
-	spooled, replayed, rejectedN atomic.Uint64
+	spooled, replayed, rejectedN, dbErrors atomic.Uint64
 
 	probeMu   sync.Mutex
 	lastError atomic.Pointer[string] // why the replayer is stuck
@@ -91,7 +94,7 @@ type Store struct {
 // Open wraps st, opening the spool in cfg.Dir, and starts the replayer,
 // which at once replays what a previous run left in the spool. Close stops
 // it and closes st.
-func Open(st store.Store, cfg Config) (*Store, error) {
+func Open(st *store.DB, cfg Config) (*Store, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("spooled: no spool directory")
 	}
@@ -114,7 +117,7 @@ func Open(st store.Store, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Store{Store: st, cfg: cfg, log: cfg.Logger.With("component", "spool"), sp: sp, rejected: rej,
+	s := &Store{DB: st, cfg: cfg, log: cfg.Logger.With("component", "spool"), sp: sp, rejected: rej,
 		kick: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	if n := sp.Len(); n > 0 {
 		s.log.Warn("replaying writes a previous run spooled while the database refused them", "records", n, "dir", sp.Dir())
@@ -128,7 +131,8 @@ func Open(st store.Store, cfg Config) (*Store, error) {
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	return Stats{Spooled: s.spooled.Load(), Replayed: s.replayed.Load(), Rejected: s.rejectedN.Load()}
+	return Stats{Spooled: s.spooled.Load(), Replayed: s.replayed.Load(), Rejected: s.rejectedN.Load(),
+		DBErrors: s.dbErrors.Load(), Waiting: s.sp.Len()}
 }
 
 // Waiting is the number of spooled writes not yet in the database.
@@ -139,7 +143,7 @@ func (s *Store) Waiting() int { return s.sp.Len() }
 func (s *Store) Close() error {
 	s.stop()
 	<-s.done
-	return errors.Join(s.sp.Close(), s.rejected.Close(), s.Store.Close())
+	return errors.Join(s.sp.Close(), s.rejected.Close(), s.DB.Close())
 }
 
 // record is one spooled write. gob, not JSON: it carries every exported
@@ -174,7 +178,7 @@ func (r *record) String() string {
 }
 
 // apply writes r to st.
-func apply(ctx context.Context, st store.Store, r *record) error {
+func apply(ctx context.Context, st *store.DB, r *record) error {
 	switch r.Op {
 	case opRequest:
 		return st.UpdateRequest(ctx, r.Request)
@@ -203,6 +207,7 @@ func (s *Store) write(ctx context.Context, r *record, direct func(context.Contex
 		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 			return err
 		}
+		s.dbErrors.Add(1)
 		s.log.Warn("the database refused a write; keeping it in the spool until it takes writes again", "write", r.String(), "err", err)
 	}
 	// Encoded now: the caller may change what r points to once we return.
@@ -223,34 +228,34 @@ func (s *Store) write(ctx context.Context, r *record, direct func(context.Contex
 	return nil
 }
 
-// UpdateRequest is store.Store's, kept through outages.
+// UpdateRequest is store.DB's, kept through outages.
 func (s *Store) UpdateRequest(ctx context.Context, r *callback.Request) error {
 	if r == nil {
-		return s.Store.UpdateRequest(ctx, r) // the store's own error
+		return s.DB.UpdateRequest(ctx, r) // the store's own error
 	}
 	return s.write(ctx, &record{Op: opRequest, Request: r}, func(ctx context.Context) error {
-		return s.Store.UpdateRequest(ctx, r)
+		return s.DB.UpdateRequest(ctx, r)
 	})
 }
 
-// InsertCDR is store.Store's, kept through outages; inserted is false
+// InsertCDR is store.DB's, kept through outages; inserted is false
 // when the row went to the spool.
 func (s *Store) InsertCDR(ctx context.Context, c *store.CDR) (bool, error) {
 	n, err := s.InsertCDRs(ctx, []*store.CDR{c})
 	return n == 1, err
 }
 
-// InsertCDRs is store.Store's, kept through outages; inserted is 0 when
+// InsertCDRs is store.DB's, kept through outages; inserted is 0 when
 // the batch went to the spool (the replayer stores it later).
 func (s *Store) InsertCDRs(ctx context.Context, cs []*store.CDR) (inserted int, err error) {
 	err = s.write(ctx, &record{Op: opCDRs, CDRs: cs}, func(ctx context.Context) (err error) {
-		inserted, err = s.Store.InsertCDRs(ctx, cs)
+		inserted, err = s.DB.InsertCDRs(ctx, cs)
 		return err
 	})
 	return inserted, err
 }
 
-// AddAudit is store.Store's, kept through outages. The entry gets a key
+// AddAudit is store.DB's, kept through outages. The entry gets a key
 // (if it has none) before the first attempt, so an attempt that timed out
 // but committed and its replay are one entry.
 func (s *Store) AddAudit(ctx context.Context, e store.AuditEntry) error {
@@ -261,15 +266,15 @@ func (s *Store) AddAudit(ctx context.Context, e store.AuditEntry) error {
 		e.At = time.Now()
 	}
 	return s.write(ctx, &record{Op: opAudit, Audit: &e}, func(ctx context.Context) error {
-		return s.Store.AddAudit(ctx, e)
+		return s.DB.AddAudit(ctx, e)
 	})
 }
 
-// SetCDRCursor is store.Store's, kept through outages, in order with the
+// SetCDRCursor is store.DB's, kept through outages, in order with the
 // CDRs it follows.
 func (s *Store) SetCDRCursor(ctx context.Context, name, value string) error {
 	return s.write(ctx, &record{Op: opCursor, Cursor: [2]string{name, value}}, func(ctx context.Context) error {
-		return s.Store.SetCDRCursor(ctx, name, value)
+		return s.DB.SetCDRCursor(ctx, name, value)
 	})
 }
 

@@ -242,6 +242,37 @@
   $("num-allow").addEventListener("click", () => override("allow"));
   $("num-clear").addEventListener("click", () => override(""));
 
+  // ---- do-not-call list ----------------------------------------------------------
+  async function loadDoNotCall() {
+    try {
+      const r = await json("/api/v1/admin/donotcall?limit=200");
+      const tbody = $("dnc").tBodies[0];
+      tbody.replaceChildren();
+      for (const e of r.do_not_call) {
+        const tr = document.createElement("tr");
+        [e.number, fmt(e.created_at), e.request_id].forEach((v) => cell(tr, v));
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "button secondary small";
+        b.textContent = t("adm.remove");
+        b.setAttribute("aria-label", t("adm.remove") + " " + e.number);
+        b.addEventListener("click", async () => {
+          b.disabled = true;
+          try {
+            await api("/api/v1/admin/donotcall/" + encodeURIComponent(e.number), { method: "DELETE" });
+            await loadDoNotCall();
+            loadAudit();
+          } catch (err) { b.disabled = false; showError("dnc-error", err); }
+        });
+        cell(tr, "").appendChild(b);
+        tbody.appendChild(tr);
+      }
+      $("dnc-empty").hidden = r.do_not_call.length > 0;
+      showError("dnc-error", null);
+    } catch (err) { if (err.status !== 501) showError("dnc-error", err); }
+  }
+  $("dnc-csv").addEventListener("click", () => download("/api/v1/admin/donotcall?format=csv", "do-not-call.csv"));
+
   // ---- audit -------------------------------------------------------------------
   async function loadAudit() {
     try {
@@ -271,6 +302,7 @@
     streamLive();
     loadCharts();
     loadCDRs();
+    loadDoNotCall();
     loadAudit();
     amiState();
     setInterval(amiState, 15000);

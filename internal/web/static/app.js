@@ -92,8 +92,8 @@
   let skew = progress ? Number(progress.dataset.serverNow) - Date.now() : 0;
   if (Math.abs(skew) < 3000) skew = 0;
   // Which of the four steps a state shows: 1 calling you, 2 answer your
-  // phone, 3 calling your friend, 4 connected.
-  const stepOf = { queued: 1, calling_caller: 2, caller_answered: 3, calling_callee: 3, connected: 4 };
+  // phone (and press 1 when asked: confirming), 3 calling your friend, 4 connected.
+  const stepOf = { queued: 1, calling_caller: 2, caller_answered: 3, confirming: 2, calling_callee: 3, connected: 4 };
   let timer = 0;
   let shown = 0; // transitions rendered: an older snapshot (a slow DELETE reply) never overwrites a newer one
 

@@ -152,7 +152,7 @@ func TestQueueFull(t *testing.T) {
 
 func TestEventOf(t *testing.T) {
 	for s, want := range map[callback.State]string{
-		callback.StateQueued: "", callback.StateCallingCaller: EventInitiated, callback.StateCallerAnswered: "",
+		callback.StateQueued: "", callback.StateCallingCaller: EventInitiated, callback.StateCallerAnswered: "", callback.StateConfirming: "",
 		callback.StateCallingCallee: EventRinging, callback.StateConnected: EventAnswered,
 		callback.StateCompleted: EventCompleted, callback.StateFailed: EventCompleted, callback.StateCanceled: EventCompleted,
 	} {
