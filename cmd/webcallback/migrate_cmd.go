@@ -35,6 +35,9 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	// migrate is how an operator asks for a new database (not --check,
+	// which only looks).
+	l.S.DBCreate = l.S.DBCreate || !*check
 	st, err := openSettingsStore(ctx, l.S)
 	if err != nil {
 		return err

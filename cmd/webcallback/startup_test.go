@@ -32,6 +32,12 @@ func TestStartupRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	// A SQLite database that existed (its marker is there) and is gone.
+	lostDir := t.TempDir()
+	lost := filepath.Join(lostDir, "lost.db")
+	os.WriteFile(filepath.Join(lostDir, ".lost.db.created"), []byte("webcallback on 2026-12-01T00:00:00Z\n"), 0o600)
+	notADir := filepath.Join(lostDir, "file")
+	os.WriteFile(notADir, nil, 0o600)
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(notPEM, []byte("not a certificate"), 0o600)
 
@@ -138,6 +144,14 @@ func TestStartupRefusals(t *testing.T) {
 		{[]string{"--cdr-source", "table", "--cdr-table-db", "oracle://x"}, 2, "--cdr-table-db"},
 		{[]string{"--db", ""}, 2, "--db"},
 		{[]string{"--db", "oracle://x"}, 2, "--db"},
+		{[]string{"--db-create=maybe"}, 2, "--db-create"},
+		{[]string{"--spool-max-mb", "0"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-max-mb", "-5"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-max-mb", "9999999"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-max-mb", "lots"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-dir", filepath.Join(notADir, "spool")}, 2, "--spool-dir"},
+		// The database is gone where one existed: never start empty.
+		{[]string{"--db", "sqlite:" + lost}, 1, "--db-create"},
 		{[]string{"--config", "/nonexistent/webcallback.conf"}, 2, "settings file"},
 		{[]string{"--no-such-setting", "1"}, 2, "no-such-setting"},
 		{[]string{"stray"}, 2, "unexpected arguments"},

@@ -27,6 +27,7 @@ import (
 	"webcallback/internal/policy"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
+	"webcallback/internal/store/spooled"
 	"webcallback/internal/web"
 )
 
@@ -44,6 +45,9 @@ type App struct {
 	// interval and counted in /metrics.
 	Refusals *httpguard.Refusals
 
+	// spool is a.Store behind the spool of writes the database refused:
+	// every part that writes (engine, monitor, policy, web) gets it.
+	spool    *spooled.Store
 	stop     context.CancelFunc // ends bg, the context of the background work
 	stopCDRs func(context.Context)
 	pbxCDRs  *pbxcdr.Writer   // the built-in sandbox's database CDR backend, if on
@@ -114,7 +118,27 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	if err = checkSchema(ctx, a.Store, s, log); err != nil {
 		return err
 	}
-	mon := monitor.New(a.Store, log)
+	// From here every write the service must not lose goes through the
+	// spool when the database refuses it (docs/design.md §7).
+	dir, maxBytes := s.Spool()
+	sp, err := spooled.Open(a.Store, spooled.Config{Dir: dir, MaxBytes: maxBytes, Logger: log})
+	if err != nil {
+		return config.BadSetting(fmt.Errorf("--spool-dir: %w", err))
+	}
+	a.spool = sp
+	if n := sp.Waiting(); n > 0 {
+		// The engine is about to adopt the unfinished requests as the
+		// database has them: the last run's spooled writes go first, or a
+		// call that ended while the database refused writes would be
+		// reconciled from its stale row.
+		fctx, cancel := context.WithTimeout(ctx, startReplayWait)
+		err = sp.Flush(fctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("the last run left %d writes in the spool %s and the database does not take them yet: %w", n, dir, err)
+		}
+	}
+	mon := monitor.New(a.spool, log)
 	mon.Location = s.PBXLocation()
 	a.mon = mon
 	var sink func(sandbox.CDRRecord)
@@ -138,7 +162,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	var cdrStats func() monitor.Stats
 	a.stopCDRs, cdrStats = startCDRMonitor(bg, s, mon, a.PBX.Client, log)
 
-	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.Store)
+	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.spool)
 	if err != nil {
 		return config.BadSetting(fmt.Errorf("engine: %w", err))
 	}
@@ -147,13 +171,13 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	}
 
 	// The policy names its component in its logs itself.
-	if a.Guard, err = policy.New(s.PolicyConfig(), a.Store, s.Rules(), log); err != nil {
+	if a.Guard, err = policy.New(s.PolicyConfig(), a.spool, s.Rules(), log); err != nil {
 		return config.BadSetting(err)
 	}
 
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Registry.MustRegister(serviceCollectors(s, a.Engine, cdrStats)...)
+	a.Registry.MustRegister(serviceCollectors(s, a.Engine, cdrStats, a.spool)...)
 	wcfg := web.Config{
 		AdminToken:     s.AdminToken,
 		TrustedProxies: s.TrustedProxies,
@@ -176,7 +200,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	go func() { defer a.workers.Done(); a.Refusals.Run(bg, 0) }()
 	deps := web.Deps{
 		Service:  a.Engine,
-		Store:    a.Store,
+		Store:    a.spool,
 		Guard:    a.Guard,
 		AMIState: func() string { return a.PBX.Client.State().String() },
 		Ready:    a.ready,
@@ -193,7 +217,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	}
 
 	if s.Retention > 0 {
-		mon := monitor.New(a.Store, log)
+		mon := monitor.New(a.spool, log)
 		a.workers.Add(1)
 		go func() {
 			defer a.workers.Done()
@@ -228,12 +252,14 @@ func checkSchema(ctx context.Context, st *store.DB, s *config.Settings, log *slo
 	return nil
 }
 
-// ready is /readyz: the AMI link is up and the database answers.
+// ready is /readyz: the AMI link is up, the database takes writes (its
+// file is there, for SQLite) and no write it refused still waits in the
+// spool.
 func (a *App) ready(ctx context.Context) error {
 	if st := a.PBX.Client.State().String(); st != "connected" {
 		return fmt.Errorf("AMI %s", st)
 	}
-	if err := a.Store.Ping(ctx); err != nil {
+	if err := a.spool.Ready(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	return nil
@@ -283,10 +309,26 @@ func (a *App) Close(ctx context.Context) {
 	}
 	a.stop()
 	a.workers.Wait() // before the store they use closes
-	if a.Store != nil {
+	if a.spool != nil {
+		// A moment for the spool to reach a database that is back; what
+		// still waits is replayed by the next start.
+		fctx, cancel := context.WithTimeout(ctx, spoolDrainWait)
+		if err := a.spool.Flush(fctx); err != nil {
+			a.Log.Warn("stopping with writes in the spool; the next start replays them", "err", err)
+		}
+		cancel()
+		a.spool.Close() // closes a.Store too
+	} else if a.Store != nil {
 		a.Store.Close()
 	}
 }
+
+// spoolDrainWait bounds how long Close waits for the spool to empty;
+// startReplayWait how long a start waits for the last run's spool.
+const (
+	spoolDrainWait  = 5 * time.Second
+	startReplayWait = 30 * time.Second
+)
 
 // engineConfig maps the settings onto the engine's config. --instance names
 // the engine: Start adopts the unfinished requests of its own instance.

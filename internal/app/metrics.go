@@ -6,13 +6,14 @@ import (
 	"webcallback/internal/callflow"
 	"webcallback/internal/config"
 	"webcallback/internal/monitor"
+	"webcallback/internal/store/spooled"
 )
 
 // serviceCollectors are the engine's and the database writers' series, the
 // ones an operator alerts on beside the web's (deploy/prometheus/alerts.yml):
 // the queue filling up, refusals for capacity, failed database writes.
 // They read the counters at scrape time.
-func serviceCollectors(s *config.Settings, e *callflow.Engine, cdr func() monitor.Stats) []prometheus.Collector {
+func serviceCollectors(s *config.Settings, e *callflow.Engine, cdr func() monitor.Stats, sp *spooled.Store) []prometheus.Collector {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -35,7 +36,16 @@ func serviceCollectors(s *config.Settings, e *callflow.Engine, cdr func() monito
 			func() float64 { return float64(stats().WriteErrors) }),
 		counter("webcallback_db_write_errors_total", "Failed writes to the database, each retry counted.", prometheus.Labels{"writer": "cdrs"},
 			func() float64 { return float64(cdr().WriteErrors) }),
-		counter("webcallback_cdrs_lost_total", "CDR rows given up after the database kept failing.", nil,
+		// The spool takes the writes the database refuses (requests, CDRs,
+		// audit), so the writers above rarely see an error: this is where
+		// an outage shows.
+		counter("webcallback_db_write_errors_total", "Failed writes to the database, each retry counted.", prometheus.Labels{"writer": "spool"},
+			func() float64 { return float64(sp.Stats().DBErrors) }),
+		gauge("webcallback_spool_waiting", "Writes the database refused, kept on disk until it takes them (docs/design.md §7).",
+			func() float64 { return float64(sp.Stats().Waiting) }),
+		counter("webcallback_spool_rejected_total", "Spooled writes the database kept refusing while it took others, set aside in rejected/.", nil,
+			func() float64 { return float64(sp.Stats().Rejected) }),
+		counter("webcallback_cdrs_lost_total", "CDR rows left out because the store refused them as invalid (an outage loses none: they wait in the spool).", nil,
 			func() float64 { return float64(cdr().Failed) }),
 	}
 }

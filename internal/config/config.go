@@ -46,6 +46,14 @@ type Settings struct {
 	DB     string
 	// Migrate runs the embedded migrations at start.
 	Migrate bool
+	// DBCreate lets a start create a new SQLite database where one existed
+	// before and is gone (store.Options.Create); `migrate` always may.
+	DBCreate bool
+	// SpoolDir holds the writes the database refused, until it takes them
+	// ("" = "<database file>.spool" beside a SQLite database, else data/spool).
+	SpoolDir string
+	// SpoolMaxMB bounds the spool, in MiB.
+	SpoolMaxMB int
 
 	AMI           string // tcp://user:secret@host:5038, tls://...; "" = built-in sandbox PBX
 	AMISecret     string // overrides the URL's secret (from env or --ami-secret-file)
@@ -152,6 +160,7 @@ func Defaults() Settings {
 		Listen:           "127.0.0.1:8080",
 		DB:               "sqlite:data/webcallback.db",
 		Migrate:          true,
+		SpoolMaxMB:       256,
 		AMIAuth:          "md5",
 		AMIEvents:        "call,cdr,user,system",
 		SandboxTimeScale: 1,
@@ -229,13 +238,14 @@ const (
 	gRetain                    // --retention (serve's sweep, stats purge)
 	gKitCDR                    // where Asterisk writes its CDRs: the kit renders that backend
 	gQuotas                    // the eligibility quotas (serve enforces them, stats show explains them)
+	gSpool                     // the spool of writes the database refused (serve, call)
 )
 
 // commandGroups are the settings each command takes; a command not listed
 // (tests) takes serve's.
 var commandGroups = map[string]group{
-	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain | gQuotas,
-	"call":            gLog | gDB | gPBX | gCall | gNumbers,
+	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain | gQuotas | gSpool,
+	"call":            gLog | gDB | gPBX | gCall | gNumbers | gSpool,
 	"migrate":         gLog | gDB,
 	"backup":          gLog | gDB,
 	"restore":         gLog | gDB,
@@ -334,6 +344,9 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gService, &s.Listen, "listen", "HTTP listen address")
 	t.str(gDB|gKitCDR, &s.DB, "db", "database: sqlite:<path>, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
 	t.boolv(gDB, &s.Migrate, "migrate", "apply database migrations at start")
+	t.boolv(gDB, &s.DBCreate, "db-create", "create a new, empty SQLite database even where one existed before and is gone (without it such a start is refused: restore the file)")
+	t.str(gSpool, &s.SpoolDir, "spool-dir", "directory of the writes the database refused, kept (fsynced) until it takes them again (empty = <database file>.spool beside a SQLite database, else data/spool)")
+	t.intv(gSpool, &s.SpoolMaxMB, "spool-max-mb", "bound of the spool in MiB; when full, writes fail and /readyz says so")
 	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; empty = the built-in sandbox PBX")
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami)")
 	t.str(gPBX, &s.AMIAuth, "ami-auth", "AMI login: md5 (challenge, the secret never crosses the wire) or plain")

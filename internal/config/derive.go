@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"webcallback/internal/policy"
@@ -49,11 +50,26 @@ func (s *Settings) Rules() *store.Rules {
 // --international-prefix), so one number has one stats row.
 func (s *Settings) OpenStore(ctx context.Context) (*store.DB, error) {
 	region, intl := s.Region, s.Policy.InternationalPrefix
-	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location(), NormalizeNumber: func(raw string) string {
+	return store.OpenWith(ctx, s.DB, store.Options{Location: s.Location(), Create: s.DBCreate, NormalizeNumber: func(raw string) string {
 		n, err := policy.ParseNumber(raw, region, intl)
 		if err != nil {
 			return ""
 		}
 		return n.E164
 	}})
+}
+
+// Spool is the directory and the bound in bytes of the spool of writes the
+// database refused: --spool-dir, else "<database file>.spool" beside a
+// SQLite database (in the data directory, one per database), else
+// data/spool.
+func (s *Settings) Spool() (dir string, maxBytes int64) {
+	dir = s.SpoolDir
+	if dir == "" {
+		dir = filepath.Join("data", "spool")
+		if path, ok := strings.CutPrefix(s.DB, "sqlite:"); ok {
+			dir = strings.TrimPrefix(path, "//") + ".spool"
+		}
+	}
+	return dir, int64(s.SpoolMaxMB) << 20
 }

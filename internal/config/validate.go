@@ -45,6 +45,12 @@ func (s *Settings) Validate() error {
 	if s.DB == "" {
 		bad("--db is empty: want sqlite:<path>, mysql://... or postgres://...")
 	}
+	if s.SpoolMaxMB < 1 || s.SpoolMaxMB > 1<<20 {
+		bad("--spool-max-mb must be 1 to %d (MiB), not %d", 1<<20, s.SpoolMaxMB)
+	}
+	if strings.ContainsRune(s.SpoolDir, 0) {
+		bad("--spool-dir %q: not a path", s.SpoolDir)
+	}
 	if s.AMI != "" {
 		if _, err := s.AMIEndpoint(); err != nil {
 			errs = append(errs, err)

@@ -52,7 +52,7 @@ type Stats struct {
 	Ingested   uint64 // new rows stored
 	Duplicates uint64 // rows already stored (replays, table re-reads)
 	Invalid    uint64 // Cdr events that could not be parsed
-	Failed     uint64 // rows lost because the store kept failing
+	Failed     uint64 // rows the store refused as invalid (no retry can store them)
 	// WriteErrors counts failed writes to the store, each retry too.
 	WriteErrors uint64
 }
@@ -154,50 +154,48 @@ func (m *Monitor) ConsumeAMI(ctx context.Context, sub <-chan *ami.Message) error
 	}
 }
 
-// store writes a batch, retrying while the database is unreachable (a
-// few times, with backoff). If the batch still fails, it is retried row by
-// row so one bad row cannot take its neighbours down, and the rows that
-// fail are counted and logged, never silently lost. The error is nil when
-// only some rows failed (they are bad), non-nil when all did (the store
-// is down: a table poll then keeps its position and reads them again).
+// store writes a batch. A store that fails is retried, with backoff, until
+// it takes the batch or ctx ends: a CDR is never given up on (the service's
+// store keeps what the database refuses in its spool, so a failure here is
+// a spool that is full or broken, which /readyz reports). Only a row the
+// store refuses as invalid (store.ErrInvalid: no uniqueid or calldate),
+// which no retry can cure, is left out, counted and logged; its neighbours
+// are stored row by row.
 func (m *Monitor) store(ctx context.Context, cs []*store.CDR) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		var n int
-		if n, err = m.st.InsertCDRs(ctx, cs); err == nil {
+	const maxBackoff = 10 * time.Second
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		n, err := m.st.InsertCDRs(ctx, cs)
+		switch {
+		case err == nil:
 			m.ingested.Add(uint64(n))
 			m.duplicates.Add(uint64(len(cs) - n))
 			return nil
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, store.ErrInvalid) && len(cs) == 1:
+			m.failed.Add(1)
+			m.log.Error("CDR refused as invalid, left out", "uniqueid", cs[0].UniqueID, "calldate", cs[0].CallDate, "err", err)
+			return nil
+		case errors.Is(err, store.ErrInvalid):
+			for _, c := range cs {
+				if err := m.store(ctx, []*store.CDR{c}); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		m.writeErrors.Add(1)
-		m.log.Warn("storing CDRs failed, retrying", "rows", len(cs), "attempt", attempt+1, "err", err)
+		if attempt == 1 || attempt%10 == 0 {
+			m.log.Warn("storing CDRs failed; retrying until the store takes them", "rows", len(cs), "attempt", attempt, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, maxBackoff)
 	}
-	if len(cs) == 1 {
-		m.failed.Add(1)
-		m.log.Error("CDR lost", "uniqueid", cs[0].UniqueID, "calldate", cs[0].CallDate, "err", err)
-		return err
-	}
-	failed := 0
-	for _, c := range cs {
-		if e := m.store(ctx, []*store.CDR{c}); e != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			failed++
-		}
-	}
-	if failed == len(cs) {
-		return err // every row failed: the store is down, not the rows bad
-	}
-	return nil
 }
 
 // cursorLayout is how the table source's high-water mark is saved.

@@ -71,7 +71,7 @@ type statDelta struct {
 func (s *DB) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error) {
 	for _, c := range cs {
 		if c == nil || c.UniqueID == "" || c.CallDate.IsZero() {
-			return 0, errors.New("store: insert cdr: uniqueid and calldate are required")
+			return 0, fmt.Errorf("%w: cdr: uniqueid and calldate are required", ErrInvalid)
 		}
 	}
 	q := s.d.cdrSQL()

@@ -99,6 +99,9 @@ func (s *DB) SetOverride(ctx context.Context, o Override) error {
 
 // DeleteOverride removes the manual entry of number.
 func (s *DB) DeleteOverride(ctx context.Context, number string) error {
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 	res, err := s.db.ExecContext(ctx, s.d.q("DELETE FROM number_override WHERE number = ?"), number)
 	if err != nil {
 		return fmt.Errorf("store: delete override %s: %w", number, err)
@@ -138,8 +141,16 @@ func (s *DB) AddAudit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"),
-		ms(e.At), clip(e.Actor, 120), clip(e.Action, 60), clip(e.Target, 120), clip(e.Detail, 4000))
+	if err := s.checkFile(); err != nil {
+		return err
+	}
+	var key any // NULL: entries without a key never conflict
+	if e.Key != "" {
+		key = clip(e.Key, 64)
+	}
+	_, err := s.db.ExecContext(ctx, s.d.q(s.d.insertIgnore("audit_log",
+		[]string{"at_ms", "actor", "action", "target", "detail", "entry_key"}, "entry_key")),
+		ms(e.At), clip(e.Actor, 120), clip(e.Action, 60), clip(e.Target, 120), clip(e.Detail, 4000), key)
 	if err != nil {
 		return fmt.Errorf("store: add audit: %w", err)
 	}

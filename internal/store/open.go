@@ -32,7 +32,16 @@ type Options struct {
 	// MaxOpenConns caps the pool (0 = the backend's default: 4 for SQLite,
 	// 20 for the servers).
 	MaxOpenConns int
+	// Create lets a SQLite database be created where one existed before
+	// (its marker file is there, the database file is not): --db-create
+	// and `webcallback migrate`. Without it such a start fails with
+	// ErrDatabaseMissing rather than start empty (every quota reset).
+	Create bool
 }
+
+// ErrDatabaseMissing is a SQLite database that existed (its marker says so)
+// but is no longer at its path.
+var ErrDatabaseMissing = errors.New("store: the database file is missing")
 
 // Open opens the database named by dsn (docs/design.md §6: sqlite:<path>,
 // mysql://user:pass@host:3306/db, postgres://...) with default Options.
@@ -46,6 +55,12 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	d, driver, conn, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
+	}
+	file := sqliteFile(dsn)
+	if file != "" {
+		if err := checkSQLiteFile(file, o.Create); err != nil {
+			return nil, err
+		}
 	}
 	db, err := sql.Open(driver, conn)
 	if err != nil {
@@ -66,11 +81,17 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", d.name, err)
 	}
+	if file != "" {
+		if err := writeMarker(file); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &DB{db: db, d: d, loc: loc, normalize: o.NormalizeNumber}, nil
+	return &DB{db: db, d: d, loc: loc, normalize: o.NormalizeNumber, file: file}, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -164,6 +185,7 @@ type DB struct {
 	calldateLoc *time.Location
 	normalize   func(string) string // Options.NormalizeNumber
 	stmts       stmtCache
+	file        string // the SQLite database file; "" for the servers
 }
 
 // Ping checks the database answers (/readyz).
@@ -172,6 +194,38 @@ func (s *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("store: ping %s: %w", s.d.name, err)
 	}
 	return nil
+}
+
+// ProbeWrite updates the probe row (migration 0015) in a transaction. On
+// SQLite it first checks that the database file is still at its path: a
+// removed file keeps working through the open handle, and everything
+// written to it after is gone at the next start.
+func (s *DB) ProbeWrite(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.q("UPDATE write_probe SET at_ms = ? WHERE id = 1"), ms(time.Now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: %s refuses writes: %w", s.d.name, err)
+	}
+	return nil
+}
+
+// checkFile fails when the SQLite database file is no longer at its path:
+// a write would go to the removed file and be lost at the next start.
+func (s *DB) checkFile() error {
+	if s.file == "" {
+		return nil
+	}
+	_, err := os.Stat(s.file)
+	if err == nil {
+		return nil
+	}
+	// The next start must refuse to begin empty: leave the marker.
+	if merr := writeMarker(s.file); merr != nil {
+		err = errors.Join(err, merr)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrDatabaseMissing, s.file, err)
 }
 
 // Close releases the prepared statements and the connection pool.

@@ -37,6 +37,10 @@ import (
 // callback.ErrNotFound so callers can test either.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrInvalid is a record the store refuses whatever the database's health
+// (a required field missing): writing it again cannot succeed.
+var ErrInvalid = errors.New("store: invalid record")
+
 // CDR is one row of the classic cdr table (columns verbatim from the
 // original schema) plus the Asterisk 12+ columns linkedid, sequence and
 // peeraccount.
@@ -134,6 +138,9 @@ type AuditEntry struct {
 	Action string    `json:"action"`
 	Target string    `json:"target"`
 	Detail string    `json:"detail"`
+	// Key makes the entry idempotent: a second AddAudit with the same
+	// non-empty key adds nothing (a write replayed from the outage spool).
+	Key string `json:"-"`
 }
 
 // RequestFilter selects requests; zero fields match all.
