@@ -58,8 +58,6 @@ func TestDebPackage(t *testing.T) {
 		"/usr/sbin/webcallback-install-asterisk":                     "-rwxr-xr-x root/root",
 		"/etc/webcallback/webcallback.conf":                          "-rw-r----- root/root",
 		"/lib/systemd/system/webcallback.service":                    "-rw-r--r-- root/root",
-		"/usr/share/webcallback/sounds/zh/Welcome.wav":               "-rw-r--r-- root/root",
-		"/usr/share/webcallback/sounds/en/Welcome.wav":               "-rw-r--r-- root/root",
 		"/usr/share/doc/webcallback/operations.md":                   "-rw-r--r-- root/root",
 		"/usr/share/doc/webcallback/examples/nginx-webcallback.conf": "-rw-r--r-- root/root",
 		"/usr/share/doc/webcallback/examples/Caddyfile":              "-rw-r--r-- root/root",
@@ -67,6 +65,14 @@ func TestDebPackage(t *testing.T) {
 	} {
 		if modes[path] != want {
 			t.Errorf("%s: %q, want %q", path, modes[path], want)
+		}
+	}
+
+	// The prompts are in the binary (asterisk-config --install writes
+	// them): no second copy in the package.
+	for path := range modes {
+		if strings.HasPrefix(path, "/usr/share/webcallback") {
+			t.Errorf("%s: the package ships a copy of the prompts", path)
 		}
 	}
 

@@ -7,7 +7,8 @@
 # Needs Go and dpkg-deb (Debian's dpkg). The package holds the static binary
 # (/usr/bin/webcallback), the settings file (/etc/webcallback/webcallback.conf,
 # a conffile), the systemd unit, the Asterisk kit's installer
-# (/usr/sbin/webcallback-install-asterisk) with the prompts, the TLS proxy
+# (/usr/sbin/webcallback-install-asterisk; the prompts are inside the
+# binary, which the installer runs as asterisk-config --install), the TLS proxy
 # and Prometheus samples and the operator's documentation. Its maintainer
 # scripts (deploy/deb/) create the webcallback user, /var/lib/webcallback
 # (0750) and /etc/webcallback/credentials, and run the migrations once.
@@ -34,15 +35,11 @@ trap 'rm -rf "$root"' EXIT
 chmod 0755 "$root"
 
 install -d "$root/usr/bin" "$root/usr/sbin" "$root/etc/webcallback" "$root/lib/systemd/system" \
-	"$root/usr/share/webcallback" "$root/usr/share/doc/webcallback/examples" "$root/DEBIAN"
+	"$root/usr/share/doc/webcallback/examples" "$root/DEBIAN"
 CGO_ENABLED=0 GOOS=linux GOARCH=$goarch go build -trimpath -ldflags "-s -w" -o "$root/usr/bin/webcallback" ./cmd/webcallback
 install -m 0755 deploy/asterisk/install-kit.sh "$root/usr/sbin/webcallback-install-asterisk"
 install -m 0640 deploy/webcallback.conf "$root/etc/webcallback/webcallback.conf"
 install -m 0644 deploy/systemd/webcallback.service "$root/lib/systemd/system/webcallback.service"
-for lang in zh en; do
-	install -d "$root/usr/share/webcallback/sounds/$lang"
-	install -m 0644 deploy/sounds/$lang/* "$root/usr/share/webcallback/sounds/$lang/"
-done
 install -m 0644 docs/operations.md docs/asterisk.md docs/security.md README.md "$root/usr/share/doc/webcallback/"
 install -m 0644 deploy/nginx/webcallback.conf "$root/usr/share/doc/webcallback/examples/nginx-webcallback.conf"
 install -m 0644 deploy/caddy/Caddyfile "$root/usr/share/doc/webcallback/examples/Caddyfile"

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,8 +28,9 @@ func runAsteriskConfig(ctx context.Context, args []string) error {
 		fmt.Fprintf(l.FS.Output(), "usage: webcallback asterisk-config [--out DIR | --install] [settings]\n\n"+
 			"Renders %s for Asterisk 20/22 from the service's settings (flags, WEBCALLBACK_* env,\n"+
 			"--config file: give it the file serve reads, so both agree). --install writes them into\n"+
-			"%s and the prompts (zh, en) into %s, from this binary alone.\n"+
-			"See docs/asterisk.md.\n\n", strings.Join(asterisk.Files, ", "), asterisk.DefaultConfDir, asterisk.DefaultSoundsDir)
+			"%s (odbc.ini's data source into %s) and the prompts (zh, en) into %s,\n"+
+			"from this binary alone.\n"+
+			"See docs/asterisk.md.\n\n", strings.Join(asterisk.Files, ", "), asterisk.DefaultConfDir, asterisk.DefaultODBCIni, asterisk.DefaultSoundsDir)
 		l.PrintHelp(l.FS.Output())
 	}
 	if err := l.Parse(args); err != nil {
@@ -55,12 +58,24 @@ func runAsteriskConfig(ctx context.Context, args []string) error {
 	if k.Out == "" {
 		return asterisk.WriteBundle(os.Stdout, files)
 	}
+	// odbc.ini is unixODBC's, not Asterisk's: --install merges its data
+	// source into --odbc-ini; --out leaves it beside the rest to append.
+	odbcINI, hasODBC := files["odbc.ini"]
+	if k.Install {
+		delete(files, "odbc.ini")
+	}
 	if err := asterisk.WriteFiles(k.Out, files); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "asterisk-config: wrote %s into %s\n", strings.Join(asterisk.Files, ", "), k.Out)
+	fmt.Fprintf(os.Stderr, "asterisk-config: wrote %s into %s\n", strings.Join(slices.Sorted(maps.Keys(files)), ", "), k.Out)
 	if !k.Install {
 		return nil
+	}
+	if hasODBC {
+		if err := asterisk.InstallODBCIni(k.ODBCIni, odbcINI); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "asterisk-config: wrote the [%s] data source into %s\n", asterisk.ODBCDSN, k.ODBCIni)
 	}
 	written, err := asterisk.InstallSounds(k.SoundsDir, s)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +108,9 @@ func TestAsteriskConfigCommand(t *testing.T) {
 // TestAsteriskConfigInstall: one settings file serves asterisk-config and
 // serve (so the dialplan's limit, warning, trunk and language are the
 // service's), and --install puts the configuration and every prompt in
-// place from the binary alone, the configured warning's composed.
+// place from the binary alone, the configured warning's composed: the
+// files holding a secret (the database password in res_odbc.conf) 0600,
+// and the ODBC data source merged into the unixODBC file, not /etc/asterisk.
 func TestAsteriskConfigInstall(t *testing.T) {
 	dir := t.TempDir()
 	settings := filepath.Join(dir, "webcallback.conf")
@@ -116,18 +119,46 @@ func TestAsteriskConfigInstall(t *testing.T) {
 		"ami = tcp://webcallback:Long-secret-123456@127.0.0.1:5038",
 		"call-limit = 90s", "call-warning = 7s", "lang = en", "trunk = carrier",
 		"listen = 127.0.0.1:8080", "sip-bind = 0.0.0.0:5070",
+		"db = mysql://wcb:Db-pass-4711@10.0.0.7:3306/webcallback",
 	}, "\n")+"\n"), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	etc, snd := filepath.Join(dir, "etc"), filepath.Join(dir, "sounds")
-	if err := runAsteriskConfig(context.Background(), []string{"--config", settings, "--install", "--out", etc, "--sounds-dir", snd}); err != nil {
+	etc, snd, odbcINI := filepath.Join(dir, "etc"), filepath.Join(dir, "sounds"), filepath.Join(dir, "odbc.ini")
+	other := "[other-app]\nDriver = SQLite3\nDatabase = /srv/other.db\n"
+	if err := os.WriteFile(odbcINI, []byte(other+"\n[webcallback-cdr]\nServer = stale\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range asterisk.Files {
-		if _, err := os.Stat(filepath.Join(etc, name)); err != nil {
-			t.Error(err)
+	install := []string{"--config", settings, "--install", "--out", etc, "--sounds-dir", snd, "--odbc-ini", odbcINI}
+	for range 2 { // a second run replaces, never duplicates
+		if err := runAsteriskConfig(context.Background(), install); err != nil {
+			t.Fatal(err)
 		}
+	}
+	for _, name := range append(slices.Clone(asterisk.Files), "res_odbc.conf", "cdr_adaptive_odbc.conf") {
+		fi, err := os.Stat(filepath.Join(etc, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		want := os.FileMode(0o644)
+		if name == "manager.conf" || name == "pjsip.conf" || name == "res_odbc.conf" {
+			want = 0o600
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(etc, "odbc.ini")); err == nil {
+		t.Error("odbc.ini written into the Asterisk directory; it belongs to unixODBC (--odbc-ini)")
+	}
+	ini, _ := os.ReadFile(odbcINI)
+	if !strings.HasPrefix(string(ini), other) || strings.Count(string(ini), "[webcallback-cdr]") != 1 ||
+		!strings.Contains(string(ini), "Server = 10.0.0.7") || !strings.Contains(string(ini), "Description = webcallback cdr table (MariaDB/MySQL)") || strings.Contains(string(ini), "stale") {
+		t.Errorf("odbc.ini: other data sources not kept or webcallback-cdr not replaced:\n%s", ini)
+	}
+	if fi, _ := os.Stat(odbcINI); fi == nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("odbc.ini mode not kept: %v", fi)
 	}
 	ext, _ := os.ReadFile(filepath.Join(etc, "extensions.conf"))
 	for _, want := range []string{"Set(WCB_LIMIT_MS=90000)", "Set(WCB_WARN_MS=7000)", "Set(WCB_LANG=en)", "@carrier,", "exten => 7000,1,Return(TimeLeft7)"} {

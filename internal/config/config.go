@@ -136,6 +136,7 @@ type Kit struct {
 	Out              string
 	Install          bool   // write configs and prompts in place
 	SoundsDir        string // where --install puts the prompts
+	ODBCIni          string // where --install puts the CDR backend's ODBC data source
 	TrunkMode        string // asterisk.TrunkIP or asterisk.TrunkRegister
 	Gateway          string // host[:port]
 	RegisterServer   string
@@ -212,6 +213,7 @@ func Defaults() Settings {
 			Gateway:   net.JoinHostPort(kit.GatewayHost, fmt.Sprint(kit.GatewayPort)),
 			SIPBind:   kit.SIPBind,
 			SoundsDir: asterisk.DefaultSoundsDir,
+			ODBCIni:   asterisk.DefaultODBCIni,
 		},
 	}
 }
@@ -423,6 +425,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gKit, &k.Out, "out", "write the files into this directory (e.g. /etc/asterisk) instead of printing them")
 	t.boolv(gKit, &k.Install, "install", "install from this binary alone: the configuration into --out (empty = "+asterisk.DefaultConfDir+") and every prompt into --sounds-dir")
 	t.str(gKit, &k.SoundsDir, "sounds-dir", "with --install: Asterisk's sounds directory; the prompts go into <dir>/zh and <dir>/en")
+	t.str(gKit, &k.ODBCIni, "odbc-ini", "with --install and an ODBC CDR backend (MariaDB/MySQL, SQLite): the unixODBC file whose [webcallback-cdr] data source is replaced (other sections kept)")
 	t.str(gKit, &k.TrunkMode, "trunk-mode", "ip (a gateway that trusts our address) or register (a carrier account with digest auth)")
 	t.str(gKit, &k.Gateway, "gateway", "trunk-mode ip: the gateway's host[:port]")
 	t.str(gKit, &k.RegisterServer, "register-server", "trunk-mode register: the carrier's registrar host[:port]")
