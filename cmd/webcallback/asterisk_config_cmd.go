@@ -26,7 +26,7 @@ func runAsteriskConfig(ctx context.Context, args []string) error {
 	l := config.NewLoader("asterisk-config")
 	l.FS.Usage = func() {
 		fmt.Fprintf(l.FS.Output(), "usage: webcallback asterisk-config [--out DIR | --install] [settings]\n\n"+
-			"Renders %s for Asterisk 20/22 from the service's settings (flags, WEBCALLBACK_* env,\n"+
+			"Renders %s and the database CDR backend of\n--db (--cdr-source table) for Asterisk 20/22 from the service's settings (flags, WEBCALLBACK_* env,\n"+
 			"--config file: give it the file serve reads, so both agree). --install writes them into\n"+
 			"%s (odbc.ini's data source into %s) and the prompts (zh, en) into %s,\n"+
 			"from this binary alone.\n"+
