@@ -61,6 +61,9 @@ func runAsteriskConfig(ctx context.Context, args []string) error {
 	// odbc.ini is unixODBC's, not Asterisk's: --install merges its data
 	// source into --odbc-ini; --out leaves it beside the rest to append.
 	odbcINI, hasODBC := files["odbc.ini"]
+	if k.Install && hasODBC && k.ODBCIni == "" {
+		return config.BadSetting(errors.New("--odbc-ini: empty; the CDR backend's data source needs a file (default " + asterisk.DefaultODBCIni + ")"))
+	}
 	if k.Install {
 		delete(files, "odbc.ini")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,6 +131,10 @@ func TestAsteriskConfigInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	install := []string{"--config", settings, "--install", "--out", etc, "--sounds-dir", snd, "--odbc-ini", odbcINI}
+	var bad *config.SettingError
+	if err := runAsteriskConfig(context.Background(), append(slices.Clone(install), "--odbc-ini", "")); !errors.As(err, &bad) {
+		t.Errorf("an empty --odbc-ini: %v, want a setting error", err)
+	}
 	for range 2 { // a second run replaces, never duplicates
 		if err := runAsteriskConfig(context.Background(), install); err != nil {
 			t.Fatal(err)
