@@ -18,6 +18,7 @@ import (
 // that parse, files equal to the repository's, and a binary that runs.
 // Installing it is docs/operations.md's job (it changes the machine).
 func TestDebPackage(t *testing.T) {
+	testenv.Long(t, "builds the .deb")
 	testenv.Require(t, lookPath("dpkg-deb") && lookPath("dpkg"), "dpkg-deb is not installed (a Debian or Ubuntu machine)")
 	out := t.TempDir()
 	build := exec.Command("bash", "../scripts/build-deb.sh")

@@ -28,6 +28,18 @@ func Require(tb testing.TB, ok bool, format string, args ...any) {
 	tb.Skipf("!!! SKIPPING: "+format, args...)
 }
 
+// Long marks a long end-to-end test (a screenshot matrix, a package build,
+// a chaos soak): it runs in CI (CI=true) and with WEBCALLBACK_TEST_FULL=1,
+// and skips loudly otherwise, so that a plain `go test ./...` stays a
+// quick loop for the developer.
+func Long(tb testing.TB, what string) {
+	tb.Helper()
+	if CI() || os.Getenv("WEBCALLBACK_TEST_FULL") != "" {
+		return
+	}
+	tb.Skipf("!!! SKIPPING long test (%s): CI runs it; WEBCALLBACK_TEST_FULL=1 runs it here", what)
+}
+
 // RepoRoot is the repository's top folder (where go.mod is).
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0) // .../internal/testenv/testenv.go

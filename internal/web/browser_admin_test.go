@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"webcallback/internal/callback"
+	"webcallback/internal/testenv"
 )
 
 // adminTexts are the bits of the dashboard the tests look for, per language.
@@ -49,6 +50,7 @@ func (e *env) waitFinal(id string) callback.Request {
 // is refused (each quota with its counter and reset time), the Hang up
 // button on screen without scrolling, the charts wide enough to read.
 func TestBrowserAdminStates(t *testing.T) {
+	testenv.Long(t, "the admin dashboard in two languages")
 	for _, lang := range []string{"en", "zh"} {
 		t.Run(lang, func(t *testing.T) {
 			want := adminLangs[lang]

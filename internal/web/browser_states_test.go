@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"webcallback/internal/testenv"
 )
 
 // visitorTexts are the bits of the visitor's texts the state tests look
@@ -86,6 +88,7 @@ var clockRE = regexp.MustCompile(`^(\d+):(\d\d)$`)
 // page, and a call cut at the limit. Screenshots of each at 390x844 and
 // 1280x800.
 func TestBrowserVisitorStates(t *testing.T) {
+	testenv.Long(t, "every visitor state at two sizes in two languages")
 	for _, lang := range []string{"en", "zh"} {
 		t.Run(lang, func(t *testing.T) {
 			want := visitorLangs[lang]
