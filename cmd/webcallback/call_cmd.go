@@ -85,7 +85,7 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// and a one-shot call must never take over the service's calls.
 	s.Instance = oneShotInstance(s.Instance)
 	log := s.Logger(stderr)
-	a, err := app.New(ctx, s, log)
+	a, err := app.New(ctx, s, log, app.BesideService())
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type App struct {
 	Web      *web.Server
 	Registry *prometheus.Registry
 
+	unlock   func()             // releases the SQLite single-instance lock
 	stop     context.CancelFunc // ends bg, the context of the background work
 	stopCDRs func(context.Context)
 	workers  sync.WaitGroup // the retention sweep; Close joins it
@@ -49,9 +50,16 @@ type App struct {
 type Option func(*options)
 
 type options struct {
-	ami func(*ami.Config)
-	web func(*web.Config, *web.Deps)
+	ami    func(*ami.Config)
+	web    func(*web.Config, *web.Deps)
+	beside bool
 }
+
+// BesideService lets this process share a SQLite database with a running
+// service instance (the one-shot `webcallback call`, which places one call
+// under its own instance name and adopts nobody's): without it, New refuses
+// a SQLite database another process serves (store.ErrSingleInstance).
+func BesideService() Option { return func(o *options) { o.beside = true } }
 
 // WithAMIConfig lets f edit the AMI client's config after the settings
 // are applied, before it connects: e.g. PingInterval -1, so that every
@@ -100,6 +108,11 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 			err = config.BadSetting(fmt.Errorf("--db: %w", err))
 		}
 		return err
+	}
+	if !o.beside {
+		if a.unlock, err = a.Store.LockSingleInstance(); err != nil {
+			return err
+		}
 	}
 	if s.Migrate {
 		if err = a.Store.Migrate(ctx); err != nil {
@@ -215,6 +228,9 @@ func (a *App) Close(ctx context.Context) {
 	}
 	if a.Store != nil {
 		a.Store.Close()
+	}
+	if a.unlock != nil {
+		a.unlock()
 	}
 }
 

@@ -20,10 +20,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // quota days need zones even on machines without zoneinfo
@@ -130,17 +132,38 @@ type Kit struct {
 	AMIPermit        string
 }
 
-// Defaults returns every setting at its default: the one place a default
-// of the service is written, or taken from the package that owns it.
-func Defaults() Settings {
+const defaultListen = "127.0.0.1:8080"
+
+// DefaultInstance is the --instance a process listening on listen takes
+// when none is given: the host name and the listen port ("web1-8080"),
+// stable across restarts (a restarted process adopts its own unfinished
+// calls) and unique per process on one host (two processes cannot listen
+// on one port), so two instances never take each other for themselves.
+func DefaultInstance(listen string) string {
 	host, _ := os.Hostname()
 	if host == "" || !validInstance(host) {
 		host = callflow.DefaultInstance
 	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" || port == "0" {
+		// Port 0 picks a new port per run: the name would not be stable,
+		// and two such processes would share it. The pid is unique.
+		port = "pid" + strconv.Itoa(os.Getpid())
+	}
+	name := host + "-" + port
+	if len(name) > 64 {
+		name = name[len(name)-64:]
+	}
+	return strings.TrimLeft(name, "-_.")
+}
+
+// Defaults returns every setting at its default: the one place a default
+// of the service is written, or taken from the package that owns it.
+func Defaults() Settings {
 	rules := store.DefaultRules()
 	kit := asterisk.DefaultSettings()
 	return Settings{
-		Listen:           "127.0.0.1:8080",
+		Listen:           defaultListen,
 		DB:               "sqlite:data/webcallback.db",
 		Migrate:          true,
 		AMIAuth:          "md5",
@@ -163,7 +186,7 @@ func Defaults() Settings {
 		MaxCPS:        callflow.DefaultMaxPerSecond,
 		QueueSize:     callflow.DefaultQueueSize,
 		QueueWait:     callflow.DefaultQueueWait,
-		Instance:      host,
+		Instance:      DefaultInstance(defaultListen),
 
 		Region: policy.DefaultConfig().Region,
 		Lang:   wcbproto.DefaultLang,
@@ -341,7 +364,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.flt(gEngine, &s.MaxCPS, "max-cps", "maximum originations per second")
 	t.intv(gEngine, &s.QueueSize, "queue-size", "requests that may wait for capacity; beyond: system_busy at once")
 	t.dur(gEngine, &s.QueueWait, "queue-wait", "longest wait in the queue before system_busy")
-	t.str(gEngine, &s.Instance, "instance", "name of this service instance (several may share one database)")
+	t.str(gEngine, &s.Instance, "instance", "name of this service instance, unique among those sharing one database (default: host name and --listen port)")
 	t.str(gNumbers, &s.Region, "region", "home region for phone numbers (ISO 3166 code)")
 	t.str(gNumbers, &p.InternationalPrefix, "international-prefix", "dialled before the country code of numbers outside --region")
 	t.str(gCall|gKitCall, &s.Lang, "lang", "default language of pages and prompts: "+strings.Join(wcbproto.Languages, " or "))
@@ -492,6 +515,7 @@ func (l *Loader) apply() error {
 		}
 	}
 	var errs []error
+	given := maps.Clone(set) // set on the command line, in the env or in the file
 	l.FS.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || !l.names[f.Name] {
 			return
@@ -505,6 +529,7 @@ func (l *Loader) apply() error {
 		if !ok {
 			return
 		}
+		given[f.Name] = true
 		if err := l.FS.Set(f.Name, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: --%s: %w", src, f.Name, err))
 		}
@@ -525,6 +550,9 @@ func (l *Loader) apply() error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return BadSetting(err)
+	}
+	if !given["instance"] {
+		l.S.Instance = DefaultInstance(l.S.Listen)
 	}
 	return BadSetting(l.S.Validate())
 }

@@ -2,11 +2,14 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"webcallback/internal/testenv"
 )
 
 func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
@@ -155,5 +158,35 @@ func TestWarnings(t *testing.T) {
 				t.Errorf("%v: warning %q lacks %q", c.args, got[i], w)
 			}
 		}
+	}
+}
+
+// TestDefaultInstanceUniquePerProcess: with no --instance, two processes
+// of one host (two listen ports) get two names, the same on every restart;
+// a given name (flag, env) wins.
+func TestDefaultInstanceUniquePerProcess(t *testing.T) {
+	testenv.ClearSettings(t)
+	parse := func(args ...string) string {
+		t.Helper()
+		l := NewLoader("serve")
+		l.FS.SetOutput(io.Discard)
+		if err := l.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return l.S.Instance
+	}
+	a, b := parse("--listen", "127.0.0.1:8081"), parse("--listen", "0.0.0.0:8082")
+	if a == b || !strings.HasSuffix(a, "-8081") || !strings.HasSuffix(b, "-8082") {
+		t.Errorf("instances %q and %q: want distinct, ending in the port", a, b)
+	}
+	if again := parse("--listen", "127.0.0.1:8081"); again != a {
+		t.Errorf("restart: %q, was %q", again, a)
+	}
+	if got := parse("--listen", "127.0.0.1:8081", "--instance", "web-a"); got != "web-a" {
+		t.Errorf("--instance web-a: got %q", got)
+	}
+	t.Setenv("WEBCALLBACK_INSTANCE", "web-b")
+	if got := parse("--listen", "127.0.0.1:8081"); got != "web-b" {
+		t.Errorf("WEBCALLBACK_INSTANCE=web-b: got %q", got)
 	}
 }

@@ -64,7 +64,11 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &DB{db: db, d: d, loc: loc}, nil
+	st := &DB{db: db, d: d, loc: loc}
+	if d.name == "sqlite" {
+		st.file = sqliteFile(dsn)
+	}
+	return st, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -75,7 +79,7 @@ var ErrBadDSN = errors.New("store: bad database URL")
 func parseDSN(dsn string) (d dialect, driver, conn string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		path := sqliteFile(dsn)
 		if path == "" || strings.ContainsAny(path, "?#\x00") {
 			return d, "", "", fmt.Errorf("%w: sqlite:<path> needs a plain file path, got %q", ErrBadDSN, dsn)
 		}
@@ -155,6 +159,7 @@ type DB struct {
 	d     dialect
 	loc   *time.Location
 	stmts stmtCache
+	file  string // the SQLite database file; "" on the servers
 }
 
 // Ping checks the database answers (/readyz).
