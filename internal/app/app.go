@@ -20,6 +20,7 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/callflow"
+	"webcallback/internal/cluster"
 	"webcallback/internal/config"
 	"webcallback/internal/monitor"
 	"webcallback/internal/policy"
@@ -34,6 +35,7 @@ type App struct {
 	Store    *store.DB
 	PBX      *PBX
 	Engine   *callflow.Engine
+	Cluster  *cluster.Service // the engine as every instance sees it: the web's Service
 	Guard    *policy.Guard
 	Web      *web.Server
 	Registry *prometheus.Registry
@@ -135,6 +137,13 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		return fmt.Errorf("start engine: %w", err)
 	}
 
+	// Requests of other instances sharing the database: GET, DELETE and
+	// live progress on any instance (docs/scale-out.md).
+	a.Cluster = cluster.New(a.Engine, a.Store, s.Instance, log)
+	a.Cluster.Start(bg)
+	a.workers.Add(1)
+	go func() { defer a.workers.Done(); a.Cluster.Wait() }()
+
 	// The policy names its component in its logs itself.
 	if a.Guard, err = policy.New(s.PolicyConfig(), a.Store, s.Rules(), log); err != nil {
 		return config.BadSetting(err)
@@ -157,7 +166,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		MaxStreams:          s.MaxStreams,
 	}
 	deps := web.Deps{
-		Service:  a.Engine,
+		Service:  a.Cluster,
 		Store:    a.Store,
 		Guard:    a.Guard,
 		AMIState: func() string { return a.PBX.Client.State().String() },

@@ -139,6 +139,20 @@ func (cfg *Config) setDefaults() error {
 	return nil
 }
 
+// NotOwnerError is Cancel's answer for a live request another instance
+// owns: only the owner's AMI link follows its channels. It wraps
+// callback.ErrNotFound; the cluster layer (internal/cluster) passes the
+// cancel on to the owner through the database.
+type NotOwnerError struct {
+	ID, Instance string
+}
+
+func (e *NotOwnerError) Error() string {
+	return fmt.Sprintf("%v: %s is handled by instance %q", callback.ErrNotFound, e.ID, e.Instance)
+}
+
+func (e *NotOwnerError) Unwrap() error { return callback.ErrNotFound }
+
 // ErrConnected is returned by Cancel for a visitor when the call is already
 // connected: then only the people on the phone, or an admin, end it.
 var ErrConnected = fmt.Errorf("%w: the call is connected; only an admin can hang it up", callback.ErrFinal)
@@ -627,7 +641,7 @@ func (e *Engine) Cancel(ctx context.Context, id string, by callback.Reason) erro
 		if r.State.Final() {
 			return callback.ErrFinal
 		}
-		return fmt.Errorf("%w: %s is handled by instance %q", callback.ErrNotFound, id, r.Instance)
+		return &NotOwnerError{ID: id, Instance: r.Instance}
 	}
 	defer e.mu.Unlock()
 	switch {

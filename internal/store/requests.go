@@ -139,7 +139,10 @@ func (s *DB) UpdateRequest(ctx context.Context, r *callback.Request) error {
 				return err
 			}
 		}
-		return s.insertHistory(ctx, tx, r.ID, r.History, stored)
+		if err := s.insertHistory(ctx, tx, r.ID, r.History, stored); err != nil {
+			return err
+		}
+		return s.notifyTx(ctx, tx, ChannelRequest, r.ID) // watchers on other instances
 	})
 	if err != nil {
 		return fmt.Errorf("store: update request %s: %w", r.ID, err)

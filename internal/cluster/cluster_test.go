@@ -1,0 +1,233 @@
+package cluster_test
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"webcallback/internal/app/apptest"
+	"webcallback/internal/callback"
+	"webcallback/internal/sandbox"
+	"webcallback/internal/testenv"
+)
+
+const (
+	numCaller   = "13800001001"
+	numNoAnswer = "13822220001" // the friend's phone rings until canceled
+)
+
+// backends are the shared databases several instances can run on: a
+// database of the scale-out tests' own (.ci/db.sh creates wcbcluster), as
+// the store suite drops the tables of the usual test database meanwhile.
+var backends = []struct{ name, env string }{
+	{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"},
+	{"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"},
+}
+
+// forEachBackend runs f on every shared database the environment names.
+func forEachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := os.Getenv(b.env)
+			testenv.Require(t, dsn != "", "%s (a %s server) for the scale-out tests", b.env, b.name)
+			f(t, dsn)
+		})
+	}
+}
+
+// startPBX runs a sandbox PBX the instances share, as they would share an
+// Asterisk node.
+func startPBX(t testing.TB, scale float64) string {
+	t.Helper()
+	pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: scale, Seed: 1})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pbx.Serve(l)
+	t.Cleanup(func() { pbx.Close() })
+	return "tcp://wcb:sandbox-secret@" + l.Addr().String()
+}
+
+// runID tells this run's instances apart from those of earlier runs on the
+// same database (an instance adopts the unfinished calls of its name).
+func runID(t testing.TB) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// startInstances runs n service instances (app.New, as serve builds them)
+// on one database and one PBX, with the given extra flags.
+func startInstances(t testing.TB, n int, dsn, ami string, extra ...string) []*apptest.Service {
+	t.Helper()
+	run := runID(t)
+	var out []*apptest.Service
+	for i := range n {
+		flags := []string{
+			"--db", dsn, "--ami", ami, "--instance", "c" + run + "-" + string(rune('a'+i)),
+			"--callee-ring", "1h", "--call-limit", "20s", "--call-warning", "5s", "--max-cps", "1000", "--lang", "en",
+			"--limits", "off", "--pow", "off", "--admin-token", "cluster-test-admin-token",
+		}
+		var log *slog.Logger
+		if os.Getenv("CLUSTER_TEST_LOG") != "" {
+			log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("test_instance", i)
+		}
+		out = append(out, apptest.Start(t, log, append(flags, extra...)))
+	}
+	return out
+}
+
+func do(t testing.TB, method, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func create(t testing.TB, base, caller, callee string) *callback.Request {
+	t.Helper()
+	resp, b := do(t, "POST", base+"/api/v1/callbacks", `{"caller":"`+caller+`","callee":"`+callee+`"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create on %s: %s %s", base, resp.Status, b)
+	}
+	var r callback.Request
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func get(t testing.TB, base, id string) *callback.Request {
+	t.Helper()
+	resp, b := do(t, "GET", base+"/api/v1/callbacks/"+id, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s on %s: %s %s", id, base, resp.Status, b)
+	}
+	var r callback.Request
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// stream reads an /events stream until it ends, sending each event's
+// request (the last one is the final state).
+func stream(t testing.TB, base, id string) <-chan *callback.Request {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/callbacks/" + id + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events of %s on %s: %s", id, base, resp.Status)
+	}
+	out := make(chan *callback.Request, 64)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var r callback.Request
+			if json.Unmarshal([]byte(data), &r) == nil {
+				out <- &r
+			}
+		}
+	}()
+	return out
+}
+
+// waitState polls GET on base until id is in state (a test deadline bounds
+// it: the call's progress is the PBX's, not the test's, to time).
+func waitState(t testing.TB, base, id string, state callback.State) *callback.Request {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := get(t, base, id)
+		if r.State == state {
+			return r
+		}
+		if r.State.Final() || time.Now().After(deadline) {
+			t.Fatalf("%s on %s: state %s (%s), want %s", id, base, r.State, r.Reason, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAnyInstanceAnswers: a request placed on instance a is followed live
+// on instance c (/events: its progress crosses instances through the
+// database) and read and canceled on instance b (the cancel reaches the
+// owner a, which hangs up): the visitor sees canceled/visitor everywhere.
+func TestAnyInstanceAnswers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		in := startInstances(t, 3, dsn, startPBX(t, 0.1))
+		a, b, c := in[0].URL, in[1].URL, in[2].URL
+
+		r := create(t, a, numCaller, numNoAnswer)
+		// The live progress on c: every state it reports, up to the
+		// friend's phone ringing (a poll may fold states that follow each
+		// other within one poll; the stream ends at the final state).
+		events := stream(t, c, r.ID)
+		var seen []callback.State
+		for ev := range events {
+			seen = append(seen, ev.State)
+			if ev.State == callback.StateCallingCallee || ev.State.Final() {
+				break
+			}
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != callback.StateCallingCallee {
+			t.Fatalf("events on a third instance: %v; want the live progress up to calling_callee", seen)
+		}
+		if g := get(t, b, r.ID); g.State != callback.StateCallingCallee {
+			t.Fatalf("GET on another instance: %s, want calling_callee", g.State)
+		}
+
+		resp, body := do(t, "DELETE", b+"/api/v1/callbacks/"+r.ID, "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("DELETE on another instance: %s %s", resp.Status, body)
+		}
+		var last *callback.Request
+		for ev := range events {
+			last = ev
+		}
+		if last == nil || last.State != callback.StateCanceled || last.Reason != callback.ReasonVisitor {
+			t.Fatalf("events on a third instance end with %+v; want canceled/visitor", last)
+		}
+		for _, u := range []string{a, b, c} {
+			if g := get(t, u, r.ID); g.State != callback.StateCanceled || g.Reason != callback.ReasonVisitor {
+				t.Errorf("GET on %s: %s/%s, want canceled/visitor", u, g.State, g.Reason)
+			}
+		}
+		// A final request: DELETE anywhere says so (409), as on its owner.
+		if resp, body := do(t, "DELETE", c+"/api/v1/callbacks/"+r.ID, ""); resp.StatusCode != http.StatusConflict {
+			t.Errorf("DELETE of a final request on another instance: %s %s", resp.Status, body)
+		}
+	})
+}
+
