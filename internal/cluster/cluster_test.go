@@ -230,4 +230,3 @@ func TestAnyInstanceAnswers(t *testing.T) {
 		}
 	})
 }
-
