@@ -145,7 +145,11 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	go func() { defer a.workers.Done(); a.Cluster.Wait() }()
 
 	// The policy names its component in its logs itself.
-	if a.Guard, err = policy.New(s.PolicyConfig(), a.Store, s.Rules(), log); err != nil {
+	pcfg := s.PolicyConfig()
+	if a.Store.MultiInstance() {
+		pcfg.Shared = a.Store // one allowance for all the instances (docs/scale-out.md)
+	}
+	if a.Guard, err = policy.New(pcfg, a.Store, s.Rules(), log); err != nil {
 		return config.BadSetting(err)
 	}
 

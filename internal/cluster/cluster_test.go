@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,6 +228,78 @@ func TestAnyInstanceAnswers(t *testing.T) {
 		// A final request: DELETE anywhere says so (409), as on its owner.
 		if resp, body := do(t, "DELETE", c+"/api/v1/callbacks/"+r.ID, ""); resp.StatusCode != http.StatusConflict {
 			t.Errorf("DELETE of a final request on another instance: %s %s", resp.Status, body)
+		}
+	})
+}
+
+// digits is n random decimal digits.
+func digits(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
+}
+
+// limitFlags: the limits on, the per-IP one the test counts (10 per 10
+// minutes, the default), the number limits out of its way; the client's
+// address from X-Forwarded-For (a fresh one per run: the counts of the
+// shared database outlive a test).
+var limitFlags = []string{"--limits", "on", "--limit-per-ip", "10/10m", "--limit-per-subnet", "1000/10m",
+	"--limit-per-prefix", "1000/1h", "--trusted-proxies", "127.0.0.1/32", "--caller-cooldown", "0s"}
+
+// flood sends n requests from the address ip, the i-th to instance
+// urls[i%len], each with numbers of its own, and counts the answers.
+func flood(t *testing.T, urls []string, ip string, n int) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range n { // all at once: the instances race for the count
+		body := `{"caller":"1390` + digits(t, 7) + `","callee":"1383333` + digits(t, 4) + `"}`
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", urls[i%len(urls)]+"/api/v1/callbacks", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", ip)
+			code := 0
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				code = resp.StatusCode
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return codes
+}
+
+// TestLimitsGlobal: from one address, 30 requests spread over 3 instances
+// get exactly what one instance gives (10 admitted, 20 refused with 429):
+// the per-IP count lives in the shared database.
+func TestLimitsGlobal(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		pbx := startPBX(t, 0.01)
+		one := startInstances(t, 1, dsn, pbx, limitFlags...)
+		three := startInstances(t, 3, dsn, pbx, limitFlags...)
+		ip := func() string { // 10.x.y.z, no leading zeros
+			return "10.1" + digits(t, 2) + ".1" + digits(t, 2) + ".1" + digits(t, 2)
+		}
+
+		single := flood(t, []string{one[0].URL}, ip(), 30)
+		spread := flood(t, []string{three[0].URL, three[1].URL, three[2].URL}, ip(), 30)
+		t.Logf("one instance: %v; three instances: %v (HTTP status → requests)", single, spread)
+		for name, got := range map[string]map[int]int{"one instance": single, "three instances": spread} {
+			if got[http.StatusCreated] != 10 || got[http.StatusTooManyRequests] != 20 {
+				t.Errorf("%s: %v; want 10×201 and 20×429", name, got)
+			}
 		}
 	})
 }

@@ -84,6 +84,10 @@ type Config struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// MaxKeys bounds the identifiers each limiter remembers (memory).
 	MaxKeys int
+	// Shared, when set, holds the limiters' counts for every instance
+	// sharing it (the database of a scaled-out service): one allowance for
+	// the whole service. nil = this process's memory (one instance).
+	Shared ratelimit.Backend
 
 	// DailyMinutes is the talk-minute budget of the whole service per day
 	// (0 = none). Today's billed seconds come from the store; each request
@@ -230,6 +234,9 @@ func New(cfg Config, st Store, rules *store.Rules, logger *slog.Logger) (*Guard,
 	}
 	g.ip, g.subnet = lim(cfg.PerIP), lim(cfg.PerSubnet)
 	g.caller, g.callee, g.prefix = lim(cfg.PerCaller), lim(cfg.PerCallee), lim(cfg.PerPrefix)
+	if cfg.Shared != nil {
+		g.shareLimits(cfg.Shared)
+	}
 	var err error
 	if g.pow, err = pow.NewIssuer(cfg.PoWKey, cfg.PoWDifficulty, cfg.PoWTTL, 0); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
