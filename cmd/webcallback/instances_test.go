@@ -1,7 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"webcallback/internal/callback"
+	"webcallback/internal/sandbox"
+	"webcallback/internal/store"
 	"webcallback/internal/testenv"
 )
 
@@ -138,4 +147,181 @@ func TestSQLiteSingleInstance(t *testing.T) {
 	first.cmd.Process.Kill() // SIGKILL
 	<-first.done
 	startServe(t, "--db", db) // the lock died with the first
+}
+
+// originateCounter is a TCP proxy in front of an AMI server that counts the
+// Originate actions the clients send through it.
+type originateCounter struct {
+	ln net.Listener
+	mu sync.Mutex
+	n  int
+}
+
+func countOriginates(t testing.TB, target string) *originateCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := &originateCounter{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(c, s); c.Close() }()
+			go func() {
+				defer s.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if strings.EqualFold(strings.TrimSpace(line), "Action: Originate") {
+						oc.mu.Lock()
+						oc.n++
+						oc.mu.Unlock()
+					}
+					if _, werr := s.Write([]byte(line)); err != nil || werr != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return oc
+}
+
+func (oc *originateCounter) count() int {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	return oc.n
+}
+
+// getRequest reads a request through the API of base.
+func getRequest(t testing.TB, base, id string) *callback.Request {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/callbacks/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r callback.Request
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&r) != nil {
+		t.Fatalf("GET %s on %s: %s", id, base, resp.Status)
+	}
+	return &r
+}
+
+// TestFailoverKill9: two service processes on one shared database and one
+// PBX; the one that placed a connected call is killed (SIGKILL: no
+// clean-up). The other adopts the call within 10 s, follows it to its end
+// (completed, talk time, CDRs) and never originates it again.
+func TestFailoverKill9(t *testing.T) {
+	for _, b := range []struct{ name, env string }{{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"}, {"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"}} {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := os.Getenv(b.env)
+			testenv.Require(t, dsn != "", "%s (a %s server) for the failover test", b.env, b.name)
+			testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
+			// The talk lasts 24 s of PBX time, 12 s of wall clock: longer
+			// than the adoption may take (10 s), so the adopter ends it.
+			pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: 0.5, Seed: 1})
+			pl, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go pbx.Serve(pl)
+			t.Cleanup(func() { pbx.Close() })
+			tap := countOriginates(t, pl.Addr().String())
+			var rnd [4]byte
+			rand.Read(rnd[:])
+			run := hex.EncodeToString(rnd[:])
+			flags := func(name string) []string {
+				return []string{"--db", dsn, "--ami", "tcp://wcb:sandbox-secret@" + tap.ln.Addr().String(), "--instance", "f" + run + "-" + name,
+					"--limits", "off", "--pow", "off", "--lang", "en", "--log-level", "debug"}
+			}
+			a := startServe(t, flags("a")...)
+			b := startServe(t, flags("b")...)
+
+			resp, err := http.Post(a.url+"/api/v1/callbacks", "application/json",
+				strings.NewReader(`{"caller":"13800001001","callee":"13855550024"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r callback.Request
+			json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("POST: %s", resp.Status)
+			}
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				g := getRequest(t, b.url, r.ID)
+				if g.State == callback.StateConnected {
+					break
+				}
+				if g.State.Final() || time.Now().After(deadline) {
+					t.Fatalf("before the kill: %s (%s), want connected", g.State, g.Reason)
+				}
+			}
+
+			killed := time.Now()
+			a.cmd.Process.Kill()
+			<-a.done
+			var adoptedAfter time.Duration
+			var final *callback.Request
+			for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if adoptedAfter == 0 && strings.Contains(b.Log(), "adopted the calls of dead instances") {
+					adoptedAfter = time.Since(killed)
+				}
+				g := getRequest(t, b.url, r.ID)
+				if g.State.Final() {
+					final = g
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("40 s after the kill: %s; the call was not finished", g.State)
+				}
+			}
+			t.Logf("adopted %v after the kill; final %s/%s billsec %d; Originates %d", adoptedAfter.Round(10*time.Millisecond),
+				final.State, final.Reason, final.Billsec, tap.count())
+			if adoptedAfter == 0 || adoptedAfter > 10*time.Second {
+				t.Errorf("adopted %v after the kill, want within 10 s", adoptedAfter)
+			}
+			if final.State != callback.StateCompleted || final.Billsec <= 0 {
+				t.Errorf("final %s/%s billsec %d, want completed with talk time", final.State, final.Reason, final.Billsec)
+			}
+			if n := tap.count(); n != 1 {
+				t.Errorf("%d Originates reached the PBX, want 1", n)
+			}
+			// The CDRs of the call reach the database (b's CDR monitor).
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				if n := countCDRs(t, dsn, r.ID); n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no CDR of the adopted call was stored")
+				}
+			}
+		})
+	}
+}
+
+// countCDRs counts the stored CDR rows of request id.
+func countCDRs(t testing.TB, dsn, id string) int {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rows, _, err := st.SearchCDRs(context.Background(), store.CDRFilter{RequestID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(rows)
 }

@@ -140,6 +140,9 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	// Requests of other instances sharing the database: GET, DELETE and
 	// live progress on any instance (docs/scale-out.md).
 	a.Cluster = cluster.New(a.Engine, a.Store, s.Instance, log)
+	if a.Store.MultiInstance() {
+		a.Cluster.EnableFailover(a.Store, a.Engine)
+	}
 	a.Cluster.Start(bg)
 	a.workers.Add(1)
 	go func() { defer a.workers.Done(); a.Cluster.Wait() }()

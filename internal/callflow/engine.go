@@ -260,8 +260,30 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.sub.Close()
 		return fmt.Errorf("callflow: loading unfinished requests: %w", err)
 	}
+	if len(left) > 0 {
+		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "instance", e.cfg.Instance)
+		e.adopt(left)
+	}
+
+	e.events.Add(1)
+	go e.eventLoop(e.sub)
+	e.loops.Add(3)
+	go func() { defer e.loops.Done(); e.w.run(e.bg.Done()) }()
+	go e.dispatcher()
+	go e.reconciler()
+	return nil
+}
+
+// adopt follows calls placed before (by a previous run, or by an instance
+// that died): marked originated, so never sent again; reconciled against the
+// PBX's channels: the ones still up are followed to their end by their
+// events, the others finished.
+func (e *Engine) adopt(rs []*callback.Request) {
 	e.mu.Lock()
-	for _, r := range left {
+	for _, r := range rs {
+		if _, dup := e.tr.calls[r.ID]; dup || r.State.Final() {
+			continue
+		}
 		c := e.newCall(r)
 		c.originated = true // it may have been: never send it again
 		c.adopted = true
@@ -271,17 +293,24 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.tr.add(c)
 	}
 	e.mu.Unlock()
-	if len(left) > 0 {
-		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "instance", e.cfg.Instance)
-		e.kickReconcile()
-	}
+	e.kickReconcile()
+}
 
-	e.events.Add(1)
-	go e.eventLoop(e.sub)
-	e.loops.Add(3)
-	go func() { defer e.loops.Done(); e.w.run(e.bg.Done()) }()
-	go e.dispatcher()
-	go e.reconciler()
+// Adopt takes over the unfinished requests of a dead instance, already
+// reassigned to this one in the store (internal/cluster claims them): the
+// engine follows them as its own from now on, as Start does for those of a
+// previous run. It fails before Start or after Shutdown.
+func (e *Engine) Adopt(rs []*callback.Request) error {
+	e.mu.Lock()
+	ok := e.started && !e.closing
+	e.mu.Unlock()
+	if !ok {
+		return errors.New("callflow: adopt: engine not running")
+	}
+	for _, r := range rs {
+		r.Instance = e.cfg.Instance
+	}
+	e.adopt(rs)
 	return nil
 }
 

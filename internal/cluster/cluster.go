@@ -61,6 +61,7 @@ type Service struct {
 	relay            *relay
 	hangupWake       chan struct{}
 	now              func() time.Time
+	failover         *failover // nil: no leases (SQLite)
 
 	wg sync.WaitGroup
 }
@@ -90,6 +91,10 @@ func (c *Service) Start(ctx context.Context) {
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.relay.run(ctx, c.poll) }()
 	go func() { defer c.wg.Done(); c.pickHangups(ctx) }()
+	if c.failover != nil {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.runFailover(ctx) }()
+	}
 	if c.st.Notifies() {
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.listen(ctx) }()

@@ -199,3 +199,74 @@ func (s *DB) TakeHangups(ctx context.Context, instance string) ([]Hangup, error)
 	}
 	return out, nil
 }
+
+// RenewLease records that instance is alive until expires.
+func (s *DB) RenewLease(ctx context.Context, instance string, expires time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.d.q(s.d.lockRow("instance_lease", "instance")), clip(instance, 64)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.d.q("UPDATE instance_lease SET expires_ms = ? WHERE instance = ?"), ms(expires), clip(instance, 64))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: renew lease of %s: %w", instance, err)
+	}
+	return nil
+}
+
+// ClaimOrphans reassigns to instance the unfinished requests of instances
+// whose lease expired before now (dead: killed, or cut off from the
+// database), and returns them. Row locks make each request claimed by one
+// instance only, however many sweep at once. Requests without an instance
+// yet (admitted, not yet handed to an engine) are left alone.
+func (s *DB) ClaimOrphans(ctx context.Context, instance string, now time.Time) ([]*callback.Request, error) {
+	var ids []any
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		ids = ids[:0]
+		rows, err := tx.QueryContext(ctx, s.d.q(`SELECT r.id FROM callback_request r
+  JOIN instance_lease l ON l.instance = r.instance
+  WHERE r.state NOT IN `+finalStates+` AND r.instance <> ? AND l.expires_ms < ?`+s.forUpdateOf("r")), instance, ms(now))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.d.q("UPDATE callback_request SET instance = ? WHERE id IN ("+placeholders(len(ids))+")"),
+			append([]any{clip(instance, 64)}, ids...)...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim requests of dead instances: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rs, err := s.queryRequests(ctx, "WHERE id IN ("+placeholders(len(ids))+")", ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim requests of dead instances: %w", err)
+	}
+	return rs, nil
+}
+
+// forUpdateOf locks the rows of one table of a join (PostgreSQL refuses a
+// plain FOR UPDATE across an outer join; MySQL locks what it reads).
+func (s *DB) forUpdateOf(table string) string {
+	switch s.d.name {
+	case "postgres":
+		return " FOR UPDATE OF " + table
+	case "mysql":
+		return " FOR UPDATE"
+	}
+	return ""
+}

@@ -12,5 +12,5 @@ CREATE TABLE callback_hangup (
 -- lease expired is dead, and another one adopts its unfinished calls.
 CREATE TABLE instance_lease (
   instance varchar(64) NOT NULL PRIMARY KEY,
-  expires_ms bigint NOT NULL
+  expires_ms bigint NOT NULL default 0
 );

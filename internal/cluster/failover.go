@@ -1,0 +1,78 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"webcallback/internal/callback"
+)
+
+// Leases: each instance renews its lease every LeaseRenew; one whose lease
+// is LeaseTTL old is dead, and the first instance to sweep after that
+// (every LeaseRenew) claims its unfinished calls in the database and
+// follows them. A kill -9 is thus noticed within LeaseTTL + LeaseRenew
+// (8 s), and the calls are followed from then on: the PBX's channels are
+// reconciled, their events finish them (state, billsec; the CDRs are stored
+// by whichever instance's CDR monitor sees them first).
+const (
+	LeaseTTL   = 6 * time.Second
+	LeaseRenew = 2 * time.Second
+)
+
+// FailoverStore is what failover needs of the database ([*store.DB]).
+type FailoverStore interface {
+	RenewLease(ctx context.Context, instance string, expires time.Time) error
+	ClaimOrphans(ctx context.Context, instance string, now time.Time) ([]*callback.Request, error)
+}
+
+// Adopter takes over claimed calls ([*callflow.Engine]).
+type Adopter interface {
+	Adopt(rs []*callback.Request) error
+}
+
+// EnableFailover makes this instance hold a lease and adopt the calls of
+// dead instances: only where several instances share the database (not on
+// SQLite, where one instance runs and adopts its own calls at start). Call
+// it before Start.
+func (c *Service) EnableFailover(st FailoverStore, a Adopter) {
+	c.failover = &failover{st: st, adopter: a}
+}
+
+type failover struct {
+	st      FailoverStore
+	adopter Adopter
+}
+
+// runFailover renews the lease and sweeps for dead instances' calls until
+// ctx ends.
+func (c *Service) runFailover(ctx context.Context) {
+	f := c.failover
+	tick := time.NewTicker(LeaseRenew)
+	defer tick.Stop()
+	for {
+		now := c.now()
+		if err := f.st.RenewLease(ctx, c.instance, now.Add(LeaseTTL)); err != nil && ctx.Err() == nil {
+			c.log.Warn("renewing this instance's lease", "err", err)
+		}
+		rs, err := f.st.ClaimOrphans(ctx, c.instance, now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn("looking for calls of dead instances", "err", err)
+		case len(rs) > 0:
+			ids := make([]string, len(rs))
+			for i, r := range rs {
+				ids[i] = r.ID
+			}
+			if err := f.adopter.Adopt(rs); err != nil {
+				c.log.Error("adopting calls of dead instances", "count", len(rs), "err", err)
+				break
+			}
+			c.log.Warn("adopted the calls of dead instances", "count", len(rs), "ids", ids)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
