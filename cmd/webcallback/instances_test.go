@@ -275,7 +275,7 @@ func TestFailoverKill9(t *testing.T) {
 			var adoptedAfter time.Duration
 			var final *callback.Request
 			for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-				if adoptedAfter == 0 && strings.Contains(b.Log(), "adopted the calls of dead instances") {
+				if adoptedAfter == 0 && adoptedLine(b.Log(), r.ID) {
 					adoptedAfter = time.Since(killed)
 				}
 				g := getRequest(t, b.url, r.ID)
@@ -309,6 +309,16 @@ func TestFailoverKill9(t *testing.T) {
 			}
 		})
 	}
+}
+
+// adoptedLine reports whether log says id was adopted.
+func adoptedLine(log, id string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "adopted the calls of dead instances") && strings.Contains(line, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // countCDRs counts the stored CDR rows of request id.

@@ -129,7 +129,13 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	// is missed.
 	a.stopCDRs = startCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
 
-	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.Store)
+	ecfg := engineConfig(s, log)
+	if a.Store.MultiInstance() {
+		// --max-concurrent and --max-cps for the whole service, per PBX node
+		// (its --ami address: give every instance the same).
+		ecfg.Gate = cluster.Capacity{Store: a.Store, Node: a.PBX.Addr, MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS}
+	}
+	a.Engine, err = callflow.New(ecfg, a.PBX.Client, a.Store)
 	if err != nil {
 		return config.BadSetting(fmt.Errorf("engine: %w", err))
 	}

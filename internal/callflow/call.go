@@ -55,6 +55,7 @@ type call struct {
 
 	// Engine bookkeeping.
 	slot       bool      // holds an admission slot
+	gated      bool      // holds a service-wide slot (Config.Gate)
 	adopted    bool      // left unfinished by a previous run, taken over at Start
 	uncertain  bool      // the Originate's response was lost: it may be ringing
 	graceArmed bool      // a failed OriginateResponse started the grace timer

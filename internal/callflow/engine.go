@@ -64,6 +64,11 @@ type Config struct {
 	QueueSize     int           // requests that may wait for capacity (0 = none: busy at once)
 	QueueWait     time.Duration // longest wait in the queue; 15s
 
+	// Gate, when set, makes MaxConcurrent and MaxPerSecond hold for the
+	// whole service (several instances sharing a database): each Originate
+	// first takes a service-wide slot, released at the call's final state.
+	Gate Gate
+
 	Instance string       // this service instance (Request.Instance); DefaultInstance
 	Logger   *slog.Logger // nil = slog.Default()
 
@@ -152,6 +157,16 @@ func (e *NotOwnerError) Error() string {
 }
 
 func (e *NotOwnerError) Unwrap() error { return callback.ErrNotFound }
+
+// Gate is the service-wide capacity ([*store.DB] is one, through
+// internal/cluster's adapter): a call slot among max and a turn under the
+// call rate (one Originate every interval; 0 = none).
+type Gate interface {
+	// Acquire returns 0 when id may be originated now (it then holds a
+	// slot until Release), else how long to wait before asking again.
+	Acquire(ctx context.Context, id string, now time.Time) (wait time.Duration, err error)
+	Release(ctx context.Context, id string) error
+}
 
 // ErrConnected is returned by Cancel for a visitor when the call is already
 // connected: then only the people on the phone, or an admin, end it.
@@ -289,6 +304,7 @@ func (e *Engine) adopt(rs []*callback.Request) {
 		c.adopted = true
 		c.sentAt = r.CreatedAt // for the overdue sweep; long past reconcileMinAge
 		c.slot = true
+		c.gated = e.cfg.Gate != nil // its slot row, if any, is freed by id at its end
 		e.adm.acquire()
 		e.tr.add(c)
 	}
@@ -470,9 +486,23 @@ func (e *Engine) changedLocked(c *call) {
 		c.slot = false
 		e.adm.release()
 	}
+	if c.gated {
+		c.gated = false
+		go e.releaseGate(snap.ID)
+	}
 	e.stats.finished.Add(1)
 	e.log.Info("callback finished", "id", snap.ID, "state", snap.State, "reason", snap.Reason,
 		"cause", snap.Cause, "prompt", snap.Prompt, "billsec", snap.Billsec)
+}
+
+// releaseGate frees a call's service-wide slot. A failure leaves the slot
+// to the store's sweep of final requests.
+func (e *Engine) releaseGate(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.cfg.Gate.Release(ctx, id); err != nil {
+		e.log.Warn("releasing a service-wide call slot", "id", id, "err", err)
+	}
 }
 
 // dispatcher originates queued requests as capacity allows and refuses the
@@ -509,14 +539,35 @@ func (e *Engine) dispatcher() {
 // place sends the request's one and only Originate.
 func (e *Engine) place(id string) {
 	defer e.placing.Done()
+	gated := false
+	if g := e.cfg.Gate; g != nil {
+		wait, err := g.Acquire(e.bg, id, time.Now())
+		switch {
+		case err != nil:
+			// The database is out: the local caps still hold (per instance).
+			e.log.Warn("service-wide capacity unavailable; placing under this instance's caps", "id", id, "err", err)
+		case wait > 0:
+			if !e.adm.requeue(id, time.Now().Add(wait)) {
+				e.finishByID(id, callback.StateRejected, callback.ReasonSystemBusy, time.Now())
+			}
+			return
+		default:
+			gated = true
+		}
+	}
+	e.adm.placed(id)
 	e.mu.Lock()
 	c := e.tr.calls[id]
 	if c == nil || c.req.State != callback.StateQueued || c.originated {
 		e.mu.Unlock()
 		e.adm.release()
+		if gated {
+			e.releaseGate(id)
+		}
 		return
 	}
 	c.slot = true
+	c.gated = gated
 	now := time.Now()
 	if c.cancelBy != "" { // canceled between the queue and here
 		c.finish(callback.StateCanceled, c.cancelBy, 0, callback.PromptNone, now)

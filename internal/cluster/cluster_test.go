@@ -303,3 +303,67 @@ func TestLimitsGlobal(t *testing.T) {
 		}
 	})
 }
+
+// TestCapacityGlobal: --max-concurrent 2 on each of three instances holds
+// for the service: with two calls ringing (placed on a and b), a third
+// placed on c waits for a slot and is refused system_busy when its queue
+// wait runs out; once one call ends, c places the next.
+func TestCapacityGlobal(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		in := startInstances(t, 3, dsn, startPBX(t, 0.1), "--max-concurrent", "2", "--queue-size", "5", "--queue-wait", "2s")
+		a, b, c := in[0].URL, in[1].URL, in[2].URL
+		r1 := create(t, a, "1390"+digits(t, 7), numNoAnswer)
+		r2 := create(t, b, "1390"+digits(t, 7), numNoAnswer)
+		waitState(t, a, r1.ID, callback.StateCallingCallee)
+		waitState(t, b, r2.ID, callback.StateCallingCallee)
+
+		r3 := create(t, c, "1390"+digits(t, 7), numNoAnswer)
+		got := waitFinal(t, c, r3.ID)
+		if got.State != callback.StateRejected || got.Reason != callback.ReasonSystemBusy {
+			t.Fatalf("third call with two slots held on other instances: %s/%s, want rejected/system_busy", got.State, got.Reason)
+		}
+		if !hasOnly(got.History, callback.StateQueued, callback.StateRejected) {
+			t.Errorf("third call's history %v: it must never have been placed", got.History)
+		}
+
+		if resp, body := do(t, "DELETE", c+"/api/v1/callbacks/"+r1.ID, ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("DELETE: %s %s", resp.Status, body)
+		}
+		waitFinal(t, a, r1.ID)
+		r4 := create(t, c, "1390"+digits(t, 7), numNoAnswer)
+		waitState(t, c, r4.ID, callback.StateCallingCallee)
+		for _, r := range []*callback.Request{r2, r4} {
+			do(t, "DELETE", a+"/api/v1/callbacks/"+r.ID, "")
+			waitFinal(t, a, r.ID)
+		}
+	})
+}
+
+// waitFinal polls GET on base until id is final.
+func waitFinal(t testing.TB, base, id string) *callback.Request {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := get(t, base, id)
+		if r.State.Final() {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s on %s: still %s", id, base, r.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func hasOnly(h []callback.Transition, states ...callback.State) bool {
+	for _, tr := range h {
+		ok := false
+		for _, s := range states {
+			ok = ok || tr.State == s
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
