@@ -156,7 +156,8 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	// The policy names its component in its logs itself.
 	pcfg := s.PolicyConfig()
 	if a.Store.MultiInstance() {
-		pcfg.Shared = a.Store // one allowance for all the instances (docs/scale-out.md)
+		pcfg.Shared = a.Store       // one allowance for all the instances (docs/scale-out.md)
+		pcfg.SharedBudget = a.Store // one daily budget
 	}
 	if a.Guard, err = policy.New(pcfg, a.Store, s.Rules(), log); err != nil {
 		return config.BadSetting(err)

@@ -2,14 +2,17 @@ package cluster_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"webcallback/internal/app/apptest"
 	"webcallback/internal/callback"
 	"webcallback/internal/sandbox"
+	"webcallback/internal/store"
 	"webcallback/internal/testenv"
 )
 
@@ -366,4 +370,54 @@ func hasOnly(h []callback.Transition, states ...callback.State) bool {
 		}
 	}
 	return true
+}
+
+// TestBudgetGlobal: the daily budget (--daily-minutes) is one for the
+// service: set so that exactly five more calls fit today, twelve requests
+// spread over three instances get five admitted and seven refused
+// (system_busy), as one instance would.
+func TestBudgetGlobal(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// What today holds already (earlier tests on this database): the
+		// billed seconds and the live reservations, each a full minute.
+		now := time.Now()
+		day := now.UTC().Truncate(24 * time.Hour)
+		hours, err := st.StatsByHour(ctx, day, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		used := 0
+		for _, h := range hours {
+			used += h.Billsec
+		}
+		const per, keep = 60, time.Minute + 10*time.Minute
+		id, total, err := st.ReserveBudget(ctx, used, per, math.MaxInt32, keep, now)
+		if err != nil || id == "" {
+			t.Fatalf("probe: %v", err)
+		}
+		st.ReleaseBudget(ctx, id)
+		minutes := (total + 5*per + 59) / 60 // room for exactly five calls of a minute
+
+		in := startInstances(t, 3, dsn, startPBX(t, 0.01), "--daily-minutes", strconv.Itoa(minutes),
+			"--call-limit", "60s", "--call-warning", "10s", "--timezone", "UTC")
+		codes := map[int]int{}
+		for i := range 12 {
+			body := `{"caller":"1390` + digits(t, 7) + `","callee":"1383333` + digits(t, 4) + `"}`
+			resp, _ := do(t, "POST", in[i%3].URL+"/api/v1/callbacks", body)
+			codes[resp.StatusCode]++
+		}
+		t.Logf("budget %d min with %d s used or reserved: %v", minutes, total, codes)
+		if codes[http.StatusCreated] != 5 || codes[http.StatusCreated]+codes[http.StatusServiceUnavailable]+codes[http.StatusTooManyRequests] != 12 {
+			t.Errorf("12 requests over 3 instances: %v; want 5 admitted, 7 refused", codes)
+		}
+	})
 }

@@ -95,6 +95,9 @@ type Config struct {
 	// until its CDR is in, so the budget is never overrun.
 	DailyMinutes int
 	CallLimit    time.Duration
+	// SharedBudget, when set, holds the budget's reservations for every
+	// instance sharing it; nil = this process's memory.
+	SharedBudget SharedBudget
 	// Location is where a day starts (nil = UTC).
 	Location *time.Location
 
