@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ func startProc(t testing.TB, args ...string) *proc {
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGCONT) // a paused process dies too
 		p.cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
@@ -222,14 +224,23 @@ func getRequest(t testing.TB, base, id string) *callback.Request {
 // PBX; the one that placed a connected call is killed (SIGKILL: no
 // clean-up). The other adopts the call within 10 s, follows it to its end
 // (completed, talk time, CDRs) and never originates it again.
-func TestFailoverKill9(t *testing.T) {
+func TestFailoverKill9(t *testing.T) { testFailover(t, false) }
+
+// TestFailoverPaused: the owner is paused (SIGSTOP) long enough to be taken
+// for dead, then resumed: the other instance has adopted the call; the
+// resumed one lets it go (its late writes are refused: the owner writes)
+// and the call ends once, on the adopter.
+func TestFailoverPaused(t *testing.T) { testFailover(t, true) }
+
+func testFailover(t *testing.T, pause bool) {
 	for _, b := range []struct{ name, env string }{{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"}, {"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"}} {
 		t.Run(b.name, func(t *testing.T) {
 			dsn := os.Getenv(b.env)
 			testenv.Require(t, dsn != "", "%s (a %s server) for the failover test", b.env, b.name)
 			testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
-			// The talk lasts 24 s of PBX time, 12 s of wall clock: longer
-			// than the adoption may take (10 s), so the adopter ends it.
+			// The talk lasts 24 s of PBX time, 12 s of wall clock (30 s when
+			// paused): longer than the adoption may take (10 s), so the
+			// adopter ends it.
 			pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: 0.5, Seed: 1})
 			pl, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -249,7 +260,7 @@ func TestFailoverKill9(t *testing.T) {
 			b := startServe(t, flags("b")...)
 
 			resp, err := http.Post(a.url+"/api/v1/callbacks", "application/json",
-				strings.NewReader(`{"caller":"13800001001","callee":"13855550024"}`))
+				strings.NewReader(`{"caller":"13800001001","callee":"`+map[bool]string{false: "13855550024", true: "13855550060"}[pause]+`"}`))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,13 +281,20 @@ func TestFailoverKill9(t *testing.T) {
 			}
 
 			killed := time.Now()
-			a.cmd.Process.Kill()
-			<-a.done
+			if pause {
+				a.cmd.Process.Signal(syscall.SIGSTOP)
+			} else {
+				a.cmd.Process.Kill()
+				<-a.done
+			}
 			var adoptedAfter time.Duration
 			var final *callback.Request
 			for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 				if adoptedAfter == 0 && adoptedLine(b.Log(), r.ID) {
 					adoptedAfter = time.Since(killed)
+					if pause {
+						a.cmd.Process.Signal(syscall.SIGCONT)
+					}
 				}
 				g := getRequest(t, b.url, r.ID)
 				if g.State.Final() {
@@ -297,6 +315,12 @@ func TestFailoverKill9(t *testing.T) {
 			}
 			if n := tap.count(); n != 1 {
 				t.Errorf("%d Originates reached the PBX, want 1", n)
+			}
+			if owner := ownerOf(t, dsn, r.ID); owner != "f"+run+"-b" {
+				t.Errorf("the call's owner in the database: %q, want the adopter", owner)
+			}
+			if pause && !strings.Contains(a.Log(), "letting them go") {
+				t.Errorf("the resumed instance did not let the adopted call go:\n%s", a.Log())
 			}
 			// The CDRs of the call reach the database (b's CDR monitor).
 			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -319,6 +343,21 @@ func adoptedLine(log, id string) bool {
 		}
 	}
 	return false
+}
+
+// ownerOf reads the instance that owns request id.
+func ownerOf(t testing.TB, dsn, id string) string {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	owners, err := st.RequestOwners(context.Background(), []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return owners[id]
 }
 
 // countCDRs counts the stored CDR rows of request id.

@@ -330,6 +330,33 @@ func (e *Engine) Adopt(rs []*callback.Request) error {
 	return nil
 }
 
+// Disown stops following the calls ids without writing anything: another
+// instance has adopted them while this one was taken for dead (paused, or
+// cut off from the database), and only the owner may write their outcome.
+// Their local capacity slots are freed; the service-wide ones are the new
+// owner's. Watchers here see their streams end; a client reconnects and is
+// served from the store. It returns the ids it was following.
+func (e *Engine) Disown(ids []string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		c := e.tr.calls[id]
+		if c == nil {
+			continue
+		}
+		e.tr.remove(c)
+		if c.slot {
+			c.slot = false
+			e.adm.release()
+		}
+		c.gated = false
+		e.hub.end(id)
+		out = append(out, id)
+	}
+	return out
+}
+
 // newCall wraps a request for the engine; r becomes the engine's own copy.
 func (e *Engine) newCall(r *callback.Request) *call {
 	return &call{req: r, limitMS: int(e.cfg.Limit / time.Millisecond), scale: e.cfg.PBXTimeScale, announce: e.cfg.CalleeAnnounce}

@@ -23,11 +23,14 @@ const (
 type FailoverStore interface {
 	RenewLease(ctx context.Context, instance string, expires time.Time) error
 	ClaimOrphans(ctx context.Context, instance string, now time.Time) ([]*callback.Request, error)
+	RequestOwners(ctx context.Context, ids []string) (map[string]string, error)
 }
 
-// Adopter takes over claimed calls ([*callflow.Engine]).
+// Adopter takes over claimed calls and lets go of the calls others
+// adopted ([*callflow.Engine]).
 type Adopter interface {
 	Adopt(rs []*callback.Request) error
+	Disown(ids []string) []string
 }
 
 // EnableFailover makes this instance hold a lease and adopt the calls of
@@ -49,10 +52,20 @@ func (c *Service) runFailover(ctx context.Context) {
 	f := c.failover
 	tick := time.NewTicker(LeaseRenew)
 	defer tick.Stop()
+	var renewed time.Time // the last renewal that succeeded
 	for {
 		now := c.now()
-		if err := f.st.RenewLease(ctx, c.instance, now.Add(LeaseTTL)); err != nil && ctx.Err() == nil {
+		err := f.st.RenewLease(ctx, c.instance, now.Add(LeaseTTL))
+		switch {
+		case err != nil && ctx.Err() == nil:
 			c.log.Warn("renewing this instance's lease", "err", err)
+		case err == nil:
+			if !renewed.IsZero() && now.Sub(renewed) >= LeaseTTL {
+				// The lease ran out meanwhile (a pause, the database out
+				// of reach): others may have adopted our calls.
+				c.fence(ctx)
+			}
+			renewed = now
 		}
 		rs, err := f.st.ClaimOrphans(ctx, c.instance, now)
 		switch {
@@ -74,5 +87,34 @@ func (c *Service) runFailover(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// fence lets go of the calls this instance follows that another instance
+// adopted while this one's lease had run out: only the owner writes a
+// call's outcome.
+func (c *Service) fence(ctx context.Context) {
+	live := c.Service.Live()
+	if len(live) == 0 {
+		return
+	}
+	ids := make([]string, len(live))
+	for i, r := range live {
+		ids[i] = r.ID
+	}
+	owners, err := c.failover.st.RequestOwners(ctx, ids)
+	if err != nil {
+		c.log.Warn("checking the calls of this instance after its lease ran out", "err", err)
+		return
+	}
+	var gone []string
+	for _, id := range ids {
+		if o, ok := owners[id]; ok && o != c.instance && o != "" {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		gone = c.failover.adopter.Disown(gone)
+		c.log.Warn("this instance's lease ran out and others adopted its calls; letting them go", "count", len(gone), "ids", gone)
 	}
 }

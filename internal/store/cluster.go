@@ -94,31 +94,46 @@ func VersionOf(r *callback.Request) RequestVersion {
 // absent): one indexed query, the poll of a watcher on another instance.
 func (s *DB) RequestVersions(ctx context.Context, ids []string) (map[string]RequestVersion, error) {
 	out := make(map[string]RequestVersion, len(ids))
+	err := s.eachByID(ctx, "updated_ms, history_n", ids, func(rows *sql.Rows) error {
+		var id string
+		var v RequestVersion
+		if err := rows.Scan(&id, &v.UpdatedMS, &v.HistoryN); err != nil {
+			return err
+		}
+		out[id] = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: request versions: %w", err)
+	}
+	return out, nil
+}
+
+// eachByID selects id and cols of the requests ids, in chunks within every
+// backend's limits, and calls scan for each row (scan reads id first).
+func (s *DB) eachByID(ctx context.Context, cols string, ids []string, scan func(rows *sql.Rows) error) error {
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := s.db.QueryContext(ctx, s.d.q("SELECT id, updated_ms, history_n FROM callback_request WHERE id IN ("+placeholders(len(args))+")"), args...)
+		rows, err := s.db.QueryContext(ctx, s.d.q("SELECT id, "+cols+" FROM callback_request WHERE id IN ("+placeholders(len(args))+")"), args...)
 		if err != nil {
-			return nil, fmt.Errorf("store: request versions: %w", err)
+			return err
 		}
 		for rows.Next() {
-			var id string
-			var v RequestVersion
-			if err := rows.Scan(&id, &v.UpdatedMS, &v.HistoryN); err != nil {
+			if err := scan(rows); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("store: request versions: %w", err)
+				return err
 			}
-			out[id] = v
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: request versions: %w", err)
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Hangup is a hang-up asked of the instance that owns a call.
@@ -269,4 +284,22 @@ func (s *DB) forUpdateOf(table string) string {
 		return " FOR UPDATE"
 	}
 	return ""
+}
+
+// RequestOwners reads the owning instance of each of ids (missing ones are
+// absent).
+func (s *DB) RequestOwners(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	err := s.eachByID(ctx, "instance", ids, func(rows *sql.Rows) error {
+		var id, inst string
+		if err := rows.Scan(&id, &inst); err != nil {
+			return err
+		}
+		out[id] = inst
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: request owners: %w", err)
+	}
+	return out, nil
 }
