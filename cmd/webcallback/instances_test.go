@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"webcallback/internal/amitap"
 	"webcallback/internal/callback"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
@@ -151,60 +150,6 @@ func TestSQLiteSingleInstance(t *testing.T) {
 	startServe(t, "--db", db) // the lock died with the first
 }
 
-// originateCounter is a TCP proxy in front of an AMI server that counts the
-// Originate actions the clients send through it.
-type originateCounter struct {
-	ln net.Listener
-	mu sync.Mutex
-	n  int
-}
-
-func countOriginates(t testing.TB, target string) *originateCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc := &originateCounter{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { io.Copy(c, s); c.Close() }()
-			go func() {
-				defer s.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if strings.EqualFold(strings.TrimSpace(line), "Action: Originate") {
-						oc.mu.Lock()
-						oc.n++
-						oc.mu.Unlock()
-					}
-					if _, werr := s.Write([]byte(line)); err != nil || werr != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return oc
-}
-
-func (oc *originateCounter) count() int {
-	oc.mu.Lock()
-	defer oc.mu.Unlock()
-	return oc.n
-}
-
 // getRequest reads a request through the API of base.
 func getRequest(t testing.TB, base, id string) *callback.Request {
 	t.Helper()
@@ -248,13 +193,17 @@ func testFailover(t *testing.T, pause bool) {
 			}
 			go pbx.Serve(pl)
 			t.Cleanup(func() { pbx.Close() })
-			tap := countOriginates(t, pl.Addr().String())
+			tap, err := amitap.New(pl.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tap.Close() })
 			var rnd [4]byte
 			rand.Read(rnd[:])
 			run := hex.EncodeToString(rnd[:])
 			flags := func(name string) []string {
-				return []string{"--db", dsn, "--ami", "tcp://wcb:sandbox-secret@" + tap.ln.Addr().String(), "--instance", "f" + run + "-" + name,
-					"--limits", "off", "--pow", "off", "--lang", "en", "--log-level", "debug"}
+				return []string{"--db", dsn, "--ami", "tcp://wcb:sandbox-secret@" + tap.Addr(), "--instance", "f" + run + "-" + name,
+					"--limits", "off", "--pow", "off", "--daily-minutes", "0", "--lang", "en", "--log-level", "debug"}
 			}
 			a := startServe(t, flags("a")...)
 			b := startServe(t, flags("b")...)
@@ -306,14 +255,14 @@ func testFailover(t *testing.T, pause bool) {
 				}
 			}
 			t.Logf("adopted %v after the kill; final %s/%s billsec %d; Originates %d", adoptedAfter.Round(10*time.Millisecond),
-				final.State, final.Reason, final.Billsec, tap.count())
+				final.State, final.Reason, final.Billsec, tap.Originates())
 			if adoptedAfter == 0 || adoptedAfter > 10*time.Second {
 				t.Errorf("adopted %v after the kill, want within 10 s", adoptedAfter)
 			}
 			if final.State != callback.StateCompleted || final.Billsec <= 0 {
 				t.Errorf("final %s/%s billsec %d, want completed with talk time", final.State, final.Reason, final.Billsec)
 			}
-			if n := tap.count(); n != 1 {
+			if n := tap.Originates(); n != 1 {
 				t.Errorf("%d Originates reached the PBX, want 1", n)
 			}
 			if owner := ownerOf(t, dsn, r.ID); owner != "f"+run+"-b" {

@@ -83,7 +83,7 @@ func startInstances(t testing.TB, n int, dsn, ami string, extra ...string) []*ap
 		flags := []string{
 			"--db", dsn, "--ami", ami, "--instance", "c" + run + "-" + string(rune('a'+i)),
 			"--callee-ring", "1h", "--call-limit", "20s", "--call-warning", "5s", "--max-cps", "1000", "--lang", "en",
-			"--limits", "off", "--pow", "off", "--admin-token", "cluster-test-admin-token",
+			"--limits", "off", "--pow", "off", "--daily-minutes", "0", "--admin-token", "cluster-test-admin-token",
 		}
 		var log *slog.Logger
 		if os.Getenv("CLUSTER_TEST_LOG") != "" {
