@@ -147,7 +147,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	// live progress on any instance (docs/scale-out.md).
 	a.Cluster = cluster.New(a.Engine, a.Store, s.Instance, log)
 	if a.Store.MultiInstance() {
-		a.Cluster.EnableFailover(a.Store, a.Engine)
+		a.Cluster.EnableFailover(a.Store, a.Engine, a.PBX.Addr)
 	}
 	a.Cluster.Start(bg)
 	a.workers.Add(1)

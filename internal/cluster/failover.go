@@ -8,7 +8,8 @@ import (
 )
 
 // Leases: each instance renews its lease every LeaseRenew; one whose lease
-// is LeaseTTL old is dead, and the first instance to sweep after that
+// is LeaseTTL old is dead, and the first instance on its PBX node (the
+// same --ami address) to sweep after that
 // (every LeaseRenew) claims its unfinished calls in the database and
 // follows them. A kill -9 is thus noticed within LeaseTTL + LeaseRenew
 // (8 s), and the calls are followed from then on: the PBX's channels are
@@ -21,8 +22,8 @@ const (
 
 // FailoverStore is what failover needs of the database ([*store.DB]).
 type FailoverStore interface {
-	RenewLease(ctx context.Context, instance string, expires time.Time) error
-	ClaimOrphans(ctx context.Context, instance string, now time.Time) ([]*callback.Request, error)
+	RenewLease(ctx context.Context, instance, node string, expires time.Time) error
+	ClaimOrphans(ctx context.Context, instance, node string, now time.Time) ([]*callback.Request, error)
 	RequestOwners(ctx context.Context, ids []string) (map[string]string, error)
 }
 
@@ -33,17 +34,19 @@ type Adopter interface {
 	Disown(ids []string) []string
 }
 
-// EnableFailover makes this instance hold a lease and adopt the calls of
-// dead instances: only where several instances share the database (not on
-// SQLite, where one instance runs and adopts its own calls at start). Call
-// it before Start.
-func (c *Service) EnableFailover(st FailoverStore, a Adopter) {
-	c.failover = &failover{st: st, adopter: a}
+// EnableFailover makes this instance, connected to the PBX node (its AMI
+// address), hold a lease and adopt the calls of dead instances on the same
+// node: only where several instances share the database (not on SQLite,
+// where one instance runs and adopts its own calls at start). Call it
+// before Start.
+func (c *Service) EnableFailover(st FailoverStore, a Adopter, node string) {
+	c.failover = &failover{st: st, adopter: a, node: node}
 }
 
 type failover struct {
 	st      FailoverStore
 	adopter Adopter
+	node    string
 }
 
 // runFailover renews the lease and sweeps for dead instances' calls until
@@ -55,7 +58,7 @@ func (c *Service) runFailover(ctx context.Context) {
 	var renewed time.Time // the last renewal that succeeded
 	for {
 		now := c.now()
-		err := f.st.RenewLease(ctx, c.instance, now.Add(LeaseTTL))
+		err := f.st.RenewLease(ctx, c.instance, f.node, now.Add(LeaseTTL))
 		switch {
 		case err != nil && ctx.Err() == nil:
 			c.log.Warn("renewing this instance's lease", "err", err)
@@ -67,7 +70,7 @@ func (c *Service) runFailover(ctx context.Context) {
 			}
 			renewed = now
 		}
-		rs, err := f.st.ClaimOrphans(ctx, c.instance, now)
+		rs, err := f.st.ClaimOrphans(ctx, c.instance, f.node, now)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			c.log.Warn("looking for calls of dead instances", "err", err)

@@ -215,13 +215,14 @@ func (s *DB) TakeHangups(ctx context.Context, instance string) ([]Hangup, error)
 	return out, nil
 }
 
-// RenewLease records that instance is alive until expires.
-func (s *DB) RenewLease(ctx context.Context, instance string, expires time.Time) error {
+// RenewLease records that instance, connected to the PBX node, is alive
+// until expires.
+func (s *DB) RenewLease(ctx context.Context, instance, node string, expires time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.d.q(s.d.lockRow("instance_lease", "instance")), clip(instance, 64)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.d.q("UPDATE instance_lease SET expires_ms = ? WHERE instance = ?"), ms(expires), clip(instance, 64))
+		_, err := tx.ExecContext(ctx, s.d.q("UPDATE instance_lease SET expires_ms = ?, node = ? WHERE instance = ?"), ms(expires), clip(node, 200), clip(instance, 64))
 		return err
 	})
 	if err != nil {
@@ -231,17 +232,18 @@ func (s *DB) RenewLease(ctx context.Context, instance string, expires time.Time)
 }
 
 // ClaimOrphans reassigns to instance the unfinished requests of instances
-// whose lease expired before now (dead: killed, or cut off from the
-// database), and returns them. Row locks make each request claimed by one
+// connected to the same PBX node whose lease expired before now (dead:
+// killed, or cut off from the database), and returns them: only an
+// instance on the call's node sees its channels and events. Row locks make each request claimed by one
 // instance only, however many sweep at once. Requests without an instance
 // yet (admitted, not yet handed to an engine) are left alone.
-func (s *DB) ClaimOrphans(ctx context.Context, instance string, now time.Time) ([]*callback.Request, error) {
+func (s *DB) ClaimOrphans(ctx context.Context, instance, node string, now time.Time) ([]*callback.Request, error) {
 	var ids []any
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
 		rows, err := tx.QueryContext(ctx, s.d.q(`SELECT r.id FROM callback_request r
   JOIN instance_lease l ON l.instance = r.instance
-  WHERE r.state NOT IN `+finalStates+` AND r.instance <> ? AND l.expires_ms < ?`+s.forUpdateOf("r")), instance, ms(now))
+  WHERE r.state NOT IN `+finalStates+` AND r.instance <> ? AND l.expires_ms < ? AND l.node = ?`+s.forUpdateOf("r")), instance, ms(now), clip(node, 200))
 		if err != nil {
 			return err
 		}

@@ -8,9 +8,12 @@ CREATE TABLE callback_hangup (
   at_ms bigint NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
--- instance_lease: each running instance renews its row; an instance whose
--- lease expired is dead, and another one adopts its unfinished calls.
+-- instance_lease: each running instance renews its row (node: the PBX it
+-- is connected to, its --ami address); an instance whose
+-- lease expired is dead, and another one on the same node adopts its
+-- unfinished calls.
 CREATE TABLE instance_lease (
   instance varchar(64) NOT NULL PRIMARY KEY,
-  expires_ms bigint NOT NULL default 0
+  expires_ms bigint NOT NULL default 0,
+  node varchar(200) NOT NULL default ''
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
