@@ -9,7 +9,8 @@
 #   .ci/db.sh env     print the export lines of the running servers
 #
 # Use:  eval "$(.ci/db.sh start)"; go test ./internal/store/...; .ci/db.sh stop
-# The wcbbench databases (WEBCALLBACK_BENCH_*) are for the store benchmarks,
+# wcbtest_outage (WEBCALLBACK_TEST_*_OUTAGE) is for the tests that make a
+# database refuse writes. The wcbbench databases (WEBCALLBACK_BENCH_*) are for the store benchmarks,
 # which keep their generated history between runs.
 #
 # Settings (env): DBDIR (default /tmp/webcallback-db), MYSQL_PORT (3407),
@@ -75,6 +76,7 @@ start_mysql() {
 	mariadb --no-defaults -uroot --socket="$d/mysqld.sock" <<-SQL
 		CREATE DATABASE IF NOT EXISTS wcbtest CHARACTER SET utf8mb4;
 		CREATE DATABASE IF NOT EXISTS wcbbench CHARACTER SET utf8mb4;
+		CREATE DATABASE IF NOT EXISTS wcbtest_outage CHARACTER SET utf8mb4;
 		CREATE DATABASE IF NOT EXISTS wcbcluster CHARACTER SET utf8mb4;
 		CREATE USER IF NOT EXISTS 'wcb'@'127.0.0.1' IDENTIFIED BY 'wcbpass';
 		CREATE USER IF NOT EXISTS 'wcb'@'localhost' IDENTIFIED BY 'wcbpass';
@@ -82,11 +84,14 @@ start_mysql() {
 		GRANT ALL ON wcbtest.* TO 'wcb'@'localhost';
 		GRANT ALL ON wcbbench.* TO 'wcb'@'127.0.0.1';
 		GRANT ALL ON wcbbench.* TO 'wcb'@'localhost';
+		GRANT ALL ON wcbtest_outage.* TO 'wcb'@'127.0.0.1';
+		GRANT ALL ON wcbtest_outage.* TO 'wcb'@'localhost';
 		GRANT ALL ON wcbcluster.* TO 'wcb'@'127.0.0.1';
 		GRANT ALL ON wcbcluster.* TO 'wcb'@'localhost';
 	SQL
 	echo "export WEBCALLBACK_TEST_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbtest" >>"$ENVFILE"
 	echo "export WEBCALLBACK_BENCH_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbbench" >>"$ENVFILE"
+	echo "export WEBCALLBACK_TEST_MYSQL_OUTAGE=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbtest_outage" >>"$ENVFILE"
 	# The scale-out tests' own database: the store suite empties and drops
 	# the tables of wcbtest while they may run (go test runs packages at once).
 	echo "export WEBCALLBACK_TEST_CLUSTER_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbcluster" >>"$ENVFILE"
@@ -115,13 +120,14 @@ start_pg() {
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE ROLE wcb LOGIN PASSWORD 'wcbpass'"
 	"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='wcbtest'" | grep -q 1 ||
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE wcbtest OWNER wcb"
-	"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='wcbbench'" | grep -q 1 ||
-		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE wcbbench OWNER wcb"
-	"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='wcbcluster'" | grep -q 1 ||
-		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE wcbcluster OWNER wcb"
+	for db in wcbbench wcbtest_outage wcbcluster; do
+		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 ||
+			"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $db OWNER wcb"
+	done
 	echo "export WEBCALLBACK_TEST_POSTGRES=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbtest?sslmode=disable" >>"$ENVFILE"
 	echo "export WEBCALLBACK_TEST_CLUSTER_POSTGRES=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbcluster?sslmode=disable" >>"$ENVFILE"
 	echo "export WEBCALLBACK_BENCH_POSTGRES=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbbench?sslmode=disable" >>"$ENVFILE"
+	echo "export WEBCALLBACK_TEST_POSTGRES_OUTAGE=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbtest_outage?sslmode=disable" >>"$ENVFILE"
 	log "PostgreSQL up on 127.0.0.1:$PG_PORT"
 }
 

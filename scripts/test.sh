@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh Debian machine (as root):
 # installs what the tests need (MariaDB, PostgreSQL, Chromium, espeak-ng,
-# sox), starts throw-away database servers on loopback, runs go vet and every
-# test with the race detector (fuzz seed corpora included), then stops the
-# servers. Go modules come through the module proxy.
+# sox, nginx, Caddy), starts throw-away database servers on loopback, runs
+# go vet and every test with the race detector (fuzz seed corpora
+# included), then stops the servers. Go modules come through the module proxy.
 #
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh ./ami/...  # only some packages (servers still started)
@@ -16,6 +16,10 @@ command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need+=(sox libsox-fmt-all)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v caddy >/dev/null 2>&1 || need+=(caddy)
+# A CJK font, so the zh screenshots of the browser tests show the text.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "== installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

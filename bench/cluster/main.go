@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +77,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer tap.Close()
 
+	// Each instance's spool in a directory of the run's own, removed after.
+	spools, err := os.MkdirTemp("", "wcb-bench-cluster-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(spools)
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var urls []string
@@ -87,7 +95,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err := l.Parse([]string{"--db", *db, "--ami", "tcp://wcb:bench-secret@" + tap.Addr(), "--config=",
 			"--instance", fmt.Sprintf("bench%s-%d", stamp, i), "--limits", "off", "--pow", "off", "--daily-minutes", "0", "--lang", "en",
 			"--max-concurrent", strconv.Itoa(*maxConc), "--max-cps", strconv.FormatFloat(*maxCPS, 'g', -1, 64),
-			"--queue-size", strconv.Itoa(*calls), "--queue-wait", "60s"}); err != nil {
+			"--queue-size", strconv.Itoa(*calls), "--queue-wait", "60s", "--spool-dir", filepath.Join(spools, strconv.Itoa(i))}); err != nil {
 			return err
 		}
 		a, err := app.New(ctx, l.S, slog.New(slog.DiscardHandler))

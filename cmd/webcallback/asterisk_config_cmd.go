@@ -23,10 +23,11 @@ func init() {
 func runAsteriskConfig(ctx context.Context, args []string) error {
 	l := config.NewLoader("asterisk-config")
 	l.FS.Usage = func() {
-		fmt.Fprintf(l.FS.Output(), "usage: webcallback asterisk-config [--out DIR] [settings]\n\n"+
-			"Renders manager.conf, pjsip.conf, extensions.conf, cdr.conf, cdr_manager.conf and\n"+
-			"modules.conf for Asterisk 20/22 from the service's settings (flags, WEBCALLBACK_* env,\n"+
-			"--config file). See docs/asterisk.md.\n\n")
+		fmt.Fprintf(l.FS.Output(), "usage: webcallback asterisk-config [--out DIR | --install] [settings]\n\n"+
+			"Renders %s for Asterisk 20/22 from the service's settings (flags, WEBCALLBACK_* env,\n"+
+			"--config file: give it the file serve reads, so both agree). --install writes them into\n"+
+			"%s and the prompts (zh, en) into %s, from this binary alone.\n"+
+			"See docs/asterisk.md.\n\n", strings.Join(asterisk.Files, ", "), asterisk.DefaultConfDir, asterisk.DefaultSoundsDir)
 		l.PrintHelp(l.FS.Output())
 	}
 	if err := l.Parse(args); err != nil {
@@ -48,6 +49,9 @@ func runAsteriskConfig(ctx context.Context, args []string) error {
 	if strings.HasPrefix(l.S.AMI, "tls://") {
 		fmt.Fprintf(os.Stderr, "asterisk-config: WARNING: --ami is tls://, but manager.conf is rendered for plain TCP: add tlsenable=yes, tlsbindaddr, tlscertfile and tlsprivatekey to its [general] (see docs/asterisk.md)\n")
 	}
+	if k.Install && k.Out == "" {
+		k.Out = asterisk.DefaultConfDir
+	}
 	if k.Out == "" {
 		return asterisk.WriteBundle(os.Stdout, files)
 	}
@@ -55,6 +59,14 @@ func runAsteriskConfig(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "asterisk-config: wrote %s into %s\n", strings.Join(asterisk.Files, ", "), k.Out)
+	if !k.Install {
+		return nil
+	}
+	written, err := asterisk.InstallSounds(k.SoundsDir, s)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "asterisk-config: wrote %d prompts into %s/{%s}\n", len(written), k.SoundsDir, strings.Join(asterisk.Languages, ","))
 	return nil
 }
 
@@ -111,6 +123,18 @@ func kitSettings(cs *config.Settings) (asterisk.Settings, error) {
 	s.AMIBind = net.JoinHostPort(amiHost, amiPort)
 	if k.AMIBind != "" {
 		s.AMIBind = k.AMIBind
+	}
+	if cs.CDRSource == "table" {
+		// Asterisk writes every CDR into the table the service reads.
+		target := cs.CDRTable
+		if target == "" {
+			target = cs.DB
+		}
+		cdr, err := asterisk.ParseCDRDatabase(target)
+		if err != nil {
+			return s, fmt.Errorf("--db / --cdr-table-db: %w", err)
+		}
+		s.CDR = cdr
 	}
 	s.AMIPermit = k.AMIPermit
 	if s.AMIPermit == "" {

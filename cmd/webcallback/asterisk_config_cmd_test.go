@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"webcallback/deploy/asterisk"
+	"webcallback/internal/config"
 )
 
 func TestAsteriskConfigCommand(t *testing.T) {
@@ -99,5 +101,53 @@ func TestAsteriskConfigCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAsteriskConfigInstall: one settings file serves asterisk-config and
+// serve (so the dialplan's limit, warning, trunk and language are the
+// service's), and --install puts the configuration and every prompt in
+// place from the binary alone, the configured warning's composed.
+func TestAsteriskConfigInstall(t *testing.T) {
+	dir := t.TempDir()
+	settings := filepath.Join(dir, "webcallback.conf")
+	err := os.WriteFile(settings, []byte(strings.Join([]string{
+		"# one file for serve and asterisk-config",
+		"ami = tcp://webcallback:Long-secret-123456@127.0.0.1:5038",
+		"call-limit = 90s", "call-warning = 7s", "lang = en", "trunk = carrier",
+		"listen = 127.0.0.1:8080", "sip-bind = 0.0.0.0:5070",
+	}, "\n")+"\n"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etc, snd := filepath.Join(dir, "etc"), filepath.Join(dir, "sounds")
+	if err := runAsteriskConfig(context.Background(), []string{"--config", settings, "--install", "--out", etc, "--sounds-dir", snd}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range asterisk.Files {
+		if _, err := os.Stat(filepath.Join(etc, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	ext, _ := os.ReadFile(filepath.Join(etc, "extensions.conf"))
+	for _, want := range []string{"Set(WCB_LIMIT_MS=90000)", "Set(WCB_WARN_MS=7000)", "Set(WCB_LANG=en)", "@carrier,", "exten => 7000,1,Return(TimeLeft7)"} {
+		if !strings.Contains(string(ext), want) {
+			t.Errorf("extensions.conf lacks %s", want)
+		}
+	}
+	for _, lang := range asterisk.Languages {
+		for _, f := range []string{"TimeLeft7.wav", "Welcome.ulaw", "TimeAlmostUp.gsm"} {
+			if _, err := os.Stat(filepath.Join(snd, lang, f)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	// serve reads the same file and gets the same call settings.
+	l := config.NewLoader("serve")
+	if err := l.Parse([]string{"--config", settings}); err != nil {
+		t.Fatal(err)
+	}
+	if s := l.S; s.CallLimit != 90*time.Second || s.CallWarning != 7*time.Second || s.Lang != "en" || s.Trunk != "carrier" {
+		t.Errorf("serve read limit %v warning %v lang %s trunk %s", s.CallLimit, s.CallWarning, s.Lang, s.Trunk)
 	}
 }

@@ -84,6 +84,11 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// its own: Start adopts the unfinished requests of its own instance,
 	// and a one-shot call must never take over the service's calls.
 	s.Instance = oneShotInstance(s.Instance)
+	if s.SpoolDir == "" {
+		// A spool is one process's: never the running service's.
+		dir, _ := s.Spool()
+		s.SpoolDir = dir + "-call"
+	}
 	log := s.Logger(stderr)
 	a, err := app.New(ctx, s, log, app.BesideService())
 	if err != nil {

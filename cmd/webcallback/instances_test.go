@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,23 +20,17 @@ import (
 
 	"webcallback/internal/amitap"
 	"webcallback/internal/callback"
+	"webcallback/internal/pbxcdr"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
 	"webcallback/internal/testenv"
 )
 
 // runMainEnv makes the test binary run main (the real webcallback) when a
-// test starts it as a subprocess: a process to kill -9, a lock that dies
-// with it, without building the binary separately.
-const runMainEnv = "WEBCALLBACK_TEST_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+// test starts it as a subprocess (TestMain, outage_test.go): a process to
+// kill -9, a lock that dies with it, without building the binary
+// separately.
+const runMainEnv = "WEBCALLBACK_TEST_MAIN"
 
 // proc is a webcallback subprocess.
 type proc struct {
@@ -94,12 +89,14 @@ func startProc(t testing.TB, args ...string) *proc {
 	return p
 }
 
-// startServe runs `webcallback serve` on a free port and waits until it
+// startInstance runs `webcallback serve` on a free port and waits until it
 // answers /healthz.
-func startServe(t testing.TB, args ...string) *proc {
+func startInstance(t testing.TB, args ...string) *proc {
 	t.Helper()
 	addr := freePort(t)
-	p := startProc(t, append([]string{"serve", "--listen", addr}, args...)...)
+	// A spool of its own (by default data/spool/<instance>, under the
+	// package's source directory here).
+	p := startProc(t, append([]string{"serve", "--listen", addr, "--spool-dir", t.TempDir()}, args...)...)
 	p.url = "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -127,7 +124,7 @@ func startServe(t testing.TB, args ...string) *proc {
 func TestSQLiteSingleInstance(t *testing.T) {
 	testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
 	db := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
-	first := startServe(t, "--db", db)
+	first := startInstance(t, "--db", db)
 
 	second := startProc(t, "serve", "--listen", freePort(t), "--db", db)
 	select {
@@ -147,11 +144,11 @@ func TestSQLiteSingleInstance(t *testing.T) {
 
 	first.cmd.Process.Kill() // SIGKILL
 	<-first.done
-	startServe(t, "--db", db) // the lock died with the first
+	startInstance(t, "--db", db) // the lock died with the first
 }
 
-// getRequest reads a request through the API of base.
-func getRequest(t testing.TB, base, id string) *callback.Request {
+// getCallback reads a request through the API of base.
+func getCallback(t testing.TB, base, id string) *callback.Request {
 	t.Helper()
 	resp, err := http.Get(base + "/api/v1/callbacks/" + id)
 	if err != nil {
@@ -186,7 +183,11 @@ func testFailover(t *testing.T, pause bool) {
 			// The talk lasts 24 s of PBX time, 12 s of wall clock (30 s when
 			// paused): longer than the adoption may take (10 s), so the
 			// adopter ends it.
-			pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: 0.5, Seed: 1})
+			// The PBX writes its CDRs into the shared database, as Asterisk
+			// with the kit's CDR backend does for --cdr-source table (the
+			// default): whichever instance owns the call, the rows land.
+			cdrs := pbxCDRWriter(t, dsn)
+			pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: 0.5, Seed: 1, CDRSink: cdrs.Sink})
 			pl, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -205,8 +206,8 @@ func testFailover(t *testing.T, pause bool) {
 				return []string{"--db", dsn, "--ami", "tcp://wcb:sandbox-secret@" + tap.Addr(), "--instance", "f" + run + "-" + name,
 					"--limits", "off", "--pow", "off", "--daily-minutes", "0", "--lang", "en", "--log-level", "debug"}
 			}
-			a := startServe(t, flags("a")...)
-			b := startServe(t, flags("b")...)
+			a := startInstance(t, flags("a")...)
+			b := startInstance(t, flags("b")...)
 
 			resp, err := http.Post(a.url+"/api/v1/callbacks", "application/json",
 				strings.NewReader(`{"caller":"13800001001","callee":"`+map[bool]string{false: "13855550024", true: "13855550060"}[pause]+`"}`))
@@ -220,7 +221,7 @@ func testFailover(t *testing.T, pause bool) {
 				t.Fatalf("POST: %s", resp.Status)
 			}
 			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-				g := getRequest(t, b.url, r.ID)
+				g := getCallback(t, b.url, r.ID)
 				if g.State == callback.StateConnected {
 					break
 				}
@@ -245,7 +246,7 @@ func testFailover(t *testing.T, pause bool) {
 						a.cmd.Process.Signal(syscall.SIGCONT)
 					}
 				}
-				g := getRequest(t, b.url, r.ID)
+				g := getCallback(t, b.url, r.ID)
 				if g.State.Final() {
 					final = g
 					break
@@ -282,6 +283,35 @@ func testFailover(t *testing.T, pause bool) {
 			}
 		})
 	}
+}
+
+// pbxCDRWriter is a sandbox PBX's database CDR backend writing into the
+// cdr table of dsn until the test ends.
+func pbxCDRWriter(t *testing.T, dsn string) *pbxcdr.Writer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil { // the cdr table, before any instance runs
+		cancel()
+		st.Close()
+		t.Fatal(err)
+	}
+	w := pbxcdr.New(st, slog.New(slog.DiscardHandler), nil)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	t.Cleanup(func() { // after the PBX closed (cleanups run last first)
+		sctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		w.Stop(sctx)
+		stop()
+		cancel()
+		<-done
+		st.Close()
+	})
+	return w
 }
 
 // adoptedLine reports whether log says id was adopted.

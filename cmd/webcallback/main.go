@@ -64,9 +64,20 @@ func main() {
 	os.Exit(report(os.Stderr, cmd.name, cmd.run(ctx, os.Args[2:])))
 }
 
+// exitError is an outcome with an exit status of its own (migrate --check's
+// 3 for pending migrations).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
 // report prints err, one line per problem, each naming the command, and
-// returns the exit status: 0 for none (or --help), 2 for a bad setting, 1
-// for anything else (an unreachable database or AMI, a call that failed).
+// returns the exit status: 0 for none (or --help), 2 for a bad setting, an
+// exitError's own, 1 for anything else (an unreachable database or AMI, a
+// call that failed).
 func report(w io.Writer, name string, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -77,6 +88,10 @@ func report(w io.Writer, name string, err error) int {
 	var bad *config.SettingError
 	if errors.As(err, &bad) {
 		return 2
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
 	}
 	return 1
 }

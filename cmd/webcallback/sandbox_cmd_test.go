@@ -31,7 +31,7 @@ func TestParseSandboxFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(sandboxSecretEnv, tt.env)
-			cfg, listen, err := parseSandboxFlags(tt.args, io.Discard)
+			cfg, listen, _, err := parseSandboxFlags(tt.args, io.Discard)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"time"
 
 	"webcallback/internal/app"
 	"webcallback/internal/config"
+	"webcallback/internal/sdnotify"
 )
 
 func init() {
@@ -45,9 +47,34 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
+	// systemd (Type=notify): ready once the database and the PBX answer
+	// and the port is bound; stopping as soon as the stop begins.
+	notify(log, sdnotify.Ready, sdnotify.Status("serving on "+ln.Addr().String()))
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			notify(log, sdnotify.Stopping, sdnotify.Status("stopping: no new requests; live calls continue in the PBX"))
+		case <-stopped:
+		}
+	}()
 	serveErr := a.Serve(ctx, ln)
-	cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	cctx, cancel := context.WithTimeout(context.Background(), closeWait)
 	defer cancel()
 	a.Close(cctx)
 	return serveErr
+}
+
+// closeWait bounds the stop after the HTTP server has shut down (up to
+// 10 s): the engine, the CDRs already received (up to 10 s), the store.
+// The systemd unit's TimeoutStopSec leaves room for both.
+const closeWait = 15 * time.Second
+
+// notify tells systemd the state when it runs the service; a failure is
+// logged, never fatal (the service works without a supervisor).
+func notify(log *slog.Logger, state ...string) {
+	if _, err := sdnotify.Notify(state...); err != nil {
+		log.Warn("systemd notification failed", "err", err)
+	}
 }

@@ -32,6 +32,12 @@ func TestStartupRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	// A SQLite database that existed (its marker is there) and is gone.
+	lostDir := t.TempDir()
+	lost := filepath.Join(lostDir, "lost.db")
+	os.WriteFile(filepath.Join(lostDir, ".lost.db.created"), []byte("webcallback on 2026-12-01T00:00:00Z\n"), 0o600)
+	notADir := filepath.Join(lostDir, "file")
+	os.WriteFile(notADir, nil, 0o600)
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(notPEM, []byte("not a certificate"), 0o600)
 
@@ -110,6 +116,12 @@ func TestStartupRefusals(t *testing.T) {
 		{[]string{"--log-level", "loud"}, 2, "--log-level"},
 		{[]string{"--log-format", "xml"}, 2, "--log-format"},
 		{[]string{"--limit-per-ip", "lots"}, 2, "--limit-per-ip"},
+		{[]string{"--max-streams-per-ip", "0"}, 2, "--max-streams-per-ip"},
+		{[]string{"--max-streams", "10", "--max-streams-per-ip", "11"}, 2, "--max-streams-per-ip"},
+		{[]string{"--max-conns", "0"}, 2, "--max-conns"},
+		{[]string{"--max-conns", "-1"}, 2, "--max-conns"},
+		{[]string{"--max-conns-per-ip", "0"}, 2, "--max-conns-per-ip"},
+		{[]string{"--max-conns", "100", "--max-conns-per-ip", "101"}, 2, "--max-conns-per-ip"},
 		{[]string{"--limit-per-caller", "5/1000h"}, 2, "--limit-per-caller"},
 		// URLs, CIDRs, addresses.
 		{[]string{"--trusted-proxies", "10.0.0.0/33"}, 2, "--trusted-proxies"},
@@ -129,9 +141,17 @@ func TestStartupRefusals(t *testing.T) {
 		{[]string{"--admin-token", "short"}, 2, "--admin-token"},
 		{[]string{"--admin-token-file", "/nonexistent/token"}, 2, "--admin-token-file"},
 		{[]string{"--cdr-source", "csv"}, 2, "--cdr-source"},
-		{[]string{"--cdr-source", "table"}, 2, "--cdr-table-db"},
+		{[]string{"--cdr-source", "table", "--cdr-table-db", "oracle://x"}, 2, "--cdr-table-db"},
 		{[]string{"--db", ""}, 2, "--db"},
 		{[]string{"--db", "oracle://x"}, 2, "--db"},
+		{[]string{"--db-create=maybe"}, 2, "--db-create"},
+		{[]string{"--spool-max-mb", "0"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-max-mb", "-5"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-max-mb", "9999999"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-max-mb", "lots"}, 2, "--spool-max-mb"},
+		{[]string{"--spool-dir", filepath.Join(notADir, "spool")}, 2, "--spool-dir"},
+		// The database is gone where one existed: never start empty.
+		{[]string{"--db", "sqlite:" + lost}, 1, "--db-create"},
 		{[]string{"--config", "/nonexistent/webcallback.conf"}, 2, "settings file"},
 		{[]string{"--no-such-setting", "1"}, 2, "no-such-setting"},
 		{[]string{"stray"}, 2, "unexpected arguments"},
@@ -189,8 +209,8 @@ func TestSubcommandHelp(t *testing.T) {
 			[]string{"--db string", "env WEBCALLBACK_DB"}, []string{"--ami", "--call-limit"}},
 		{"stats show", func(b *bytes.Buffer) error { return statsCommand(ctx, []string{"show", "--help"}, io.Discard, b) },
 			[]string{"--what string", "--region string"}, []string{"--ami", "--listen"}},
-		{"sandbox", func(b *bytes.Buffer) error { _, _, err := parseSandboxFlags([]string{"--help"}, b); return err },
-			[]string{"-time-scale", "(default 1)"}, []string{"-db"}},
+		{"sandbox", func(b *bytes.Buffer) error { _, _, _, err := parseSandboxFlags([]string{"--help"}, b); return err },
+			[]string{"-time-scale", "(default 1)", "-cdr-db"}, []string{" -db"}},
 	} {
 		var b bytes.Buffer
 		if err := c.run(&b); report(io.Discard, c.name, err) != 0 {

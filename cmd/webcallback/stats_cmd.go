@@ -28,7 +28,9 @@ const statsUsage = `usage: webcallback stats <subcommand> [settings]
 
   rebuild           recompute the per-number table from the cdr table (the result
                     equals what the monitor built incrementally)
-  show <number>     print a number's counters and manual override
+  show <number>     print a number's counters, manual override and every quota
+                    (counter, limit, refused or not, when it resets): why the
+                    service refuses it (give serve's --config for its quotas)
   list              print the per-number table, most recent caller first (--limit)
   export            write CSV to stdout: --what numbers (per-number table, default),
                     --what cdr (Asterisk Master.csv format; --from/--to, YYYY-MM-DD
@@ -128,6 +130,7 @@ type statsReader interface {
 	NumberStats(ctx context.Context, number string, now time.Time) (*store.NumberStats, error)
 	ListNumberStats(ctx context.Context, limit, offset int) ([]store.NumberStats, error)
 	ListDoNotCall(ctx context.Context, limit, offset int) ([]store.DoNotCall, error)
+	Quotas(ctx context.Context, number string, rules *store.Rules, now time.Time) ([]store.Quota, error)
 	cdrSearcher
 }
 
@@ -156,7 +159,47 @@ func showNumber(ctx context.Context, st statsReader, typed string, s *config.Set
 		}
 	}
 	printStats(w, rows, s.Location())
-	return nil
+	fmt.Fprintln(w)
+	return printQuotas(ctx, st, keys[0], s, w)
+}
+
+// printQuotas says why the service would refuse number now: every quota of
+// the settings' rules (serve's, given the same --config), counted as the
+// service counts them, with when each resets.
+func printQuotas(ctx context.Context, st statsReader, number string, s *config.Settings, w io.Writer) error {
+	rules := s.Rules()
+	if rules == nil {
+		fmt.Fprintln(w, "quotas: none (--limits off)")
+		return nil
+	}
+	qs, err := st.Quotas(ctx, number, rules, time.Now())
+	if err != nil {
+		return err
+	}
+	loc := s.Location()
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "QUOTA\tUSED\tLIMIT\tSTATE\tRESETS (%s)\n", loc)
+	for _, q := range qs {
+		state, reset, used, limit := "ok", "never", fmt.Sprint(q.Used), fmt.Sprint(q.Limit)
+		if q.Refused {
+			state = "REFUSED"
+		}
+		if q.ResetAt != nil {
+			reset = q.ResetAt.In(loc).Format(time.DateTime)
+		}
+		if q.Rule == store.RuleCallerCooldown {
+			// Used is the seconds since the last request, Limit the cooldown.
+			used, limit = "-", (time.Duration(q.Limit) * time.Second).String()
+			if q.Used >= 0 {
+				used = (time.Duration(q.Used) * time.Second).String() + " ago"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", q.Rule, used, limit, state, reset)
+	}
+	if len(qs) == 0 {
+		fmt.Fprintln(tw, "(no quota set)")
+	}
+	return tw.Flush()
 }
 
 func onlyDigits(s string) string {
@@ -171,7 +214,7 @@ func onlyDigits(s string) string {
 
 func printStats(w io.Writer, rows []store.NumberStats, loc *time.Location) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NUMBER\tCALLS\tANSWERED\tBILLSEC\tTODAY\tTODAY ANSWERED\tTODAY BILLSEC\tLAST CALL\tOVERRIDE")
+	fmt.Fprintf(tw, "NUMBER\tCALLS\tANSWERED\tBILLSEC\tTODAY\tTODAY ANSWERED\tTODAY BILLSEC\tLAST CALL (%s)\tOVERRIDE\n", loc)
 	for _, n := range rows {
 		last, over := "-", "-"
 		if n.LastCallAt != nil {

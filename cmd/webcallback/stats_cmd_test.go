@@ -44,6 +44,16 @@ func TestMigrateAndStatsCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A request the service admitted a moment ago: the default quotas now
+	// refuse the caller (one connected call a day, reserved while it is
+	// live; a minute between two requests), and stats show says so.
+	now := time.Now()
+	rules := store.DefaultRules()
+	req := &callback.Request{ID: "req-1", Caller: "+8613800001001", Callee: "+8613800002002", State: callback.StateQueued,
+		CreatedAt: now, UpdatedAt: now, History: []callback.Transition{{State: callback.StateQueued, At: now}}}
+	if d, err := st.Admit(ctx, req, &rules, now); err != nil || !d.Allowed {
+		t.Fatalf("admit: %+v %v", d, err)
+	}
 	// A callee who pressed 9: on the do-not-call list.
 	optout := &callback.Request{ID: "0b1c2d3e-0000-4000-8000-000000000001", Caller: "+8613800001001", Callee: "+8613899992002",
 		CallerDial: "13800001001", CalleeDial: "13899992002", Lang: "en", CreatedAt: day}
@@ -62,7 +72,10 @@ func TestMigrateAndStatsCommands(t *testing.T) {
 	}{
 		{[]string{"rebuild"}, []string{"rebuilt"}},
 		{[]string{"show", "13800001001"}, []string{"13800001001 1 1 19 1 1 19"}},
-		{[]string{"show", "138 0000 1001", "--region", "CN"}, []string{"+8613800001001", "13800001001 1"}},
+		{[]string{"show", "138 0000 1001", "--region", "CN"}, []string{"+8613800001001", "13800001001 1", "LAST CALL (UTC)",
+			"caller_connected_per_day 1 1 REFUSED", "caller_attempts_per_day 2 5 ok", "caller_cooldown", "1m0s REFUSED",
+			"callee_per_day 0 3 ok", "RESETS (UTC)"}},
+		{[]string{"show", "13800001001", "--limits", "off"}, []string{"quotas: none (--limits off)"}},
 		{[]string{"list"}, []string{"13800001001"}},
 		{[]string{"export"}, []string{store.NumberStatsCSVHeader, "13800001001,1,1,19,"}},
 		{[]string{"export", "--what", "cdr"}, []string{`"","13800001001","","","","PJSIP/gw-1","PJSIP/gw-2","Dial"`, `"Hangupcause:16"`}},

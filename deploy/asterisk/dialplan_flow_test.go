@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"webcallback/internal/wcbproto"
 )
@@ -65,11 +66,17 @@ func TestDialplanJumpsLand(t *testing.T) {
 }
 
 // TestDialplanPlaysOnlyShippedPrompts: every sound the dialplan can play is
-// one of Prompts() (shipped in deploy/sounds) or Asterisk's built-in
-// "timeleft" announcement (SayDigits uses the core sounds' digits).
+// one of Prompts() (shipped in deploy/sounds) or the configured warning's
+// (composed by asterisk-config --install); never Asterisk's "timeleft".
+// (SayDigits, the callee's announcement of the caller's number, still uses
+// the core sounds' digits.)
 func TestDialplanPlaysOnlyShippedPrompts(t *testing.T) {
-	d := mustDialplan(t, ipSettings())
-	ok := func(name string) bool { return name == "" || name == "timeleft" || slices.Contains(Prompts(), name) }
+	s := ipSettings()
+	s.CallWarning = 7 * time.Second
+	d := mustDialplan(t, s)
+	ok := func(name string) bool {
+		return name == "" || name == WarningPrompt(7) || slices.Contains(Prompts(), name)
+	}
 	setPrompt := regexp.MustCompile(`^WCB_PROMPT=([A-Za-z0-9]*)\)?$`)
 	for _, ctx := range d.Order {
 		for _, st := range d.Contexts[ctx] {

@@ -41,7 +41,7 @@ func ExampleRender() {
 		}
 	}
 	// Output:
-	// [modules.conf pjsip.conf extensions.conf manager.conf cdr.conf cdr_manager.conf]
+	// [modules.conf logger.conf pjsip.conf extensions.conf manager.conf cdr.conf cdr_manager.conf]
 	// manager.conf [webcallback] deny = 0.0.0.0/0.0.0.0
 	// manager.conf [webcallback] permit = 127.0.0.1/255.255.255.255
 	// manager.conf [webcallback] read = system,call,cdr,user

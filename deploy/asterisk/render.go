@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // Files lists the files Render returns, in the order an operator installs them.
-var Files = []string{"modules.conf", "pjsip.conf", "extensions.conf", "manager.conf", "cdr.conf", "cdr_manager.conf"}
+var Files = []string{"modules.conf", "logger.conf", "pjsip.conf", "extensions.conf", "manager.conf", "cdr.conf", "cdr_manager.conf"}
 
 // Render returns the Asterisk configuration for s: file name (as in Files)
 // → contents. It refuses settings that do not validate. Missing secrets are
@@ -37,7 +38,7 @@ func Render(s Settings) (map[string][]byte, error) {
 	}
 	data := newRenderData(s)
 	out := make(map[string][]byte, len(Files))
-	for _, name := range Files {
+	for _, name := range append(append([]string{}, Files...), s.CDR.cdrFiles()...) {
 		var b bytes.Buffer
 		if err := templates.ExecuteTemplate(&b, name+".tmpl", data); err != nil {
 			return nil, fmt.Errorf("asterisk config: render %s: %w", name, err)
@@ -52,21 +53,28 @@ func header(file, what string) string {
 	return fmt.Sprintf(";\n; %s - %s\n;\n; Rendered by 'webcallback asterisk-config' from the service's settings:\n; change a setting and render again rather than edit this file.", file, what)
 }
 
-// WarningSeconds are the warnings, in seconds before the limit, that have a
-// prompt of their own (WarningPrompt) in deploy/sounds. Any other warning
-// uses Asterisk's built-in "timeleft" announcement.
+// WarningSeconds are the warnings, in seconds before the limit, with a
+// prompt of their own (WarningPrompt) recorded in deploy/sounds. The
+// rendered dialplan also knows the configured --call-warning, whatever it
+// is: asterisk-config --install composes its prompt from recorded words
+// (sounds.TimeLeftWAV). A warning the dialplan does not know (the service
+// and the kit disagree) plays PromptTimeAlmostUp, never core sounds.
 var WarningSeconds = []int{10, 15, 20, 30, 60}
+
+// PromptTimeAlmostUp says "your call time is almost over", without a number.
+const PromptTimeAlmostUp = "TimeAlmostUp"
 
 // WarningPrompt names the prompt that says "you have <seconds> seconds left".
 func WarningPrompt(seconds int) string { return fmt.Sprintf("TimeLeft%d", seconds) }
 
-// Prompts lists every sound file the dialplan plays: the callback.Prompt*
-// names and the warnings.
+// Prompts lists every sound file shipped in deploy/sounds that the
+// dialplan plays: the callback.Prompt* names, the recorded warnings and
+// the generic one.
 func Prompts() []string {
 	p := []string{
 		string(callback.PromptWelcome), string(callback.PromptTimeoutHangup), string(callback.PromptPartnerHangup),
 		string(callback.PromptPartnerBusy), string(callback.PromptPartnerAway), string(callback.PromptSystemBusy),
-		string(callback.PromptInvalidNumber),
+		string(callback.PromptInvalidNumber), PromptTimeAlmostUp,
 		string(callback.PromptConfirmCall), string(callback.PromptNoConfirm), string(callback.PromptCalleeAnnounce),
 		string(callback.PromptCalleeChoice), string(callback.PromptOptedOut),
 	}
@@ -74,6 +82,17 @@ func Prompts() []string {
 		p = append(p, WarningPrompt(s))
 	}
 	return p
+}
+
+// warningSeconds are the warnings the dialplan names a prompt for: the
+// recorded ones and the configured one (whole seconds; 0 = none).
+func warningSeconds(s Settings) []int {
+	secs := slices.Clone(WarningSeconds)
+	if w := int(s.CallWarning / time.Second); w > 0 && !slices.Contains(secs, w) {
+		secs = append(secs, w)
+		slices.Sort(secs)
+	}
+	return secs
 }
 
 // The dialplan measures talk time itself: ANSWEREDTIME_MS counts from the
@@ -193,7 +212,13 @@ type renderData struct {
 	LimitMS, WarnMS, RingS              int64
 	WarnCallee                          string
 	Warnings                            []warning
+	WarningFallback                     string
 	CauseTables                         []causeTable
+
+	// The CDR database backend (cdrdb.go).
+	CDR           CDRDatabase
+	CDRPassword   string // escaped; "" = placeholder
+	CauseNoAnswer int
 
 	// manager.conf and pjsip.conf
 	AMIBindAddr, AMIBindPort, AMIPermit string
@@ -207,6 +232,9 @@ type renderData struct {
 	FromDomain                          string
 	EventFilter                         string
 	Events                              []string
+
+	// modules.conf
+	Modules []Module
 }
 
 // AMIEvents are the events the manager.conf user is sent (an eventfilter
@@ -243,6 +271,10 @@ func newRenderData(s Settings) *renderData {
 		GatewayHostPort:    net.JoinHostPort(s.GatewayHost, strconv.Itoa(s.GatewayPort)),
 		AMIPermit:          s.amiPermit(),
 		Events:             AMIEvents,
+		CDR:                s.CDR,
+		CDRPassword:        confEscape(s.CDR.Password),
+		CauseNoAnswer:      wcbproto.CauseNoAnswer,
+		Modules:            append(Modules[:len(Modules):len(Modules)], s.CDR.Modules()...),
 	}
 	if s.WarnCallee {
 		d.WarnCallee = "yes"
@@ -263,9 +295,10 @@ func newRenderData(s Settings) *renderData {
 	d.Stage.DialEnd, d.Stage.Prompt, d.Stage.Hangup = wcbproto.StageDialEnd, wcbproto.StagePrompt, wcbproto.StageHangup
 	d.Prompt.Welcome, d.Prompt.TimeoutHangup = callback.PromptWelcome, callback.PromptTimeoutHangup
 	d.Prompt.PartnerHangup, d.Prompt.SystemBusy = callback.PromptPartnerHangup, callback.PromptSystemBusy
-	for _, sec := range WarningSeconds {
+	for _, sec := range warningSeconds(s) {
 		d.Warnings = append(d.Warnings, warning{sec * 1000, WarningPrompt(sec)})
 	}
+	d.WarningFallback = PromptTimeAlmostUp
 	d.AMIBindAddr, d.AMIBindPort = splitHostPort(s.AMIBind)
 	d.RegisterHost, _ = splitHostPort(s.RegisterServer)
 	d.RegisterServer = s.RegisterServer

@@ -329,7 +329,7 @@ func TestCDRConf(t *testing.T) {
 
 // internalVars are the dialplan's own variables, besides wcbproto.Vars and
 // Asterisk's.
-var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD", ConnectedVar, TalkVar, KeyVar, RefusedVar}
+var internalVars = []string{"WCB_L", "WCB_STATUS", "WCB_CAUSE", "WCB_PROMPT", "WCB_TABLE", "WCB_USERFIELD", ConnectedVar, TalkVar, "WCB_TALK_R", KeyVar, RefusedVar}
 
 // TestDialplanMatchesContract is the drift test against internal/wcbproto:
 // context, entry point, variables, UserEvent names, headers and stages.
@@ -489,11 +489,16 @@ func TestCauseTablesMatchCalleeOutcome(t *testing.T) {
 	}
 }
 
+// TestWarningFile: the recorded warnings, the configured one (composed at
+// install) and, for any other, a prompt without a number: never
+// Asterisk's "timeleft", which plays English core sounds.
 func TestWarningFile(t *testing.T) {
-	d := mustDialplan(t, ipSettings())
+	s := ipSettings()
+	s.CallWarning = 25 * time.Second
+	d := mustDialplan(t, s)
 	for _, tt := range []struct{ ms, want string }{
-		{"20000", "TimeLeft20"}, {"10000", "TimeLeft10"}, {"60000", "TimeLeft60"},
-		{"12345", "timeleft"}, {"5", "timeleft"}, {"20001", "timeleft"},
+		{"20000", "TimeLeft20"}, {"10000", "TimeLeft10"}, {"60000", "TimeLeft60"}, {"25000", "TimeLeft25"},
+		{"12345", PromptTimeAlmostUp}, {"5", PromptTimeAlmostUp}, {"20001", PromptTimeAlmostUp},
 	} {
 		steps := d.Extension("webcallback-warning", tt.ms)
 		if len(steps) == 0 || steps[0].App != "Return" || steps[0].Data != tt.want {
@@ -570,5 +575,27 @@ func TestRenderIsDeterministic(t *testing.T) {
 		if !bytes.Equal(a[name], b[name]) {
 			t.Errorf("%s differs between two renders", name)
 		}
+	}
+}
+
+// TestModulesAndLogger: modules.conf loads exactly Modules (no autoload: a
+// bare Asterisk 22 would otherwise log dozens of errors for modules the kit
+// never configures) and logger.conf gives a daemonised Asterisk a log.
+func TestModulesAndLogger(t *testing.T) {
+	confs := mustRender(t, ipSettings())
+	m := confs["modules.conf"].Section("modules")
+	if got := m.All("autoload"); len(got) != 1 || got[0] != "no" {
+		t.Errorf("autoload %q, want no", got)
+	}
+	var want []string
+	for _, mod := range Modules {
+		want = append(want, mod.Name)
+	}
+	if got := m.All("require"); !slices.Equal(got, want) {
+		t.Errorf("modules.conf requires %q, want Modules %q", got, want)
+	}
+	logs := confs["logger.conf"].Section("logfiles")
+	if logs == nil || len(logs.All("messages.log")) != 1 || len(logs.All("full.log")) != 1 {
+		t.Errorf("logger.conf logs to no file: %+v", logs)
 	}
 }

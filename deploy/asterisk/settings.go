@@ -80,6 +80,10 @@ type Settings struct {
 	CallWarning time.Duration
 	CalleeRing  time.Duration
 	WarnCallee  bool
+
+	// CDR is the database Asterisk writes its CDRs into itself (the
+	// service's --db, or --cdr-table-db); Kind CDRNone = AMI Cdr events only.
+	CDR CDRDatabase
 }
 
 // DefaultSettings returns settings that render a complete configuration for
@@ -111,6 +115,9 @@ func (s Settings) Missing() []string {
 	}
 	if s.TrunkMode == TrunkRegister && s.RegisterPassword == "" {
 		m = append(m, "trunk password (pjsip.conf: the registration fails until it is set)")
+	}
+	if (s.CDR.Kind == CDRMySQL || s.CDR.Kind == CDRPostgres) && s.CDR.Password == "" {
+		m = append(m, "CDR database password (res_odbc.conf / cdr_pgsql.conf: Asterisk cannot write CDRs until it is set)")
 	}
 	return m
 }
@@ -178,6 +185,9 @@ func (s Settings) Validate() error {
 	}
 	if s.CalleeRing < time.Second || s.CalleeRing%time.Second != 0 {
 		bad("callee ring %v: whole seconds, at least 1s", s.CalleeRing)
+	}
+	if err := s.CDR.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

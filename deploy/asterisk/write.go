@@ -9,7 +9,7 @@ import (
 )
 
 // secretFiles may hold a secret and are written readable by the owner only.
-var secretFiles = []string{"manager.conf", "pjsip.conf"}
+var secretFiles = []string{"manager.conf", "pjsip.conf", "res_odbc.conf", "cdr_pgsql.conf"}
 
 // BundleHeader is the line that starts each file in WriteBundle's output.
 func BundleHeader(name string) string {

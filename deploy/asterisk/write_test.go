@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWriteFiles(t *testing.T) {
@@ -75,4 +76,39 @@ func TestWriteBundle(t *testing.T) {
 	if _, err := ParseConf(b.Bytes()); err != nil {
 		t.Errorf("the bundle does not parse as one file: %v", err)
 	}
+}
+
+// TestInstallSounds: the prompts come out of the binary, every shipped one
+// in every language and format, plus the configured warning composed from
+// words.
+func TestInstallSounds(t *testing.T) {
+	dir := t.TempDir()
+	s := ipSettings()
+	s.CallWarning = 45 * time.Second
+	written, err := InstallSounds(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(Languages) * (len(Prompts())*len(SoundFormats) + 1)
+	if len(written) != want {
+		t.Errorf("wrote %d files, want %d", len(written), want)
+	}
+	for _, lang := range Languages {
+		for _, name := range []string{"Welcome.gsm", "TimeLeft20.alaw", PromptTimeAlmostUp + ".wav", "TimeLeft45.wav"} {
+			b, err := os.ReadFile(filepath.Join(dir, lang, name))
+			if err != nil || len(b) < 1000 {
+				t.Errorf("%s/%s: %d bytes, %v", lang, name, len(b), err)
+			}
+		}
+		if w, ok := parseWAV(must(os.ReadFile(filepath.Join(dir, lang, "TimeLeft45.wav")))); !ok || w.rate != 8000 || w.bits != 16 || w.channels != 1 {
+			t.Errorf("%s/TimeLeft45.wav: %+v", lang, w)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -14,6 +14,12 @@
 # The test in deploy/asterisk regenerates into a temporary directory and
 # compares, when both tools are installed.
 #
+# words/<lang>.txt are the words the kit composes a warning of any length
+# from ("you have" "one" "minute" "and" "thirty" "seconds" "left"): only
+# .wav, under words/<lang>/, with little silence around them
+# (deploy/sounds/compose.go joins them; asterisk-config --install writes the
+# result).
+#
 # Usage: deploy/sounds/generate.sh [OUTDIR]   (default: this directory)
 set -eu
 
@@ -38,30 +44,36 @@ voice() {
 	esac
 }
 
-# render <lang> <textfile>: every prompt of one language.
+# render <lang> <textfile> <dir> <kind>: every prompt (kind "prompt") or
+# word (kind "word") of one language into <dir>.
 render() {
-	lang=$1 textfile=$2
+	lang=$1 textfile=$2 dir=$3 kind=$4
 	set -- $(voice "$lang")
 	v=$1 speed=$2
-	work="$tmp/$lang"
-	mkdir -p "$out/$lang" "$work"
+	# Prompts: a short lead-in so the first syllable is not clipped by a
+	# late media path. Words: next to nothing, they are joined.
+	pad="0.25 0.1"
+	[ "$kind" = word ] && pad="0.02 0.04"
+	work="$tmp/$kind-$lang"
+	mkdir -p "$dir" "$work"
 	# Lines are "Name|text"; '#' lines and empty lines are comments.
 	grep -v '^#' "$textfile" | grep -v '^[[:space:]]*$' | while IFS='|' read -r name text; do
 		case $name in
 		*[!A-Za-z0-9]* | "") echo "generate.sh: bad prompt name '$name' in $textfile" >&2; exit 1 ;;
 		esac
 		espeak-ng -v "$v" -s "$speed" -p 50 -a 150 -w "$work/raw.wav" "$text"
-		# 8 kHz mono; espeak's own leading/trailing silence trimmed, then a
-		# short lead-in so the first syllable is not clipped by a late media
-		# path; telephone band; peak at -3 dBFS; no dither: reproducible.
+		# 8 kHz mono; espeak's own leading/trailing silence trimmed, then
+		# the padding; telephone band; peak at -3 dBFS; no dither:
+		# reproducible.
 		sox -D "$work/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$work/8k.wav" \
 			gain -6 silence 1 0.02 0.1% reverse silence 1 0.02 0.1% reverse \
-			highpass 100 pad 0.25 0.1 gain -n -3
-		cp "$work/8k.wav" "$out/$lang/$name.wav"
-		sox -D "$work/8k.wav" -t ul "$out/$lang/$name.ulaw"
-		sox -D "$work/8k.wav" -t al "$out/$lang/$name.alaw"
-		sox -D "$work/8k.wav" -t gsm "$out/$lang/$name.gsm"
-		echo "$lang/$name"
+			highpass 100 pad $pad gain -n -3
+		cp "$work/8k.wav" "$dir/$name.wav"
+		echo "$dir/$name.wav"
+		[ "$kind" = word ] && continue
+		sox -D "$work/8k.wav" -t ul "$dir/$name.ulaw"
+		sox -D "$work/8k.wav" -t al "$dir/$name.alaw"
+		sox -D "$work/8k.wav" -t gsm "$dir/$name.gsm"
 	done
 }
 
@@ -69,7 +81,10 @@ render() {
 pids=""
 for textfile in "$here"/text/*.txt; do
 	[ -e "$textfile" ] || { echo "generate.sh: no text/*.txt" >&2; exit 1; }
-	render "$(basename "$textfile" .txt)" "$textfile" &
+	lang=$(basename "$textfile" .txt)
+	render "$lang" "$textfile" "$out/$lang" prompt &
+	pids="$pids $!"
+	render "$lang" "$here/words/$lang.txt" "$out/words/$lang" word &
 	pids="$pids $!"
 done
 status=0

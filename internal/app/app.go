@@ -22,9 +22,13 @@ import (
 	"webcallback/internal/callflow"
 	"webcallback/internal/cluster"
 	"webcallback/internal/config"
+	"webcallback/internal/httpguard"
 	"webcallback/internal/monitor"
+	"webcallback/internal/pbxcdr"
 	"webcallback/internal/policy"
+	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
+	"webcallback/internal/store/spooled"
 	"webcallback/internal/web"
 )
 
@@ -39,11 +43,23 @@ type App struct {
 	Guard    *policy.Guard
 	Web      *web.Server
 	Registry *prometheus.Registry
+	// Refusals counts refused requests and connections, logged once per
+	// interval and counted in /metrics.
+	Refusals *httpguard.Refusals
 
-	unlock   func()             // releases the SQLite single-instance lock
+	unlock func() // releases the SQLite single-instance lock
+	// spool is a.Store behind the spool of writes the database refused:
+	// every part that writes records (engine, monitor, policy, web) gets
+	// it; the scale-out decisions (cluster, capacity, shared limits and
+	// budget) go to a.Store directly.
+	spool    *spooled.Store
 	stop     context.CancelFunc // ends bg, the context of the background work
 	stopCDRs func(context.Context)
-	workers  sync.WaitGroup // the retention sweep; Close joins it
+	pbxCDRs  *pbxcdr.Writer   // the built-in sandbox's database CDR backend, if on
+	mon      *monitor.Monitor // the CDR monitor
+	// workers: the retention sweep, the refusal log, the sandbox's CDR
+	// writer; Close joins them.
+	workers sync.WaitGroup
 }
 
 // Option adjusts what New builds beyond what the settings say, for a
@@ -116,26 +132,61 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 			return err
 		}
 	}
-	if s.Migrate {
-		if err = a.Store.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
+	if err = checkSchema(ctx, a.Store, s, log); err != nil {
+		return err
+	}
+	// From here every write the service must not lose goes through the
+	// spool when the database refuses it (docs/design.md §7).
+	dir, maxBytes := s.Spool()
+	sp, err := spooled.Open(a.Store, spooled.Config{Dir: dir, MaxBytes: maxBytes, Logger: log})
+	if err != nil {
+		return config.BadSetting(fmt.Errorf("--spool-dir: %w", err))
+	}
+	a.spool = sp
+	if n := sp.Waiting(); n > 0 {
+		// The engine is about to adopt the unfinished requests as the
+		// database has them: the last run's spooled writes go first, or a
+		// call that ended while the database refused writes would be
+		// reconciled from its stale row.
+		fctx, cancel := context.WithTimeout(ctx, startReplayWait)
+		err = sp.Flush(fctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("the last run left %d writes in the spool %s and the database does not take them yet: %w", n, dir, err)
 		}
 	}
-	if a.PBX, err = connectPBX(ctx, s, log, o.ami); err != nil {
+	mon := monitor.New(a.spool, log)
+	mon.Location = s.PBXLocation()
+	a.mon = mon
+	var sink func(sandbox.CDRRecord)
+	if s.AMI == "" && ownCDRTable(s) {
+		// The built-in sandbox writes its CDRs into our own cdr table, as
+		// Asterisk's database backend would, and wakes the monitor.
+		a.pbxCDRs = pbxcdr.New(a.Store, log, mon.Wake)
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			a.pbxCDRs.Run(bg)
+		}()
+		sink = a.pbxCDRs.Sink
+	}
+	if a.PBX, err = connectPBX(ctx, s, log, o.ami, sink); err != nil {
 		return err
 	}
 
 	// Before the engine starts: no Cdr event of a call reconciled at start
 	// is missed.
-	a.stopCDRs = startCDRMonitor(bg, s, a.Store, a.PBX.Client, log)
+	var cdrStats func() monitor.Stats
+	a.stopCDRs, cdrStats = startCDRMonitor(bg, s, mon, a.PBX.Client, log)
 
 	ecfg := engineConfig(s, log)
 	if a.Store.MultiInstance() {
 		// --max-concurrent and --max-cps for the whole service, per PBX node
-		// (its --ami address: give every instance the same).
+		// (its --ami address: give every instance the same). A decision,
+		// not a record: on the database itself, never the spool.
 		ecfg.Gate = cluster.Capacity{Store: a.Store, Node: a.PBX.Addr, MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS}
 	}
-	a.Engine, err = callflow.New(ecfg, a.PBX.Client, a.Store)
+	a.Engine, err = callflow.New(ecfg, a.PBX.Client, a.spool)
 	if err != nil {
 		return config.BadSetting(fmt.Errorf("engine: %w", err))
 	}
@@ -159,12 +210,13 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		pcfg.Shared = a.Store       // one allowance for all the instances (docs/scale-out.md)
 		pcfg.SharedBudget = a.Store // one daily budget
 	}
-	if a.Guard, err = policy.New(pcfg, a.Store, s.Rules(), log); err != nil {
+	if a.Guard, err = policy.New(pcfg, a.spool, s.Rules(), log); err != nil {
 		return config.BadSetting(err)
 	}
 
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Registry.MustRegister(serviceCollectors(s, a.Engine, cdrStats, a.spool)...)
 	wcfg := web.Config{
 		AdminToken:     s.AdminToken,
 		TrustedProxies: s.TrustedProxies,
@@ -173,21 +225,28 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		PublicBaseURL:  s.PublicURL,
 		DefaultLang:    s.Lang,
 		CallLimit:      s.CallLimit,
+		PBXTimeScale:   engineConfig(s, log).PBXTimeScale,
 		Region:         s.Region,
 
 		InternationalPrefix: s.Policy.InternationalPrefix,
 		Rules:               s.Rules(),
+		Location:            s.Location(),
 		MaxStreams:          s.MaxStreams,
+		MaxStreamsPerIP:     s.MaxStreamsPerIP,
 	}
+	a.Refusals = httpguard.NewRefusals(log, nil)
+	a.workers.Add(1)
+	go func() { defer a.workers.Done(); a.Refusals.Run(bg, 0) }()
 	deps := web.Deps{
 		Service:  a.Cluster,
-		Store:    a.Store,
+		Store:    a.spool,
 		Guard:    a.Guard,
 		AMIState: func() string { return a.PBX.Client.State().String() },
 		Ready:    a.ready,
 		Sandbox:  a.PBX.Sandbox != nil,
 		Logger:   log, // web names its component itself
 		Registry: a.Registry,
+		Refusals: a.Refusals,
 	}
 	if o.web != nil {
 		o.web(&wcfg, &deps)
@@ -197,7 +256,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	}
 
 	if s.Retention > 0 {
-		mon := monitor.New(a.Store, log)
+		mon := monitor.New(a.spool, log)
 		a.workers.Add(1)
 		go func() {
 			defer a.workers.Done()
@@ -207,12 +266,39 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	return nil
 }
 
-// ready is /readyz: the AMI link is up and the database answers.
+// checkSchema migrates the database with --migrate; without, it checks
+// the schema is one this binary knows. Either way a database a newer
+// binary migrated is refused (store.ErrSchemaTooNew): a downgrade must go
+// through a backup taken before the upgrade.
+func checkSchema(ctx context.Context, st *store.DB, s *config.Settings, log *slog.Logger) error {
+	if s.Migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate database %s: %w", config.RedactDSN(s.DB), err)
+		}
+		return nil
+	}
+	status, err := st.SchemaStatus(ctx)
+	if err == nil {
+		err = status.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("database %s: %w", config.RedactDSN(s.DB), err)
+	}
+	if len(status.Pending) > 0 {
+		log.Warn("database schema has pending migrations and --migrate is off: run webcallback migrate",
+			"pending", status.Pending)
+	}
+	return nil
+}
+
+// ready is /readyz: the AMI link is up, the database takes writes (its
+// file is there, for SQLite) and no write it refused still waits in the
+// spool.
 func (a *App) ready(ctx context.Context) error {
 	if st := a.PBX.Client.State().String(); st != "connected" {
 		return fmt.Errorf("AMI %s", st)
 	}
-	if err := a.Store.Ping(ctx); err != nil {
+	if err := a.spool.Ready(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	return nil
@@ -222,7 +308,12 @@ func (a *App) ready(ctx context.Context) error {
 // shuts down gracefully (open requests get a few seconds, live calls go on
 // in Asterisk and stay reconcilable by the next start) and returns once the
 // HTTP server and the web's workers (metrics feed, webhooks) have stopped.
+//
+// Connections beyond --max-conns, or --max-conns-per-ip from one peer other
+// than a trusted proxy, are closed at accept.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	l = httpguard.LimitListener(l, httpguard.ConnLimits{PerIP: a.Settings.MaxConnsPerIP, Total: a.Settings.MaxConns,
+		Proxies: a.Settings.TrustedProxies}, a.Refusals)
 	return a.Web.Run(ctx, l)
 }
 
@@ -244,18 +335,42 @@ func (a *App) Close(ctx context.Context) {
 		a.stopCDRs(dctx)
 		cancel()
 	}
-	a.stop()
-	a.workers.Wait() // before the store they use closes
 	if a.PBX != nil {
 		a.PBX.Close()
 	}
-	if a.Store != nil {
+	if a.pbxCDRs != nil { // the sandbox is closed: write what it left, and ingest it
+		dctx, cancel := context.WithTimeout(ctx, cdrDrainWait)
+		a.pbxCDRs.Stop(dctx)
+		if err := a.mon.IngestOwnTable(dctx); err != nil {
+			a.Log.Warn("ingesting the last CDRs; the next start does", "err", err)
+		}
+		cancel()
+	}
+	a.stop()
+	a.workers.Wait() // before the store they use closes
+	if a.spool != nil {
+		// A moment for the spool to reach a database that is back; what
+		// still waits is replayed by the next start.
+		fctx, cancel := context.WithTimeout(ctx, spoolDrainWait)
+		if err := a.spool.Flush(fctx); err != nil {
+			a.Log.Warn("stopping with writes in the spool; the next start replays them", "err", err)
+		}
+		cancel()
+		a.spool.Close() // closes a.Store too
+	} else if a.Store != nil {
 		a.Store.Close()
 	}
 	if a.unlock != nil {
 		a.unlock()
 	}
 }
+
+// spoolDrainWait bounds how long Close waits for the spool to empty;
+// startReplayWait how long a start waits for the last run's spool.
+const (
+	spoolDrainWait  = 5 * time.Second
+	startReplayWait = 30 * time.Second
+)
 
 // engineConfig maps the settings onto the engine's config. --instance names
 // the engine: Start adopts the unfinished requests of its own instance.
@@ -273,6 +388,11 @@ func engineConfig(s *config.Settings, log *slog.Logger) callflow.Config {
 	}
 	if s.AMI == "" {
 		c.PBXTimeScale = s.SandboxTimeScale // talk times in the sandbox's time
+	}
+	if s.CDRSource == "table" {
+		// Asterisk writes each CDR as the channel goes: a healthy database
+		// has the rows of a call that ended unseen within a second.
+		c.CDRGrace = cdrGrace
 	}
 	return c
 }

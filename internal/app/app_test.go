@@ -26,7 +26,7 @@ func TestOptions(t *testing.T) {
 	svc := apptest.Start(t, nil, []string{"--sandbox-time-scale", "0.01", "--admin-token", "options-test-admin-token"},
 		app.WithAMIConfig(func(c *ami.Config) { amiCfg = *c; c.PingInterval = -1 }),
 		app.WithWeb(func(c *web.Config, d *web.Deps) { webCfg, sandbox = *c, d.Sandbox; c.MaxStreams = 1 }))
-	if amiCfg.Addr != svc.PBX.Addr || amiCfg.Username == "" || amiCfg.Events != "call,cdr,user" || !amiCfg.AuthMD5 {
+	if amiCfg.Addr != svc.PBX.Addr || amiCfg.Username == "" || amiCfg.Events != "call,cdr,user,system" || !amiCfg.AuthMD5 {
 		t.Errorf("AMI config given to the option: %+v", amiCfg)
 	}
 	if webCfg.AdminToken != "options-test-admin-token" || !sandbox {
@@ -46,7 +46,7 @@ func TestOptions(t *testing.T) {
 
 // TestWarningsOnce: each dangerous setting is logged once at start, and the
 // component attribute appears once per line (the policy's at start, the
-// admin guard's, which the web builds, on a bad token).
+// refusal counts', which include a bad admin token).
 func TestWarningsOnce(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
@@ -59,9 +59,10 @@ func TestWarningsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	svc.Refusals.Flush() // refusals are logged as counts per interval
 	out := buf.String()
-	if !strings.Contains(out, "component=admin") {
-		t.Errorf("no admin log line for a bad token:\n%s", out)
+	if !strings.Contains(out, "admin_unauthorized=1") {
+		t.Errorf("no log of the bad admin token:\n%s", out)
 	}
 	limitWarnings := 0
 	for _, line := range strings.Split(out, "\n") {

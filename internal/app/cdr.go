@@ -18,12 +18,21 @@ const (
 	cdrSubscriptionBuffer = 1 << 16
 	// cdrPollInterval is how often the "table" source reads the cdr table.
 	cdrPollInterval = 5 * time.Second
+	// cdrGrace is how long the engine waits for the CDR rows of a call that
+	// ended unseen before failing it as network_error (callflow.Config).
+	cdrGrace = 10 * time.Second
 )
+
+// ownCDRTable reports that the PBX writes its CDRs into the cdr table of
+// --db itself (--cdr-source table, no --cdr-table-db).
+func ownCDRTable(s *config.Settings) bool { return s.CDRSource == "table" && s.CDRTable == "" }
 
 // startCDRMonitor starts the CDR ingestion that --cdr-source names, the
 // one path of CDRs into st (docs/design.md §2; the engine ignores Cdr events):
-// "ami" stores the Cdr events of c, "table" polls the cdr table that
-// Asterisk fills itself (--cdr-table-db, else --db). serve (New) and call
+// "ami" stores the Cdr events of c, "table" ingests the cdr table that
+// Asterisk fills itself: the rows it writes into --db's own cdr table
+// (monitor.PollOwnTable), or those of --cdr-table-db (monitor.PollTable).
+// With "table", AMI Cdr events are not stored at all. serve (New) and call
 // both run it.
 //
 // Call it before the engine starts: the AMI subscription is made here, so
@@ -35,20 +44,23 @@ const (
 // stay in the table; the saved position makes the next run read them).
 // When stopCtx ends first, the drain is cut short and logged. Ending ctx
 // stops the monitor at once, without a drain. stop is idempotent.
-func startCDRMonitor(ctx context.Context, s *config.Settings, st monitor.Store, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context)) {
-	mon := monitor.New(st, log)
-	mon.Location = s.PBXLocation()
+//
+// stats reads the monitor's counters (for /metrics).
+func startCDRMonitor(ctx context.Context, s *config.Settings, mon *monitor.Monitor, c *ami.Client, log *slog.Logger) (stop func(stopCtx context.Context), stats func() monitor.Stats) {
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	end := cancel // how stop asks the worker to finish
 	switch s.CDRSource {
 	case "table":
-		dsn := s.CDRTable // required by config.Validate for this source
 		go func() {
 			defer close(done)
-			logStop(log, "cdr table poller", mon.PollTable(wctx, dsn, cdrPollInterval))
+			if ownCDRTable(s) {
+				logStop(log, "cdr table ingestion", mon.PollOwnTable(wctx, cdrPollInterval))
+				return
+			}
+			logStop(log, "cdr table poller", mon.PollTable(wctx, s.CDRTable, cdrPollInterval))
 		}()
-	default: // "ami", the default; config.Validate refuses anything else
+	default: // "ami"; config.Validate refuses anything else
 		sub := c.Subscribe(cdrSubscriptionBuffer)
 		end = sub.Close
 		go func() {
@@ -58,7 +70,7 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, st monitor.Store, 
 		}()
 	}
 	var once sync.Once
-	return func(stopCtx context.Context) {
+	stop = func(stopCtx context.Context) {
 		once.Do(func() {
 			defer cancel()
 			end()
@@ -72,4 +84,5 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, st monitor.Store, 
 			}
 		})
 	}
+	return stop, mon.Stats
 }

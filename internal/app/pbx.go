@@ -36,7 +36,9 @@ func (p *PBX) Close() {
 // the sandbox PBX on a loopback port and connects to it exactly like to a
 // real Asterisk: the production code path is the one that runs. edit, when
 // not nil, is applied to the AMI client's config last (see WithAMIConfig).
-func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, edit func(*ami.Config)) (*PBX, error) {
+//
+// cdrSink, when not nil, is the sandbox's database CDR backend.
+func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, edit func(*ami.Config), cdrSink func(sandbox.CDRRecord)) (*PBX, error) {
 	cfg := ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", Logger: log.With("component", "ami")}
 	p := &PBX{}
 	if s.AMI == "" {
@@ -52,6 +54,7 @@ func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, edit 
 			MaxChannels:       s.SandboxMaxChannels,
 			MaxCallsPerSecond: s.SandboxMaxCPS,
 			Logger:            log,
+			CDRSink:           cdrSink,
 		})
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

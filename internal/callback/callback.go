@@ -67,6 +67,10 @@ const (
 	ReasonCalleeInvalid     Reason = "callee_invalid"
 	ReasonCalleeOptedOut    Reason = "callee_opted_out" // failed: the callee pressed 9; rejected: the callee is on the do-not-call list
 	ReasonNetworkError      Reason = "network_error"
+	// ReasonPBXLost: the Asterisk node stopped (AMI Shutdown) or vanished
+	// (the AMI connection lost and the call gone when it came back)
+	// mid-call. Not a hang-up of either party.
+	ReasonPBXLost Reason = "pbx_lost"
 	// canceled
 	ReasonVisitor Reason = "visitor"
 	ReasonAdmin   Reason = "admin"

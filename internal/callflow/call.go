@@ -56,6 +56,9 @@ type call struct {
 	// Engine bookkeeping.
 	slot       bool      // holds an admission slot
 	gated      bool      // holds a service-wide slot (Config.Gate)
+	goneSince  time.Time // reconcile first found its channels gone (waiting for its CDRs)
+	lostAt     time.Time // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
+	lostSure   bool      // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
 	adopted    bool      // left unfinished by a previous run, taken over at Start
 	uncertain  bool      // the Originate's response was lost: it may be ringing
 	graceArmed bool      // a failed OriginateResponse started the grace timer
@@ -112,6 +115,16 @@ func (c *call) finish(s callback.State, reason callback.Reason, cause int, promp
 	r := c.req
 	if r.State.Final() {
 		return false
+	}
+	if c.lostSure && reason != callback.ReasonVisitor && reason != callback.ReasonAdmin {
+		// The PBX went away mid-call: whatever its last events say (a
+		// stopping Asterisk hangs every channel up with cause 16), nobody
+		// hung up. The talk ends when the PBX went.
+		s, reason, prompt = callback.StateFailed, callback.ReasonPBXLost, callback.PromptNone
+		if c.lostAt.Before(now) {
+			now = c.lostAt
+		}
+		c.endTalk(now)
 	}
 	r.State, r.Reason, r.Cause, r.Prompt = s, reason, cause, prompt
 	r.History = append(r.History, callback.Transition{State: s, At: now})
@@ -419,4 +432,24 @@ func atoi(s string) int {
 		return 0
 	}
 	return n
+}
+
+// finishFromCDRs ends the request as its CDR rows tell (outcomeFromCDRs):
+// the talk time is the dialplan's, never counted to the moment the engine
+// found out.
+func (c *call) finishFromCDRs(o cdrOutcome, now time.Time) bool {
+	if c.lostSure && o.billsec >= 0 && !c.lostAt.IsZero() {
+		// A stopping Asterisk hangs every channel up and writes CDRs that
+		// read like a caller hang-up: the PBX went, and the talk ended
+		// when it did, as the CDR measured.
+		o.state, o.reason, o.prompt = callback.StateFailed, callback.ReasonPBXLost, callback.PromptNone
+	}
+	if !o.ended.IsZero() && o.ended.Before(now) {
+		now = o.ended // when it ended, not when the engine found out
+	}
+	if !c.finish(o.state, o.reason, o.cause, o.prompt, now) {
+		return false
+	}
+	c.req.Billsec = max(o.billsec, 0)
+	return true
 }

@@ -107,7 +107,7 @@ func (r *rig) dialAMI() *ami.Client { return r.dialAMIAt(r.proxy.l.Addr().String
 func (r *rig) dialAMIAt(addr string) *ami.Client {
 	r.t.Helper()
 	c, err := ami.Dial(r.ctx, ami.Config{Addr: addr, Username: amiUser, Secret: amiSecret, AuthMD5: true,
-		Events: "call,cdr,user", ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond,
+		Events: "call,cdr,user,system", ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond,
 		Logger: testLogger(r.t)})
 	if err != nil {
 		r.t.Fatal(err)

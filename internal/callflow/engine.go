@@ -24,6 +24,7 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/callback"
+	"webcallback/internal/store"
 	"webcallback/internal/wcbproto"
 )
 
@@ -76,6 +77,13 @@ type Config struct {
 	// the sandbox PBX's --sandbox-time-scale for it, so talk times (Billsec)
 	// read in the PBX's time. 0 = 1.
 	PBXTimeScale float64
+
+	// CDRGrace is how long a call found gone from Asterisk (its end unseen:
+	// the service was down or the AMI link lost) waits for the CDR rows the
+	// PBX writes itself, which tell its true end, before it is failed as
+	// network_error. Set it when the PBX writes the cdr table
+	// (--cdr-source table); 0 = do not wait.
+	CDRGrace time.Duration
 }
 
 func (cfg *Config) setDefaults() error {
@@ -168,10 +176,6 @@ type Gate interface {
 	Release(ctx context.Context, id string) error
 }
 
-// ErrConnected is returned by Cancel for a visitor when the call is already
-// connected: then only the people on the phone, or an admin, end it.
-var ErrConnected = fmt.Errorf("%w: the call is connected; only an admin can hang it up", callback.ErrFinal)
-
 // Timings of the engine's own housekeeping (real time, not the PBX's).
 const (
 	// originateGrace is how long a failed OriginateResponse waits for the
@@ -195,6 +199,8 @@ type Store interface {
 	GetRequest(ctx context.Context, id string) (*callback.Request, error)
 	UpdateRequest(ctx context.Context, r *callback.Request) error
 	UnfinishedRequests(ctx context.Context, instance string) ([]*callback.Request, error)
+	// CallCDRs: the CDR rows the PBX wrote for a call that ended unseen.
+	CallCDRs(ctx context.Context, id string) ([]store.CDR, error)
 }
 
 // Engine places and follows callbacks. It implements callback.Service.
@@ -674,7 +680,19 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 			e.kickReconcile()
 			continue
 		case ami.EventDisconnected:
-			e.log.Warn("AMI connection lost; calls continue in Asterisk", "reason", m.Get("Reason"))
+			e.log.Warn("AMI connection lost; calls may continue in Asterisk", "reason", m.Get("Reason"))
+			e.markPBXLost(time.Now(), false)
+			continue
+		case "FullyBooted":
+			// After a reconnect: did the PBX restart while we were away?
+			e.judgePBXLoss(atoi(m.Get("Uptime")), time.Now())
+			e.kickReconcile()
+			continue
+		case "Shutdown":
+			// Asterisk is stopping (core stop/restart): every call still up
+			// ends because the PBX goes, not because someone hung up.
+			e.log.Warn("Asterisk is shutting down; calls in progress are lost", "shutdown", m.Get("Shutdown"), "restart", m.Get("Restart"))
+			e.markPBXLost(time.Now(), true)
 			continue
 		case "Cdr":
 			// Nothing of a call's state is in its CDRs (they come after
@@ -729,10 +747,11 @@ func (e *Engine) graceFinish(id string) {
 	}
 }
 
-// Cancel ends a request that is not final. A visitor may cancel while the
-// caller's or the callee's phone rings; an admin may also hang up a
-// connected call. The outcome (canceled, by) is recorded when Asterisk
-// reports the caller's channel gone.
+// Cancel ends a request that is not final, in any live state: while a
+// phone rings, and a connected call too (the page's Hang up button, the
+// admin's). The outcome (canceled, by; connected_at and billsec kept when
+// the call had connected) is recorded when Asterisk reports the caller's
+// channel gone.
 func (e *Engine) Cancel(ctx context.Context, id string, by callback.Reason) error {
 	if by != callback.ReasonVisitor && by != callback.ReasonAdmin {
 		return fmt.Errorf("callflow: cancel by %q: want %q or %q", by, callback.ReasonVisitor, callback.ReasonAdmin)
@@ -757,8 +776,6 @@ func (e *Engine) Cancel(ctx context.Context, id string, by callback.Reason) erro
 			e.changedLocked(c)
 		}
 		return nil
-	case c.req.State == callback.StateConnected && by == callback.ReasonVisitor:
-		return ErrConnected
 	}
 	if c.cancelBy == "" || by == callback.ReasonAdmin {
 		c.cancelBy = by
@@ -856,3 +873,47 @@ func (e *Engine) Live() []*callback.Request {
 }
 
 var _ callback.Service = (*Engine)(nil)
+
+// markPBXLost notes when the PBX may have gone away on every call in
+// progress that has no such mark yet: sure for a Shutdown event, a guess
+// for a lost AMI connection (the link may have dropped while Asterisk
+// kept the calls), which judgePBXLoss settles at the next login. A call
+// found gone with a sure mark ends failed / pbx_lost with its talk time
+// counted to the mark, never to the reconnect (call.finish). reconcile
+// drops the mark of a call it finds still up in Asterisk.
+func (e *Engine) markPBXLost(at time.Time, sure bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.tr.calls {
+		if !c.originated || c.req.State.Final() {
+			continue
+		}
+		if c.lostAt.IsZero() {
+			c.lostAt = at
+		}
+		c.lostSure = c.lostSure || sure
+	}
+}
+
+// judgePBXLoss reads FullyBooted's Uptime (seconds since Asterisk
+// started) at a login: a PBX that started after a call's lost-connection
+// mark restarted (kill -9, crash, core restart) and took the call with
+// it: the mark is sure. A PBX up for longer kept running: only the link
+// dropped, and the mark goes (an unseen end is then network_error, or
+// what the call's CDRs say).
+func (e *Engine) judgePBXLoss(uptimeS int, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.tr.calls {
+		if c.lostAt.IsZero() || c.lostSure {
+			continue
+		}
+		// Uptime is whole seconds: the PBX started between uptime+1 s and
+		// uptime s ago. Only a start surely after the mark counts.
+		if now.Sub(c.lostAt) > time.Duration(uptimeS+1)*time.Second {
+			c.lostSure = true
+		} else {
+			c.lostAt = time.Time{}
+		}
+	}
+}

@@ -43,8 +43,11 @@ func (e *Engine) reconciler() {
 		again, err := e.reconcile(e.bg)
 		switch {
 		case errors.Is(err, ami.ErrNotConnected):
-			// The next login's AMIConnected event kicks us again.
-			e.log.Info("reconciliation waits for AMI", "err", err)
+			// The next login's AMIConnected event kicks us again, but that
+			// event can arrive a moment before the session takes actions:
+			// try again shortly too (cheap: Do fails at once while down).
+			e.log.Debug("reconciliation waits for AMI", "err", err)
+			time.AfterFunc(reconcileRetry, e.kickReconcile)
 		case err != nil:
 			e.log.Warn("reconciling calls in progress; retrying", "err", err)
 			time.AfterFunc(reconcileRetry, e.kickReconcile)
@@ -115,7 +118,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 	}
 	at := time.Now()
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	var gone []string
 	for _, id := range ids {
 		c := e.tr.calls[id]
 		if c == nil || c.req.State.Final() {
@@ -123,6 +126,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 		if name, ok := present[id]; ok {
 			c.channel = true
+			c.goneSince, c.lostAt, c.lostSure = time.Time{}, time.Time{}, false // it survived the outage
 			if name != "" && c.req.CallerChannel == "" {
 				c.req.CallerChannel = name
 			}
@@ -135,7 +139,47 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			}
 			continue
 		}
+		gone = append(gone, id)
+	}
+	e.mu.Unlock()
+	// The calls gone from Asterisk: their CDR rows, which the PBX writes
+	// itself (--cdr-source table), say how they ended.
+	outcomes := map[string]cdrOutcome{}
+	for _, id := range gone {
+		rows, err := e.st.CallCDRs(ctx, id)
+		if err != nil {
+			return again, fmt.Errorf("cdrs of call %s: %w", id, err)
+		}
+		if o, ok := outcomeFromCDRs(id, rows, e.limitMSOf(id)); ok {
+			outcomes[id] = o
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range gone {
+		c := e.tr.calls[id]
+		if c == nil || c.req.State.Final() {
+			continue
+		}
+		if o, ok := outcomes[id]; ok {
+			e.log.Info("call ended while its events were lost; settled from its CDRs", "id", id,
+				"was", c.req.State, "now", o.state, "reason", o.reason, "billsec", o.billsec, "adopted", c.adopted)
+			if c.finishFromCDRs(o, at) {
+				e.changedLocked(c)
+			}
+			continue
+		}
+		if c.goneSince.IsZero() {
+			c.goneSince = at
+		}
+		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued {
+			again = true // the PBX may not have written the rows yet
+			continue
+		}
 		state, reason := callback.StateFailed, callback.ReasonNetworkError
+		if c.lostSure {
+			reason = callback.ReasonPBXLost // finish counts the talk to lostAt
+		}
 		if c.req.State == callback.StateQueued {
 			// Never reached the PBX (or vanished without a trace before
 			// ringing): nothing was dialled, so the visitor may try again.
@@ -151,4 +195,14 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 	}
 	return again, nil
+}
+
+// limitMSOf is the talk limit of call id (the engine's when unknown).
+func (e *Engine) limitMSOf(id string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.tr.calls[id]; c != nil && c.limitMS > 0 {
+		return c.limitMS
+	}
+	return int(e.cfg.Limit / time.Millisecond)
 }

@@ -212,7 +212,9 @@ func TestCancel(t *testing.T) {
 		{"visitor while the caller's phone rings", "13822221001", "13800002002", callback.StateCallingCaller, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
 		{"visitor while the friend's phone rings", "13800001001", "13822222002", callback.StateCallingCallee, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
 		{"admin hangs up a connected call", "13800001002", "13800002002", callback.StateConnected, callback.ReasonAdmin, nil, callback.StateCanceled, callback.ReasonAdmin},
-		{"visitor cannot end a connected call", "13800001003", "13800002003", callback.StateConnected, callback.ReasonVisitor, ErrConnected, "", ""},
+		// The page's Hang up button: the visitor ends the talk; connected_at
+		// and billsec stay set.
+		{"visitor hangs up a connected call", "13800001003", "13800002003", callback.StateConnected, callback.ReasonVisitor, nil, callback.StateCanceled, callback.ReasonVisitor},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -347,10 +349,20 @@ func TestServiceRestartMidCall(t *testing.T) {
 			}
 			r.client.Close() // kill -9: the process and its AMI link are gone
 			r.waitGone(side, short)
+			r.stopCDRs() // whatever the old monitor received is stored by now
+			// The short call ended unseen by an engine. If its CDRs reached
+			// the store first (they race the shutdown), they tell its true
+			// end; else nothing does and it is a network error.
+			want, wantReason := callback.StateFailed, callback.ReasonNetworkError
+			if rows, err := r.st.CallCDRs(r.ctx, short); err != nil {
+				t.Fatal(err)
+			} else if _, ok := outcomeFromCDRs(short, rows, int(r.cfg.Limit/time.Millisecond)); ok {
+				want, wantReason = callback.StateCompleted, callback.ReasonCalleeHangup
+			}
 
 			r.startEngine() // same instance, same store: adopts both
 			final, _ := r.wait(short)
-			checkFinal(t, final, callback.StateFailed, callback.ReasonNetworkError)
+			checkFinal(t, final, want, wantReason)
 			checkFinal(t, r.stored(orphan.ID), callback.StateRejected, callback.ReasonSystemBusy)
 			final, _ = r.wait(long)
 			checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
@@ -386,5 +398,37 @@ func TestCancelRightAfterSubmit(t *testing.T) {
 			t.Errorf("%s: %s/%s via %v", id, final.State, final.Reason, seen)
 		}
 		r.waitGone(side, id)
+	}
+}
+
+// TestPBXVanishesMidCall: the PBX dies with a call in the bridge (kill -9:
+// no hang-up, no CDR, the AMI link just drops) and comes back empty. The
+// call is not a hang-up: it ends failed / pbx_lost, its talk time counted
+// to the moment the PBX went, not through the outage to the reconnect.
+// A call that ended while only the link was down (TestAMIDropMidCall)
+// stays network_error: FullyBooted's Uptime tells the two apart.
+func TestPBXVanishesMidCall(t *testing.T) {
+	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
+	id := r.place("13800001001", longCallee)
+	r.waitState(id, callback.StateConnected)
+
+	r.sb.Close() // the PBX is gone: its calls with it
+	// The outage lasts 400 simulated seconds (2 s at testScale), longer
+	// than the talk could have been: a billsec counted to the reconnect
+	// would show it.
+	const outage = 2 * time.Second
+	time.Sleep(outage)
+	l, err := net.Listen("tcp", r.sbAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := sandbox.New(sandbox.Config{Username: amiUser, Secret: amiSecret, TimeScale: testScale, Seed: 2})
+	go sb.Serve(l)
+	t.Cleanup(func() { sb.Close() })
+
+	final, _ := r.wait(id)
+	checkFinal(t, final, callback.StateFailed, callback.ReasonPBXLost)
+	if limit := int(float64(outage) / testScale / float64(time.Second) / 2); final.Billsec >= limit {
+		t.Errorf("billsec %d counts the outage (%d simulated s); want the talk until the PBX went", final.Billsec, 2*limit)
 	}
 }

@@ -17,6 +17,9 @@ type Stats struct {
 	Active     int    // calls holding a capacity slot
 	Queued     int    // requests waiting for capacity
 	Dropped    uint64 // WatchAll updates lost to slow readers
+	// WriteErrors counts failed writes of request state to the store
+	// (each is retried until it succeeds).
+	WriteErrors uint64
 	// Latency distributions over the last 4096 calls: Submit → the
 	// Originate handed to the AMI client for its one write (queueing and
 	// rate cap included), and Originate written → its response from the PBX.
@@ -73,6 +76,7 @@ func (e *Engine) Stats() Stats {
 		Active:      active,
 		Queued:      queued,
 		Dropped:     e.hub.dropped.Load(),
+		WriteErrors: e.w.failures.Load(),
 		ToWireP50:   w50,
 		ToWireP99:   w99,
 		ResponseP50: r50,

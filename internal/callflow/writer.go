@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"webcallback/internal/callback"
@@ -27,6 +28,9 @@ type writer struct {
 	// neither pending nor the store has it, and get must still see it.
 	inflight *callback.Request
 	kick     chan struct{}
+	// failures counts failed writes (each retry too): the database
+	// refusing or not answering.
+	failures atomic.Uint64
 	// stored is called with each final snapshot once it is in the store:
 	// the engine publishes final states only then, so whoever sees a call
 	// end (a browser, a script, a test) and acts on it at once finds the
@@ -112,6 +116,7 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 		w.log.Warn("not storing a request another instance adopted", "id", id, "state", r.State, "err", err)
 		return true
 	}
+	w.failures.Add(1)
 	w.log.Error("storing request; will retry", "id", id, "state", r.State, "err", err)
 	w.mu.Lock()
 	if _, newer := w.pending[id]; !newer {

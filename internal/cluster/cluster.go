@@ -133,8 +133,6 @@ func (c *Service) Cancel(ctx context.Context, id string, by callback.Reason) err
 		return fmt.Errorf("cluster: cancel %s: %w", id, err)
 	case r.State.Final():
 		return callback.ErrFinal
-	case r.State == callback.StateConnected && by == callback.ReasonVisitor:
-		return callflow.ErrConnected
 	}
 	if err := c.st.RequestHangup(ctx, store.Hangup{RequestID: id, By: by, At: c.now()}); err != nil {
 		return fmt.Errorf("cluster: cancel %s: %w", id, err)

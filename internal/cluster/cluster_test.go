@@ -20,6 +20,7 @@ import (
 
 	"webcallback/internal/app/apptest"
 	"webcallback/internal/callback"
+	"webcallback/internal/policy/ratelimit"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
 	"webcallback/internal/testenv"
@@ -418,6 +419,58 @@ func TestBudgetGlobal(t *testing.T) {
 		t.Logf("budget %d min with %d s used or reserved: %v", minutes, total, codes)
 		if codes[http.StatusCreated] != 5 || codes[http.StatusCreated]+codes[http.StatusServiceUnavailable]+codes[http.StatusTooManyRequests] != 12 {
 			t.Errorf("12 requests over 3 instances: %v; want 5 admitted, 7 refused", codes)
+		}
+	})
+}
+
+// TestSharedLimiterStrikesLikeMemory: a limiter counting in the shared
+// database refuses and strikes as one in memory does under the policy's
+// check-then-count (issue 11: a Check does not count; the Allow of a key
+// over its limit refuses it with the backoff strike), and another
+// instance's limiter sees the strike's block at once.
+func TestSharedLimiterStrikesLikeMemory(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		limit := ratelimit.Limit{N: 2, Per: time.Minute}
+		backoff := ratelimit.Backoff{Base: 10 * time.Minute, Max: time.Hour, Reset: time.Hour}
+		name := "strike-" + runID(t)
+		a, b := ratelimit.New(limit, backoff, 0), ratelimit.New(limit, backoff, 0)
+		a.Share(name, st, func(err error) { t.Errorf("shared limiter a: %v", err) })
+		b.Share(name, st, func(err error) { t.Errorf("shared limiter b: %v", err) })
+		mem := ratelimit.New(limit, backoff, 0)
+		now := time.Now()
+
+		// checkThenCount is the policy's: a Check first (checkNumberLimits),
+		// then an Allow, which strikes a key over its limit or counts an
+		// admitted request (countNumberLimits).
+		checkThenCount := func(l *ratelimit.Limiter) (bool, time.Duration) {
+			l.Check("k", now)
+			return l.Allow("k", now)
+		}
+		for i, l := range []*ratelimit.Limiter{a, b} { // two instances use up the shared allowance
+			if ok, _ := checkThenCount(l); !ok {
+				t.Fatalf("request %d refused within the limit", i)
+			}
+			checkThenCount(mem)
+		}
+		okMem, waitMem := checkThenCount(mem)
+		okA, waitA := checkThenCount(a)
+		if okMem || okA || waitMem < backoff.Base || waitA < backoff.Base {
+			t.Fatalf("over the limit: memory (%v, %v), shared (%v, %v); want both refused with the %v strike",
+				okMem, waitMem, okA, waitA, backoff.Base)
+		}
+		// The database keeps milliseconds: the block read back may end a
+		// fraction of one earlier.
+		if ok, wait := b.Check("k", now); ok || wait < backoff.Base-time.Second {
+			t.Fatalf("the other instance: (%v, %v); want refused for the strike's %v", ok, wait, backoff.Base)
 		}
 	})
 }

@@ -8,9 +8,10 @@
 // names, the settings-file names and --help are all derived from that table.
 //
 // Secrets (AMI secret, database password, admin token, webhook secret,
-// trunk password) may also come from files (--*-file), so they need not sit
-// in the environment or in a process listing; they are never logged or
-// printed (Redacted).
+// trunk password) may also come from files (--*-file), or from systemd
+// credentials ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=), so they need
+// not sit in the environment or in a process listing; they are never logged
+// or printed (Redacted).
 package config
 
 import (
@@ -24,6 +25,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,6 +34,7 @@ import (
 
 	"webcallback/deploy/asterisk"
 	"webcallback/internal/callflow"
+	"webcallback/internal/httpguard"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
 	"webcallback/internal/wcbproto"
@@ -45,6 +48,14 @@ type Settings struct {
 	DB     string
 	// Migrate runs the embedded migrations at start.
 	Migrate bool
+	// DBCreate lets a start create a new SQLite database where one existed
+	// before and is gone (store.Options.Create); `migrate` always may.
+	DBCreate bool
+	// SpoolDir holds the writes the database refused, until it takes them
+	// ("" = "<database file>.spool" beside a SQLite database, else data/spool/<instance>).
+	SpoolDir string
+	// SpoolMaxMB bounds the spool, in MiB.
+	SpoolMaxMB int
 
 	AMI           string // tcp://user:secret@host:5038, tls://...; "" = built-in sandbox PBX
 	AMISecret     string // overrides the URL's secret (from env or --ami-secret-file)
@@ -105,6 +116,10 @@ type Settings struct {
 	WebhookSecret string
 	PublicURL     string
 	MaxStreams    int
+	// Per-address and total bounds of SSE streams and of open connections.
+	MaxStreamsPerIP int
+	MaxConns        int
+	MaxConnsPerIP   int
 
 	CDRSource string // "ami" or "table"
 	CDRTable  string // DSN of the external cdr table for CDRSource "table" ("" = --db)
@@ -121,6 +136,8 @@ type Settings struct {
 // DID, language, call limits, AMI account).
 type Kit struct {
 	Out              string
+	Install          bool   // write configs and prompts in place
+	SoundsDir        string // where --install puts the prompts
 	TrunkMode        string // asterisk.TrunkIP or asterisk.TrunkRegister
 	Gateway          string // host[:port]
 	RegisterServer   string
@@ -166,8 +183,9 @@ func Defaults() Settings {
 		Listen:           defaultListen,
 		DB:               "sqlite:data/webcallback.db",
 		Migrate:          true,
+		SpoolMaxMB:       256,
 		AMIAuth:          "md5",
-		AMIEvents:        "call,cdr,user",
+		AMIEvents:        "call,cdr,user,system",
 		SandboxTimeScale: 1,
 
 		CallLimit:    wcbproto.DefaultCallLimit,
@@ -203,16 +221,20 @@ func Defaults() Settings {
 		TimeZone:              "Asia/Shanghai",
 		PBXTimeZone:           "Local",
 
-		Policy:     policy.DefaultConfig(),
-		MaxStreams: web.DefaultMaxStreams,
-		CDRSource:  "ami",
-		LogLevel:   "info",
-		LogFormat:  "text",
+		Policy:          policy.DefaultConfig(),
+		MaxStreams:      web.DefaultMaxStreams,
+		MaxStreamsPerIP: web.DefaultMaxStreamsPerIP,
+		MaxConns:        httpguard.DefaultMaxConns,
+		MaxConnsPerIP:   httpguard.DefaultMaxConnsPerIP,
+		CDRSource:       "table",
+		LogLevel:        "info",
+		LogFormat:       "text",
 
 		Kit: Kit{
 			TrunkMode: kit.TrunkMode,
 			Gateway:   net.JoinHostPort(kit.GatewayHost, fmt.Sprint(kit.GatewayPort)),
 			SIPBind:   kit.SIPBind,
+			SoundsDir: asterisk.DefaultSoundsDir,
 		},
 	}
 }
@@ -237,16 +259,21 @@ const (
 	gKitAMI                    // the AMI account, shared by the service and the kit
 	gKitCall                   // call settings the dialplan falls back to
 	gRetain                    // --retention (serve's sweep, stats purge)
+	gKitCDR                    // where Asterisk writes its CDRs: the kit renders that backend
+	gQuotas                    // the eligibility quotas (serve enforces them, stats show explains them)
+	gSpool                     // the spool of writes the database refused (serve, call)
 )
 
 // commandGroups are the settings each command takes; a command not listed
 // (tests) takes serve's.
 var commandGroups = map[string]group{
-	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain,
-	"call":            gLog | gDB | gPBX | gCall | gNumbers,
+	"serve":           gLog | gDB | gPBX | gCall | gEngine | gNumbers | gService | gRetain | gQuotas | gSpool,
+	"call":            gLog | gDB | gPBX | gCall | gNumbers | gSpool,
 	"migrate":         gLog | gDB,
-	"stats":           gLog | gDB | gNumbers | gRetain,
-	"asterisk-config": gKit | gKitAMI | gKitCall,
+	"backup":          gLog | gDB,
+	"restore":         gLog | gDB,
+	"stats":           gLog | gDB | gNumbers | gRetain | gQuotas,
+	"asterisk-config": gKit | gKitAMI | gKitCall | gKitCDR,
 }
 
 // Loader parses one command's settings.
@@ -338,12 +365,15 @@ func (t *table) secret(g group, p *string, name, usage string) {
 func (l *Loader) table(t *table, s *Settings) {
 	p := &s.Policy
 	t.str(gService, &s.Listen, "listen", "HTTP listen address")
-	t.str(gDB, &s.DB, "db", "database: sqlite:<path>, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
+	t.str(gDB|gKitCDR, &s.DB, "db", "database: sqlite:<path>, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
 	t.boolv(gDB, &s.Migrate, "migrate", "apply database migrations at start")
+	t.boolv(gDB, &s.DBCreate, "db-create", "create a new, empty SQLite database even where one existed before and is gone (without it such a start is refused: restore the file)")
+	t.str(gSpool, &s.SpoolDir, "spool-dir", "directory of the writes the database refused, kept (fsynced) until it takes them again (empty = <database file>.spool beside a SQLite database, else data/spool/<instance>)")
+	t.intv(gSpool, &s.SpoolMaxMB, "spool-max-mb", "bound of the spool in MiB; when full, writes fail and /readyz says so")
 	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; empty = the built-in sandbox PBX")
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami)")
 	t.str(gPBX, &s.AMIAuth, "ami-auth", "AMI login: md5 (challenge, the secret never crosses the wire) or plain")
-	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive (at least call,cdr,user)")
+	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive (at least call,cdr,user; system brings Shutdown and FullyBooted, which tell a PBX that stopped or restarted from a dropped link)")
 	t.str(gPBX, &s.AMICAFile, "ami-ca-file", "PEM CA certificate(s) to verify the AMI TLS server (empty = system roots)")
 	t.str(gPBX, &s.AMIServerName, "ami-server-name", "TLS server name of the AMI server (empty = the --ami host)")
 	t.flt(gPBX, &s.SandboxTimeScale, "sandbox-time-scale", "sandbox PBX time scale: 1 = real time, 0.01 makes a 300 s call last 3 s")
@@ -368,7 +398,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gNumbers, &s.Region, "region", "home region for phone numbers (ISO 3166 code)")
 	t.str(gNumbers, &p.InternationalPrefix, "international-prefix", "dialled before the country code of numbers outside --region")
 	t.str(gCall|gKitCall, &s.Lang, "lang", "default language of pages and prompts: "+strings.Join(wcbproto.Languages, " or "))
-	t.add(gService, "limits", "on or off: off disables per-IP, per-number and per-prefix rate limits and eligibility, for load tests and development only", &onOffValue{&s.Limits})
+	t.add(gService|gQuotas, "limits", "on or off: off disables per-IP, per-number and per-prefix rate limits and eligibility, for load tests and development only", &onOffValue{&s.Limits})
 	t.str(gService, &s.PoW, "pow", "proof-of-work challenge on the public form: auto (under load), always or off")
 	limit := func(v *policy.Limit, name, what string) {
 		t.add(gService, name, "requests "+what+": N/window (e.g. 10/10m) or off", limitValue{v})
@@ -388,13 +418,13 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.intv(gService, &p.PoWDifficulty, "pow-difficulty", "proof-of-work leading zero bits (16 is about a second in a browser)")
 	t.intv(gService, &p.PoWAutoRate, "pow-auto-rate", "with --pow auto: requests per minute that switch the challenge on")
 	t.add(gService, "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (empty = none; client IP from the socket)", &prefixesValue{&s.TrustedProxies})
-	t.intv(gService, &s.CallerConnectedPerDay, "caller-connected-per-day", "connected calls per caller number per day (0 = no cap)")
-	t.intv(gService, &s.CallerAttemptsPerDay, "caller-attempts-per-day", "requests per caller number per day (0 = no cap)")
-	t.intv(gService, &s.CallerBillsecPerDay, "caller-billsec-per-day", "talk seconds per caller number per day (0 = no cap)")
-	t.intv(gService, &s.CallerBillsecLifetime, "caller-billsec-lifetime", "talk seconds per caller number ever (0 = no cap)")
-	t.dur(gService, &s.CallerCooldown, "caller-cooldown", "minimum time between two requests of one caller number")
-	t.intv(gService, &s.CalleePerDay, "callee-per-day", "requests ringing one callee number per day, from any caller (0 = no cap)")
-	t.intv(gService, &s.CallerNoConfirmPerDay, "caller-no-confirm-per-day", "calls per caller number per day that end without the caller's 1 (caller_no_confirm) before the number is refused as a caller for the rest of the day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerConnectedPerDay, "caller-connected-per-day", "connected calls per caller number per day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerAttemptsPerDay, "caller-attempts-per-day", "requests per caller number per day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerBillsecPerDay, "caller-billsec-per-day", "talk seconds per caller number per day (0 = no cap)")
+	t.intv(gQuotas, &s.CallerBillsecLifetime, "caller-billsec-lifetime", "talk seconds per caller number ever (0 = no cap)")
+	t.dur(gQuotas, &s.CallerCooldown, "caller-cooldown", "minimum time between two requests of one caller number")
+	t.intv(gQuotas, &s.CalleePerDay, "callee-per-day", "requests ringing one callee number per day, from any caller (0 = no cap)")
+	t.intv(gQuotas, &s.CallerNoConfirmPerDay, "caller-no-confirm-per-day", "calls per caller number per day that end without the caller's 1 (caller_no_confirm) before the number is refused as a caller for the rest of the day (0 = no cap)")
 	t.str(gDB, &s.TimeZone, "timezone", "time zone where a quota day starts")
 	t.str(gPBX, &s.PBXTimeZone, "pbx-timezone", "time zone of the Asterisk server's clock, in which Cdr events give their times (Local = this machine's, right for the sandbox and an Asterisk on this host)")
 	t.secret(gService, &s.PoWKey, "pow-key", "key that signs proof-of-work challenges; give every instance behind one load balancer the same (empty = random per process)")
@@ -402,15 +432,20 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gService, &s.WebhookURL, "webhook-url", "POST status changes here (empty = no webhooks)")
 	t.secret(gService, &s.WebhookSecret, "webhook-secret", "HMAC-SHA256 key that signs webhook bodies")
 	t.intv(gService, &s.MaxStreams, "max-streams", "open live-progress streams (SSE) one instance holds; beyond: 503 (about 32 KB each)")
+	t.intv(gService, &s.MaxStreamsPerIP, "max-streams-per-ip", "open live-progress streams of one client address; beyond: 503")
+	t.intv(gService, &s.MaxConns, "max-conns", "open HTTP connections in total; beyond: closed at accept (each is a file descriptor)")
+	t.intv(gService, &s.MaxConnsPerIP, "max-conns-per-ip", "open HTTP connections from one peer address other than a --trusted-proxies one (those count in --max-conns only); beyond: closed at accept")
 	t.str(gService, &s.PublicURL, "public-url", "public base URL of the service, for links in webhooks")
-	t.str(gPBX, &s.CDRSource, "cdr-source", "where CDRs come from: ami (Cdr events) or table (a cdr table Asterisk fills itself)")
-	t.str(gPBX, &s.CDRTable, "cdr-table-db", "for --cdr-source table: the database Asterisk writes CDRs to, as --db, with ?table=name if not cdr")
+	t.str(gPBX|gKitCDR, &s.CDRSource, "cdr-source", "where CDRs come from: table (the cdr table Asterisk's database backend fills itself, as asterisk-config renders it; the built-in sandbox does the same; survives service restarts) or ami (Cdr events: lost while the service is down)")
+	t.str(gPBX|gKitCDR, &s.CDRTable, "cdr-table-db", "for --cdr-source table: another database Asterisk writes CDRs to, as --db, with ?table=name if not cdr (empty = the cdr table of --db)")
 	t.dur(gRetain, &s.Retention, "retention", "delete requests and CDRs older than this (0 = keep)")
 	t.str(gLog, &s.LogLevel, "log-level", "debug, info, warn or error")
 	t.str(gLog, &s.LogFormat, "log-format", "text or json")
 
 	k := &s.Kit
 	t.str(gKit, &k.Out, "out", "write the files into this directory (e.g. /etc/asterisk) instead of printing them")
+	t.boolv(gKit, &k.Install, "install", "install from this binary alone: the configuration into --out (empty = "+asterisk.DefaultConfDir+") and every prompt into --sounds-dir")
+	t.str(gKit, &k.SoundsDir, "sounds-dir", "with --install: Asterisk's sounds directory; the prompts go into <dir>/zh and <dir>/en")
 	t.str(gKit, &k.TrunkMode, "trunk-mode", "ip (a gateway that trusts our address) or register (a carrier account with digest auth)")
 	t.str(gKit, &k.Gateway, "gateway", "trunk-mode ip: the gateway's host[:port]")
 	t.str(gKit, &k.RegisterServer, "register-server", "trunk-mode register: the carrier's registrar host[:port]")
@@ -534,18 +569,31 @@ func (l *Loader) apply() error {
 			errs = append(errs, fmt.Errorf("%s: --%s: %w", src, f.Name, err))
 		}
 	})
+	credentials := os.Getenv("CREDENTIALS_DIRECTORY")
 	for name, file := range l.secretFiles {
-		if *file == "" || !l.names[name] {
+		if !l.names[name] {
 			continue
 		}
-		b, err := os.ReadFile(*file)
+		path, src := *file, "--"+name+"-file"
+		if path == "" && credentials != "" && l.FS.Lookup(name).Value.String() == "" {
+			// systemd's LoadCredential=<name>:<file>: the secret not given
+			// any other way is the credential of the same name, if any.
+			path, src = filepath.Join(credentials, name), "credential "+name
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+		}
+		if path == "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 			continue
 		}
 		line, _, _ := bytes.Cut(b, []byte("\n"))
 		if err := l.FS.Set(name, strings.TrimRight(string(line), "\r")); err != nil {
-			errs = append(errs, fmt.Errorf("--%s-file: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

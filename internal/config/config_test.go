@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"webcallback/internal/store"
 	"webcallback/internal/testenv"
 )
 
@@ -54,6 +56,39 @@ func TestSecretFileAndRedaction(t *testing.T) {
 	for _, secret := range []string{"urlsecret", "dbpass", "s3cr3t"} {
 		if strings.Contains(log, secret) {
 			t.Errorf("redacted settings leak %q: %s", secret, log)
+		}
+	}
+}
+
+// TestSystemdCredentials: a secret given no other way is read from
+// $CREDENTIALS_DIRECTORY/<name> (LoadCredential=); one given by flag, env,
+// settings file or --*-file wins; a setting that is no secret is never
+// read from there.
+func TestSystemdCredentials(t *testing.T) {
+	creds := t.TempDir()
+	for name, v := range map[string]string{"admin-token": "tok-from-credential-0123456789abcdef\n",
+		"webhook-secret": "hook-from-credential", "listen": "0.0.0.0:1"} {
+		os.WriteFile(filepath.Join(creds, name), []byte(v), 0o400)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
+	l := NewLoader("serve")
+	if err := l.Parse([]string{"--webhook-secret", "hook-from-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	if l.S.AdminToken != "tok-from-credential-0123456789abcdef" {
+		t.Errorf("admin-token = %q; want the credential's first line", l.S.AdminToken)
+	}
+	if l.S.WebhookSecret != "hook-from-flag" {
+		t.Errorf("webhook-secret = %q; the flag must win over the credential", l.S.WebhookSecret)
+	}
+	if l.S.Listen == "0.0.0.0:1" || l.S.AMISecret != "" {
+		t.Errorf("settings read from credentials they should not be: listen %q, ami-secret %q", l.S.Listen, l.S.AMISecret)
+	}
+	// An unreadable credential is a bad setting naming it.
+	os.Chmod(filepath.Join(creds, "admin-token"), 0o000)
+	if os.Getuid() != 0 { // root reads anything
+		if err := NewLoader("serve").Parse(nil); err == nil || !strings.Contains(err.Error(), "credential") {
+			t.Errorf("unreadable credential: %v", err)
 		}
 	}
 }
@@ -188,5 +223,64 @@ func TestDefaultInstanceUniquePerProcess(t *testing.T) {
 	t.Setenv("WEBCALLBACK_INSTANCE", "web-b")
 	if got := parse("--listen", "127.0.0.1:8081"); got != "web-b" {
 		t.Errorf("WEBCALLBACK_INSTANCE=web-b: got %q", got)
+	}
+}
+
+// TestOpenStoreNormalizesForeignNumbers: the store the settings open counts
+// a CDR without a request under the number's E.164 form, read with
+// --region and --international-prefix, as a typed number is.
+func TestOpenStoreNormalizesForeignNumbers(t *testing.T) {
+	testenv.ClearSettings(t)
+	l := NewLoader("serve")
+	if err := l.Parse([]string{"--db", "sqlite:" + t.TempDir() + "/wcb.db", "--region", "CN"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := l.S.OpenStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i, src := range []string{"13800001001", "008613800001001", "+86 138 0000 1001"} {
+		if _, err := st.InsertCDR(ctx, &store.CDR{CallDate: at, Src: src, Channel: "PJSIP/gateway-1", Disposition: "NO ANSWER",
+			UniqueID: fmt.Sprintf("1795625800.%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := st.ListNumberStats(ctx, 10, 0)
+	if err != nil || len(rows) != 1 || rows[0].Number != "+8613800001001" || rows[0].Calls != 3 {
+		t.Fatalf("stats rows = %+v, %v; want one row +8613800001001 with 3 calls", rows, err)
+	}
+}
+
+// TestSpoolPerInstance: on a server database every instance gets a spool
+// of its own by default (a spool is one process's), the same on a restart;
+// beside a SQLite file the spool stays the database's.
+func TestSpoolPerInstance(t *testing.T) {
+	testenv.ClearSettings(t)
+	spool := func(args ...string) string {
+		t.Helper()
+		l := NewLoader("serve")
+		l.FS.SetOutput(io.Discard)
+		if err := l.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		dir, _ := l.S.Spool()
+		return dir
+	}
+	db := "mysql://wcb:pw@127.0.0.1:3306/wcb"
+	a, b := spool("--db", db, "--listen", "127.0.0.1:8081"), spool("--db", db, "--listen", "127.0.0.1:8082")
+	if a == b || filepath.Dir(a) != filepath.Join("data", "spool") {
+		t.Errorf("spools %q and %q: want one per instance under data/spool", a, b)
+	}
+	if got := spool("--db", db, "--instance", "web-a"); got != filepath.Join("data", "spool", "web-a") {
+		t.Errorf("--instance web-a: spool %q", got)
+	}
+	if got := spool("--db", "sqlite:/var/lib/wcb/wcb.db", "--instance", "web-a"); got != "/var/lib/wcb/wcb.db.spool" {
+		t.Errorf("SQLite: spool %q", got)
 	}
 }

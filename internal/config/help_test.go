@@ -109,7 +109,7 @@ func TestCommandsShowOnlyTheirSettings(t *testing.T) {
 		"call":            {[]string{"db", "ami", "call-limit", "region", "international-prefix"}, []string{"listen", "admin-token", "limit-per-ip", "sip-bind", "retention"}},
 		"migrate":         {[]string{"db", "timezone"}, []string{"ami", "listen", "call-limit"}},
 		"stats":           {[]string{"db", "region", "retention"}, []string{"ami", "listen"}},
-		"asterisk-config": {[]string{"ami", "ami-secret-file", "trunk", "call-limit", "sip-bind", "register-password-file"}, []string{"db", "listen", "admin-token", "caller-ring"}},
+		"asterisk-config": {[]string{"ami", "ami-secret-file", "trunk", "call-limit", "sip-bind", "register-password-file", "db", "cdr-source", "cdr-table-db"}, []string{"listen", "admin-token", "caller-ring", "timezone"}},
 	} {
 		l := NewLoader(cmd)
 		for _, n := range c.has {

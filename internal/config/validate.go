@@ -45,6 +45,12 @@ func (s *Settings) Validate() error {
 	if s.DB == "" {
 		bad("--db is empty: want sqlite:<path>, mysql://... or postgres://...")
 	}
+	if s.SpoolMaxMB < 1 || s.SpoolMaxMB > 1<<20 {
+		bad("--spool-max-mb must be 1 to %d (MiB), not %d", 1<<20, s.SpoolMaxMB)
+	}
+	if strings.ContainsRune(s.SpoolDir, 0) {
+		bad("--spool-dir %q: not a path", s.SpoolDir)
+	}
 	if s.AMI != "" {
 		if _, err := s.AMIEndpoint(); err != nil {
 			errs = append(errs, err)
@@ -103,6 +109,15 @@ func (s *Settings) Validate() error {
 	}
 	if s.MaxStreams < 1 {
 		bad("--max-streams must be at least 1, not %d", s.MaxStreams)
+	}
+	if s.MaxStreamsPerIP < 1 || s.MaxStreamsPerIP > s.MaxStreams {
+		bad("--max-streams-per-ip must be from 1 to --max-streams (%d), not %d", s.MaxStreams, s.MaxStreamsPerIP)
+	}
+	if s.MaxConns < 1 {
+		bad("--max-conns must be at least 1, not %d", s.MaxConns)
+	}
+	if s.MaxConnsPerIP < 1 || s.MaxConnsPerIP > s.MaxConns {
+		bad("--max-conns-per-ip must be from 1 to --max-conns (%d), not %d", s.MaxConns, s.MaxConnsPerIP)
 	}
 	kind("lang", wcbproto.CheckLang(s.Lang))
 	kind("region", policy.CheckRegion(s.Region))
@@ -166,10 +181,9 @@ func (s *Settings) Validate() error {
 	switch s.CDRSource {
 	case "ami":
 	case "table":
-		// Our own cdr table is where the monitor writes: Asterisk's
-		// cdr_adaptive_odbc must fill another table or database.
-		if s.CDRTable == "" {
-			bad("--cdr-source table needs --cdr-table-db: the database (and ?table=name) Asterisk writes its CDRs to")
+		// --cdr-table-db empty: Asterisk writes into --db's own cdr table.
+		if t := s.CDRTable; t != "" && !strings.HasPrefix(t, "sqlite:") && !strings.HasPrefix(t, "mysql://") && !strings.HasPrefix(t, "postgres://") {
+			bad("--cdr-table-db: want sqlite:<path>, mysql://... or postgres://... (with ?table=name if not cdr)")
 		}
 	default:
 		bad("--cdr-source must be ami or table, not %q", s.CDRSource)

@@ -36,14 +36,19 @@ type AdminConfig struct {
 	// Trusted proxies, for the client address (see ClientIP).
 	Trusted []netip.Prefix
 	// Failures is how many failed attempts one address may make (default 5
-	// per 15 minutes); beyond it the address gets 429 without its token
-	// being looked at, for Backoff (default 1 min doubling to 1 h).
+	// per 15 minutes); the last one locks the address out: 429 without its
+	// token being looked at (the right one too: no oracle for a guesser),
+	// for Backoff alone (default 1 min, doubling per lockout to 1 h), after
+	// which the address starts with a clean count.
 	Failures ratelimit.Limit
 	Backoff  ratelimit.Backoff
 	// Audit receives one entry per state-changing admin request (and per
 	// address blocked for failed attempts); nil = slog only.
 	Audit  AuditSink
 	Logger *slog.Logger
+	// Refusals counts bad tokens and refused attempts (logged per
+	// interval, not per attempt); nil = not counted.
+	Refusals *Refusals
 	// Deny renders refusals; nil = plain text.
 	Deny DenyFunc
 	// Now is the clock; nil = time.Now.
@@ -98,15 +103,16 @@ func (a *AdminAuth) Wrap(next http.Handler) http.Handler {
 		ip := ClientIP(r, a.cfg.Trusted)
 		key := ip.String()
 		if ok, wait := a.fails.Check(key, now); !ok {
+			a.cfg.Refusals.AddDetail("admin_locked_out", key)
 			a.deny429(w, r, wait)
 			return
 		}
 		if !a.valid(r) {
 			a.fails.Allow(key, now)
-			a.log.Warn("admin: bad token", "ip", key, "path", r.URL.Path)
+			a.cfg.Refusals.AddDetail("admin_unauthorized", key+" "+printable([]byte(r.URL.Path)))
 			if ok, _ := a.fails.Check(key, now); !ok {
 				// That was the last attempt allowed: block with backoff.
-				wait := a.fails.Strike(key, now)
+				wait := a.fails.Lockout(key, now)
 				a.audit(r.Context(), store.AuditEntry{At: now, Actor: "anonymous@" + key, Action: "admin_blocked",
 					Target: key, Detail: fmt.Sprintf("too many failed admin logins; blocked for %s", wait.Round(time.Second))})
 				a.deny429(w, r, wait)

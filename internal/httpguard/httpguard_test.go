@@ -2,6 +2,7 @@ package httpguard
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,7 +297,8 @@ func TestAdminAuth(t *testing.T) {
 		}
 	}
 	wait, err := time.ParseDuration(retry + "s")
-	if err != nil || wait < time.Minute {
+	if err != nil || wait != time.Minute {
+		// docs/security.md: the first lockout is one minute.
 		t.Fatalf("Retry-After %q", retry)
 	}
 	clk.Add(wait)
@@ -345,8 +349,9 @@ func TestAdminDisabled(t *testing.T) {
 }
 
 // TestServerSlowloris: a client that dribbles its headers or its body is
-// cut off; an SSE stream outlives the timeouts. Real sockets, short
-// timeouts.
+// cut off, whatever it puts in Accept; a handler that streams (Stream)
+// outlives the timeouts with or without Accept: text/event-stream. Real
+// sockets, short timeouts.
 func TestServerSlowloris(t *testing.T) {
 	tm := Timeouts{ReadHeader: 200 * time.Millisecond, Read: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: time.Second}
 	mux := http.NewServeMux()
@@ -356,21 +361,30 @@ func TestServerSlowloris(t *testing.T) {
 		}
 		fmt.Fprint(w, "read")
 	})
+	// The stream's second event waits until every deadline the request
+	// had is past, so it is sent only if Stream really lifted them.
+	past := tm.Read + tm.Write
 	sseDone := make(chan error, 1)
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		w.Header().Set("Content-Type", "text/event-stream")
-		for i := 0; i < 8; i++ { // 800 ms: longer than every timeout
+		w.WriteHeader(http.StatusOK)
+		Stream(w, r)
+		rc := http.NewResponseController(w)
+		for i := 0; i < 2; i++ {
+			if i == 1 {
+				select {
+				case <-r.Context().Done():
+					sseDone <- fmt.Errorf("context ended: %w", r.Context().Err())
+					return
+				case <-time.After(time.Until(start.Add(past))):
+				}
+			}
 			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
 				sseDone <- err
 				return
 			}
-			http.NewResponseController(w).Flush()
-			select {
-			case <-r.Context().Done():
-				sseDone <- r.Context().Err()
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
+			rc.Flush()
 		}
 		sseDone <- nil
 	})
@@ -395,37 +409,176 @@ func TestServerSlowloris(t *testing.T) {
 		t.Fatalf("slow headers: connection not closed by the server: %v", err)
 	}
 
-	// Slow body: the handler's read fails, the server answers nothing useful.
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	fmt.Fprint(c2, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := io.ReadAll(c2)
-	if err != nil || strings.Contains(string(b), "read") {
-		t.Fatalf("slow body: %q %v", b, err)
-	}
-
-	// SSE: lives past the read and write timeouts.
-	req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	n := 0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "data: ") {
-			n++
+	// Slow body, with or without the Accept of an event stream (the
+	// attack of issue 11): the handler's read fails, the connection ends.
+	for _, accept := range []string{"", "Accept: text/event-stream\r\n"} {
+		c2, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		fmt.Fprint(c2, "POST /body HTTP/1.1\r\nHost: x\r\n"+accept+"Content-Length: 100\r\n\r\nabc")
+		c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c2)
+		if err != nil || strings.Contains(string(b), "read") {
+			t.Fatalf("slow body (%q): %q %v", accept, b, err)
 		}
 	}
-	if err := <-sseDone; err != nil || n != 8 {
-		t.Fatalf("SSE stream cut: %d events, %v", n, err)
+
+	// A stream lives past the read and write deadlines, whatever Accept
+	// says (curl sends */*).
+	for _, accept := range []string{"text/event-stream", "*/*", ""} {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				n++
+			}
+		}
+		resp.Body.Close()
+		if err := <-sseDone; err != nil || n != 2 {
+			t.Fatalf("Accept %q: stream cut: %d events, %v", accept, n, err)
+		}
 	}
+}
+
+// TestLimitListener: connections over the per-address or the total bound
+// are closed at accept and counted; others, and later ones once a place is
+// free, are served.
+func TestLimitListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	ref := NewRefusals(slog.New(slog.DiscardHandler), func(k string) { mu.Lock(); kinds[k]++; mu.Unlock() })
+	lim := LimitListener(ln, ConnLimits{PerIP: 3, Total: 8}, ref) // headroom: 1
+	srv := NewServer("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }), slog.New(slog.DiscardHandler))
+	go srv.Serve(lim)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	// dial connects from a loopback source address and makes one request
+	// on the connection, which the server keeps open (keep-alive).
+	dial := func(src string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return nil, err
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		resp.Body.Close()
+		return c, nil
+	}
+	mustDial := func(src string) net.Conn {
+		t.Helper()
+		c, err := dial(src)
+		if err != nil {
+			t.Fatalf("from %s: %v", src, err)
+		}
+		return c
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		held = append(held, mustDial("127.0.0.1"))
+	}
+	if _, err := dial("127.0.0.1"); err == nil {
+		t.Fatal("connection over the per-address bound served")
+	}
+	for range 3 {
+		held = append(held, mustDial("127.0.0.2"))
+	}
+	held = append(held, mustDial("127.0.0.3"), mustDial("127.0.0.3")) // the total: 8
+	// Over the total, an address already holding two is refused; a
+	// newcomer gets the headroom (Total/8 = 1), then nobody.
+	if _, err := dial("127.0.0.3"); err == nil {
+		t.Fatal("connection over the total served to an address holding two")
+	}
+	held = append(held, mustDial("127.0.0.4"))
+	if _, err := dial("127.0.0.5"); err == nil {
+		t.Fatal("connection over the total and its headroom served")
+	}
+	mu.Lock()
+	if kinds[RefusedConnsPerIP] != 1 || kinds[RefusedConnsTotal] != 2 {
+		t.Errorf("refusals counted %v", kinds)
+	}
+	mu.Unlock()
+	// A place freed is a place again, once the server has seen the close.
+	held[0].Close()
+	held[1].Close()
+	ip := netip.MustParseAddr("127.0.0.1")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, n := lim.Open(ip); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("closed connection never released")
+		}
+		runtime.Gosched()
+	}
+	mustDial("127.0.0.1").Close()
+
+	// A trusted proxy carries many visitors: the total bounds it, not
+	// the per-address bound.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := LimitListener(ln2, ConnLimits{PerIP: 1, Total: 3, Proxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.7/32")}}, nil)
+	srv2 := NewServer("", srv.Handler, slog.New(slog.DiscardHandler))
+	go srv2.Serve(proxied)
+	defer srv2.Close()
+	port = ln2.Addr().(*net.TCPAddr).Port
+	for range 3 {
+		held = append(held, mustDial("127.0.0.7"))
+	}
+	if _, err := dial("127.0.0.7"); err == nil {
+		t.Fatal("proxy's connection over the total served")
+	}
+}
+
+// TestRefusals: a flood of refusals is one log line per interval, with
+// the counts; every refusal reaches the hook.
+func TestRefusals(t *testing.T) {
+	var buf bytes.Buffer
+	hooked := 0
+	r := NewRefusals(slog.New(slog.NewTextHandler(&buf, nil)), func(string) { hooked++ })
+	for i := 0; i < 40000; i++ {
+		r.AddDetail("rate_limited", fmt.Sprintf("per-IP limit for 192.0.2.%d", i%250))
+	}
+	r.Add("conns_per_ip")
+	if n := r.Flush(); n != 40001 {
+		t.Fatalf("flushed %d", n)
+	}
+	if r.Flush() != 0 {
+		t.Fatal("a second flush wrote again")
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || hooked != 40001 ||
+		!strings.Contains(lines[0], "rate_limited=40000") || !strings.Contains(lines[0], "conns_per_ip=1") ||
+		!strings.Contains(lines[0], `rate_limited_example="per-IP limit for 192.0.2.0"`) {
+		t.Fatalf("hooked %d, log %q", hooked, buf.String())
+	}
+	var nilR *Refusals
+	nilR.Add("x") // a nil counter counts nothing, without a crash
 }
 
 func TestPrintable(t *testing.T) {
@@ -454,4 +607,44 @@ func FuzzCSRFValid(f *testing.F) {
 			t.Fatalf("forged token %q accepted", tok)
 		}
 	})
+}
+
+// TestAdminLockoutDoubles: each lockout lasts exactly its backoff (1 min,
+// then 2 min: as documented), and the address starts a clean count after.
+func TestAdminLockoutDoubles(t *testing.T) {
+	clk := testenv.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	ref := NewRefusals(slog.New(slog.DiscardHandler), nil)
+	a := NewAdminAuth(AdminConfig{Token: "the-right-admin-token", Logger: slog.New(slog.DiscardHandler), Now: clk.Now, Refusals: ref})
+	h := a.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	do := func(tok string) (int, string) {
+		r := httptest.NewRequest("GET", "/api/v1/admin/stats", nil)
+		r.RemoteAddr = "192.0.2.1:1"
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, w.Header().Get("Retry-After")
+	}
+	for round, want := range []string{"60", "120"} {
+		for i := 1; i <= 4; i++ {
+			if code, _ := do("wrong"); code != 401 {
+				t.Fatalf("round %d, failure %d: %d", round, i, code)
+			}
+		}
+		if code, retry := do("wrong"); code != 429 || retry != want {
+			t.Fatalf("round %d lockout: %d Retry-After %q, want 429 %s", round, code, retry, want)
+		}
+		wait, _ := time.ParseDuration(want + "s")
+		clk.Add(wait - time.Second)
+		if code, _ := do("the-right-admin-token"); code != 429 {
+			t.Fatalf("round %d: right token a second before the end: %d", round, code)
+		}
+		clk.Add(time.Second)
+		if code, _ := do("the-right-admin-token"); code != 200 {
+			t.Fatalf("round %d: right token after the lockout: %d", round, code)
+		}
+	}
+	// Per round: 5 bad tokens, 1 attempt while locked out.
+	if n := ref.Flush(); n != 12 {
+		t.Errorf("refusals counted: %d, want 12", n)
+	}
 }

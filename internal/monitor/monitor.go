@@ -20,6 +20,8 @@ type Store interface {
 	CDRCursor(ctx context.Context, name string) (string, error)
 	SetCDRCursor(ctx context.Context, name, value string) error
 	Purge(ctx context.Context, before time.Time) (requests, cdrs int64, err error)
+	// IngestPBXCDRs: the rows the PBX wrote into the own cdr table.
+	IngestPBXCDRs(ctx context.Context, limit int) (ingested, duplicates int, pending bool, err error)
 }
 
 // Monitor feeds CDRs to the store. One Monitor runs one source.
@@ -40,7 +42,9 @@ type Monitor struct {
 	// Batch caps how many CDRs go to the store in one transaction. 0 = 500.
 	Batch int
 
-	ingested, duplicates, invalid, failed atomic.Uint64
+	ingested, duplicates, invalid, failed, writeErrors atomic.Uint64
+
+	wake chan struct{} // Wake: the PBX wrote rows into the own table
 }
 
 // Stats are the monitor's counters since New.
@@ -48,7 +52,9 @@ type Stats struct {
 	Ingested   uint64 // new rows stored
 	Duplicates uint64 // rows already stored (replays, table re-reads)
 	Invalid    uint64 // Cdr events that could not be parsed
-	Failed     uint64 // rows lost because the store kept failing
+	Failed     uint64 // rows the store refused as invalid (no retry can store them)
+	// WriteErrors counts failed writes to the store, each retry too.
+	WriteErrors uint64
 }
 
 // New returns a monitor writing to st; logger nil = slog.Default().
@@ -56,12 +62,13 @@ func New(st Store, logger *slog.Logger) *Monitor {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Monitor{st: st, log: logger.With("component", "monitor")}
+	return &Monitor{st: st, log: logger.With("component", "monitor"), wake: make(chan struct{}, 1)}
 }
 
 // Stats returns the counters.
 func (m *Monitor) Stats() Stats {
-	return Stats{Ingested: m.ingested.Load(), Duplicates: m.duplicates.Load(), Invalid: m.invalid.Load(), Failed: m.failed.Load()}
+	return Stats{Ingested: m.ingested.Load(), Duplicates: m.duplicates.Load(), Invalid: m.invalid.Load(), Failed: m.failed.Load(),
+		WriteErrors: m.writeErrors.Load()}
 }
 
 func (m *Monitor) loc() *time.Location {
@@ -147,49 +154,48 @@ func (m *Monitor) ConsumeAMI(ctx context.Context, sub <-chan *ami.Message) error
 	}
 }
 
-// store writes a batch, retrying while the database is unreachable (a
-// few times, with backoff). If the batch still fails, it is retried row by
-// row so one bad row cannot take its neighbours down, and the rows that
-// fail are counted and logged, never silently lost. The error is nil when
-// only some rows failed (they are bad), non-nil when all did (the store
-// is down: a table poll then keeps its position and reads them again).
+// store writes a batch. A store that fails is retried, with backoff, until
+// it takes the batch or ctx ends: a CDR is never given up on (the service's
+// store keeps what the database refuses in its spool, so a failure here is
+// a spool that is full or broken, which /readyz reports). Only a row the
+// store refuses as invalid (store.ErrInvalid: no uniqueid or calldate),
+// which no retry can cure, is left out, counted and logged; its neighbours
+// are stored row by row.
 func (m *Monitor) store(ctx context.Context, cs []*store.CDR) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		var n int
-		if n, err = m.st.InsertCDRs(ctx, cs); err == nil {
+	const maxBackoff = 10 * time.Second
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		n, err := m.st.InsertCDRs(ctx, cs)
+		switch {
+		case err == nil:
 			m.ingested.Add(uint64(n))
 			m.duplicates.Add(uint64(len(cs) - n))
 			return nil
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, store.ErrInvalid) && len(cs) == 1:
+			m.failed.Add(1)
+			m.log.Error("CDR refused as invalid, left out", "uniqueid", cs[0].UniqueID, "calldate", cs[0].CallDate, "err", err)
+			return nil
+		case errors.Is(err, store.ErrInvalid):
+			for _, c := range cs {
+				if err := m.store(ctx, []*store.CDR{c}); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
-		m.log.Warn("storing CDRs failed, retrying", "rows", len(cs), "attempt", attempt+1, "err", err)
+		m.writeErrors.Add(1)
+		if attempt == 1 || attempt%10 == 0 {
+			m.log.Warn("storing CDRs failed; retrying until the store takes them", "rows", len(cs), "attempt", attempt, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, maxBackoff)
 	}
-	if len(cs) == 1 {
-		m.failed.Add(1)
-		m.log.Error("CDR lost", "uniqueid", cs[0].UniqueID, "calldate", cs[0].CallDate, "err", err)
-		return err
-	}
-	failed := 0
-	for _, c := range cs {
-		if e := m.store(ctx, []*store.CDR{c}); e != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			failed++
-		}
-	}
-	if failed == len(cs) {
-		return err // every row failed: the store is down, not the rows bad
-	}
-	return nil
 }
 
 // cursorLayout is how the table source's high-water mark is saved.
@@ -297,5 +303,58 @@ func (m *Monitor) readWindow(ctx context.Context, src *store.CDRTable, from, to 
 			return errors.New("monitor: more than one page of CDRs in one second; raise the page size")
 		}
 		from = next
+	}
+}
+
+// Wake asks PollOwnTable to read now rather than at its next tick (the
+// in-process sandbox PBX calls it after writing a row). Wakes coalesce.
+func (m *Monitor) Wake() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// PollOwnTable ingests the rows the PBX writes into the store's own cdr
+// table (--cdr-source table with no --cdr-table-db; store.IngestPBXCDRs)
+// at start, every interval and on Wake, until ctx ends. The position is
+// in the rows themselves (dedup NULL = not ingested), so a restart, a
+// crash or a second instance neither skips nor doubles a row; rows written
+// while the service was down are ingested at the next start.
+func (m *Monitor) PollOwnTable(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	m.log.Info("ingesting the CDRs the PBX writes into the cdr table", "interval", interval)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := m.IngestOwnTable(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m.log.Error("ingesting the cdr table failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-m.wake:
+		}
+	}
+}
+
+// IngestOwnTable ingests every row the PBX wrote that is not ingested yet.
+func (m *Monitor) IngestOwnTable(ctx context.Context) error {
+	for {
+		n, dup, pending, err := m.st.IngestPBXCDRs(ctx, m.batch())
+		if err != nil {
+			return fmt.Errorf("monitor: %w", err)
+		}
+		m.ingested.Add(uint64(n))
+		m.duplicates.Add(uint64(dup))
+		if !pending {
+			return nil
+		}
 	}
 }

@@ -43,8 +43,9 @@ func ParseCDR(m *ami.Message) (*store.CDR, error) { return ParseCDRIn(m, time.UT
 // (`2026-11-25 16:55:24`), AnswerTime, EndTime, Duration,
 // BillableSeconds, Disposition, AMAFlags (a name: DOCUMENTATION),
 // UniqueID (capital ID, unlike other events), UserField. LinkedID,
-// Sequence and PeerAccount are read when a cdr_manager.conf [mappings]
-// section adds them (any spelling case). RequestID comes from the
+// Sequence, PeerAccount and TalkSec (the dialplan's CDR(talksec)) are
+// read when a cdr_manager.conf [mappings] section adds them (any spelling
+// case). RequestID comes from the
 // userfield's ";wcb:<id>".
 func ParseCDRIn(m *ami.Message, loc *time.Location) (*store.CDR, error) {
 	if m == nil || !strings.EqualFold(m.Event(), "Cdr") {
@@ -100,6 +101,13 @@ func ParseCDRIn(m *ami.Message, loc *time.Location) (*store.CDR, error) {
 		}
 		*f.p = n
 	}
+	if v := get("TalkSec"); v != "" { // cdr_manager.conf [mappings] talksec => TalkSec
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1<<31-1 {
+			return nil, fmt.Errorf("monitor: Cdr %s: TalkSec %q is not a count", c.UniqueID, v)
+		}
+		c.TalkSec = &n
+	}
 	c.AMAFlags = amaFlags(get("AMAFlags"))
 	c.RequestID = RequestIDFromUserfield(c.UserField)
 	return c, nil
@@ -120,25 +128,5 @@ func amaFlags(v string) int {
 }
 
 // RequestIDFromUserfield returns the <id> of "Hangupcause:16;wcb:<id>"
-// (our dialplan's userfield), or "". The id ends at the next ";" or space;
-// one that is not a plausible id (1-64 of [0-9A-Za-z.-]) is ignored.
-func RequestIDFromUserfield(uf string) string {
-	i := strings.Index(uf, wcbproto.UserfieldIDPrefix)
-	if i < 0 {
-		return ""
-	}
-	id := uf[i+len(wcbproto.UserfieldIDPrefix):]
-	if j := strings.IndexAny(id, "; \t"); j >= 0 {
-		id = id[:j]
-	}
-	if id == "" || len(id) > 64 {
-		return ""
-	}
-	for k := 0; k < len(id); k++ {
-		c := id[k]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '.') {
-			return ""
-		}
-	}
-	return id
-}
+// (see wcbproto.RequestIDFromUserfield).
+func RequestIDFromUserfield(uf string) string { return wcbproto.RequestIDFromUserfield(uf) }

@@ -134,6 +134,21 @@ func ParseNumber(s, region, intlPrefix string) (Number, error) {
 	return n, nil
 }
 
+// DisplayNumber is how a stored E.164 number is shown to people of region:
+// the national format ("138 0000 1001") for the region's own numbers, the
+// international format ("+44 1632 960123") for others, the input itself when
+// it does not parse (it is shown, never dialled).
+func DisplayNumber(e164, region string) string {
+	pn, err := phonenumbers.Parse(e164, region)
+	if err != nil {
+		return e164
+	}
+	if phonenumbers.GetRegionCodeForNumber(pn) == region {
+		return phonenumbers.Format(pn, phonenumbers.NATIONAL)
+	}
+	return phonenumbers.Format(pn, phonenumbers.INTERNATIONAL)
+}
+
 // foldNumber maps every Unicode decimal digit to ASCII and full-width or
 // typographic punctuation to its ASCII form, and refuses any other
 // character. The result holds only 0-9, '+', '-', '(', ')', '.' and ' '.

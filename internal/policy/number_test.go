@@ -166,3 +166,17 @@ func TestInternationalPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestDisplayNumber(t *testing.T) {
+	for _, tc := range []struct{ e164, region, want string }{
+		{"+8613800001001", "CN", "138 0000 1001"},
+		{"+861065529988", "CN", "010 6552 9988"},
+		{"+441632960123", "CN", "+44 1632 960123"},
+		{"+442079460123", "GB", "020 7946 0123"},
+		{"not a number", "CN", "not a number"},
+	} {
+		if got := DisplayNumber(tc.e164, tc.region); got != tc.want {
+			t.Errorf("DisplayNumber(%q, %s) = %q, want %q", tc.e164, tc.region, got, tc.want)
+		}
+	}
+}

@@ -162,6 +162,10 @@ type Refusal struct {
 	Code callback.Reason
 	// Field is the input at fault: "caller", "callee", "pow" or "".
 	Field string
+	// Rule is the eligibility rule that refused a not_eligible request
+	// (store.Rule*: "caller_cooldown", "callee_per_day", ...) or "". The
+	// web picks the visitor's message by it.
+	Rule string
 	// RetryAfter, when positive, is the Retry-After to send; RetryAt is
 	// the same as a time (zero = unknown or never).
 	RetryAfter time.Duration
@@ -241,7 +245,14 @@ func New(cfg Config, st Store, rules *store.Rules, logger *slog.Logger) (*Guard,
 		g.shareLimits(cfg.Shared)
 	}
 	var err error
-	if g.pow, err = pow.NewIssuer(cfg.PoWKey, cfg.PoWDifficulty, cfg.PoWTTL, 0); err != nil {
+	// Spent seeds are kept per client network; a network within its
+	// per-subnet limit never spends more than that limit's count in a TTL,
+	// so its set gets twice that (at least the default).
+	perSource := 0
+	if cfg.Limits && !cfg.PerSubnet.Off() {
+		perSource = max(pow.DefaultPerSource, 2*cfg.PerSubnet.N)
+	}
+	if g.pow, err = pow.NewIssuer(cfg.PoWKey, cfg.PoWDifficulty, cfg.PoWTTL, perSource, 0); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	g.load.window = time.Minute
@@ -314,10 +325,12 @@ func TypeNames() []string {
 	return names
 }
 
-// Challenge returns a fresh proof-of-work challenge for the page; Required
+// Challenge returns a fresh proof-of-work challenge for the page of a
+// client at ip (its solution is good from ip's /24 or /64 only); Required
 // says whether requests need it now.
-func (g *Guard) Challenge(now time.Time) Challenge {
-	c := g.pow.Issue(now)
+func (g *Guard) Challenge(ip netip.Addr, now time.Time) Challenge {
+	_, source := clientKeys(ip, g.cfg.SubnetV4Bits, g.cfg.SubnetV6Bits)
+	c := g.pow.Issue(source, now)
 	c.Required = g.powRequired(now)
 	return c
 }
@@ -361,7 +374,7 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 	if !d.Allowed {
 		release()
 		ref := &Refusal{Code: callback.ReasonNotEligible,
-			Field: "caller", Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
+			Field: "caller", Rule: d.Rule, Detail: "store rule " + d.Rule, RetryAt: d.RetryAt}
 		if strings.HasPrefix(d.Rule, "callee") {
 			ref.Field = "callee"
 		}
@@ -369,11 +382,13 @@ func (g *Guard) Admit(ctx context.Context, in Input) (*callback.Request, *Refusa
 			// The callee said never again: its own code (docs/design.md §6).
 			ref.Code = callback.ReasonCalleeOptedOut
 		}
+		g.countNumberLimits(caller, callee, ref.Field, now)
 		if !d.RetryAt.IsZero() {
 			ref.RetryAfter = d.RetryAt.Sub(now)
 		}
 		return nil, ref, nil
 	}
+	g.countNumberLimits(caller, callee, "", now)
 	return req, nil, nil
 }
 
@@ -395,7 +410,10 @@ func (g *Guard) newRequest(in Input, caller, callee Number, now time.Time) *call
 }
 
 // checkClient applies what needs no number: honeypot, per-IP and
-// per-subnet limits, proof of work.
+// per-subnet limits, proof of work. A request refused only because it
+// brings no solution yet is not counted against its address: the page's
+// one submission (sent, answered with a challenge, sent again solved)
+// counts once.
 func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 	ipKey, netKey := clientKeys(in.ClientIP, g.cfg.SubnetV4Bits, g.cfg.SubnetV6Bits)
 	if in.Honeypot != "" {
@@ -404,12 +422,15 @@ func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 		g.ip.Strike(ipKey, now)
 		return &Refusal{Code: callback.ReasonNotEligible, Detail: "honeypot field filled"}
 	}
-	for _, c := range []struct {
+	limits := []struct {
 		l    *ratelimit.Limiter
 		key  string
 		what string
-	}{{g.ip, ipKey, "per-IP"}, {g.subnet, netKey, "per-subnet"}} {
-		if ok, wait := c.l.Allow(c.key, now); !ok {
+	}{{g.ip, ipKey, "per-IP"}, {g.subnet, netKey, "per-subnet"}}
+	for _, c := range limits {
+		if ok, _ := c.l.Check(c.key, now); !ok {
+			// Over the limit: Allow refuses too, adding the backoff strike.
+			_, wait := c.l.Allow(c.key, now)
 			return rateLimited(now, wait, "", c.what+" limit for "+c.key)
 		}
 	}
@@ -417,14 +438,25 @@ func (g *Guard) checkClient(in Input, now time.Time) *Refusal {
 	// address flooding is the per-address limit's job, and must not switch
 	// proof of work on for every visitor.
 	g.load.add(now)
+	var powRef *Refusal
 	if g.powRequired(now) {
-		if err := g.pow.Verify(in.PoW, now); err != nil {
-			ch := g.Challenge(now)
-			return &Refusal{Code: callback.ReasonRateLimited, Field: "pow",
+		if err := g.pow.Verify(in.PoW, netKey, now); err != nil {
+			ch := g.Challenge(in.ClientIP, now)
+			powRef = &Refusal{Code: callback.ReasonRateLimited, Field: "pow",
 				RetryAfter: time.Second, RetryAt: now.Add(time.Second), Detail: err.Error(), Challenge: &ch}
+			if errors.Is(err, pow.ErrMissing) {
+				return powRef
+			}
 		}
 	}
-	return nil
+	for _, c := range limits {
+		if ok, wait := c.l.Allow(c.key, now); !ok {
+			return rateLimited(now, wait, "", c.what+" limit for "+c.key)
+		}
+	}
+	// A wrong, forged, replayed or expired solution counts: guessing is
+	// bounded by the address's limits.
+	return powRef
 }
 
 // checkNumbers parses both numbers and applies the destination rules.
@@ -473,25 +505,48 @@ func (g *Guard) destinationRefused(n Number) string {
 	return "region " + n.Region + " not allowed"
 }
 
-// checkNumberLimits counts the request against both numbers and their
-// prefixes.
-func (g *Guard) checkNumberLimits(caller, callee Number, now time.Time) *Refusal {
-	for _, c := range []struct {
-		l     *ratelimit.Limiter
-		key   string
-		field string
-		what  string
-	}{
+// numberLimit is one per-number limit a request is counted against.
+type numberLimit struct {
+	l     *ratelimit.Limiter
+	key   string
+	field string // "caller" or "callee": whose quota it is
+	what  string
+}
+
+func (g *Guard) numberLimits(caller, callee Number) []numberLimit {
+	return []numberLimit{
 		{g.callee, callee.E164, "callee", "per-callee"},
 		{g.caller, caller.E164, "caller", "per-caller"},
 		{g.prefix, callee.Prefix, "callee", "per-prefix"},
 		{g.prefix, caller.Prefix, "caller", "per-prefix"},
-	} {
-		if ok, wait := c.l.Allow(c.key, now); !ok {
+	}
+}
+
+// checkNumberLimits checks the request against both numbers and their
+// prefixes without counting it: a request refused for one party (or later
+// by the budget or the store) must spend no quota of the other (issue 11:
+// a caller over its limit, aimed at V, made V's friends get 429). The
+// party at fault gets its backoff strike.
+func (g *Guard) checkNumberLimits(caller, callee Number, now time.Time) *Refusal {
+	for _, c := range g.numberLimits(caller, callee) {
+		if ok, _ := c.l.Check(c.key, now); !ok {
+			_, wait := c.l.Allow(c.key, now) // refused again, with the strike
 			return rateLimited(now, wait, c.field, c.what+" limit for "+c.key)
 		}
 	}
 	return nil
+}
+
+// countNumberLimits counts an admitted request against both numbers, or
+// a request the store refused against the party at fault only (field).
+// Counting after the check lets concurrent requests for one number pass a
+// hair over its limit; the store's quotas are the exact ones.
+func (g *Guard) countNumberLimits(caller, callee Number, field string, now time.Time) {
+	for _, c := range g.numberLimits(caller, callee) {
+		if field == "" || c.field == field {
+			c.l.Allow(c.key, now)
+		}
+	}
 }
 
 func rateLimited(now time.Time, wait time.Duration, field, detail string) *Refusal {

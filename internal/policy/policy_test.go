@@ -350,7 +350,7 @@ func TestProofOfWork(t *testing.T) {
 	if _, ref, _ := g.Admit(ctx, i); ref == nil || ref.Field != "pow" {
 		t.Fatalf("replayed solution: %+v", ref)
 	}
-	c := g.Challenge(clk.Now())
+	c := g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now())
 	clk.Add(6 * time.Minute)
 	i.PoW, _ = pow.Solve(ctx, c)
 	if _, ref, _ := g.Admit(ctx, i); ref == nil || ref.Field != "pow" {
@@ -366,7 +366,7 @@ func TestProofOfWorkAuto(t *testing.T) {
 		c.PerIP = Limit{} // the load comes from one address here
 		c.PerSubnet = Limit{}
 	})
-	if g.Challenge(clk.Now()).Required {
+	if g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("required when idle")
 	}
 	atts := seq(5, func(i int) attempt {
@@ -374,15 +374,15 @@ func TestProofOfWorkAuto(t *testing.T) {
 	})
 	atts = append(atts, attempt{"13800009999", "13900009999", "192.0.2.1", callback.ReasonRateLimited, "pow"})
 	runAttempts(t, g, atts)
-	if !g.Challenge(clk.Now()).Required {
+	if !g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("not required under load")
 	}
 	clk.Add(5 * time.Minute)
-	if !g.Challenge(clk.Now()).Required {
+	if !g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("not held")
 	}
 	clk.Add(6 * time.Minute)
-	if g.Challenge(clk.Now()).Required {
+	if g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("still required after the hold")
 	}
 	// Auto stays off with --limits off (load tests).
@@ -493,8 +493,61 @@ func TestProofOfWorkAutoIgnoresOneAddress(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		g.Admit(context.Background(), in(mobile("138", i*10000), mobile("139", i*10000), "192.0.2.1"))
 	}
-	if g.Challenge(clk.Now()).Required {
+	if g.Challenge(netip.MustParseAddr("192.0.2.1"), clk.Now()).Required {
 		t.Fatal("one address switched proof of work on")
 	}
 	runAttempts(t, g, []attempt{{"13700001001", "13600001001", "198.51.100.1", "", ""}})
+}
+
+// TestRefusalSpendsNoOtherQuota: a caller over its limit, aimed at V,
+// spends none of V's quota, so V's friends still get through (issue 11);
+// and the other way round.
+func TestRefusalSpendsNoOtherQuota(t *testing.T) {
+	g, _, _ := newGuard(t, nil, func(c *Config) {
+		c.PerCaller = Limit{N: 1, Per: time.Hour}
+		c.PerCallee = Limit{N: 2, Per: time.Hour}
+		c.PerPrefix = Limit{}
+	})
+	const v = "13900001001"
+	runAttempts(t, g, []attempt{
+		{"13800001001", v, "192.0.2.1", "", ""},
+		// The same caller again, and again: over its own limit.
+		{"13800001001", v, "192.0.2.2", callback.ReasonRateLimited, "caller"},
+		{"13800001001", v, "192.0.2.3", callback.ReasonRateLimited, "caller"},
+		// V's friend still gets through: V was counted once.
+		{"13800002002", v, "192.0.2.4", "", ""},
+		// Now V is at its limit; a fresh caller refused for V keeps its
+		// own quota and may ring someone else.
+		{"13800003003", v, "192.0.2.5", callback.ReasonRateLimited, "callee"},
+		{"13800003003", "13900002002", "192.0.2.6", "", ""},
+	})
+}
+
+// TestProofOfWorkCountsOnce: the page's one submission (sent without a
+// solution, answered with a challenge, sent again solved) counts once
+// against its address's limit.
+func TestProofOfWorkCountsOnce(t *testing.T) {
+	g, _, clk := newGuard(t, nil, func(c *Config) {
+		c.PoW, c.PoWDifficulty = PoWAlways, 4
+		c.PerIP = Limit{N: 1, Per: time.Hour}
+	})
+	ctx := context.Background()
+	i := in("13800001001", "13900001001", "192.0.2.1")
+	_, ref, _ := g.Admit(ctx, i)
+	if ref == nil || ref.Challenge == nil {
+		t.Fatalf("without solution: %+v", ref)
+	}
+	if i.PoW, _ = pow.Solve(ctx, *ref.Challenge); i.PoW == "" {
+		t.Fatal("no solution")
+	}
+	if _, ref, err := g.Admit(ctx, i); ref != nil || err != nil {
+		t.Fatalf("the solved submission, its address's first: %+v %v", ref, err)
+	}
+	// A solution is good from the network it was issued to only.
+	c := g.Challenge(netip.MustParseAddr("192.0.2.77"), clk.Now())
+	j := in("13800002002", "13900002002", "198.51.100.1")
+	j.PoW, _ = pow.Solve(ctx, c)
+	if _, ref, _ := g.Admit(ctx, j); ref == nil || ref.Field != "pow" {
+		t.Fatalf("solution carried to another network: %+v", ref)
+	}
 }

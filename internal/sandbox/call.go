@@ -106,6 +106,8 @@ type call struct {
 	// 1 (asterisk.RefusedOptOut, RefusedNoKey, or "gone": it hung up).
 	announcing bool
 	refused    string
+
+	connected time.Time // the callee's answer (Dial's U() stamp); zero if none
 }
 
 // interrupt delivers an AMI Hangup to the call. Never blocks.

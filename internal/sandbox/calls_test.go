@@ -134,8 +134,8 @@ func TestCallOutcomes(t *testing.T) {
 			[]string{"answered", "dialing", "dialend", "prompt", "hangup"}, "NOANSWER", "21", "PartnerBusy", "21",
 			[]string{"Dial NO ANSWER", "Hangup ANSWERED Hangupcause:21"}},
 		{"callee ring timeout", "13800001001", "13822221002", nil,
-			[]string{"answered", "dialing", "dialend", "prompt", "hangup"}, "NOANSWER", "0", "PartnerAway", "16",
-			[]string{"Dial NO ANSWER", "Hangup ANSWERED Hangupcause:0"}},
+			[]string{"answered", "dialing", "dialend", "prompt", "hangup"}, "NOANSWER", "19", "PartnerAway", "16",
+			[]string{"Dial NO ANSWER", "Hangup ANSWERED Hangupcause:19"}},
 		{"no callee digits", "13800001001", "abc", nil,
 			[]string{"answered", "dialend", "prompt", "hangup"}, "INVALIDARGS", "28", "InvalidNumber", "16",
 			[]string{"Hangup ANSWERED Hangupcause:28"}},
@@ -234,9 +234,13 @@ func TestSyncOriginate(t *testing.T) {
 	}
 }
 
-// TestDuplicateChannelID: a ChannelId in use is refused.
+// TestDuplicateChannelID: a ChannelId in use is refused. The first call
+// rings its callee for 60 simulated seconds, 3 s of real time at this
+// scale: the second Originate, sent as soon as the first is answered,
+// finds it in use however slow the machine (at 0.002 the window was
+// 120 ms, which a loaded machine under -race sometimes missed).
 func TestDuplicateChannelID(t *testing.T) {
-	_, addr := startServer(t, Config{TimeScale: 0.002})
+	_, addr := startServer(t, Config{TimeScale: 0.05})
 	c := dialRaw(t, addr)
 	c.login("off")
 	for i, want := range []string{"Success", "Error"} {
@@ -289,9 +293,11 @@ func TestCapacity(t *testing.T) {
 }
 
 // TestCallRate: one new channel per simulated second; a burst of
-// originates gets 503 beyond the first.
+// originates gets 503 beyond the first. The burst must fall within one
+// simulated second: 500 ms of real time at this scale (at 0.002, 2 ms,
+// which a loaded machine under -race sometimes missed).
 func TestCallRate(t *testing.T) {
-	_, addr := startServer(t, Config{TimeScale: 0.002, MaxCallsPerSecond: 1})
+	_, addr := startServer(t, Config{TimeScale: 0.5, MaxCallsPerSecond: 1})
 	c := dialRaw(t, addr)
 	c.login("call")
 	var ok, congested atomic.Int32

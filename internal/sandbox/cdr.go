@@ -16,6 +16,7 @@ type cdrRow struct {
 	lastApp, lastData  string
 	disposition        string
 	userfield          string
+	talkSec            *int   // CDR(talksec): the dialplan's talk time, on the row it was set on
 	context            string // DestinationContext: the channel's context when the row closed
 }
 
@@ -49,6 +50,33 @@ func (c *call) setUserfieldLocked(v string) {
 	}
 }
 
+// setTalkLocked is Set(CDR(talksec)=...): the talk time in whole seconds,
+// rounded as the dialplan does ((ms + 500) / 1000), on the open row.
+func (c *call) setTalkLocked(talkMS int) {
+	sec := (max(talkMS, 0) + 500) / 1000
+	if c.row != nil {
+		c.row.talkSec = &sec
+	} else if n := len(c.rows); n > 0 {
+		c.rows[n-1].talkSec = &sec
+	}
+}
+
+// CDRRecord is one CDR row as Asterisk's database backend writes it into
+// the cdr table (the columns it fills; Start is calldate).
+type CDRRecord struct {
+	Start, Answer, End               time.Time
+	CLID, Src, Dst, DContext         string
+	Channel, DstChannel              string
+	LastApp, LastData                string
+	Duration, Billsec                int
+	Disposition                      string
+	AMAFlags                         int // 3 = DOCUMENTATION
+	AccountCode, UniqueID, UserField string
+	LinkedID                         string
+	Sequence                         int
+	TalkSec                          *int // nil when the row carries no talksec
+}
+
 // emitCDRsLocked sends the caller's rows as Cdr events (cdr_manager).
 func (c *call) emitCDRsLocked() {
 	ch := c.caller
@@ -76,7 +104,17 @@ func (c *call) emitCDRsLocked() {
 			"AMAFlags", "DOCUMENTATION",
 			"UniqueID", ch.uniqueid,
 			"UserField", r.userfield)
+		// The Cdr event keeps the layout real Asterisk sent in the
+		// fixtures (no [mappings]); talksec goes to the database backend.
 		c.emit(classCDR, m)
+		if sink := c.s.cfg.CDRSink; sink != nil {
+			c.s.cdrSeq++
+			sink(CDRRecord{Start: r.start, Answer: r.answer, End: r.end, CLID: `"` + ch.cidName + `" <` + ch.cidNum + `>`,
+				Src: ch.cidNum, Dst: "s", DContext: r.context, Channel: ch.name, DstChannel: r.dstChannel,
+				LastApp: r.lastApp, LastData: r.lastData, Duration: int(r.end.Sub(r.start) / time.Second),
+				Billsec: int(bill / time.Second), Disposition: r.disposition, AMAFlags: 3, UniqueID: ch.uniqueid,
+				UserField: r.userfield, LinkedID: ch.linkedid, Sequence: c.s.cdrSeq, TalkSec: r.talkSec})
+		}
 	}
 	c.rows = nil
 }

@@ -90,16 +90,15 @@ func (c *call) settings() settings {
 	return st
 }
 
-// warningFile is what [webcallback-warning] returns for a warning.
+// warningFile is what [webcallback-warning] returns for a warning: the
+// kit renders a prompt for the recorded warnings and for the configured
+// one, which in the sandbox is always the service's own (one settings
+// file), so any whole number of seconds has its TimeLeft<N>.
 func warningFile(warnMS int) string {
-	if warnMS%1000 == 0 {
-		for _, s := range asterisk.WarningSeconds {
-			if s*1000 == warnMS {
-				return asterisk.WarningPrompt(s)
-			}
-		}
+	if warnMS > 0 && warnMS%1000 == 0 {
+		return asterisk.WarningPrompt(warnMS / 1000)
 	}
-	return "timeleft"
+	return asterisk.PromptTimeAlmostUp
 }
 
 // dialplan runs [webcallback] on the answered caller's channel. ringCaller
@@ -333,6 +332,7 @@ func (c *call) bridge(st settings, far farEnd) {
 	pvt := [2]string{s.newUUIDLocked(), s.newUUIDLocked()}
 	c.bridgePeersLocked(pvt, false)
 	answered := c.now
+	c.connected = answered
 	s.mu.Unlock()
 	if far.HangupAfter > 0 {
 		c.calleeBye = answered.Add(far.HangupAfter)
@@ -445,6 +445,13 @@ func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, tal
 	} else {
 		c.nextLocked(ch, "ExecIf", "0?Set(WCB_STATUS=NOANSWER)")
 	}
+	legCause := cause // what the callee leg hangs up with
+	if status == "NOANSWER" && cause == 0 {
+		// Dial's ring timeout leaves the cause 0; the dialplan says 19
+		// (no answer) in the userfield and the dialend event.
+		cause = wcbproto.CauseNoAnswer
+		c.nextLocked(ch, "ExecIf", "1?Set(WCB_CAUSE="+strconv.Itoa(cause)+")")
+	}
 	c.setStepLocked(asterisk.TalkVar, "0")
 	if status == "ANSWER" {
 		c.nextLocked(ch, "GotoIf", "0?talked")
@@ -462,10 +469,11 @@ func (c *call) afterDial(st settings, status string, cause, sip, answeredMS, tal
 		c.nextLocked(ch, "ExecIf", "0?Set(CDR(userfield)=)")
 	}
 	c.setUserfieldLocked(uf)
+	c.setTalkLocked(talkMS)
 	c.setStepLocked("WCB_USERFIELD", "set")
 	c.userfieldSet = true
 	if cal := c.callee; cal != nil && !cal.gone {
-		c.hangupLocked(cal, cause, sip)
+		c.hangupLocked(cal, legCause, sip)
 	}
 	c.userEventLocked(ch, wcbproto.StageDialEnd, wcbproto.HeaderDialStatus, status,
 		wcbproto.HeaderCause, strconv.Itoa(cause), wcbproto.HeaderAnsweredMS, strconv.Itoa(answeredMS),
@@ -583,6 +591,13 @@ func (c *call) runHLocked() {
 		uf := wcbproto.UserfieldPrefix + cause + wcbproto.UserfieldIDPrefix + c.vars[wcbproto.VarID]
 		c.nextLocked(ch, "ExecIf", "1?Set(CDR(userfield)="+uf+")")
 		c.setUserfieldLocked(uf)
+		// The talk so far when the caller hung up while bridged (the
+		// dialplan's h extension computes it from the U() stamp).
+		talkMS := 0
+		if !c.connected.IsZero() {
+			talkMS = int(c.now.Sub(c.connected) / time.Millisecond)
+		}
+		c.setTalkLocked(talkMS)
 	} else {
 		c.nextLocked(ch, "ExecIf", "0?Set(CDR(userfield)=)")
 	}

@@ -177,7 +177,7 @@ var fidelityCases = map[string]fidelityCase{
 	"caller-noanswer-direct":                  {},
 	"caller-503-direct":                       {},
 	"callee-busy-direct":                      {extraPrompt: "PartnerBusy"},
-	"callee-noanswer-direct":                  {extraPrompt: "PartnerAway", userfield: map[string]string{`uf="Hangupcause:16"`: `uf="Hangupcause:0"`}},
+	"callee-noanswer-direct":                  {extraPrompt: "PartnerAway", userfield: map[string]string{`uf="Hangupcause:16"`: `uf="Hangupcause:19"`}},
 	"callee-480-direct":                       {},
 	"callee-404-direct":                       {extraPrompt: "InvalidNumber"},
 	"callee-603-direct":                       {},

@@ -36,6 +36,12 @@ type Config struct {
 	MaxCallsPerSecond float64
 	// Logger receives connection and call logs; nil discards them.
 	Logger *slog.Logger
+	// CDRSink, when set, is the PBX's database CDR backend (Asterisk's
+	// cdr_adaptive_odbc or cdr_pgsql with the kit's settings): it receives
+	// every CDR row as the caller leg ends, whether or not an AMI client is
+	// connected. It is called with the server's lock held and must not
+	// block (queue the row; see internal/pbxcdr).
+	CDRSink func(CDRRecord)
 }
 
 // DefaultTrunk is the trunk name when Config.Trunk is empty.
@@ -53,6 +59,8 @@ type Server struct {
 	log   *slog.Logger
 	clock *clock
 	done  chan struct{} // closed by Close
+
+	cdrSeq int // Asterisk's CDR sequence counter (under mu)
 
 	// mu guards everything below and orders every event: an event is built
 	// and queued to each connection under mu, so all connections see one

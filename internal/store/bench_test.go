@@ -134,7 +134,7 @@ func bulkHistory(ctx context.Context, s *DB, rows int) error {
 			dedup := dedupKey(&cc, cc.CallDate.In(s.loc).Format(calldateLayout))
 			cdrArgs = append(cdrArgs, s.calldateArg(cc.CallDate), cc.CLID, cc.Src, cc.Dst, cc.DContext, cc.Channel, cc.DstChannel,
 				cc.LastApp, cc.LastData, cc.Duration, cc.Billsec, cc.Disposition, cc.AMAFlags, cc.AccountCode, cc.UniqueID,
-				cc.UserField, cc.LinkedID, cc.Sequence, cc.PeerAccount, id, id, dedup)
+				cc.UserField, cc.LinkedID, cc.Sequence, cc.PeerAccount, id, id, dedup, talkArg(cc.TalkSec))
 			nCDR++
 		}
 		if err := flush(false); err != nil {
@@ -187,6 +187,47 @@ func BenchmarkIngestCDRBatch(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cdr/s")
+		})
+	}
+}
+
+// BenchmarkIngestPBXCDRs is the default CDR path: the PBX writes each row
+// into the cdr table (WritePBXCDR, as Asterisk's database backend), the
+// monitor ingests them 500 per transaction (IngestPBXCDRs). It reports
+// both rates.
+func BenchmarkIngestPBXCDRs(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		b.Run(fmt.Sprintf("%s/%d", be.name, benchRows()), func(b *testing.B) {
+			s := benchStore(b, be, benchRows())
+			ctx := context.Background()
+			seq := time.Now().UnixNano()
+			talk := 15
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				c := fixtureCall(fmt.Sprintf("pbx-%d-%d", seq, i/2), day0)[i%2]
+				c.Src, c.Sequence, c.RequestID = fmt.Sprintf("139%08d", i%50000), i+1, ""
+				if i%2 == 1 {
+					c.TalkSec = &talk
+				}
+				if err := s.WritePBXCDR(ctx, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			written := time.Since(start)
+			ingestStart := time.Now()
+			for n := 0; n < b.N; {
+				got, _, _, err := s.IngestPBXCDRs(ctx, 500)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got == 0 {
+					b.Fatalf("ingested %d of %d rows", n, b.N)
+				}
+				n += got
+			}
+			b.ReportMetric(float64(b.N)/written.Seconds(), "written/s")
+			b.ReportMetric(float64(b.N)/time.Since(ingestStart).Seconds(), "ingested/s")
 		})
 	}
 }

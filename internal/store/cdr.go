@@ -23,20 +23,26 @@ import (
 //
 // Per call (table cdr_call):
 //   - number: the request's caller (E.164) for our calls; for foreign rows
-//     the digits of src, else of the clid's <number>. Taken from the call's
+//     the digits of src, else of the clid's <number>, in E.164 when
+//     Options.NormalizeNumber reads them as a valid number. Taken from the call's
 //     earliest row (by calldate, then by dedup key), so the result does not
 //     depend on the order rows arrive in;
 //   - day: the calldate day (wall clock in Options.Location) of that row;
 //   - answered: some row is ANSWERED and has a dstchannel (the Dial row
 //     of a bridged call; a caller-only row like "AppDial2 BUSY" or the
 //     trailing "Hangup ANSWERED" row never is);
+//   - talksec: the largest talksec of its rows (the dialplan sets it on one
+//     row), -1 when no row carries one;
 //   - billsec: the sum of billsec over those answered rows (one per call in
 //     our dialplan; note Asterisk's caller-row billsec includes Welcome and
-//     the callee's ringing);
+//     the callee's ringing). Kept as Asterisk's figure;
+//   - billed: the call's talk time, which the per-number tables sum: its
+//     talksec when some row carries one, else (rows of another writer) its
+//     billsec;
 //   - last: the latest calldate of any of its rows.
 //
 // Per number (number_stats): calls = its calls, answered = its answered
-// calls, billsec = the sum of their billsec, last_call = the latest "last";
+// calls, billsec = the sum of their billed talk time, last_call = the latest "last";
 // per number and day (number_daily) the same for the calls of that day.
 // Rows without any number are stored but not aggregated.
 //
@@ -47,7 +53,7 @@ import (
 // cdrCols are the cdr columns we write, in order.
 var cdrCols = []string{"calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata",
 	"duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield", "linkedid", "sequence",
-	"peeraccount", "request_id", "callkey", "dedup"}
+	"peeraccount", "request_id", "callkey", "dedup", "talksec"}
 
 const calldateLayout = "2006-01-02 15:04:05"
 
@@ -64,6 +70,10 @@ func cleanCDR(c *CDR) CDR {
 	}
 	for _, p := range []*int{&n.Duration, &n.Billsec, &n.AMAFlags, &n.Sequence} {
 		*p = min(max(*p, 0), 1<<31-1)
+	}
+	if n.TalkSec != nil {
+		t := min(max(*n.TalkSec, 0), 1<<31-1)
+		n.TalkSec = &t
 	}
 	return n
 }
@@ -120,6 +130,7 @@ type rowContrib struct {
 	number   string
 	answered bool
 	billsec  int
+	talk     int // the row's talksec, -1 for none
 }
 
 // callAgg is one cdr_call row.
@@ -132,7 +143,20 @@ type callAgg struct {
 	lastMs     int64
 	answered   bool
 	billsec    int
+	talk       int // talksec, -1 = no row carried one
 	nrows      int
+}
+
+// newCallAgg is an empty call (no rows yet).
+func newCallAgg(key string) callAgg { return callAgg{key: key, talk: -1} }
+
+// billed is what the call adds to its number's billsec: the talk time the
+// dialplan measured, or Asterisk's billsec for rows without one.
+func (a *callAgg) billed() int {
+	if a.talk >= 0 {
+		return a.talk
+	}
+	return a.billsec
 }
 
 // add merges one row into the call; the result is independent of order.
@@ -147,6 +171,7 @@ func (a *callAgg) add(r rowContrib) {
 		a.answered = true
 		a.billsec += r.billsec
 	}
+	a.talk = max(a.talk, r.talk)
 	a.nrows++
 }
 
@@ -162,9 +187,19 @@ func (s *DB) contrib(c *CDR, dedup, caller string) rowContrib {
 	number := caller
 	if number == "" {
 		number = numberOf(c.Src, c.CLID)
+		if s.normalize != nil && number != "" {
+			if e := s.normalize(number); e != "" {
+				number = e
+			}
+		}
 	}
 	wall := c.CallDate.In(s.loc)
+	talk := -1
+	if c.TalkSec != nil {
+		talk = *c.TalkSec
+	}
 	return rowContrib{
+		talk:     talk,
 		dedup:    dedup,
 		at:       wall.Unix() * 1000,
 		day:      wall.Format(time.DateOnly),
@@ -177,17 +212,29 @@ func (s *DB) contrib(c *CDR, dedup, caller string) rowContrib {
 // calldateArg is a calldate as the driver wants it: PostgreSQL's pgx takes
 // the wall clock of a time.Time, the others a "YYYY-MM-DD hh:mm:ss" string.
 func (s *DB) calldateArg(t time.Time) any {
-	w := t.In(s.loc).Truncate(time.Second)
+	w := t.In(s.cdrLoc()).Truncate(time.Second)
 	if s.d.name == "postgres" {
 		return w
 	}
 	return w.Format(calldateLayout)
 }
 
-// parseCalldate reads a calldate column as the wall clock in s.loc,
-// whatever form the driver hands it in.
+// parseCalldate reads a calldate column as the wall clock in its zone
+// (cdrLoc), whatever form the driver hands it in.
 func (s *DB) parseCalldate(v any) (time.Time, error) {
-	return parseWall(v, s.loc)
+	return parseWall(v, s.cdrLoc())
+}
+
+// cdrLoc is the zone of the cdr table's calldate wall clock: UTC in
+// webcallback's own table (every writer agrees: the store, the sandbox PBX,
+// and Asterisk's database backends as the kit renders them, usegmtime=yes /
+// timezone=UTC), the PBX's zone in a table another system fills
+// (OpenCDRTable).
+func (s *DB) cdrLoc() *time.Location {
+	if s.calldateLoc != nil {
+		return s.calldateLoc
+	}
+	return time.UTC
 }
 
 func parseWall(v any, loc *time.Location) (time.Time, error) {
@@ -210,6 +257,9 @@ func parseWall(v any, loc *time.Location) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("calldate of unexpected type %T", v)
 }
+
+// billedSQL is callAgg.billed over cdr_call's columns.
+const billedSQL = "CASE WHEN talksec >= 0 THEN talksec ELSE billsec END"
 
 // RebuildNumberStats recomputes cdr_call, number_stats and number_daily from
 // the cdr table (and the requests it links to), in one transaction that
@@ -245,11 +295,11 @@ func (s *DB) RebuildNumberStats(ctx context.Context) error {
 			after = last
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO number_stats (number, calls, answered, billsec, last_call_ms)
-SELECT number, COUNT(*), SUM(answered), SUM(billsec), MAX(last_ms) FROM cdr_call WHERE number <> '' GROUP BY number`); err != nil {
+SELECT number, COUNT(*), SUM(answered), SUM(`+billedSQL+`), MAX(last_ms) FROM cdr_call WHERE number <> '' GROUP BY number`); err != nil {
 			return fmt.Errorf("fill number_stats: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO number_daily (number, day, calls, answered, billsec)
-SELECT number, day, COUNT(*), SUM(answered), SUM(billsec) FROM cdr_call WHERE number <> '' GROUP BY number, day`); err != nil {
+SELECT number, day, COUNT(*), SUM(answered), SUM(`+billedSQL+`) FROM cdr_call WHERE number <> '' GROUP BY number, day`); err != nil {
 			return fmt.Errorf("fill number_daily: %w", err)
 		}
 		return nil
@@ -266,7 +316,7 @@ SELECT number, day, COUNT(*), SUM(answered), SUM(billsec) FROM cdr_call WHERE nu
 // complete call.
 func (s *DB) rebuildPage(ctx context.Context, tx *sql.Tx, after string, limit int) (calls []callAgg, last string, full bool, err error) {
 	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT c.callkey, COALESCE(c.dedup, ''), c.calldate, c.src, c.clid, c.dstchannel,
-  c.disposition, c.billsec, c.uniqueid, c.channel, c.sequence, COALESCE(r.caller, '')
+  c.disposition, c.billsec, c.uniqueid, c.channel, c.sequence, c.talksec, COALESCE(r.caller, '')
 FROM cdr c LEFT JOIN callback_request r ON c.request_id <> '' AND r.id = c.request_id
 WHERE c.callkey > ? ORDER BY c.callkey LIMIT `+strconv.Itoa(limit)), after)
 	if err != nil {
@@ -279,10 +329,12 @@ WHERE c.callkey > ? ORDER BY c.callkey LIMIT `+strconv.Itoa(limit)), after)
 		var c CDR
 		var key, dedup, caller string
 		var cd any
+		var talk sql.NullInt64
 		if err := rows.Scan(&key, &dedup, &cd, &c.Src, &c.CLID, &c.DstChannel, &c.Disposition, &c.Billsec,
-			&c.UniqueID, &c.Channel, &c.Sequence, &caller); err != nil {
+			&c.UniqueID, &c.Channel, &c.Sequence, &talk, &caller); err != nil {
 			return nil, "", false, fmt.Errorf("read cdr: %w", err)
 		}
+		c.TalkSec = talkOf(talk)
 		if c.CallDate, err = s.parseCalldate(cd); err != nil {
 			return nil, "", false, fmt.Errorf("read cdr %s: %w", c.UniqueID, err)
 		}
@@ -290,7 +342,7 @@ WHERE c.callkey > ? ORDER BY c.callkey LIMIT `+strconv.Itoa(limit)), after)
 			dedup = dedupKey(&c, c.CallDate.Format(calldateLayout))
 		}
 		if len(calls) == 0 || calls[len(calls)-1].key != key {
-			calls = append(calls, callAgg{key: key})
+			calls = append(calls, newCallAgg(key))
 		}
 		calls[len(calls)-1].add(s.contrib(&c, dedup, caller))
 	}
@@ -310,18 +362,35 @@ WHERE c.callkey > ? ORDER BY c.callkey LIMIT `+strconv.Itoa(limit)), after)
 // insertCalls writes cdr_call rows in multi-row INSERTs.
 func (s *DB) insertCalls(ctx context.Context, tx *sql.Tx, calls []callAgg) error {
 	const per = 500
-	row := "(" + placeholders(9) + ")"
+	row := "(" + placeholders(10) + ")"
 	for start := 0; start < len(calls); start += per {
 		chunk := calls[start:min(start+per, len(calls))]
-		args := make([]any, 0, len(chunk)*9)
+		args := make([]any, 0, len(chunk)*10)
 		for _, a := range chunk {
-			args = append(args, a.key, a.number, a.day, a.firstMs, a.firstDedup, a.lastMs, b2i(a.answered), a.billsec, a.nrows)
+			args = append(args, a.key, a.number, a.day, a.firstMs, a.firstDedup, a.lastMs, b2i(a.answered), a.billsec, a.talk, a.nrows)
 		}
-		q := "INSERT INTO cdr_call (callkey, number, day, first_ms, first_dedup, last_ms, answered, billsec, nrows) VALUES " +
+		q := "INSERT INTO cdr_call (callkey, number, day, first_ms, first_dedup, last_ms, answered, billsec, talksec, nrows) VALUES " +
 			strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", ")
 		if _, err := tx.ExecContext(ctx, s.d.q(q), args...); err != nil {
 			return fmt.Errorf("write calls: %w", err)
 		}
 	}
 	return nil
+}
+
+// talkOf reads a nullable talksec column.
+func talkOf(v sql.NullInt64) *int {
+	if !v.Valid || v.Int64 < 0 || v.Int64 > 1<<31-1 {
+		return nil
+	}
+	t := int(v.Int64)
+	return &t
+}
+
+// talkArg is a talksec as a column value (NULL for none).
+func talkArg(t *int) any {
+	if t == nil {
+		return nil
+	}
+	return *t
 }

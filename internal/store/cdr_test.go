@@ -132,6 +132,9 @@ func genHistory(n int, reqs []*callback.Request, seed uint64) []*CDR {
 			rows[0].Sequence, rows[1].Sequence = 2*call+1, 2*call+2
 			if rng.IntN(2) == 0 {
 				rows[0].Disposition, rows[0].Billsec = "NO ANSWER", 3
+			} else if rng.IntN(4) > 0 { // the dialplan's talk time, on the row after Dial
+				talk := rng.IntN(rows[0].Billsec)
+				rows[1].TalkSec = &talk
 			}
 			out = append(out, rows...)
 		case k < 5: // failed before answer
@@ -167,7 +170,7 @@ func snapshot(t *testing.T, s *DB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for table, q := range map[string]string{
-		"cdr_call":     "SELECT callkey, number, day, first_ms, first_dedup, last_ms, answered, billsec, nrows FROM cdr_call ORDER BY callkey",
+		"cdr_call":     "SELECT callkey, number, day, first_ms, first_dedup, last_ms, answered, billsec, talksec, nrows FROM cdr_call ORDER BY callkey",
 		"number_stats": "SELECT number, calls, answered, billsec, last_call_ms FROM number_stats ORDER BY number",
 		"number_daily": "SELECT number, day, calls, answered, billsec FROM number_daily ORDER BY number, day",
 	} {

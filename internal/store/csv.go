@@ -34,8 +34,7 @@ func AMAFlagName(v int) string {
 // The cdr table keeps only the start, so end = start+duration and answer =
 // end-billsec (empty when billsec is 0): exact to the second, as Asterisk
 // computes them. Times are written in each CallDate's own location
-// (SearchCDRs returns them in the store's Options.Location, the zone
-// Asterisk writes its wall clock in).
+// (SearchCDRs returns them in UTC, the zone of cdr.calldate).
 func WriteCDRsCSV(w io.Writer, rows []CDR) error {
 	bw := bufio.NewWriter(w)
 	for i := range rows {

@@ -63,16 +63,8 @@ func dayKey(t time.Time, loc *time.Location) string {
 }
 
 // decide runs the checks for r inside Admit's transaction (the numbers are
-// locked). Counting, as the lead's design says:
-//   - connected per day: the caller's requests created today that are not
-//     final (they may still connect: reserved) or reached the callee
-//     (connected_at set); failed and rejected ones do not count;
-//   - attempts per day / callee per day: requests created today in any state
-//     but rejected;
-//   - billsec per day / lifetime: the per-number table built from CDRs;
-//   - cooldown: time since the caller's last request that was not rejected.
-//
-// When several rules refuse, the decision names the one that lasts longest
+// locked): the manual overrides, then the quotas of the caller and of the
+// callee (quotas, which counts them). When several rules refuse, the decision names the one that lasts longest
 // (a lifetime cap, which never lifts, beats all).
 func (s *DB) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules *Rules, now time.Time) (Decision, error) {
 	if dnc, err := s.onDoNotCallTx(ctx, tx, r.Callee); err != nil || dnc {
@@ -104,82 +96,26 @@ func (s *DB) decide(ctx context.Context, tx *sql.Tx, r *callback.Request, rules 
 	if rules == nil {
 		return Decision{Allowed: true}, nil
 	}
-	start, next := dayBounds(now, rules.Location)
 	var refusals []Decision
-	refuse := func(rule string, retry time.Time) { refusals = append(refusals, Decision{Rule: rule, RetryAt: retry}) }
-
-	if over[r.Caller] != OverrideAllow {
-		var attempts, reserved int
-		if rules.CallerConnectedPerDay > 0 || rules.CallerAttemptsPerDay > 0 {
-			err := tx.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*),
-  COALESCE(SUM(CASE WHEN state NOT IN `+finalStates+` OR connected_ms IS NOT NULL THEN 1 ELSE 0 END), 0)
-FROM callback_request WHERE caller = ? AND created_ms >= ? AND created_ms < ? AND state <> 'rejected'`),
-				r.Caller, ms(start), ms(next)).Scan(&attempts, &reserved)
-			if err != nil {
-				return Decision{}, fmt.Errorf("count caller requests: %w", err)
-			}
+	for _, side := range []struct {
+		number string
+		callee bool
+	}{{r.Caller, false}, {r.Callee, true}} {
+		if over[side.number] == OverrideAllow {
+			continue
 		}
-		if rules.CallerConnectedPerDay > 0 && reserved >= rules.CallerConnectedPerDay {
-			refuse(RuleCallerConnectedPerDay, next)
-		}
-		if rules.CallerAttemptsPerDay > 0 && attempts >= rules.CallerAttemptsPerDay {
-			refuse(RuleCallerAttemptsPerDay, next)
-		}
-		if rules.CallerNoConfirmPerDay > 0 {
-			var n int
-			err := tx.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM callback_request
-WHERE caller = ? AND created_ms >= ? AND created_ms < ? AND reason = ?`), r.Caller, ms(start), ms(next), string(callback.ReasonCallerNoConfirm)).Scan(&n)
-			if err != nil {
-				return Decision{}, fmt.Errorf("count unconfirmed calls: %w", err)
-			}
-			if n >= rules.CallerNoConfirmPerDay {
-				refuse(RuleCallerNoConfirmPerDay, next)
-			}
-		}
-		if rules.CallerCooldown > 0 {
-			var last sql.NullInt64
-			err := tx.QueryRowContext(ctx, s.d.q(`SELECT MAX(created_ms) FROM callback_request
-WHERE caller = ? AND created_ms > ? AND state <> 'rejected'`), r.Caller, ms(now.Add(-rules.CallerCooldown))).Scan(&last)
-			if err != nil {
-				return Decision{}, fmt.Errorf("caller cooldown: %w", err)
-			}
-			if last.Valid {
-				if until := fromMs(last.Int64).Add(rules.CallerCooldown); now.Before(until) {
-					refuse(RuleCallerCooldown, until)
-				}
-			}
-		}
-		if rules.CallerBillsecPerDay > 0 {
-			var b int64
-			err := tx.QueryRowContext(ctx, s.d.q("SELECT COALESCE(SUM(billsec), 0) FROM number_daily WHERE number = ? AND day = ?"),
-				r.Caller, dayKey(now, rules.Location)).Scan(&b)
-			if err != nil {
-				return Decision{}, fmt.Errorf("caller billsec today: %w", err)
-			}
-			if b >= int64(rules.CallerBillsecPerDay) {
-				refuse(RuleCallerBillsecPerDay, next)
-			}
-		}
-		if rules.CallerBillsecLifetime > 0 {
-			var b int64
-			err := tx.QueryRowContext(ctx, s.d.q("SELECT COALESCE(SUM(billsec), 0) FROM number_stats WHERE number = ?"), r.Caller).Scan(&b)
-			if err != nil {
-				return Decision{}, fmt.Errorf("caller billsec lifetime: %w", err)
-			}
-			if b >= int64(rules.CallerBillsecLifetime) {
-				refuse(RuleCallerBillsecLifetime, time.Time{})
-			}
-		}
-	}
-	if over[r.Callee] != OverrideAllow && rules.CalleePerDay > 0 {
-		var n int
-		err := tx.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM callback_request
-WHERE callee = ? AND created_ms >= ? AND created_ms < ? AND state <> 'rejected'`), r.Callee, ms(start), ms(next)).Scan(&n)
+		qs, err := s.quotas(ctx, tx, side.number, side.callee, rules, now)
 		if err != nil {
-			return Decision{}, fmt.Errorf("count callee requests: %w", err)
+			return Decision{}, err
 		}
-		if n >= rules.CalleePerDay {
-			refuse(RuleCalleePerDay, next)
+		for _, q := range qs {
+			if q.Refused {
+				d := Decision{Rule: q.Rule}
+				if q.ResetAt != nil {
+					d.RetryAt = *q.ResetAt
+				}
+				refusals = append(refusals, d)
+			}
 		}
 	}
 	if len(refusals) == 0 {
@@ -195,4 +131,128 @@ WHERE callee = ? AND created_ms >= ? AND created_ms < ? AND state <> 'rejected'`
 		}
 	}
 	return worst, nil
+}
+
+// Quota is one eligibility rule as it stands for a number: what the
+// operator reads to see why a number is refused, and what Admit decides by.
+type Quota struct {
+	Rule string `json:"rule"` // Rule* name
+	// Used and Limit are counts (requests, connected calls), seconds of
+	// talk (billsec rules), or for the cooldown the seconds since the
+	// number's last request (-1 = none) and the cooldown.
+	Used    int  `json:"used"`
+	Limit   int  `json:"limit"`
+	Refused bool `json:"refused"`
+	// ResetAt is when the counter starts again (the next day in the
+	// rules' zone; the end of the cooldown); nil = never (a lifetime cap).
+	ResetAt *time.Time `json:"reset_at"`
+}
+
+// queryRower is what quotas reads through: Admit's transaction or the
+// database.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Quotas is every rule of rules that applies to number, as a caller and as
+// a callee, counted exactly as Admit counts them (manual block and allow
+// are in NumberStats).
+func (s *DB) Quotas(ctx context.Context, number string, rules *Rules, now time.Time) ([]Quota, error) {
+	if rules == nil {
+		return nil, nil
+	}
+	caller, err := s.quotas(ctx, s.db, number, false, rules, now)
+	if err != nil {
+		return nil, err
+	}
+	callee, err := s.quotas(ctx, s.db, number, true, rules, now)
+	return append(caller, callee...), err
+}
+
+// quotas counts the rules of one side (caller or callee) for number.
+// Counting, as the lead's design says:
+//   - connected per day: the caller's requests created today that are not
+//     final (they may still connect: reserved) or reached the callee
+//     (connected_at set); failed and rejected ones do not count;
+//   - attempts per day / callee per day: requests created today in any state
+//     but rejected;
+//   - no-confirm per day: requests created today that ended
+//     caller_no_confirm;
+//   - billsec per day / lifetime: the per-number table built from CDRs;
+//   - cooldown: time since the caller's last request that was not rejected.
+func (s *DB) quotas(ctx context.Context, q queryRower, number string, callee bool, rules *Rules, now time.Time) ([]Quota, error) {
+	start, next := dayBounds(now, rules.Location)
+	var out []Quota
+	add := func(rule string, used, limit int, reset *time.Time) {
+		out = append(out, Quota{Rule: rule, Used: used, Limit: limit, Refused: used >= limit, ResetAt: reset})
+	}
+	if callee {
+		if rules.CalleePerDay > 0 {
+			var n int
+			err := q.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM callback_request
+WHERE callee = ? AND created_ms >= ? AND created_ms < ? AND state <> 'rejected'`), number, ms(start), ms(next)).Scan(&n)
+			if err != nil {
+				return nil, fmt.Errorf("count callee requests: %w", err)
+			}
+			add(RuleCalleePerDay, n, rules.CalleePerDay, &next)
+		}
+		return out, nil
+	}
+	if rules.CallerConnectedPerDay > 0 || rules.CallerAttemptsPerDay > 0 {
+		var attempts, reserved int
+		err := q.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*),
+  COALESCE(SUM(CASE WHEN state NOT IN `+finalStates+` OR connected_ms IS NOT NULL THEN 1 ELSE 0 END), 0)
+FROM callback_request WHERE caller = ? AND created_ms >= ? AND created_ms < ? AND state <> 'rejected'`),
+			number, ms(start), ms(next)).Scan(&attempts, &reserved)
+		if err != nil {
+			return nil, fmt.Errorf("count caller requests: %w", err)
+		}
+		if rules.CallerConnectedPerDay > 0 {
+			add(RuleCallerConnectedPerDay, reserved, rules.CallerConnectedPerDay, &next)
+		}
+		if rules.CallerAttemptsPerDay > 0 {
+			add(RuleCallerAttemptsPerDay, attempts, rules.CallerAttemptsPerDay, &next)
+		}
+	}
+	if rules.CallerNoConfirmPerDay > 0 {
+		var n int
+		err := q.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM callback_request
+WHERE caller = ? AND created_ms >= ? AND created_ms < ? AND reason = ?`), number, ms(start), ms(next), string(callback.ReasonCallerNoConfirm)).Scan(&n)
+		if err != nil {
+			return nil, fmt.Errorf("count unconfirmed calls: %w", err)
+		}
+		add(RuleCallerNoConfirmPerDay, n, rules.CallerNoConfirmPerDay, &next)
+	}
+	if rules.CallerCooldown > 0 {
+		var last sql.NullInt64
+		err := q.QueryRowContext(ctx, s.d.q(`SELECT MAX(created_ms) FROM callback_request
+WHERE caller = ? AND created_ms > ? AND state <> 'rejected'`), number, ms(now.Add(-rules.CallerCooldown))).Scan(&last)
+		if err != nil {
+			return nil, fmt.Errorf("caller cooldown: %w", err)
+		}
+		cd := Quota{Rule: RuleCallerCooldown, Used: -1, Limit: int(rules.CallerCooldown / time.Second)}
+		if last.Valid {
+			until := fromMs(last.Int64).Add(rules.CallerCooldown)
+			cd.Used, cd.Refused, cd.ResetAt = int(now.Sub(fromMs(last.Int64))/time.Second), now.Before(until), &until
+		}
+		out = append(out, cd)
+	}
+	if rules.CallerBillsecPerDay > 0 {
+		var b int64
+		err := q.QueryRowContext(ctx, s.d.q("SELECT COALESCE(SUM(billsec), 0) FROM number_daily WHERE number = ? AND day = ?"),
+			number, dayKey(now, rules.Location)).Scan(&b)
+		if err != nil {
+			return nil, fmt.Errorf("caller billsec today: %w", err)
+		}
+		add(RuleCallerBillsecPerDay, int(b), rules.CallerBillsecPerDay, &next)
+	}
+	if rules.CallerBillsecLifetime > 0 {
+		var b int64
+		err := q.QueryRowContext(ctx, s.d.q("SELECT COALESCE(SUM(billsec), 0) FROM number_stats WHERE number = ?"), number).Scan(&b)
+		if err != nil {
+			return nil, fmt.Errorf("caller billsec lifetime: %w", err)
+		}
+		add(RuleCallerBillsecLifetime, int(b), rules.CallerBillsecLifetime, nil)
+	}
+	return out, nil
 }

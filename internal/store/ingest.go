@@ -26,8 +26,8 @@ func (d dialect) cdrSQL() cdrSQL {
 		shareLock:  "SELECT number FROM number_lock WHERE number = '#rebuild'" + share,
 		insertCDR:  d.insertIgnore("cdr", cdrCols, "dedup"),
 		lockCall:   d.lockRow("cdr_call", "callkey"),
-		readCall:   "SELECT number, day, first_ms, first_dedup, last_ms, answered, billsec, nrows FROM cdr_call WHERE callkey = ?",
-		updateCall: "UPDATE cdr_call SET number = ?, day = ?, first_ms = ?, first_dedup = ?, last_ms = ?, answered = ?, billsec = ?, nrows = ? WHERE callkey = ?",
+		readCall:   "SELECT number, day, first_ms, first_dedup, last_ms, answered, billsec, talksec, nrows FROM cdr_call WHERE callkey = ?",
+		updateCall: "UPDATE cdr_call SET number = ?, day = ?, first_ms = ?, first_dedup = ?, last_ms = ?, answered = ?, billsec = ?, talksec = ?, nrows = ? WHERE callkey = ?",
 		upTotals:   d.upsertAdd("number_stats", []string{"number"}, []string{"calls", "answered", "billsec"}, []string{"last_call_ms"}),
 		upDaily:    d.upsertAdd("number_daily", []string{"number", "day"}, []string{"calls", "answered", "billsec"}, nil),
 		dropTotals: "DELETE FROM number_stats WHERE number = ? AND calls <= 0",
@@ -71,7 +71,7 @@ type statDelta struct {
 func (s *DB) InsertCDRs(ctx context.Context, cs []*CDR) (inserted int, err error) {
 	for _, c := range cs {
 		if c == nil || c.UniqueID == "" || c.CallDate.IsZero() {
-			return 0, errors.New("store: insert cdr: uniqueid and calldate are required")
+			return 0, fmt.Errorf("%w: cdr: uniqueid and calldate are required", ErrInvalid)
 		}
 	}
 	q := s.d.cdrSQL()
@@ -177,27 +177,33 @@ func (s *DB) linkRequests(ctx context.Context, tx *sql.Tx, cs []CDR) (map[string
 	return callers, nil
 }
 
-// insertRow stores one row unless its dedup key exists; ok reports a new row.
-func (s *DB) insertRow(ctx context.Context, tx *sql.Tx, q cdrSQL, c *CDR, callers map[string]string) (nr newRow, ok bool, err error) {
-	dedup := dedupKey(c, c.CallDate.In(s.loc).Format(calldateLayout))
-	reqID, caller := "", ""
+// identify names a row: its dedup key, the request it belongs to and that
+// request's caller (both "" for a foreign row), and its call key.
+func (s *DB) identify(c *CDR, callers map[string]string) (dedup, reqID, caller, key string) {
+	dedup = dedupKey(c, c.CallDate.In(s.cdrLoc()).Format(calldateLayout))
 	for _, id := range requestCandidates(c) {
 		if v, found := callers[id]; found {
 			reqID, caller = id, v
 			break
 		}
 	}
-	key := reqID
+	key = reqID
 	if key == "" {
 		key = c.LinkedID
 	}
 	if key == "" {
 		key = c.UniqueID
 	}
+	return dedup, reqID, caller, key
+}
+
+// insertRow stores one row unless its dedup key exists; ok reports a new row.
+func (s *DB) insertRow(ctx context.Context, tx *sql.Tx, q cdrSQL, c *CDR, callers map[string]string) (nr newRow, ok bool, err error) {
+	dedup, reqID, caller, key := s.identify(c, callers)
 	res, err := s.exec(ctx, tx, q.insertCDR,
 		s.calldateArg(c.CallDate), c.CLID, c.Src, c.Dst, c.DContext, c.Channel, c.DstChannel, c.LastApp, c.LastData,
 		c.Duration, c.Billsec, c.Disposition, c.AMAFlags, c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, c.Sequence,
-		c.PeerAccount, reqID, key, dedup)
+		c.PeerAccount, reqID, key, dedup, talkArg(c.TalkSec))
 	if err != nil {
 		return nr, false, fmt.Errorf("insert: %w", err)
 	}
@@ -260,30 +266,30 @@ func (s *DB) aggregate(ctx context.Context, tx *sql.Tx, q cdrSQL, fresh []newRow
 			cur.add(r)
 		}
 		if _, err := s.exec(ctx, tx, q.updateCall,
-			cur.number, cur.day, cur.firstMs, cur.firstDedup, cur.lastMs, b2i(cur.answered), cur.billsec, cur.nrows, key); err != nil {
+			cur.number, cur.day, cur.firstMs, cur.firstDedup, cur.lastMs, b2i(cur.answered), cur.billsec, cur.talk, cur.nrows, key); err != nil {
 			return fmt.Errorf("update call: %w", err)
 		}
 		if old.nrows > 0 {
-			add(old.number, old.day, -1, b2i(old.answered), old.billsec, 0)
+			add(old.number, old.day, -1, b2i(old.answered), old.billed(), 0)
 			if old.number != cur.number {
 				moved[old.number] = true
 			}
 		}
-		add(cur.number, cur.day, +1, b2i(cur.answered), cur.billsec, cur.lastMs)
+		add(cur.number, cur.day, +1, b2i(cur.answered), cur.billed(), cur.lastMs)
 	}
 	return s.applyDeltas(ctx, tx, q, totals, daily, moved)
 }
 
 // lockCall makes sure the call's row exists, locks it and reads it.
 func (s *DB) lockCall(ctx context.Context, tx *sql.Tx, q cdrSQL, key string) (callAgg, error) {
-	a := callAgg{key: key}
+	a := newCallAgg(key)
 	if _, err := s.exec(ctx, tx, q.lockCall, key); err != nil {
 		return a, fmt.Errorf("lock call: %w", err)
 	}
 	var ans int
 	row, err := s.queryRow(ctx, tx, q.readCall, key)
 	if err == nil {
-		err = row.Scan(&a.number, &a.day, &a.firstMs, &a.firstDedup, &a.lastMs, &ans, &a.billsec, &a.nrows)
+		err = row.Scan(&a.number, &a.day, &a.firstMs, &a.firstDedup, &a.lastMs, &ans, &a.billsec, &a.talk, &a.nrows)
 	}
 	if err != nil {
 		return a, fmt.Errorf("read call: %w", err)

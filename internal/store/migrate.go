@@ -71,7 +71,10 @@ func statements(src string) []string {
 	return out
 }
 
-// Migrate applies the embedded migrations not yet recorded. Two instances
+// Migrate applies the embedded migrations not yet recorded, each once:
+// running it again is a no-op (migrations are forward-only and there are no
+// down migrations). It refuses, changing nothing, a database that holds a
+// migration this binary does not know (ErrSchemaTooNew). Two instances
 // starting at once are serialised by a database lock (MySQL GET_LOCK,
 // PostgreSQL advisory lock, SQLite's write lock).
 func (s *DB) Migrate(ctx context.Context) error {
@@ -96,25 +99,15 @@ func (s *DB) Migrate(ctx context.Context) error {
 )`); err != nil {
 		return fmt.Errorf("store: migrate: create schema_migrations: %w", err)
 	}
-	done := map[int]bool{}
-	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	done, err := s.appliedMigrations(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("store: migrate: read schema_migrations: %w", err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-		done[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
+	if err := statusOf(s.d.name, ms, done).Err(); err != nil {
+		return err
+	}
 	for _, m := range ms {
-		if done[m.version] {
+		if _, ok := done[m.version]; ok {
 			continue
 		}
 		if err := s.apply(ctx, conn, m); err != nil {

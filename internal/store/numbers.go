@@ -99,6 +99,9 @@ func (s *DB) SetOverride(ctx context.Context, o Override) error {
 
 // DeleteOverride removes the manual entry of number.
 func (s *DB) DeleteOverride(ctx context.Context, number string) error {
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 	res, err := s.db.ExecContext(ctx, s.d.q("DELETE FROM number_override WHERE number = ?"), number)
 	if err != nil {
 		return fmt.Errorf("store: delete override %s: %w", number, err)
@@ -138,8 +141,16 @@ func (s *DB) AddAudit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"),
-		ms(e.At), clip(e.Actor, 120), clip(e.Action, 60), clip(e.Target, 120), clip(e.Detail, 4000))
+	if err := s.checkFile(); err != nil {
+		return err
+	}
+	var key any // NULL: entries without a key never conflict
+	if e.Key != "" {
+		key = clip(e.Key, 64)
+	}
+	_, err := s.db.ExecContext(ctx, s.d.q(s.d.insertIgnore("audit_log",
+		[]string{"at_ms", "actor", "action", "target", "detail", "entry_key"}, "entry_key")),
+		ms(e.At), clip(e.Actor, 120), clip(e.Action, 60), clip(e.Target, 120), clip(e.Detail, 4000), key)
 	if err != nil {
 		return fmt.Errorf("store: add audit: %w", err)
 	}
@@ -287,7 +298,7 @@ func (s *DB) SearchCDRs(ctx context.Context, f CDRFilter) ([]CDR, int, error) {
 		return nil, 0, fmt.Errorf("store: search cdrs: %w", err)
 	}
 	q := fmt.Sprintf("SELECT %s FROM cdr%s ORDER BY calldate DESC, id DESC LIMIT %d OFFSET %d",
-		strings.Join(cdrCols[:20], ", "), w, clampLimit(f.Limit, 100, 100000), max(f.Offset, 0))
+		strings.Join(cdrCols[:20], ", ")+", talksec", w, clampLimit(f.Limit, 100, 100000), max(f.Offset, 0))
 	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: search cdrs: %w", err)
@@ -300,17 +311,19 @@ func (s *DB) SearchCDRs(ctx context.Context, f CDRFilter) ([]CDR, int, error) {
 	return out, total, nil
 }
 
-// scanCDRs reads rows of cdrCols[:20] (the columns through request_id).
+// scanCDRs reads rows of cdrCols[:20] (the columns through request_id) and talksec.
 func (s *DB) scanCDRs(rows *sql.Rows) ([]CDR, error) {
 	var out []CDR
 	for rows.Next() {
 		var c CDR
 		var cd any
+		var talk sql.NullInt64
 		if err := rows.Scan(&cd, &c.CLID, &c.Src, &c.Dst, &c.DContext, &c.Channel, &c.DstChannel, &c.LastApp, &c.LastData,
 			&c.Duration, &c.Billsec, &c.Disposition, &c.AMAFlags, &c.AccountCode, &c.UniqueID, &c.UserField, &c.LinkedID,
-			&c.Sequence, &c.PeerAccount, &c.RequestID); err != nil {
+			&c.Sequence, &c.PeerAccount, &c.RequestID, &talk); err != nil {
 			return nil, err
 		}
+		c.TalkSec = talkOf(talk)
 		t, err := s.parseCalldate(cd)
 		if err != nil {
 			return nil, err

@@ -19,14 +19,29 @@ import (
 
 // Options tune a store beyond its DSN.
 type Options struct {
-	// Location is the zone of the cdr table's calldate wall clock (Asterisk
-	// writes local time) and of the per-number day buckets. It should be the
-	// same as Rules.Location (--timezone). nil = UTC.
+	// Location is the zone of the per-number day buckets. It should be the
+	// same as Rules.Location (--timezone). nil = UTC. (cdr.calldate is
+	// always a UTC wall clock: see DB.cdrLoc.)
 	Location *time.Location
+	// NormalizeNumber, when set, gives the E.164 form of the number a CDR
+	// without a request is counted under (the digits of its src or clid;
+	// "" = not a valid number: the digits are kept). The service passes
+	// the policy's parser, so one number has one stats row whether its
+	// calls came with a request or not.
+	NormalizeNumber func(raw string) string
 	// MaxOpenConns caps the pool (0 = the backend's default: 4 for SQLite,
 	// 20 for the servers).
 	MaxOpenConns int
+	// Create lets a SQLite database be created where one existed before
+	// (its marker file is there, the database file is not): --db-create
+	// and `webcallback migrate`. Without it such a start fails with
+	// ErrDatabaseMissing rather than start empty (every quota reset).
+	Create bool
 }
+
+// ErrDatabaseMissing is a SQLite database that existed (its marker says so)
+// but is no longer at its path.
+var ErrDatabaseMissing = errors.New("store: the database file is missing")
 
 // Open opens the database named by dsn (docs/design.md §6: sqlite:<path>,
 // mysql://user:pass@host:3306/db, postgres://...) with default Options.
@@ -40,6 +55,12 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	d, driver, conn, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
+	}
+	file := sqliteFile(dsn)
+	if file != "" {
+		if err := checkSQLiteFile(file, o.Create); err != nil {
+			return nil, err
+		}
 	}
 	db, err := sql.Open(driver, conn)
 	if err != nil {
@@ -60,15 +81,17 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", d.name, err)
 	}
+	if file != "" {
+		if err := writeMarker(file); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	loc := o.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	st := &DB{db: db, d: d, loc: loc}
-	if d.name == "sqlite" {
-		st.file = sqliteFile(dsn)
-	}
-	return st, nil
+	return &DB{db: db, d: d, loc: loc, normalize: o.NormalizeNumber, file: file}, nil
 }
 
 // ErrBadDSN reports a --db value that names no supported database.
@@ -79,7 +102,7 @@ var ErrBadDSN = errors.New("store: bad database URL")
 func parseDSN(dsn string) (d dialect, driver, conn string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := sqliteFile(dsn)
+		path := sqlitePath(dsn)
 		if path == "" || strings.ContainsAny(path, "?#\x00") {
 			return d, "", "", fmt.Errorf("%w: sqlite:<path> needs a plain file path, got %q", ErrBadDSN, dsn)
 		}
@@ -152,14 +175,17 @@ func redactErr(err error) error {
 // DB is the store: one implementation on database/sql for all three
 // backends; d holds what differs between them. It is safe for concurrent
 // use. Consumers declare the small interface of the methods they call
-// (callflow.Store, policy.Store, monitor.Store, web.Store) rather than
-// depending on all of them.
+// (callflow.Store, policy.Store, monitor.Store, web.Store, pbxcdr.Store)
+// rather than depending on all of them.
 type DB struct {
-	db    *sql.DB
-	d     dialect
-	loc   *time.Location
-	stmts stmtCache
-	file  string // the SQLite database file; "" on the servers
+	db  *sql.DB
+	d   dialect
+	loc *time.Location // the day buckets' zone (Options.Location)
+	// calldateLoc is the zone of cdr.calldate; nil = UTC (see cdrLoc).
+	calldateLoc *time.Location
+	normalize   func(string) string // Options.NormalizeNumber
+	stmts       stmtCache
+	file        string // the SQLite database file; "" for the servers
 }
 
 // Ping checks the database answers (/readyz).
@@ -168,6 +194,38 @@ func (s *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("store: ping %s: %w", s.d.name, err)
 	}
 	return nil
+}
+
+// ProbeWrite updates the probe row (migration 0015) in a transaction. On
+// SQLite it first checks that the database file is still at its path: a
+// removed file keeps working through the open handle, and everything
+// written to it after is gone at the next start.
+func (s *DB) ProbeWrite(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.d.q("UPDATE write_probe SET at_ms = ? WHERE id = 1"), ms(time.Now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: %s refuses writes: %w", s.d.name, err)
+	}
+	return nil
+}
+
+// checkFile fails when the SQLite database file is no longer at its path:
+// a write would go to the removed file and be lost at the next start.
+func (s *DB) checkFile() error {
+	if s.file == "" {
+		return nil
+	}
+	_, err := os.Stat(s.file)
+	if err == nil {
+		return nil
+	}
+	// The next start must refuse to begin empty: leave the marker.
+	if merr := writeMarker(s.file); merr != nil {
+		err = errors.Join(err, merr)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrDatabaseMissing, s.file, err)
 }
 
 // Close releases the prepared statements and the connection pool.

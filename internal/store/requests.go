@@ -31,13 +31,13 @@ func requestArgs(r *callback.Request) []any {
 func checkRequest(r *callback.Request) error {
 	switch {
 	case r == nil:
-		return errors.New("store: nil request")
+		return fmt.Errorf("%w: nil request", ErrInvalid)
 	case r.ID == "" || len(r.ID) > 64:
-		return fmt.Errorf("store: request id %q: want 1-64 characters", r.ID)
+		return fmt.Errorf("%w: request id %q: want 1-64 characters", ErrInvalid, r.ID)
 	case r.Caller == "" || r.Callee == "" || len(r.Caller) > 32 || len(r.Callee) > 32:
-		return fmt.Errorf("store: request %s: caller and callee are required, at most 32 characters", r.ID)
+		return fmt.Errorf("%w: request %s: caller and callee are required, at most 32 characters", ErrInvalid, r.ID)
 	case !r.State.Valid():
-		return fmt.Errorf("store: request %s: invalid state %q", r.ID, r.State)
+		return fmt.Errorf("%w: request %s: invalid state %q", ErrInvalid, r.ID, r.State)
 	}
 	return nil
 }

@@ -12,11 +12,6 @@ import (
 // process already runs the service on the same SQLite database.
 var ErrSingleInstance = errors.New("store: SQLite serves one service instance; for several instances use MariaDB/MySQL (--db mysql://...) or PostgreSQL (--db postgres://...)")
 
-// sqliteFile is the file path of a sqlite:<path> DSN.
-func sqliteFile(dsn string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
-}
-
 // LockSingleInstance makes this process the only service instance on a
 // SQLite database: it holds an exclusive lock (flock) on <file>.lock until
 // release, or until the process dies, when the kernel drops it (a kill -9

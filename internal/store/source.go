@@ -142,7 +142,7 @@ func (t *CDRTable) Earliest(ctx context.Context) (time.Time, bool, error) {
 // Read returns the rows with from <= calldate < to (no upper bound when to
 // is zero), oldest first, at most limit of them.
 func (t *CDRTable) Read(ctx context.Context, from, to time.Time, limit int) ([]*CDR, error) {
-	s := &DB{d: t.d, loc: t.loc}
+	s := &DB{d: t.d, loc: t.loc, calldateLoc: t.loc}
 	q := "SELECT " + strings.Join(t.cols, ", ") + " FROM " + t.table + " WHERE calldate >= ?"
 	args := []any{s.calldateArg(from)}
 	if !to.IsZero() {

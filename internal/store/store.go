@@ -10,8 +10,9 @@
 // and number_daily (the per-number table; view skypecallback for the
 // original's readers), number_override, do_not_call, audit_log, number_lock (the
 // cross-process per-number mutex of [DB.Admit]), cdr_cursor. Timestamps are Unix
-// milliseconds except cdr.calldate, a DATETIME wall clock as Asterisk writes
-// it. How CDR rows become per-number counters: see cdr.go.
+// milliseconds except cdr.calldate, a DATETIME wall clock in UTC (Asterisk's
+// database backends write UTC as the kit renders them: usegmtime=yes,
+// timezone=UTC). How CDR rows become per-number counters: see cdr.go.
 //
 // Tests run every backend the environment names (.ci/db.sh starts
 // throw-away servers): eval "$(.ci/db.sh start)"; go test ./internal/store/
@@ -36,11 +37,15 @@ import (
 // callback.ErrNotFound so callers can test either.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrInvalid is a record the store refuses whatever the database's health
+// (a required field missing): writing it again cannot succeed.
+var ErrInvalid = errors.New("store: invalid record")
+
 // CDR is one row of the classic cdr table (columns verbatim from the
 // original schema) plus the Asterisk 12+ columns linkedid, sequence and
 // peeraccount.
 type CDR struct {
-	CallDate    time.Time // start of the call; the column is a DATETIME wall clock in the store's Options.Location
+	CallDate    time.Time // start of the call; the column is a DATETIME wall clock in UTC
 	CLID        string
 	Src         string
 	Dst         string
@@ -59,6 +64,11 @@ type CDR struct {
 	LinkedID    string
 	Sequence    int
 	PeerAccount string
+	// TalkSec is the talk time in seconds, the callee's answer to the end
+	// of the bridge, as the dialplan measured it (CDR variable "talksec",
+	// column cdr.talksec); nil when the row carries none. Billsec stays
+	// Asterisk's own figure, counted from the caller leg's answer.
+	TalkSec *int
 
 	// RequestID is the callback request the row belongs to ("" if none):
 	// taken from the userfield's ";wcb:<id>", else from uniqueid/linkedid.
@@ -128,6 +138,9 @@ type AuditEntry struct {
 	Action string    `json:"action"`
 	Target string    `json:"target"`
 	Detail string    `json:"detail"`
+	// Key makes the entry idempotent: a second AddAudit with the same
+	// non-empty key adds nothing (a write replayed from the outage spool).
+	Key string `json:"-"`
 }
 
 // RequestFilter selects requests; zero fields match all.

@@ -247,6 +247,9 @@ func TestAdmitRules(t *testing.T) {
 					if _, err := s.GetRequest(context.Background(), r.ID); d.Allowed != (err == nil) {
 						t.Fatalf("step %d: stored=%v, allowed=%v", i, err == nil, d.Allowed)
 					}
+					if !d.Allowed && d.Rule != RuleBlocked && d.Rule != RuleCalleeBlocked {
+						quotaExplains(t, s, st.caller, st.callee, tc.rules, now, d)
+					}
 					if d.Allowed && st.final != "" {
 						finish(t, s, r, st.final, st.connected)
 					}
@@ -254,6 +257,34 @@ func TestAdmitRules(t *testing.T) {
 			})
 		}
 	})
+}
+
+// quotaExplains checks that Quotas, the operator's "why is this number
+// refused", shows the rule that refused, refused, with the same retry time.
+func quotaExplains(t *testing.T, s *DB, caller, callee string, rules *Rules, now time.Time, d Decision) {
+	t.Helper()
+	number := caller
+	if strings.HasPrefix(d.Rule, "callee") {
+		number = callee
+	}
+	qs, err := s.Quotas(context.Background(), number, rules, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q.Rule != d.Rule {
+			continue
+		}
+		reset := time.Time{}
+		if q.ResetAt != nil {
+			reset = *q.ResetAt
+		}
+		if !q.Refused || !reset.Equal(d.RetryAt) {
+			t.Errorf("quota %+v does not explain decision %+v", q, d)
+		}
+		return
+	}
+	t.Errorf("Quotas(%s) = %+v: no %s", number, qs, d.Rule)
 }
 
 // admitMany runs n concurrent Admits for one caller (each with its own

@@ -34,7 +34,26 @@ func backends() []backend {
 // CI must never pass with the server tests silently skipped.
 func forEachBackend(t *testing.T, fn func(t *testing.T, b backend, s *DB)) {
 	t.Helper()
-	for _, b := range backends() {
+	forEachBackendOf(t, backends(), fn)
+}
+
+// outageBackends are SQLite and the servers' databases of their own that
+// .ci/db.sh makes for the outage tests (WEBCALLBACK_TEST_*_OUTAGE): an
+// outage locks tables or makes a whole database read-only, which the tests
+// of other packages, running at the same time on the shared test
+// databases, must never see.
+func outageBackends() []backend {
+	return []backend{
+		{name: "sqlite"},
+		{name: "mysql", dsn: os.Getenv("WEBCALLBACK_TEST_MYSQL_OUTAGE"), env: "WEBCALLBACK_TEST_MYSQL_OUTAGE"},
+		{name: "postgres", dsn: os.Getenv("WEBCALLBACK_TEST_POSTGRES_OUTAGE"), env: "WEBCALLBACK_TEST_POSTGRES_OUTAGE"},
+	}
+}
+
+// forEachBackendOf is forEachBackend over bs.
+func forEachBackendOf(t *testing.T, bs []backend, fn func(t *testing.T, b backend, s *DB)) {
+	t.Helper()
+	for _, b := range bs {
 		t.Run(b.name, func(t *testing.T) {
 			s := freshStore(t, b)
 			fn(t, b, s)
@@ -83,12 +102,12 @@ func freshStore(t testing.TB, b backend) *DB {
 func emptyDB(t testing.TB, s *DB, b backend) {
 	t.Helper()
 	ctx := context.Background()
-	if _, done := migrated.Load(b.name); !done || b.name == "sqlite" {
+	if _, done := migrated.Load(b.dsn); !done || b.name == "sqlite" {
 		resetDB(t, s)
 		if err := s.Migrate(ctx); err != nil {
 			t.Fatalf("migrate %s: %v", b.name, err)
 		}
-		migrated.Store(b.name, true)
+		migrated.Store(b.dsn, true)
 		return
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
@@ -109,7 +128,7 @@ func resetDB(t testing.TB, s *DB) {
 		t.Fatalf("reset: %v", err)
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
-		"number_lock", "number_override", "do_not_call", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr",
+		"number_lock", "number_override", "do_not_call", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr", "write_probe",
 		"callback_hangup", "instance_lease", "rate_limit", "capacity_slot", "budget_reservation"} {
 		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
 			t.Fatalf("reset: drop %s: %v", tb, err)

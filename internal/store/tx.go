@@ -15,6 +15,9 @@ import (
 // lock see what the previous lock holder committed (MySQL's default
 // REPEATABLE READ could read an older snapshot).
 func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 	var opts *sql.TxOptions
 	if s.d.name != "sqlite" {
 		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}

@@ -134,3 +134,27 @@ func CheckTrunk(name string) error {
 	}
 	return nil
 }
+
+// RequestIDFromUserfield returns the <id> of "Hangupcause:16;wcb:<id>"
+// (our dialplan's userfield), or "". The id ends at the next ";" or space;
+// one that is not a plausible id (1-64 of [0-9A-Za-z.-]) is ignored.
+func RequestIDFromUserfield(uf string) string {
+	i := strings.Index(uf, UserfieldIDPrefix)
+	if i < 0 {
+		return ""
+	}
+	id := uf[i+len(UserfieldIDPrefix):]
+	if j := strings.IndexAny(id, "; \t"); j >= 0 {
+		id = id[:j]
+	}
+	if id == "" || len(id) > 64 {
+		return ""
+	}
+	for k := 0; k < len(id); k++ {
+		c := id[k]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '.') {
+			return ""
+		}
+	}
+	return id
+}

@@ -37,6 +37,7 @@ func badRequest(lang, detail string) *apiError {
 type query struct {
 	r    *http.Request
 	lang string
+	loc  *time.Location
 	err  *apiError
 }
 
@@ -55,14 +56,19 @@ func (q *query) int(name string, def, lo, hi int) int {
 	return n
 }
 
-// time accepts RFC 3339 or a date (midnight UTC).
+// time accepts RFC 3339, or a date or date and time without a zone, read
+// in the service's zone (the one the dashboard shows).
 func (q *query) time(name string, def time.Time) time.Time {
 	v := q.r.URL.Query().Get(name)
 	if v == "" {
 		return def
 	}
+	loc := q.loc
+	if loc == nil {
+		loc = time.UTC
+	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t
 		}
 	}
@@ -84,7 +90,7 @@ func (q *query) str(name string, maxLen int) string {
 }
 
 func (s *server) newQuery(r *http.Request) *query {
-	return &query{r: r, lang: requestLang(r, s.cfg.DefaultLang)}
+	return &query{r: r, lang: requestLang(r, s.cfg.DefaultLang), loc: s.cfg.Location}
 }
 
 // needStore answers "unavailable" when the web runs without a store.
@@ -97,7 +103,16 @@ func (s *server) needStore(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *server) handleAdminCalls(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"calls": nonNil(s.svc.Live())})
+	writeJSON(w, http.StatusOK, map[string]any{"calls": s.views(s.svc.Live())})
+}
+
+// views wraps requests for the API (display numbers, limit).
+func (s *server) views(reqs []*callback.Request) []requestView {
+	out := make([]requestView, len(reqs))
+	for i, r := range reqs {
+		out[i] = s.view(r)
+	}
+	return out
 }
 
 func nonNil[T any](s []T) []T {
@@ -111,13 +126,14 @@ func nonNil[T any](s []T) []T {
 // live call, then a "call" event per transition of any call. EventSource
 // cannot send the bearer token, so the dashboard reads this with fetch().
 func (s *server) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.acquireStream(w, r) {
+	release := s.acquireStream(w, r)
+	if release == nil {
 		return
 	}
-	defer s.releaseStream()
+	defer release()
 	updates, stop := s.svc.WatchAll()
 	defer stop()
-	sw, err := startSSE(w)
+	sw, err := startSSE(w, r)
 	if err != nil {
 		return
 	}
@@ -129,10 +145,10 @@ func (s *server) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return sw.event("", name, data) == nil
 	}
-	if !send("snapshot", map[string]any{"calls": nonNil(s.svc.Live())}) {
+	if !send("snapshot", map[string]any{"calls": s.views(s.svc.Live())}) {
 		return
 	}
-	pump(r, sw, updates, func(req *callback.Request) bool { return send("call", req) })
+	pump(r, sw, updates, func(req *callback.Request) bool { return send("call", s.view(req)) })
 }
 
 // handleAdminHangup ends a live call (canceled/admin).
@@ -143,7 +159,7 @@ func (s *server) handleAdminHangup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, req)
+	writeJSON(w, http.StatusOK, s.view(req))
 }
 
 func (s *server) handleAdminRequests(w http.ResponseWriter, r *http.Request) {
@@ -178,8 +194,17 @@ func (s *server) handleAdminRequests(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"requests": nonNil(reqs), "limit": f.Limit, "offset": f.Offset})
 }
 
-// cdrJSON is a CDR as the admin API shows it: the classic column names.
+// cdrJSON is a CDR as the admin API shows it: the classic column names
+// and the request's callee.
 type cdrJSON struct {
+	cdrColumnsJSON
+	// Callee is the friend's number of the request the row belongs to:
+	// the dialplan runs in extension s, so dst is "s" on every row.
+	Callee string `json:"callee"`
+}
+
+// cdrColumnsJSON is store.CDR under the classic column names.
+type cdrColumnsJSON struct {
 	CallDate    time.Time `json:"calldate"`
 	CLID        string    `json:"clid"`
 	Src         string    `json:"src"`
@@ -199,19 +224,60 @@ type cdrJSON struct {
 	LinkedID    string    `json:"linkedid"`
 	Sequence    int       `json:"sequence"`
 	PeerAccount string    `json:"peeraccount"`
+	TalkSec     *int      `json:"talksec"` // talk time in seconds; null when the row carries none
 	RequestID   string    `json:"request_id"`
 }
 
-// cdrColumns is the CSV header: the classic cdr table's columns in order.
+// cdrDispositions are the values of the cdr table's disposition column
+// (Asterisk's words; the dashboard shows them translated).
+var cdrDispositions = []string{"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
+
+// cdrColumns is the CSV header: the classic cdr table's columns in order,
+// then ours. calldate is in the service's zone with its offset (labelled in
+// every cell); talksec is the talk time; callee is the request's.
 var cdrColumns = []string{"calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp",
 	"lastdata", "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield",
-	"linkedid", "sequence", "peeraccount", "request_id"}
+	"linkedid", "sequence", "peeraccount", "request_id", "talksec", "callee"}
 
-func cdrRecord(c *store.CDR) []string {
+// exportTime is how CSV exports write a time: the service's zone, offset
+// included ("2026-12-02 09:15:00+08:00").
+const exportTime = "2006-01-02 15:04:05-07:00"
+
+func cdrRecord(c *cdrJSON, loc *time.Location) []string {
 	i := strconv.Itoa
-	return []string{c.CallDate.UTC().Format("2006-01-02 15:04:05"), c.CLID, c.Src, c.Dst, c.DContext, c.Channel,
+	talk := ""
+	if c.TalkSec != nil {
+		talk = i(*c.TalkSec)
+	}
+	return []string{c.CallDate.In(loc).Format(exportTime), c.CLID, c.Src, c.Dst, c.DContext, c.Channel,
 		c.DstChannel, c.LastApp, c.LastData, i(c.Duration), i(c.Billsec), c.Disposition, i(c.AMAFlags),
-		c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, i(c.Sequence), c.PeerAccount, c.RequestID}
+		c.AccountCode, c.UniqueID, c.UserField, c.LinkedID, i(c.Sequence), c.PeerAccount, c.RequestID, talk, c.Callee}
+}
+
+// calleeOf finds the callee of CDR rows by their request, once per request
+// (the rows of one call share it).
+type calleeOf struct {
+	s     *server
+	r     *http.Request
+	cache map[string]string
+}
+
+func (c *calleeOf) row(cdr *store.CDR) cdrJSON {
+	out := cdrJSON{cdrColumnsJSON: cdrColumnsJSON(*cdr)}
+	if cdr.RequestID == "" || !callback.ValidID(cdr.RequestID) {
+		return out
+	}
+	callee, ok := c.cache[cdr.RequestID]
+	if !ok {
+		if req, err := c.s.st.GetRequest(c.r.Context(), cdr.RequestID); err == nil {
+			callee = policy.DisplayNumber(req.Callee, c.s.cfg.Region)
+		} else if !isNotFound(err) {
+			c.s.log.Warn("cdr callee: read request", "id", cdr.RequestID, "err", err)
+		}
+		c.cache[cdr.RequestID] = callee
+	}
+	out.Callee = callee
+	return out
 }
 
 // handleAdminCDRs searches CDRs: JSON pages, or ?format=csv for the whole
@@ -231,6 +297,7 @@ func (s *server) handleAdminCDRs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, q.err)
 		return
 	}
+	callees := &calleeOf{s: s, r: r, cache: map[string]string{}}
 	if csvOut {
 		f.Offset, f.Limit = 0, maxPage
 		writeCSV(w, "cdr.csv", cdrColumns, func(emit func([]string) error) error {
@@ -240,7 +307,8 @@ func (s *server) handleAdminCDRs(w http.ResponseWriter, r *http.Request) {
 					return fmt.Errorf("search cdrs: %w", err)
 				}
 				for i := range rows {
-					if err := emit(cdrRecord(&rows[i])); err != nil {
+					c := callees.row(&rows[i])
+					if err := emit(cdrRecord(&c, s.cfg.Location)); err != nil {
 						return err
 					}
 				}
@@ -259,8 +327,8 @@ func (s *server) handleAdminCDRs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]cdrJSON, len(rows))
-	for i, c := range rows {
-		out[i] = cdrJSON(c)
+	for i := range rows {
+		out[i] = callees.row(&rows[i])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cdrs": out, "total": total, "limit": f.Limit, "offset": f.Offset})
 }
@@ -323,7 +391,7 @@ func (s *server) handleAdminNumbers(w http.ResponseWriter, r *http.Request) {
 	servePaged(s, w, r, "numbers", "numbers.csv", numberColumns, s.st.ListNumberStats, func(n store.NumberStats) []string {
 		last := ""
 		if n.LastCallAt != nil {
-			last = n.LastCallAt.UTC().Format(time.RFC3339)
+			last = n.LastCallAt.In(s.cfg.Location).Format(exportTime)
 		}
 		i, b := strconv.Itoa, strconv.FormatBool
 		return []string{n.Number, i(n.Calls), i(n.Answered), i(n.Billsec), last,
@@ -372,11 +440,14 @@ func servePaged[T any](s *server, w http.ResponseWriter, r *http.Request, key, n
 	writeJSON(w, http.StatusOK, map[string]any{key: nonNil(rows), "limit": limit, "offset": offset})
 }
 
-// numberView is GET /api/v1/admin/numbers/{e164}: the per-number table
-// plus whether the number may use the service now.
+// numberView is GET /api/v1/admin/numbers/{e164}: the per-number table,
+// every quota with its counter and reset time (why the number is refused,
+// counted as the service counts), and whether it may call now.
 type numberView struct {
 	store.NumberStats
-	Eligible bool `json:"eligible"`
+	Display  string        `json:"display"` // national format of the region
+	Quotas   []store.Quota `json:"quotas"`
+	Eligible bool          `json:"eligible"`
 }
 
 // pathNumber parses the {number} path value into E.164.
@@ -403,28 +474,26 @@ func (s *server) handleAdminNumber(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("number stats %s: %w", num, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, numberView{NumberStats: *ns, Eligible: eligible(ns, s.cfg.Rules, now)})
+	qs, err := s.st.Quotas(r.Context(), num, s.cfg.Rules, now)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("quotas %s: %w", num, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, numberView{NumberStats: *ns, Display: policy.DisplayNumber(num, s.cfg.Region),
+		Quotas: nonNil(qs), Eligible: eligible(ns, qs)})
 }
 
-// eligible tells whether the caller number ns passes the quotas of rules
-// now, as store.Admit would judge it (the store stays the authority: this
-// is the dashboard's view).
-func eligible(ns *store.NumberStats, rules *store.Rules, now time.Time) bool {
-	switch {
-	case ns.Allowed:
-		return true
-	case ns.Blocked:
-		return false
-	case rules == nil:
-		return true
+// eligible tells whether the number may ask for a call now, as the store's
+// Admit would judge it as a caller: an allow override passes everything, a
+// block nothing, else no caller quota may be refused.
+func eligible(ns *store.NumberStats, quotas []store.Quota) bool {
+	if ns.Allowed || ns.Blocked {
+		return ns.Allowed
 	}
-	over := func(limit, used int) bool { return limit > 0 && used >= limit }
-	if over(rules.CallerConnectedPerDay, ns.TodayAnswered) || over(rules.CallerAttemptsPerDay, ns.TodayCalls) ||
-		over(rules.CallerBillsecPerDay, ns.TodayBillsec) || over(rules.CallerBillsecLifetime, ns.Billsec) {
-		return false
-	}
-	if rules.CallerCooldown > 0 && ns.LastCallAt != nil && now.Sub(*ns.LastCallAt) < rules.CallerCooldown {
-		return false
+	for _, q := range quotas {
+		if q.Refused && !strings.HasPrefix(q.Rule, "callee") {
+			return false
+		}
 	}
 	return true
 }

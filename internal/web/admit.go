@@ -24,6 +24,8 @@ type callInput struct {
 // proof-of-work challenge when one is demanded.
 func refusalError(lang string, ref *policy.Refusal) *apiError {
 	e := newError(lang, string(ref.Code))
+	e.Message = refusalMessage(lang, string(ref.Code), ref.Rule, ref.Field)
+	e.Rule = ref.Rule
 	if !ref.RetryAt.IsZero() {
 		t := ref.RetryAt
 		e.RetryAt = &t
@@ -32,6 +34,21 @@ func refusalError(lang string, ref *policy.Refusal) *apiError {
 	e.Field = ref.Field
 	e.Challenge = ref.Challenge
 	return e
+}
+
+// refusalMessage is the most precise text there is for a refusal: the
+// rule's own ("error.not_eligible.caller_cooldown"), else the one naming the
+// number at fault ("error.rate_limited.callee"), else the code's.
+func refusalMessage(lang, code, rule, field string) string {
+	for _, k := range []string{rule, field} {
+		if k == "" {
+			continue
+		}
+		if _, ok := messages[lang]["error."+code+"."+k]; ok {
+			return msg(lang, "error."+code+"."+k)
+		}
+	}
+	return msg(lang, "error."+code)
 }
 
 // submit admits in through the policy guard and hands the request to the
@@ -76,7 +93,7 @@ func (s *server) admit(r *http.Request, in callInput) (*callback.Request, error)
 		s.log.Error("admit failed", "err", err)
 		return nil, newError(lang, string(callback.ReasonSystemBusy))
 	case ref != nil:
-		s.log.Info("request refused", "code", ref.Code, "detail", ref.Detail)
+		s.refused.AddDetail(string(ref.Code), ref.Detail)
 		return nil, refusalError(lang, ref)
 	}
 	if err := s.svc.Submit(r.Context(), req); err != nil {

@@ -66,7 +66,7 @@ func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/callbacks/"+req.ID)
-	writeJSON(w, http.StatusCreated, req)
+	writeJSON(w, http.StatusCreated, s.view(req))
 }
 
 // lookup maps the engine's errors on a request id to API errors.
@@ -92,7 +92,7 @@ func (s *server) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.lookupErr(lang, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, req)
+	writeJSON(w, http.StatusOK, s.view(req))
 }
 
 // handleCancel is DELETE /api/v1/callbacks/{id}: the visitor's Cancel. The
@@ -103,7 +103,7 @@ func (s *server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, req)
+	writeJSON(w, http.StatusOK, s.view(req))
 }
 
 // cancel ends a request and returns its state afterwards.
@@ -134,17 +134,18 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newError(lang, "not_found"))
 		return
 	}
-	if !s.acquireStream(w, r) {
+	release := s.acquireStream(w, r)
+	if release == nil {
 		return
 	}
-	defer s.releaseStream()
+	defer release()
 	updates, stop, err := s.svc.Watch(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, s.lookupErr(lang, err))
 		return
 	}
 	defer stop()
-	sw, err := startSSE(w)
+	sw, err := startSSE(w, r)
 	if err != nil {
 		return
 	}
@@ -157,7 +158,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if seq <= last && !final {
 			return true
 		}
-		data, err := json.Marshal(req)
+		data, err := json.Marshal(s.view(req))
 		if err != nil {
 			s.log.Error("sse: encode request", "id", id, "err", err)
 			return false

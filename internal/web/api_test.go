@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -128,7 +130,7 @@ func TestCreateErrors(t *testing.T) {
 		{"invalid", `{"caller":"12","callee":"` + numAnswers + `"}`, "application/json", "en", 400, "invalid_number", "caller", "not a valid"},
 		{"invalid zh", `{"caller":"` + numCaller + `","callee":"999"}`, "application/json", "zh", 400, "invalid_number", "callee", "无效"},
 		{"same", `{"caller":"` + numCaller + `","callee":"+86 ` + numCaller + `"}`, "application/json", "en", 400, "same_number", "callee", "same"},
-		{"foreign", `{"caller":"` + numCaller + `","callee":"+44 20 7946 0958"}`, "application/json", "en", 400, "destination_not_allowed", "callee", "not offered"},
+		{"foreign", `{"caller":"` + numCaller + `","callee":"+44 20 7946 0958"}`, "application/json", "en", 400, "destination_not_allowed", "callee", "cannot call your friend"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,14 +192,56 @@ func TestLookupErrors(t *testing.T) {
 	}
 }
 
-// TestStreamLimit: beyond MaxStreams a stream is refused with 503.
+// TestStreamLimit: beyond MaxStreams a stream is refused with 503, and
+// beyond MaxStreamsPerIP for one address while another still gets one.
 func TestStreamLimit(t *testing.T) {
-	e := newEnv(t, envOpts{maxStreams: 1})
+	e := newEnv(t, envOpts{maxStreams: 2, streamsIP: 1})
 	r := e.create(numCaller, numNoAnswer)
-	e.stream("/api/v1/callbacks/" + r.ID + "/events")
-	resp, b := e.do("GET", "/api/v1/callbacks/"+r.ID+"/events", "")
-	if resp.StatusCode != http.StatusServiceUnavailable || decodeError(t, b).Error.Code != "too_many_streams" {
-		t.Fatalf("second stream: %s %s", resp.Status, b)
+	path := "/api/v1/callbacks/" + r.ID + "/events"
+	e.stream(path)
+	tooMany := func(what string, c *http.Client) {
+		t.Helper()
+		resp, err := c.Get(e.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || decodeError(t, b).Error.Code != "too_many_streams" {
+			t.Fatalf("%s: %s %s", what, resp.Status, b)
+		}
+	}
+	tooMany("second stream of one address", http.DefaultClient)
+	// Another address (a loopback source of its own) still gets one...
+	from := func(src string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	c2 := from("127.0.0.2")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+path, nil)
+	resp, err := c2.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stream of a second address: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	// ...and a third finds the total reached.
+	tooMany("stream over the total", from("127.0.0.3"))
+}
+
+// TestEventsWithoutAccept: a script that does not ask for
+// text/event-stream (curl sends Accept: */*) gets the same stream, up to
+// the final event.
+func TestEventsWithoutAccept(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	r := e.create(numCaller, numBusy)
+	for _, accept := range []string{"*/*", ""} {
+		evs := until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events", "Accept", accept), "final",
+			func(ev sseEvent) bool { return ev.Name == "final" })
+		if last := evs[len(evs)-1]; !last.Req.State.Final() {
+			t.Fatalf("Accept %q: final event %+v", accept, last.Req)
+		}
 	}
 }
 

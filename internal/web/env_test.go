@@ -48,11 +48,18 @@ type envOpts struct {
 	limit      time.Duration // talk limit (default 20 s: 0.2 s at scale 0.01)
 	adminToken string        // "-" = none
 	maxStreams int
+	streamsIP  int // per-address stream bound (0 = the default)
 	webhookURL string
 	limits     bool          // policy limits on (the eligibility quotas stay off)
 	calleeRing time.Duration // how long the friend's phone rings (default 1 h)
 	pow        string        // policy proof of work (default off)
 	announce   bool          // --callee-announce on
+	// quotas keeps serve's default eligibility quotas (one connected call
+	// per caller a day, a minute between two requests of a caller, 3 rings
+	// of a callee a day...) and turns the limits on: the README's demo as a
+	// fresh service runs it.
+	quotas bool
+	extra  []string // more serve flags, last (they win)
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -76,7 +83,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		o.pow = policy.PoWOff
 	}
 	limits := "off"
-	if o.limits {
+	if o.limits || o.quotas {
 		limits = "on"
 	}
 	var log *slog.Logger
@@ -88,13 +95,16 @@ func newEnv(t testing.TB, o envOpts) *env {
 		"--call-limit", o.limit.String(), "--call-warning", (o.limit / 4).String(),
 		"--callee-ring", o.calleeRing.String(), "--max-cps", "1000", "--lang", "en",
 		"--limits", limits, "--pow", o.pow, "--pow-difficulty", "8", "--daily-minutes", "0",
-		"--caller-connected-per-day", "0", "--caller-attempts-per-day", "0", "--caller-cooldown", "0s", "--callee-per-day", "0",
 		"--admin-token", o.adminToken, "--webhook-url", o.webhookURL, "--webhook-secret", "hook-secret",
 	}
 	if o.announce {
 		flags = append(flags, "--callee-announce", "on")
 	}
-	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams = o.maxStreams })
+	if !o.quotas {
+		flags = append(flags, "--caller-connected-per-day", "0", "--caller-attempts-per-day", "0", "--caller-cooldown", "0s", "--callee-per-day", "0")
+	}
+	flags = append(flags, o.extra...)
+	maxStreams := app.WithWeb(func(c *web.Config, _ *web.Deps) { c.MaxStreams, c.MaxStreamsPerIP = o.maxStreams, o.streamsIP })
 	svc := apptest.Start(t, log, flags, maxStreams)
 	return &env{t: t, URL: svc.URL,
 		Client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

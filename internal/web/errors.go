@@ -24,6 +24,9 @@ type apiError struct {
 	RetryAfter time.Duration `json:"-"`
 	// Field is the input at fault ("caller", "callee", "pow"), if any.
 	Field string `json:"field,omitempty"`
+	// Rule is the eligibility rule behind a not_eligible refusal
+	// ("caller_cooldown", "callee_per_day", ...), if any.
+	Rule string `json:"rule,omitempty"`
 	// Challenge is the proof of work to solve before trying again.
 	Challenge *policy.Challenge `json:"challenge,omitempty"`
 }

@@ -18,7 +18,7 @@ func (s *server) guardHTTP(h http.Handler) http.Handler {
 // in the API's error format.
 func (s *server) newAdminAuth() *httpguard.AdminAuth {
 	cfg := httpguard.AdminConfig{
-		Token: s.cfg.AdminToken, Trusted: s.cfg.TrustedProxies, Logger: s.deps.Logger, Now: s.now, // it names its component
+		Token: s.cfg.AdminToken, Trusted: s.cfg.TrustedProxies, Logger: s.deps.Logger, Now: s.now, Refusals: s.refused, // it names its component
 		Deny: func(w http.ResponseWriter, r *http.Request, status int, code string, retryAfter time.Duration) {
 			e := newError(requestLang(r, s.cfg.DefaultLang), code)
 			e.Status = status

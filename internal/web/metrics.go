@@ -24,6 +24,7 @@ type metrics struct {
 	outcomes     *prometheus.CounterVec   // state, reason of finished calls
 	setup        *prometheus.HistogramVec // stage: caller_answered, connected
 	streams      prometheus.Gauge
+	refusals     *prometheus.CounterVec // kind: error code or connection bound
 }
 
 // amiStates are the values of the AMI state series; the current one is 1.
@@ -51,8 +52,11 @@ func newMetrics(reg *prometheus.Registry, amiState func() string, live func() in
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "webcallback_web_sse_streams", Help: "Open Server-Sent Event streams.",
 		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webcallback_refusals_total", Help: "Requests and connections refused, by kind: the API error code, admin_unauthorized, admin_locked_out, conns_per_ip, conns_total, too_many_streams.",
+		}, []string{"kind"}),
 	}
-	cs := []prometheus.Collector{m.httpRequests, m.httpDuration, m.submissions, m.outcomes, m.setup, m.streams,
+	cs := []prometheus.Collector{m.httpRequests, m.httpDuration, m.submissions, m.outcomes, m.setup, m.streams, m.refusals,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "webcallback_web_live_calls", Help: "Callback requests in progress on this instance (not final).",
 		}, func() float64 { return float64(live()) })}

@@ -72,9 +72,33 @@ type pageData struct {
 	ErrorField     string // "caller", "callee" or ""
 	RetryText      string
 
-	// The status page.
-	Req   *callback.Request
-	Final bool
+	// The admin page: whether an admin token is set, and the service's
+	// time zone every admin table and chart shows.
+	AdminOn      bool
+	TimeZone     string
+	Dispositions []string // the CDR search's choices
+
+	// The status page (and the live view's empty frame on the form page).
+	Req         *requestView
+	Final       bool
+	Connected   bool
+	Outcome     string // outcome.Kind
+	StateText   string
+	OutcomeText string
+	TalkText    string
+	Steps       []stepView
+}
+
+// setRequest fills the status part of the page for req.
+func (p *pageData) setRequest(v requestView) {
+	o := present(v)
+	p.Req, p.Final, p.Connected = &v, v.State.Final(), v.State == callback.StateConnected
+	p.Outcome, p.Steps, p.StateText = o.Kind, o.Steps, p.T(o.StateKey)
+	p.Title = p.StateText
+	if o.ReasonKey != "" && p.Final {
+		p.OutcomeText = p.T(o.ReasonKey)
+	}
+	p.TalkText = talkText(p.Lang, v)
 }
 
 // T translates key for the template.
@@ -91,9 +115,10 @@ func (s *server) newPageData(w http.ResponseWriter, r *http.Request) *pageData {
 	if lang == langEN {
 		other = langZH
 	}
-	limit := int(s.cfg.CallLimit / time.Second)
+	limit := s.limitSeconds()
 	return &pageData{
-		Lang: lang, OtherLang: other, Title: msg(lang, "title"),
+		Steps: present(requestView{Request: &callback.Request{}}).Steps,
+		Lang:  lang, OtherLang: other, Title: msg(lang, "title"),
 		Script: "app.js", Sandbox: s.deps.Sandbox, CSRF: s.csrf.Token(s.now()), AssetVersion: s.pages.version,
 		LimitSeconds: limit, LimitText: fmt.Sprintf(msg(lang, "talk_limit"), formatDuration(lang, limit)),
 		ServerNow: s.now().UnixMilli(), Dict: messages[lang],
@@ -154,7 +179,7 @@ func (s *server) handleFormCall(w http.ResponseWriter, r *http.Request) {
 	fail := func(e *apiError, field string) {
 		d.Error, d.ErrorField = e, field
 		if e.RetryAt != nil {
-			d.RetryText = fmt.Sprintf(msg(d.Lang, "status.retry_at"), formatTime(d.Lang, *e.RetryAt))
+			d.RetryText = retryText(d.Lang, e.RetryAfter, *e.RetryAt)
 		}
 		s.render(w, r, e.Status, s.pages.index, d)
 	}
@@ -176,16 +201,44 @@ func (s *server) handleFormCall(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/call/"+req.ID, http.StatusSeeOther)
 }
 
-// formatTime shows a retry time in the service's local time.
-func formatTime(lang string, t time.Time) string {
-	t = t.Local()
-	if time.Until(t) < 20*time.Hour {
-		return t.Format("15:04")
+// retryText says when a refused visitor may try again, in words and as a
+// clock time of the service's zone: "You can try again in 34 minutes (at
+// 14:05)." The page's script says the same from the same texts and adds a
+// live countdown.
+func retryText(lang string, wait time.Duration, at time.Time) string {
+	at = at.Local()
+	clock := at.Format("15:04")
+	if wait >= 20*time.Hour {
+		clock = at.Format(map[string]string{langZH: "1月2日 15:04", langEN: "Jan 2 15:04"}[lang])
 	}
-	if lang == langZH {
-		return t.Format("1月2日 15:04")
+	return fmt.Sprintf(msg(lang, "retry.in"), durationWords(lang, wait), clock)
+}
+
+// durationWords says a wait the way people do, rounded up: "45 seconds",
+// "34 minutes", "2 hours 5 minutes" (and the same in zh).
+func durationWords(lang string, d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	unit := func(n int, one, many string) string {
+		k := many
+		if n == 1 {
+			k = one
+		}
+		return fmt.Sprintf(msg(lang, k), n)
 	}
-	return t.Format("Jan 2 15:04")
+	switch {
+	case secs < 60:
+		return unit(max(secs, 1), "dur.second", "dur.seconds")
+	case secs < 3600:
+		return unit((secs+59)/60, "dur.minute", "dur.minutes")
+	}
+	h, m := secs/3600, (secs%3600+59)/60
+	if m == 60 {
+		h, m = h+1, 0
+	}
+	if m == 0 {
+		return unit(h, "dur.hour", "dur.hours")
+	}
+	return unit(h, "dur.hour", "dur.hours") + msg(lang, "dur.sep") + unit(m, "dur.minute", "dur.minutes")
 }
 
 // handleCallPage renders one request's state: the no-JS status page (it
@@ -211,8 +264,7 @@ func (s *server) handleCallPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, ae.Status, s.pages.index, d)
 		return
 	}
-	d.Req, d.Final = req, req.State.Final()
-	d.Title = msg(d.Lang, "state."+string(req.State))
+	d.setRequest(s.view(req))
 	if !d.Final {
 		d.Refresh = 2
 	}
@@ -243,10 +295,16 @@ func (s *server) handleFormCancel(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 	d := s.newPageData(w, r)
 	d.Title, d.Script = msg(d.Lang, "admin.title"), "admin.js"
+	d.AdminOn, d.TimeZone = s.cfg.AdminToken != "", s.cfg.Location.String()
+	d.Dispositions = cdrDispositions
+	if !d.AdminOn {
+		d.Script = "" // nothing to sign in to: the page says how to turn it on
+	}
 	s.render(w, r, http.StatusOK, s.pages.admin, d)
 }
 
-// staticHandler serves the embedded assets, gzipped once at start for the
+// staticHandler serves the embedded assets (files only, never a directory
+// listing), gzipped once at start for the
 // clients that accept it. URLs carry ?v=<hash of the assets>, so they may
 // be cached for good.
 func staticHandler() http.Handler {
@@ -264,6 +322,11 @@ func staticHandler() http.Handler {
 		}
 		w.Header().Add("Vary", "Accept-Encoding")
 		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		if fi, err := fs.Stat(sub, name); name == "" || err != nil || fi.IsDir() {
+			// Files only: no directory listings (and no redirects to one).
+			http.NotFound(w, r)
+			return
+		}
 		if b, ok := gz[name]; ok && acceptsGzip(r) {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(name)))

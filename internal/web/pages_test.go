@@ -41,7 +41,7 @@ func TestNoJSFlow(t *testing.T) {
 	}
 	resp, b = e.do("GET", loc, "", "Accept-Language", "en")
 	page := string(b)
-	if resp.StatusCode != 200 || !strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, numCaller) {
+	if resp.StatusCode != 200 || !strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, "138 0000 1001") {
 		t.Fatalf("status page: %s %.500s", resp.Status, page)
 	}
 	m := csrfRE.FindStringSubmatch(page)
@@ -54,7 +54,7 @@ func TestNoJSFlow(t *testing.T) {
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		_, b = e.do("GET", loc, "", "Accept-Language", "en")
-		if strings.Contains(string(b), `role="status">You canceled the call.`) {
+		if strings.Contains(string(b), `class="outcome">You canceled the call.`) {
 			if strings.Contains(string(b), `http-equiv="refresh"`) {
 				t.Error("a final page still reloads itself")
 			}
@@ -84,7 +84,7 @@ func TestFormErrors(t *testing.T) {
 	}{
 		{"bad csrf", url.Values{"csrf": {"forged"}, "caller": {numCaller}, "callee": {numAnswers}}, "en", 403, []string{`role="alert">The form expired`}},
 		{"no callee", url.Values{"csrf": {tok}, "caller": {numCaller}}, "en", 400, []string{`id="callee-error" class="error">Please enter your friend`, `value="` + numCaller + `"`, `id="callee" name="callee"`}},
-		{"invalid zh", url.Values{"csrf": {tok}, "caller": {"12"}, "callee": {numAnswers}}, "zh-CN", 400, []string{`id="caller-error" class="error">电话号码无效`, `aria-invalid="true"`}},
+		{"invalid zh", url.Values{"csrf": {tok}, "caller": {"12"}, "callee": {numAnswers}}, "zh-CN", 400, []string{`id="caller-error" class="error">您的号码无效`, `aria-invalid="true"`}},
 		{"same", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {numCaller}}, "en", 400, []string{`id="callee-error" class="error">Your number and your friend`}},
 	}
 	for _, tc := range tests {
@@ -165,6 +165,13 @@ func TestPages(t *testing.T) {
 	if resp, _ := e.do("GET", "/static/nope.js", ""); resp.StatusCode != 404 {
 		t.Errorf("missing asset: %s", resp.Status)
 	}
+	// No directory listing, however the directory is named (the mux
+	// redirects unclean paths to /static/, itself a 404).
+	for _, dir := range []string{"/static/", "/static/?v=x", "/static//", "/static/."} {
+		if resp, b := e.do("GET", dir, ""); resp.StatusCode == 200 || strings.Contains(string(b), "app.js") {
+			t.Errorf("directory %s: %s %.80q", dir, resp.Status, b)
+		}
+	}
 	if resp, _ := e.do("GET", "/nope", ""); resp.StatusCode != 404 {
 		t.Errorf("unknown page: %s", resp.Status)
 	}
@@ -200,6 +207,39 @@ func TestOps(t *testing.T) {
 	for _, w := range want {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("metrics lack %s", w)
+		}
+	}
+}
+
+// TestFormRefusalNoJS: without JavaScript a refusal of the caller comes back
+// on the form next to the caller's number, with its own message for the
+// cooldown and when to try again in words.
+func TestFormRefusalNoJS(t *testing.T) {
+	e := newEnv(t, envOpts{quotas: true, extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off"}})
+	tok := e.csrfOf("/")
+	post := func(callee string) (*http.Response, string) {
+		resp, b := e.form("/call", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {callee}}, "Accept-Language", "en")
+		return resp, string(b)
+	}
+	resp, b := post(numBusy)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first call: %s %.300s", resp.Status, b)
+	}
+	// Over (busy) before the next try: only the cooldown refuses then (a
+	// live call would hold the day's one connected call too, and the
+	// longer refusal is the one reported).
+	e.waitFinal(strings.TrimPrefix(resp.Header.Get("Location"), "/call/"))
+	resp, page := post(numAnswers)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("second call a moment later: %s", resp.Status)
+	}
+	for _, want := range []string{
+		`id="caller-error" class="error">Your number asked for a call a moment ago`,
+		"You can try again in 1 minute (at ",
+		`aria-invalid="true"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
 		}
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"webcallback/internal/callback"
+	"webcallback/internal/httpguard"
 )
 
 // SSE timing. A heartbeat comment keeps proxies and NAT from closing an
@@ -26,13 +26,18 @@ type sseWriter struct {
 	rc *http.ResponseController
 }
 
-// startSSE sends the stream's headers and the reconnection delay.
-func startSSE(w http.ResponseWriter) (*sseWriter, error) {
+// startSSE sends the stream's headers and the reconnection delay. From
+// here the response is a stream: the request's read and write deadlines
+// are lifted (httpguard.Stream) and each frame gets its own write deadline.
+// Whether the client sent Accept: text/event-stream changes nothing: curl
+// and scripts get the same stream as a browser's EventSource.
+func startSSE(w http.ResponseWriter, r *http.Request) (*sseWriter, error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass events through at once
 	w.WriteHeader(http.StatusOK)
+	httpguard.Stream(w, r)
 	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
 	return s, s.write("retry: " + strconv.Itoa(sseRetryMS) + "\n\n")
 }
@@ -65,23 +70,6 @@ func (s *sseWriter) event(id, name string, data []byte) error {
 // heartbeat sends a comment line, which EventSource ignores.
 func (s *sseWriter) heartbeat() error { return s.write(": ping\n\n") }
 
-// streamLimit bounds the number of open streams of one instance: each holds
-// a goroutine, a subscription in the engine and a socket.
-type streamLimit struct {
-	max  int64
-	open atomic.Int64
-}
-
-func (l *streamLimit) acquire() bool {
-	if l.open.Add(1) > l.max {
-		l.open.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (l *streamLimit) release() { l.open.Add(-1) }
-
 // lastEventID reads the Last-Event-ID a reconnecting EventSource sends (or
 // ?last_event_id= for clients that cannot set headers); -1 when absent.
 func lastEventID(r *http.Request) int {
@@ -96,20 +84,21 @@ func lastEventID(r *http.Request) int {
 	return n
 }
 
-// acquireStream takes a place for one stream, or answers 503
-// too_many_streams and reports false.
-func (s *server) acquireStream(w http.ResponseWriter, r *http.Request) bool {
-	if !s.streams.acquire() {
+// acquireStream takes a place for one stream of r's client, or answers
+// 503 too_many_streams and returns nil. The caller defers the release
+// it returns.
+func (s *server) acquireStream(w http.ResponseWriter, r *http.Request) (release func()) {
+	ip := s.clientIP(r)
+	if s.streams.Acquire(ip) != "" {
+		s.refused.AddDetail("too_many_streams", ip.String())
 		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "too_many_streams"))
-		return false
+		return nil
 	}
 	s.metrics.streams.Inc()
-	return true
-}
-
-func (s *server) releaseStream() {
-	s.metrics.streams.Dec()
-	s.streams.release()
+	return func() {
+		s.metrics.streams.Dec()
+		s.streams.Release(ip)
+	}
 }
 
 // pump runs a stream: emit for each update, a heartbeat when idle, until

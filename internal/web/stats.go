@@ -119,20 +119,21 @@ func (s *server) handleAdminChart(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(renderChart(name, lang, v)))
+	_, _ = w.Write([]byte(renderChart(name, lang, s.cfg.Location, v)))
 }
 
-// renderChart draws chart name from v.
-func renderChart(name, lang string, v *statsView) string {
+// renderChart draws chart name from v, in lang, hours in loc.
+func renderChart(name, lang string, loc *time.Location, v *statsView) string {
 	labels := make([]string, len(v.Hours))
 	for i, h := range v.Hours {
-		labels[i] = h.Hour.Local().Format("01-02 15h")
+		labels[i] = h.Hour.In(loc).Format("01-02 15h")
 	}
-	t := func(en, zh string) string {
-		if lang == langZH {
-			return zh
+	t := func(key string) string { return msg(lang, key) }
+	reason := func(r string) string {
+		if k := "adm.reason." + r; messages[lang][k] != "" {
+			return messages[lang][k]
 		}
-		return en
+		return r
 	}
 	switch name {
 	case "calls.svg":
@@ -140,9 +141,9 @@ func renderChart(name, lang string, v *statsView) string {
 		for i, h := range v.Hours {
 			con[i], fail[i] = float64(h.Connected), float64(h.Failed)
 		}
-		return chart.StackedBars(t("Calls per hour", "每小时呼叫"), labels, []chart.Series{
-			{Name: t("connected", "接通"), Color: "#1a7f37", Values: con},
-			{Name: t("failed", "失败"), Color: "#cf222e", Values: fail},
+		return chart.StackedBars(t("adm.chart.calls")+" ("+loc.String()+")", labels, []chart.Series{
+			{Name: t("adm.connected"), Color: "#1a7f37", Values: con},
+			{Name: t("adm.failed"), Color: "#cf222e", Values: fail},
 		})
 	case "outcomes.svg":
 		type kv struct {
@@ -156,17 +157,17 @@ func renderChart(name, lang string, v *statsView) string {
 		sort.Slice(rows, func(i, j int) bool { return rows[i].n > rows[j].n || rows[i].n == rows[j].n && rows[i].k < rows[j].k })
 		ls, vs := make([]string, len(rows)), make([]float64, len(rows))
 		for i, r := range rows {
-			ls[i], vs[i] = r.k, float64(r.n)
+			ls[i], vs[i] = reason(r.k), float64(r.n)
 		}
-		return chart.HBars(t("Outcomes", "结果分布"), ls, vs, "#0969da")
+		return chart.HBars(t("adm.chart.outcomes"), ls, vs, "#0969da")
 	case "quality.svg":
 		asr, acd := make([]float64, len(v.Hours)), make([]float64, len(v.Hours))
 		for i, h := range v.Hours {
 			asr[i], acd[i] = 100*ratio(h.Connected, h.Requests), ratio(h.Billsec, h.Connected)
 		}
-		return chart.TwoLines(t("Answer-seizure ratio and average call duration", "接通率与平均通话时长"), labels,
-			chart.Series{Name: "ASR %", Color: "#1a7f37", Values: asr},
-			chart.Series{Name: t("ACD s", "平均时长 秒"), Color: "#8250df", Values: acd}, "%", "s")
+		return chart.TwoLines(t("adm.chart.quality")+" ("+loc.String()+")", labels,
+			chart.Series{Name: t("adm.chart.asr"), Color: "#1a7f37", Values: asr},
+			chart.Series{Name: t("adm.chart.acd"), Color: "#8250df", Values: acd}, "%", t("adm.seconds"))
 	}
 	return ""
 }

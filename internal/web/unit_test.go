@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func TestMessages(t *testing.T) {
 	for _, r := range []callback.Reason{callback.ReasonLimitReached, callback.ReasonCalleeHangup, callback.ReasonCallerHangup,
 		callback.ReasonCallerBusy, callback.ReasonCallerNoAnswer, callback.ReasonCallerUnreachable, callback.ReasonCalleeBusy,
 		callback.ReasonCalleeRejected, callback.ReasonCalleeNoAnswer, callback.ReasonCalleeInvalid, callback.ReasonNetworkError,
-		callback.ReasonVisitor, callback.ReasonAdmin, callback.ReasonCallerNoConfirm, callback.ReasonCalleeOptedOut} {
+		callback.ReasonPBXLost, callback.ReasonVisitor, callback.ReasonAdmin, callback.ReasonCallerNoConfirm, callback.ReasonCalleeOptedOut} {
 		keys = append(keys, "reason."+string(r))
 	}
 	for _, r := range []callback.Reason{callback.ReasonInvalidNumber, callback.ReasonSameNumber, callback.ReasonDestinationNotAllowed,
@@ -47,6 +48,24 @@ func TestMessages(t *testing.T) {
 	}
 	for _, c := range errorCodes() {
 		keys = append(keys, "error."+c)
+	}
+	// The dashboard's names of every state, reason (rejected requests'
+	// reasons are the error codes) and rule.
+	for _, k := range slices.Clone(keys) {
+		if name, ok := strings.CutPrefix(k, "state."); ok {
+			keys = append(keys, "adm.state."+name)
+		}
+		if name, ok := strings.CutPrefix(k, "reason."); ok {
+			keys = append(keys, "adm.reason."+name)
+		}
+	}
+	for _, r := range []callback.Reason{callback.ReasonInvalidNumber, callback.ReasonSameNumber, callback.ReasonDestinationNotAllowed,
+		callback.ReasonNotEligible, callback.ReasonRateLimited, callback.ReasonSystemBusy} {
+		keys = append(keys, "adm.reason."+string(r))
+	}
+	for _, r := range []string{store.RuleBlocked, store.RuleCalleeBlocked, store.RuleCallerConnectedPerDay, store.RuleCallerAttemptsPerDay,
+		store.RuleCallerBillsecPerDay, store.RuleCallerBillsecLifetime, store.RuleCallerCooldown, store.RuleCalleePerDay} {
+		keys = append(keys, "adm.rule."+r)
 	}
 	for _, k := range keys {
 		for _, l := range []string{langEN, langZH} {
@@ -129,24 +148,21 @@ func TestCSVSafe(t *testing.T) {
 }
 
 func TestEligible(t *testing.T) {
-	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
-	recent := now.Add(-30 * time.Second)
-	rules := &store.Rules{CallerConnectedPerDay: 1, CallerAttemptsPerDay: 5, CallerCooldown: time.Minute}
+	refused := func(rule string) []store.Quota { return []store.Quota{{Rule: rule, Used: 1, Limit: 1, Refused: true}} }
 	for _, tc := range []struct {
 		name string
 		ns   store.NumberStats
-		r    *store.Rules
+		qs   []store.Quota
 		want bool
 	}{
-		{"fresh", store.NumberStats{}, rules, true},
-		{"no rules", store.NumberStats{TodayAnswered: 9}, nil, true},
+		{"fresh", store.NumberStats{}, nil, true},
 		{"blocked", store.NumberStats{Blocked: true}, nil, false},
-		{"allowed beats all", store.NumberStats{Allowed: true, Blocked: true, TodayAnswered: 9}, rules, true},
-		{"connected today", store.NumberStats{TodayAnswered: 1}, rules, false},
-		{"attempts", store.NumberStats{TodayCalls: 5}, rules, false},
-		{"cooldown", store.NumberStats{LastCallAt: &recent}, rules, false},
+		{"allowed beats all", store.NumberStats{Allowed: true, Blocked: true}, refused(store.RuleCallerCooldown), true},
+		{"connected today", store.NumberStats{}, refused(store.RuleCallerConnectedPerDay), false},
+		{"cooldown", store.NumberStats{}, refused(store.RuleCallerCooldown), false},
+		{"rung too often as a callee, may still call", store.NumberStats{}, refused(store.RuleCalleePerDay), true},
 	} {
-		if got := eligible(&tc.ns, tc.r, now); got != tc.want {
+		if got := eligible(&tc.ns, tc.qs); got != tc.want {
 			t.Errorf("%s: eligible = %v, want %v", tc.name, got, tc.want)
 		}
 	}

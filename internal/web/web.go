@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -52,16 +53,27 @@ type Config struct {
 	DefaultLang string
 	// CallLimit is the talk limit, for the page's countdown (0 = 300 s).
 	CallLimit time.Duration
+	// PBXTimeScale is wall-clock seconds per PBX second: 1 for Asterisk
+	// (0 = 1), the sandbox's --sandbox-time-scale for it, so the page's
+	// countdown and talk time follow the call the visitor sees.
+	PBXTimeScale float64
 	// Region is the home region of numbers typed without a country code,
 	// InternationalPrefix what is dialled before a foreign country code
 	// ("" = the policy's defaults for both).
 	Region              string
 	InternationalPrefix string
-	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams).
-	MaxStreams int
+	// MaxStreams bounds open SSE streams (0 = DefaultMaxStreams), and
+	// MaxStreamsPerIP those of one client address (0 =
+	// DefaultMaxStreamsPerIP), so one client cannot hold every slot.
+	MaxStreams      int
+	MaxStreamsPerIP int
 	// Rules are the eligibility quotas, for the admin view of a number
 	// (nil = none). The store enforces them; see policy.
 	Rules *store.Rules
+	// Location is the service's time zone (--timezone): every time the
+	// admin tables, charts and CSV exports show is in it, labelled (nil =
+	// UTC).
+	Location *time.Location
 }
 
 // DefaultMaxStreams is the default bound of open SSE streams (the
@@ -73,8 +85,12 @@ const DefaultMaxStreams = 10000
 // charts and the audit log (written through httpguard.AuditSink).
 type Store interface {
 	ListRequests(ctx context.Context, f store.RequestFilter) ([]*callback.Request, error)
+	// GetRequest finds a CDR row's request (its callee: dst is "s").
+	GetRequest(ctx context.Context, id string) (*callback.Request, error)
 	SearchCDRs(ctx context.Context, f store.CDRFilter) (rows []store.CDR, total int, err error)
 	NumberStats(ctx context.Context, number string, now time.Time) (*store.NumberStats, error)
+	// Quotas is why a number is refused (the admin's number lookup).
+	Quotas(ctx context.Context, number string, rules *store.Rules, now time.Time) ([]store.Quota, error)
 	ListNumberStats(ctx context.Context, limit, offset int) ([]store.NumberStats, error)
 	SetOverride(ctx context.Context, o store.Override) error
 	DeleteOverride(ctx context.Context, number string) error
@@ -84,6 +100,11 @@ type Store interface {
 	ListAudit(ctx context.Context, limit int) ([]store.AuditEntry, error)
 	httpguard.AuditSink
 }
+
+// DefaultMaxStreamsPerIP is the default bound of one address's open SSE
+// streams (--max-streams-per-ip): a page holds one per call it follows; an
+// office behind one NAT has a few dozen visitors at most.
+const DefaultMaxStreamsPerIP = 32
 
 // Deps is what the web calls.
 type Deps struct {
@@ -107,6 +128,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// Refusals counts refused requests and logs them per interval; nil =
+	// one of the web's own, flushed until Context is done.
+	Refusals *httpguard.Refusals
 }
 
 // server holds what the handlers share.
@@ -118,10 +142,11 @@ type server struct {
 	deps    Deps
 	log     *slog.Logger
 	now     func() time.Time
-	streams *streamLimit
+	streams *httpguard.AddrLimit // open SSE streams
 	metrics *metrics
 	csrf    *httpguard.CSRF
 	pages   *pages
+	refused *httpguard.Refusals
 }
 
 // Server is the web: the handler of every route and the work behind it (the
@@ -200,6 +225,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.CallLimit <= 0 {
 		cfg.CallLimit = wcbproto.DefaultCallLimit
 	}
+	if !(cfg.PBXTimeScale > 0) || math.IsInf(cfg.PBXTimeScale, 0) {
+		cfg.PBXTimeScale = 1
+	}
 	if def := policy.DefaultConfig(); cfg.Region == "" {
 		cfg.Region = def.Region
 	}
@@ -209,10 +237,20 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
+	if cfg.MaxStreamsPerIP <= 0 {
+		cfg.MaxStreamsPerIP = DefaultMaxStreamsPerIP
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
 	s := &server{
 		cfg: cfg, svc: deps.Service, st: deps.Store, guard: deps.Guard, deps: deps,
 		log: deps.Logger.With("component", "web"), now: deps.Now,
-		streams: &streamLimit{max: int64(cfg.MaxStreams)},
+		streams: httpguard.NewAddrLimit(cfg.MaxStreams, cfg.MaxStreamsPerIP, false), refused: deps.Refusals,
+	}
+	ownRefusals := s.refused == nil // then Run logs them too
+	if ownRefusals {
+		s.refused = httpguard.NewRefusals(s.log, nil)
 	}
 	var err error
 	if s.csrf, err = httpguard.NewCSRF(0); err != nil {
@@ -225,8 +263,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.metrics, err = newMetrics(deps.Registry, deps.AMIState, live, s.log); err != nil {
 		return nil, err
 	}
+	s.refused.SetHook(func(kind string) { s.metrics.refusals.WithLabelValues(kind).Inc() })
 	srv := &Server{log: deps.Logger} // httpguard's server names its component
 	srv.workers = append(srv.workers, func(ctx context.Context) { s.metrics.feed(ctx, deps.Service, s.now) })
+	if ownRefusals {
+		srv.workers = append(srv.workers, func(ctx context.Context) { s.refused.Run(ctx, 0) })
+	}
 	if cfg.WebhookURL != "" {
 		hc := deps.HTTPClient
 		if hc == nil {
@@ -364,5 +406,5 @@ func (s *server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newError(requestLang(r, s.cfg.DefaultLang), "unavailable"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.guard.Challenge(s.now()))
+	writeJSON(w, http.StatusOK, s.guard.Challenge(s.clientIP(r), s.now()))
 }

@@ -5,9 +5,11 @@
 // third-party CAPTCHA service.
 //
 // Challenges are stateless: the seed carries its difficulty and expiry and
-// is signed with HMAC-SHA256, so any instance holding the key verifies it.
-// Only spent seeds are remembered (each seed is good for one request), in a
-// bounded set that forgets them when they expire.
+// is signed with HMAC-SHA256 together with the source it was issued to (the
+// client's /24 or /64), so any instance holding the key verifies it, and
+// only from that source. Only spent seeds are remembered (each seed is good
+// for one request), per source: each source has a small set of its own, so
+// no client can fill a table others need. See Issuer.
 //
 // The browser side, for the web's script:
 //
@@ -21,6 +23,7 @@
 package pow
 
 import (
+	"container/list"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -54,13 +57,13 @@ var (
 	ErrExpired  = fmt.Errorf("%w: challenge expired", ErrInvalid)
 	ErrSpent    = fmt.Errorf("%w: challenge already used", ErrInvalid)
 	ErrTooEasy  = fmt.Errorf("%w: not enough work", ErrInvalid)
-	ErrBusy     = fmt.Errorf("%w: too many solutions in flight", ErrInvalid)
+	ErrBusy     = fmt.Errorf("%w: too many solutions in flight from this network", ErrInvalid)
 	ErrBadSeed  = fmt.Errorf("%w: bad or forged challenge", ErrInvalid)
 	ErrBadNonce = fmt.Errorf("%w: bad nonce", ErrInvalid)
 )
 
 const (
-	version       = 1
+	version       = 2 // 2: the MAC covers the source
 	randLen       = 12
 	macLen        = 16
 	rawLen        = 1 + 1 + 8 + randLen + macLen
@@ -72,27 +75,50 @@ const (
 var SeedLen = base64.RawURLEncoding.EncodedLen(rawLen)
 
 // Issuer issues and verifies challenges. It is safe for concurrent use.
+//
+// Spent seeds are kept per source, at most perSource at once each (a
+// source past that is refused, ErrBusy, until its seeds expire: only that
+// source), for at most maxSources sources. When a new source arrives and
+// every place is taken, the source seen least recently is forgotten: its
+// unexpired seeds could then be spent once more, from that source only,
+// and only after someone paid for maxSources other sources' solutions in
+// between. Memory is bounded (about 24 bytes per seed); nobody's valid
+// solution is ever refused for what other sources did.
 type Issuer struct {
 	key        []byte
 	difficulty int
 	ttl        time.Duration
-	maxSpent   int
+	perSource  int
+	maxSources int
 
-	mu    sync.Mutex
-	spent map[string]time.Time
-	queue []spentSeed // in order of spending; expiry is near monotonic
+	mu      sync.Mutex
+	sources map[string]*list.Element // values are *sourceSeeds
+	lru     list.List                // front = most recently used
+	spent   int                      // seeds remembered, all sources
+}
+
+// sourceSeeds are one source's spent seeds, oldest first.
+type sourceSeeds struct {
+	source string
+	seeds  []spentSeed
 }
 
 type spentSeed struct {
-	seed    string
-	expires time.Time
+	mac     [macLen]byte // identifies the seed: unforgeable, unique
+	expires int64        // Unix seconds
 }
 
+// Default bounds of the spent-seed sets.
+const (
+	DefaultPerSource  = 64
+	DefaultMaxSources = 16384
+)
+
 // NewIssuer returns an Issuer signing with key (at least 16 bytes; a nil key
-// makes a random one, good for one instance only). Seeds live ttl;
-// at most maxSpent solutions are remembered at once: beyond that Verify
-// refuses (ErrBusy) rather than forget a seed that could be replayed.
-func NewIssuer(key []byte, difficulty int, ttl time.Duration, maxSpent int) (*Issuer, error) {
+// makes a random one, good for one instance only). Seeds live ttl; each
+// source has at most perSource solutions in flight (0 = DefaultPerSource),
+// and at most maxSources sources are remembered (0 = DefaultMaxSources).
+func NewIssuer(key []byte, difficulty int, ttl time.Duration, perSource, maxSources int) (*Issuer, error) {
 	if key == nil {
 		key = make([]byte, 32)
 		rand.Read(key)
@@ -106,37 +132,44 @@ func NewIssuer(key []byte, difficulty int, ttl time.Duration, maxSpent int) (*Is
 	if ttl <= 0 {
 		return nil, errors.New("pow: ttl must be positive")
 	}
-	if maxSpent <= 0 {
-		maxSpent = 100000
+	if perSource <= 0 {
+		perSource = DefaultPerSource
 	}
-	return &Issuer{key: append([]byte(nil), key...), difficulty: difficulty, ttl: ttl, maxSpent: maxSpent,
-		spent: make(map[string]time.Time)}, nil
+	if maxSources <= 0 {
+		maxSources = DefaultMaxSources
+	}
+	return &Issuer{key: append([]byte(nil), key...), difficulty: difficulty, ttl: ttl, perSource: perSource,
+		maxSources: maxSources, sources: map[string]*list.Element{}}, nil
 }
 
 // Difficulty returns the difficulty of new challenges.
 func (i *Issuer) Difficulty() int { return i.difficulty }
 
-// Issue returns a fresh challenge (Required false: the caller decides).
-func (i *Issuer) Issue(now time.Time) Challenge {
+// Issue returns a fresh challenge for source (the client's network, as
+// the caller names it: "192.0.2.0/24"), Required false: the caller decides.
+func (i *Issuer) Issue(source string, now time.Time) Challenge {
 	exp := now.Add(i.ttl).Truncate(time.Second)
 	raw := make([]byte, rawLen)
 	raw[0] = version
 	raw[1] = byte(i.difficulty)
 	binary.BigEndian.PutUint64(raw[2:10], uint64(exp.Unix()))
 	rand.Read(raw[10 : 10+randLen])
-	copy(raw[10+randLen:], i.mac(raw[:10+randLen]))
+	copy(raw[10+randLen:], i.mac(raw[:10+randLen], source))
 	return Challenge{Seed: base64.RawURLEncoding.EncodeToString(raw), Difficulty: i.difficulty, ExpiresAt: exp}
 }
 
-func (i *Issuer) mac(b []byte) []byte {
+func (i *Issuer) mac(b []byte, source string) []byte {
 	m := hmac.New(sha256.New, i.key)
 	m.Write(b)
+	m.Write([]byte{0})
+	m.Write([]byte(source))
 	return m.Sum(nil)[:macLen]
 }
 
-// Verify checks a solution "seed:nonce" at now and, if it is good, marks
-// the seed spent.
-func (i *Issuer) Verify(solution string, now time.Time) error {
+// Verify checks a solution "seed:nonce" sent from source at now and, if it
+// is good, marks the seed spent. A seed issued to another source is
+// ErrBadSeed.
+func (i *Issuer) Verify(solution, source string, now time.Time) error {
 	if solution == "" {
 		return ErrMissing
 	}
@@ -151,7 +184,7 @@ func (i *Issuer) Verify(solution string, now time.Time) error {
 	if err != nil || len(raw) != rawLen || raw[0] != version {
 		return ErrBadSeed
 	}
-	if subtle.ConstantTimeCompare(raw[10+randLen:], i.mac(raw[:10+randLen])) != 1 {
+	if subtle.ConstantTimeCompare(raw[10+randLen:], i.mac(raw[:10+randLen], source)) != 1 {
 		return ErrBadSeed
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(raw[2:10])), 0)
@@ -167,37 +200,63 @@ func (i *Issuer) Verify(solution string, now time.Time) error {
 	if LeadingZeroBits(hash(seed, nonce)) < difficulty {
 		return ErrTooEasy
 	}
-	return i.spend(seed, exp, now)
+	var id [macLen]byte
+	copy(id[:], raw[10+randLen:])
+	return i.spend(source, id, exp, now)
 }
 
-func (i *Issuer) spend(seed string, exp, now time.Time) error {
+func (i *Issuer) spend(source string, id [macLen]byte, exp, now time.Time) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	// Forget expired seeds: they fail the expiry check anyway.
+	ss := i.source(source)
+	// Forget the source's expired seeds: they fail the expiry check anyway.
 	n := 0
-	for n < len(i.queue) && !now.Before(i.queue[n].expires) {
-		delete(i.spent, i.queue[n].seed)
-		n++
+	for _, s := range ss.seeds {
+		if now.Unix() < s.expires {
+			ss.seeds[n] = s
+			n++
+		}
 	}
-	if n > 0 {
-		i.queue = append(i.queue[:0], i.queue[n:]...)
+	i.spent -= len(ss.seeds) - n
+	ss.seeds = ss.seeds[:n]
+	for _, s := range ss.seeds {
+		if s.mac == id {
+			return ErrSpent
+		}
 	}
-	if _, dup := i.spent[seed]; dup {
-		return ErrSpent
-	}
-	if len(i.spent) >= i.maxSpent {
+	if len(ss.seeds) >= i.perSource {
 		return ErrBusy
 	}
-	i.spent[seed] = exp
-	i.queue = append(i.queue, spentSeed{seed, exp})
+	ss.seeds = append(ss.seeds, spentSeed{id, exp.Unix()})
+	i.spent++
 	return nil
 }
 
-// Spent returns how many solutions are remembered.
-func (i *Issuer) Spent() int {
+// source finds or makes source's set, most recently used now, forgetting
+// the least recently used source when every place is taken.
+func (i *Issuer) source(source string) *sourceSeeds {
+	if el, ok := i.sources[source]; ok {
+		i.lru.MoveToFront(el)
+		return el.Value.(*sourceSeeds)
+	}
+	if len(i.sources) >= i.maxSources {
+		old := i.lru.Back()
+		i.lru.Remove(old)
+		gone := old.Value.(*sourceSeeds)
+		delete(i.sources, gone.source)
+		i.spent -= len(gone.seeds)
+	}
+	ss := &sourceSeeds{source: source}
+	i.sources[source] = i.lru.PushFront(ss)
+	return ss
+}
+
+// Spent returns how many solutions are remembered, and for how many
+// sources.
+func (i *Issuer) Spent() (seeds, sources int) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return len(i.spent)
+	return i.spent, len(i.sources)
 }
 
 func hash(seed, nonce string) [sha256.Size]byte {

@@ -109,31 +109,46 @@ func (l *Limiter) Check(key string, now time.Time) (ok bool, retryAfter time.Dur
 // key that just reached its limit) and returns how long it is now blocked:
 // the backoff, or longer if the window is full for longer.
 func (l *Limiter) Strike(key string, now time.Time) time.Duration {
+	return l.withEntry(key, now, func(e *State) time.Duration {
+		free := now
+		if now.Before(e.BlockedUntil) {
+			free = e.BlockedUntil
+		}
+		l.roll(e, now)
+		if l.estimate(e, now) >= float64(l.limit.N) {
+			if t := l.freeAt(e, now); t.After(free) {
+				free = t
+			}
+		}
+		return l.strike(e, now, free)
+	})
+}
+
+// Lockout blocks key for the backoff alone (Base, doubling per strike up
+// to Max) and forgets its window's events, so the block lasts exactly what
+// the backoff says rather than until the window empties, and the key starts
+// afresh after it. For lockouts after too many failures (admin logins).
+func (l *Limiter) Lockout(key string, now time.Time) time.Duration {
+	return l.withEntry(key, now, func(e *State) time.Duration {
+		e.Cur, e.Prev = 0, 0
+		return l.strike(e, now, now)
+	})
+}
+
+// withEntry runs f on key's state under its shard's lock, or on the
+// shared row under its lock when the limiter is shared; 0 when the limit
+// is off.
+func (l *Limiter) withEntry(key string, now time.Time, f func(*State) time.Duration) time.Duration {
 	if l.limit.Off() {
 		return 0
 	}
 	if l.shared != nil {
-		return l.strikeShared(key, now)
+		return l.withShared(key, now, f)
 	}
 	sh := l.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return l.applyStrike(&l.entry(sh, key, now).State, now)
-}
-
-// applyStrike is Strike on one key's state.
-func (l *Limiter) applyStrike(e *State, now time.Time) time.Duration {
-	free := now
-	if now.Before(e.BlockedUntil) {
-		free = e.BlockedUntil
-	}
-	l.roll(e, now)
-	if l.estimate(e, now) >= float64(l.limit.N) {
-		if t := l.freeAt(e, now); t.After(free) {
-			free = t
-		}
-	}
-	return l.strike(e, now, free)
+	return f(&l.entry(sh, key, now).State)
 }
 
 // Len returns the number of keys remembered.

@@ -89,14 +89,21 @@ func (l *Limiter) takeShared(key string, now time.Time, count bool) (ok bool, wa
 		return false, wait
 	}
 	l.onShared(key, now, func(st *State) { ok, wait = l.apply(st, now, count) })
-	if !ok {
+	if !ok && count {
+		// Only a counted refusal is cached: it carries the backoff strike.
+		// A Check's refusal cached would answer the Allow after it (the
+		// policy's check-then-count: a key over its limit is refused and
+		// struck by that Allow) without the strike, and the backoff of a
+		// key that keeps trying would never grow with several instances.
 		l.cacheRefusal(key, now, wait)
 	}
 	return ok, wait
 }
 
-func (l *Limiter) strikeShared(key string, now time.Time) (wait time.Duration) {
-	l.onShared(key, now, func(st *State) { wait = l.applyStrike(st, now) })
+// withShared is withEntry on the shared row; a refusal it leads to is
+// remembered here too.
+func (l *Limiter) withShared(key string, now time.Time, f func(*State) time.Duration) (wait time.Duration) {
+	l.onShared(key, now, func(st *State) { wait = f(st) })
 	l.cacheRefusal(key, now, wait)
 	return wait
 }

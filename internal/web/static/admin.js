@@ -34,7 +34,14 @@
   }
 
   function cell(tr, text) { const td = document.createElement("td"); td.textContent = text == null ? "" : String(text); tr.appendChild(td); return td; }
-  const fmt = (s) => (s ? new Date(s).toLocaleString() : "");
+  // Every time in the service's zone (--timezone; the column headers name
+  // it), written the way the page's language writes dates.
+  const tz = document.querySelector(".admin").dataset.tz || "UTC";
+  const dateFmt = new Intl.DateTimeFormat(T["html.lang"], { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  const fmt = (s) => (s ? dateFmt.format(new Date(s)) : "");
+  // name translates a contract name (state, reason, rule, disposition) for
+  // the operator, or shows it as it is when there is no text for it yet.
+  const name = (kind, v) => (v && "adm." + kind + "." + v in T ? T["adm." + kind + "." + v] : v || "");
 
   // ---- sign in -----------------------------------------------------------
   function signOut() {
@@ -69,17 +76,18 @@
     for (const r of rows) {
       const tr = document.createElement("tr");
       tr.dataset.id = r.id;
-      cell(tr, fmt(r.created_at));
-      cell(tr, r.caller);
-      cell(tr, r.callee);
-      cell(tr, r.state);
+      // Hang up first: on a phone it is on screen without scrolling.
       const b = document.createElement("button");
       b.type = "button";
       b.className = "button danger small";
       b.textContent = t("adm.hang_up");
-      b.setAttribute("aria-label", t("adm.hang_up") + " " + r.caller + " → " + r.callee);
+      b.setAttribute("aria-label", t("adm.hang_up") + " " + (r.caller_display || r.caller) + " → " + (r.callee_display || r.callee));
       b.addEventListener("click", () => hangup(r.id, b));
       cell(tr, "").appendChild(b);
+      cell(tr, fmt(r.created_at));
+      cell(tr, r.caller_display || r.caller);
+      cell(tr, r.callee_display || r.callee);
+      cell(tr, name("state", r.state));
       tbody.appendChild(tr);
     }
     $("live-count").textContent = rows.length;
@@ -150,7 +158,7 @@
     const q = "?from=" + from.toISOString().replace(/\.\d+Z$/, "Z") + "&to=" + to.toISOString().replace(/\.\d+Z$/, "Z");
     try {
       const s = await json("/api/v1/admin/stats" + q);
-      $("totals").textContent = `${s.requests} ${t("adm.requests")} · ${s.connected} ${t("adm.connected")} · ${s.failed} ${t("adm.failed")} · ASR ${(100 * s.asr).toFixed(1)}% · ACD ${s.acd.toFixed(0)} s`;
+      $("totals").textContent = `${s.requests} ${t("adm.requests")} · ${s.connected} ${t("adm.connected")} · ${s.failed} ${t("adm.failed")} · ${t("adm.asr")} ${(100 * s.asr).toFixed(1)}% · ${t("adm.acd")} ${s.acd.toFixed(0)} ${t("adm.seconds")}`;
       for (const div of document.querySelectorAll(".chart")) {
         const text = await (await api("/api/v1/admin/charts/" + div.dataset.chart + q)).text();
         const doc = new DOMParser().parseFromString(text, "image/svg+xml");
@@ -180,7 +188,8 @@
       tbody.replaceChildren();
       for (const c of r.cdrs) {
         const tr = document.createElement("tr");
-        [c.calldate.replace("T", " ").replace("Z", ""), c.src, c.dst, c.disposition, c.billsec, c.userfield].forEach((v) => cell(tr, v));
+        // The callee is the request's: dst is "s" on every row of our dialplan.
+        [fmt(c.calldate), c.src, c.callee || c.dst, name("disp", c.disposition), c.billsec, c.userfield].forEach((v) => cell(tr, v));
         tbody.appendChild(tr);
       }
       $("cdr-page").textContent = r.total ? `${cdrOffset + 1}–${cdrOffset + r.cdrs.length} ${t("adm.of")} ${r.total}` : t("adm.no_records");
@@ -214,18 +223,43 @@
       const dl = $("num-stats");
       dl.replaceChildren();
       const yn = (b) => t(b ? "adm.yes" : "adm.no");
-      for (const [k, v] of [["adm.number", n.number], ["adm.calls", n.calls], ["adm.answered", n.answered], ["adm.billed_seconds", n.billsec],
+      for (const [k, v] of [["adm.number", n.display + " (" + n.number + ")"], ["adm.calls", n.calls], ["adm.answered", n.answered], ["adm.billed_seconds", n.billsec],
         ["adm.last_call", fmt(n.last_call_at) || t("adm.never")], ["adm.eligible_now", yn(n.eligible)], ["adm.blocked", yn(n.blocked)], ["adm.always_allowed", yn(n.allowed)]]) {
         const dt = document.createElement("dt"), dd = document.createElement("dd");
         dt.textContent = t(k); dd.textContent = String(v);
         dl.append(dt, dd);
       }
+      renderQuotas(n.quotas || []);
       $("num-result").hidden = false;
       showError("num-error", null);
     } catch (err) {
       $("num-result").hidden = true;
       showError("num-error", err);
     }
+  }
+  // renderQuotas says why the number may or may not call: every quota with
+  // its counter, limit, state and reset time.
+  function renderQuotas(qs) {
+    const tbody = $("quotas").tBodies[0];
+    tbody.replaceChildren();
+    for (const q of qs) {
+      const tr = document.createElement("tr");
+      let used = q.used, limit = q.limit;
+      if (q.rule === "caller_cooldown") {
+        used = q.used < 0 ? "—" : t("adm.since_last").replace("%s", q.used + " " + t("adm.seconds"));
+        limit = q.limit + " " + t("adm.seconds");
+      }
+      cell(tr, name("rule", q.rule));
+      const pill = document.createElement("span");
+      pill.className = "pill " + (q.refused ? "bad" : "ok");
+      pill.textContent = t(q.refused ? "adm.refused" : "adm.ok");
+      cell(tr, "").appendChild(pill);
+      [used, limit].forEach((v) => cell(tr, v));
+      cell(tr, q.reset_at ? fmt(q.reset_at) : q.rule === "caller_cooldown" ? "—" : t("adm.never"));
+      tbody.appendChild(tr);
+    }
+    $("quotas").hidden = qs.length === 0;
+    $("quotas-none").hidden = qs.length > 0;
   }
   $("num-form").addEventListener("submit", (e) => { e.preventDefault(); lookup($("num").value.trim()); });
   async function override(kind) {
@@ -291,7 +325,7 @@
     try {
       const text = await (await fetch("/readyz")).text();
       const ok = text.startsWith("ready");
-      $("ami-state").textContent = ok ? t("adm.ready") : text.trim();
+      $("ami-state").textContent = t("adm.ami") + ": " + (ok ? t("adm.ready") : text.trim());
       $("ami-state").className = "pill " + (ok ? "ok" : "bad");
     } catch { /* next round */ }
   }

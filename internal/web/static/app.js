@@ -20,25 +20,75 @@
     if (!/^(\+|\uff0b)?[0-9]{5,20}$/.test(d)) return "error.invalid_number";
     return "";
   }
+  // Say text to screen readers once (the visible texts are not live
+  // regions, so a ticking countdown is never read out).
+  function announce(text) {
+    const el = $("announce");
+    if (el) el.textContent = text;
+  }
+  // A server's refusal stays on screen until the visitor changes that
+  // number: serverErr remembers the value it was about, and the checks as
+  // one types or leaves the field leave it alone while the value is the same.
+  const serverErr = {};
   function fieldError(field, key, text) {
     const input = $(field), el = $(field + "-error");
     if (!input || !el) return;
+    if (!text && serverErr[field] !== undefined && serverErr[field] === input.value) return;
+    delete serverErr[field];
+    stopRetry(el);
     el.textContent = text || (key ? t(key) : "");
     el.hidden = !el.textContent;
     if (el.hidden) input.removeAttribute("aria-invalid"); else input.setAttribute("aria-invalid", "true");
   }
   function formError(text) {
     const el = $("form-error");
+    stopRetry(el);
     el.textContent = text || "";
     el.hidden = !text;
   }
-  function retryText(err) {
-    if (!err.retry_at) return "";
-    const at = new Date(err.retry_at);
-    const sameDay = at - Date.now() < 20 * 3600e3;
-    const s = at.toLocaleString(T["html.lang"], sameDay ? { hour: "2-digit", minute: "2-digit" } : { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
-    return t("status.retry_at").replace("%s", s);
+  // ---- durations and clocks (the same texts as the server's retryText) ---
+  function unit(n, one, many) { return t(n === 1 ? one : many).replace("%d", n); }
+  function durationWords(secs) {
+    if (secs < 60) return unit(Math.max(secs, 1), "dur.second", "dur.seconds");
+    if (secs < 3600) return unit(Math.ceil(secs / 60), "dur.minute", "dur.minutes");
+    let h = Math.floor(secs / 3600), m = Math.ceil((secs % 3600) / 60);
+    if (m === 60) { h++; m = 0; }
+    return unit(h, "dur.hour", "dur.hours") + (m ? t("dur.sep") + unit(m, "dur.minute", "dur.minutes") : "");
   }
+  function clock(secs) {
+    const mm = String(Math.floor(secs / 60) % 60).padStart(secs >= 3600 ? 2 : 1, "0"), ss = String(secs % 60).padStart(2, "0");
+    return (secs >= 3600 ? Math.floor(secs / 3600) + ":" : "") + mm + ":" + ss;
+  }
+  // showRefusal puts a refusal's message in el, with when to try again in
+  // words and a live countdown to that moment (from Retry-After, so a wrong
+  // clock on the phone does not matter).
+  function showRefusal(el, message, retrySecs) {
+    stopRetry(el);
+    el.textContent = message;
+    el.hidden = false;
+    if (!(retrySecs > 0)) return message;
+    const end = Date.now() + retrySecs * 1000;
+    const at = new Date(end).toLocaleString(T["html.lang"], retrySecs >= 20 * 3600 ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit" });
+    const words = document.createElement("span");
+    words.className = "retry";
+    words.textContent = " " + t("retry.in").replace("%s", durationWords(retrySecs)).replace("%s", at);
+    const cd = document.createElement("span");
+    cd.className = "retry-countdown";
+    cd.append(t("retry.left") + " ");
+    const tm = document.createElement("time");
+    cd.append(tm);
+    el.append(words, cd);
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+      tm.textContent = clock(left);
+      tm.setAttribute("datetime", "PT" + left + "S");
+      if (!left) { stopRetry(el); words.textContent = " " + t("retry.now"); cd.remove(); }
+    };
+    tick();
+    el._retry = setInterval(tick, 1000);
+    return message + words.textContent;
+  }
+  function stopRetry(el) { if (el && el._retry) { clearInterval(el._retry); el._retry = 0; } }
 
   // ---- proof of work (only when the server demands it) -------------------
   async function sha256(bytes) {
@@ -86,53 +136,94 @@
 
   // ---- live progress -----------------------------------------------------
   const progress = $("progress");
-  const limit = progress ? Number(progress.dataset.limit) || 300 : 300;
   // Correct the countdown for a wrong clock on the visitor's device; small
   // differences are just the page's own load time.
   let skew = progress ? Number(progress.dataset.serverNow) - Date.now() : 0;
   if (Math.abs(skew) < 3000) skew = 0;
-  // Which of the four steps a state shows: 1 calling you, 2 answer your
-  // phone (and press 1 when asked: confirming), 3 calling your friend, 4 connected.
+  // Which of the four steps a state is at: 1 calling you, 2 answer your
+  // phone (and press 1 when asked: confirming), 3 calling your friend, 4
+  // connected (web/view.go's stepOf).
   const stepOf = { queued: 1, calling_caller: 2, caller_answered: 3, confirming: 2, calling_callee: 3, connected: 4 };
+  const finals = ["completed", "failed", "canceled", "rejected"];
   let timer = 0;
   let shown = 0; // transitions rendered: an older snapshot (a slow DELETE reply) never overwrites a newer one
+  let lastSaid = "";
+
+  // present is web/view.go's present(): which steps happened (ticked),
+  // which failed (crossed), none ticked that did not happen; a call that
+  // connected and was then hung up reads as ended.
+  function present(req) {
+    // The step the call was at when it ended: the last live state's (not
+    // the furthest: confirming comes after caller_answered, at step 2).
+    let reached = 0;
+    for (const h of req.history || []) reached = stepOf[h.state] || reached;
+    const final = finals.includes(req.state), talked = !!req.connected_at;
+    const o = { kind: "", stateKey: "state." + req.state, reasonKey: "", mark: () => "" };
+    if (!final) {
+      const cur = stepOf[req.state] || 0;
+      o.mark = (n) => (n < cur ? "done" : n === cur ? "active" : "");
+    } else if (talked) {
+      o.kind = "ok"; o.stateKey = "state.completed"; o.mark = () => "done";
+    } else if (req.state === "canceled" || req.state === "failed") {
+      const last = req.state === "canceled" ? "stopped" : "failed";
+      o.kind = req.state === "canceled" ? "canceled" : "failed";
+      o.mark = (n) => (n < reached ? "done" : n === reached ? last : "");
+    } else {
+      o.kind = "failed";
+    }
+    if (!req.reason) o.reasonKey = "";
+    else if (req.state === "rejected") o.reasonKey = "error." + req.reason;
+    else if (talked && req.reason === "visitor") o.reasonKey = "reason.visitor_connected";
+    else o.reasonKey = "reason." + req.reason;
+    return o;
+  }
 
   function render(req) {
     const n = (req.history || []).length;
     if (n < shown) return;
     shown = n;
-    const final = ["completed", "failed", "canceled", "rejected"].includes(req.state);
+    const final = finals.includes(req.state);
+    const o = present(req);
     const title = $("state-title");
     title.dataset.state = req.state;
-    title.textContent = t("state." + req.state);
-    $("num-from").textContent = req.caller;
-    $("num-to").textContent = req.callee;
-    let reached = 0;
-    for (const h of req.history || []) reached = Math.max(reached, stepOf[h.state] || 0);
-    const cur = final ? 0 : stepOf[req.state] || 0;
+    title.textContent = t(o.stateKey);
+    progress.dataset.outcome = o.kind;
+    $("num-from").textContent = req.caller_display || req.caller;
+    $("num-to").textContent = req.callee_display || req.callee;
     progress.querySelectorAll(".steps li").forEach((li) => {
-      const n = Number(li.dataset.step);
-      li.classList.toggle("active", n === cur);
-      li.classList.toggle("done", final ? n <= reached && (n < 4 || req.connected_at) : n < cur);
+      li.className = o.mark(Number(li.dataset.step));
     });
-    const reason = req.reason ? t((req.state === "rejected" ? "error." : "reason.") + req.reason) : "";
-    $("outcome").textContent = final ? reason : "";
-    $("cancel-form").hidden = final || req.state === "connected";
+    const outcome = final && o.reasonKey ? t(o.reasonKey) : "";
+    const talk = final && req.connected_at ? t("talk_time").replace("%s", clock(req.talk_seconds || 0)) : "";
+    $("outcome").textContent = outcome;
+    $("talk").textContent = talk;
+    $("talk").hidden = !talk;
+    $("outcome-box").hidden = !final;
+    $("cancel-form").hidden = final;
+    $("cancel").textContent = t(req.state === "connected" ? "hang_up" : "cancel");
     $("again").hidden = !final;
+    const said = [title.textContent, outcome, talk].filter(Boolean).join(" ");
+    if (said !== lastSaid) { announce(said); lastSaid = said; }
     clearInterval(timer);
     const cd = $("countdown");
     cd.hidden = req.state !== "connected" || !req.connected_at;
     if (!cd.hidden) {
-      const end = Date.parse(req.connected_at) + limit * 1000;
+      const end = req.ends_at ? Date.parse(req.ends_at) : Date.parse(req.connected_at) + (req.limit_seconds || Number(progress.dataset.limit) || 300) * 1000;
       const tick = () => {
         const left = Math.max(0, Math.ceil((end - Date.now() - skew) / 1000));
-        $("remaining").textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+        $("remaining").textContent = clock(left);
         $("remaining").setAttribute("datetime", "PT" + left + "S");
       };
       tick();
       timer = setInterval(tick, 1000);
     }
-    if (final) document.title = title.textContent;
+    if (final) {
+      document.title = title.textContent;
+      // "Call again" keeps both numbers: the form page picks them up.
+      $("again").onclick = () => {
+        try { sessionStorage.setItem("wcb.numbers", JSON.stringify({ caller: req.caller_display || req.caller, callee: req.callee_display || req.callee })); } catch { /* private mode: start empty */ }
+      };
+    }
   }
 
   function follow(id) {
@@ -154,11 +245,11 @@
         setTimeout(async () => {
           try {
             const res = await fetch("/api/v1/callbacks/" + encodeURIComponent(id), { headers: { Accept: "application/json" } });
-            if (res.status === 404) { $("outcome").textContent = t("error.not_found"); return; }
+            if (res.status === 404) { $("outcome-box").hidden = false; $("outcome").textContent = t("error.not_found"); return; }
             if (res.ok) {
               const req = await res.json();
               render(req);
-              if (["completed", "failed", "canceled", "rejected"].includes(req.state)) return;
+              if (finals.includes(req.state)) return;
             }
           } catch { /* offline: try again */ }
           follow(id);
@@ -200,7 +291,25 @@
   if (!form) return;
   const dialog = $("friend"), caller = $("caller"), callee = $("callee"), callBtn = $("call");
   dialog.close(); // open in the markup for the no-JS page
-  let opener = $("call-now");
+  // Where the focus goes when the dialog closes: back to Call now, or to
+  // the field a refusal is about (the close event comes after our own
+  // focus() call, so it must know).
+  let focusAfterClose = $("call-now");
+
+  // "Call again" on the last call's page left both numbers for us.
+  try {
+    const kept = JSON.parse(sessionStorage.getItem("wcb.numbers") || "null");
+    sessionStorage.removeItem("wcb.numbers");
+    if (kept && !caller.value && !callee.value) { caller.value = kept.caller || ""; callee.value = kept.callee || ""; }
+  } catch { /* nothing kept */ }
+  // A refusal the server rendered (the no-JS path) stays like ours.
+  for (const f of ["caller", "callee"]) if (!$(f + "-error").hidden) serverErr[f] = $(f).value;
+  // The number field has the focus from the start (a server-side error
+  // message of the no-JS path takes it instead).
+  // (The close event of the dialog closed above comes later: it focuses
+  // the same.)
+  focusAfterClose = $("form-error").hidden ? caller : $("form-error");
+  focusAfterClose.focus();
 
   function openDialog() {
     const k = check(caller.value, "caller");
@@ -208,11 +317,12 @@
     if (k) { caller.focus(); return; }
     formError("");
     $("dialog-error").hidden = true;
+    focusAfterClose = $("call-now");
     dialog.showModal();
     callee.focus();
   }
   $("back").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => { if (!form.hidden) opener.focus(); });
+  dialog.addEventListener("close", () => { if (!form.hidden) focusAfterClose.focus(); });
   for (const f of ["caller", "callee"]) {
     $(f).addEventListener("blur", () => { if ($(f).value.trim()) fieldError(f, check($(f).value, f)); });
     $(f).addEventListener("input", () => { if ($(f).getAttribute("aria-invalid")) fieldError(f, check($(f).value, f)); });
@@ -226,7 +336,28 @@
     });
     let data = null;
     try { data = await res.json(); } catch { /* not JSON: a proxy's page */ }
-    return { ok: res.ok, data };
+    return { ok: res.ok, data, retry: Number(res.headers.get("Retry-After")) || 0 };
+  }
+
+  // refused shows a refusal next to the number it is about (in the dialog
+  // for the friend's, on the form for the caller's, above the form for
+  // neither) until the visitor changes that number.
+  function refused(err, retry) {
+    let el, field = err.field === "callee" || err.field === "caller" ? err.field : "";
+    if (field === "callee") {
+      el = $("callee-error");
+    } else {
+      el = field ? $("caller-error") : $("form-error");
+      focusAfterClose = field ? caller : $("form-error");
+      dialog.close();
+    }
+    if (field) {
+      fieldError(field, "", " ");
+      serverErr[field] = $(field).value;
+    }
+    const said = showRefusal(el, err.message, retry);
+    announce(said);
+    if (field === "callee") callee.focus();
   }
 
   async function call() {
@@ -249,20 +380,7 @@
         startProgress(r.data);
         return;
       }
-      const err = (r.data && r.data.error) || { code: "internal", message: t("error.internal") };
-      const text = err.message + (retryText(err) ? " " + retryText(err) : "");
-      if (err.field === "callee") {
-        fieldError("callee", "", text);
-        callee.focus();
-      } else if (err.field === "caller") {
-        dialog.close();
-        fieldError("caller", "", text);
-        caller.focus();
-      } else {
-        dialog.close();
-        formError(text);
-        $("form-error").focus();
-      }
+      refused((r.data && r.data.error) || { code: "internal", message: t("error.internal") }, r.retry);
     } catch {
       $("dialog-error").textContent = t("error.internal");
       $("dialog-error").hidden = false;
@@ -274,7 +392,7 @@
 
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    if (!dialog.open) { opener = $("call-now"); openDialog(); } else { call(); }
+    if (!dialog.open) openDialog(); else call();
   });
   $("form-error").tabIndex = -1;
   window.addEventListener("popstate", () => location.reload());

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// countNames are the counts the soak checks; each must be 0.
+var countNames = []string{
+	"requests_lost", "not_final", "originates_doubled",
+	"cdrs_lost", "cdrs_doubled", "wrong_states", "billsec_off",
+	"cdrs_lost_kill", "wrong_states_kill", "billsec_off_kill",
+	"cdrs_lost_drop", "wrong_states_drop", "billsec_off_drop", "not_final_drop",
+	"wrong_states_pbx", "not_final_kill", "not_final_pbx", "not_placed",
+}
+
+func knownCount(name string) bool {
+	for _, n := range countNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Report is the soak's outcome. Counts suffixed _kill are of calls whose
+// life crossed a kill -9 of the service (from the kill until it was ready
+// again); _pbx of calls that were up when the PBX was killed; _drop of
+// calls that were up when the AMI link was dropped; the plain counts are
+// of every other call (database outages included). not_placed counts requests accepted while the AMI link was
+// down that the engine then refused (rejected/system_busy, never rung).
+type Report struct {
+	Options   options
+	Submitted int // requests the service accepted (201)
+	Retried   int // submissions refused (service down, 503) and sent again
+	Untouched int // final, placed calls no kill, PBX restart or drop touched: what the plain counts cover
+	Orphans   int // requests in the database the client never got an id for (the service died answering)
+	SpoolRuns int // times the service logged that the database refused a write and it began spooling
+	Faults    map[string]int
+	Duration  string
+
+	Counts  map[string]int
+	Samples map[string][]string // a few request ids per nonzero count
+	Classes map[string]int      // calls per callee class
+
+	assert string
+}
+
+func (r *Report) add(count, sample string) {
+	r.Counts[count]++
+	if len(r.Samples[count]) < 5 {
+		r.Samples[count] = append(r.Samples[count], sample)
+	}
+}
+
+// Failures lists the asserted counts that are not 0.
+func (r *Report) Failures(assert string) []string {
+	var bad []string
+	for _, name := range splitList(assert) {
+		if n := r.Counts[name]; n != 0 {
+			bad = append(bad, fmt.Sprintf("%s = %d (e.g. %s)", name, n, strings.Join(r.Samples[name], ", ")))
+		}
+	}
+	return bad
+}
+
+func (r *Report) Print(w io.Writer) {
+	o := r.Options
+	fmt.Fprintf(w, "chaos soak: %d calls, db %s, seed %d, %s\n", o.N, dbKind(o.DB), o.Seed, r.Duration)
+	var faults []string
+	for k, v := range r.Faults {
+		faults = append(faults, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(faults)
+	fmt.Fprintf(w, "faults: %s\n", strings.Join(faults, ", "))
+	fmt.Fprintf(w, "requests accepted %d, submissions retried %d, orphans %d, times the service began spooling %d\n", r.Submitted, r.Retried, r.Orphans, r.SpoolRuns)
+	var classes []string
+	for k, v := range r.Classes {
+		classes = append(classes, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(classes)
+	fmt.Fprintf(w, "calls by class: %s; placed calls no kill, PBX restart or AMI drop touched: %d\n", strings.Join(classes, ", "), r.Untouched)
+	for _, name := range countNames {
+		line := fmt.Sprintf("  %-20s %d", name, r.Counts[name])
+		if s := r.Samples[name]; len(s) > 0 {
+			line += "   e.g. " + strings.Join(s, ", ")
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func dbKind(dsn string) string {
+	if dsn == "" {
+		return "sqlite (temp)"
+	}
+	kind, _, _ := strings.Cut(dsn, ":")
+	return kind
+}
