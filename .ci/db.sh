@@ -77,6 +77,7 @@ start_mysql() {
 		CREATE DATABASE IF NOT EXISTS wcbtest CHARACTER SET utf8mb4;
 		CREATE DATABASE IF NOT EXISTS wcbbench CHARACTER SET utf8mb4;
 		CREATE DATABASE IF NOT EXISTS wcbtest_outage CHARACTER SET utf8mb4;
+		CREATE DATABASE IF NOT EXISTS wcbcluster CHARACTER SET utf8mb4;
 		CREATE USER IF NOT EXISTS 'wcb'@'127.0.0.1' IDENTIFIED BY 'wcbpass';
 		CREATE USER IF NOT EXISTS 'wcb'@'localhost' IDENTIFIED BY 'wcbpass';
 		GRANT ALL ON wcbtest.* TO 'wcb'@'127.0.0.1';
@@ -85,10 +86,15 @@ start_mysql() {
 		GRANT ALL ON wcbbench.* TO 'wcb'@'localhost';
 		GRANT ALL ON wcbtest_outage.* TO 'wcb'@'127.0.0.1';
 		GRANT ALL ON wcbtest_outage.* TO 'wcb'@'localhost';
+		GRANT ALL ON wcbcluster.* TO 'wcb'@'127.0.0.1';
+		GRANT ALL ON wcbcluster.* TO 'wcb'@'localhost';
 	SQL
 	echo "export WEBCALLBACK_TEST_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbtest" >>"$ENVFILE"
 	echo "export WEBCALLBACK_BENCH_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbbench" >>"$ENVFILE"
 	echo "export WEBCALLBACK_TEST_MYSQL_OUTAGE=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbtest_outage" >>"$ENVFILE"
+	# The scale-out tests' own database: the store suite empties and drops
+	# the tables of wcbtest while they may run (go test runs packages at once).
+	echo "export WEBCALLBACK_TEST_CLUSTER_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbcluster" >>"$ENVFILE"
 	log "MariaDB up on 127.0.0.1:$MYSQL_PORT"
 }
 
@@ -114,11 +120,12 @@ start_pg() {
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE ROLE wcb LOGIN PASSWORD 'wcbpass'"
 	"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='wcbtest'" | grep -q 1 ||
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE wcbtest OWNER wcb"
-	for db in wcbbench wcbtest_outage; do
+	for db in wcbbench wcbtest_outage wcbcluster; do
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 ||
 			"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $db OWNER wcb"
 	done
 	echo "export WEBCALLBACK_TEST_POSTGRES=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbtest?sslmode=disable" >>"$ENVFILE"
+	echo "export WEBCALLBACK_TEST_CLUSTER_POSTGRES=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbcluster?sslmode=disable" >>"$ENVFILE"
 	echo "export WEBCALLBACK_BENCH_POSTGRES=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbbench?sslmode=disable" >>"$ENVFILE"
 	echo "export WEBCALLBACK_TEST_POSTGRES_OUTAGE=postgres://wcb:wcbpass@127.0.0.1:$PG_PORT/wcbtest_outage?sslmode=disable" >>"$ENVFILE"
 	log "PostgreSQL up on 127.0.0.1:$PG_PORT"

@@ -90,7 +90,7 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		s.SpoolDir = dir + "-call"
 	}
 	log := s.Logger(stderr)
-	a, err := app.New(ctx, s, log)
+	a, err := app.New(ctx, s, log, app.BesideService())
 	if err != nil {
 		return err
 	}

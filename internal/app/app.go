@@ -20,6 +20,7 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/callflow"
+	"webcallback/internal/cluster"
 	"webcallback/internal/config"
 	"webcallback/internal/httpguard"
 	"webcallback/internal/monitor"
@@ -38,6 +39,7 @@ type App struct {
 	Store    *store.DB
 	PBX      *PBX
 	Engine   *callflow.Engine
+	Cluster  *cluster.Service // the engine as every instance sees it: the web's Service
 	Guard    *policy.Guard
 	Web      *web.Server
 	Registry *prometheus.Registry
@@ -45,8 +47,11 @@ type App struct {
 	// interval and counted in /metrics.
 	Refusals *httpguard.Refusals
 
+	unlock func() // releases the SQLite single-instance lock
 	// spool is a.Store behind the spool of writes the database refused:
-	// every part that writes (engine, monitor, policy, web) gets it.
+	// every part that writes records (engine, monitor, policy, web) gets
+	// it; the scale-out decisions (cluster, capacity, shared limits and
+	// budget) go to a.Store directly.
 	spool    *spooled.Store
 	stop     context.CancelFunc // ends bg, the context of the background work
 	stopCDRs func(context.Context)
@@ -63,9 +68,16 @@ type App struct {
 type Option func(*options)
 
 type options struct {
-	ami func(*ami.Config)
-	web func(*web.Config, *web.Deps)
+	ami    func(*ami.Config)
+	web    func(*web.Config, *web.Deps)
+	beside bool
 }
+
+// BesideService lets this process share a SQLite database with a running
+// service instance (the one-shot `webcallback call`, which places one call
+// under its own instance name and adopts nobody's): without it, New refuses
+// a SQLite database another process serves (store.ErrSingleInstance).
+func BesideService() Option { return func(o *options) { o.beside = true } }
 
 // WithAMIConfig lets f edit the AMI client's config after the settings
 // are applied, before it connects: e.g. PingInterval -1, so that every
@@ -115,6 +127,11 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		}
 		return err
 	}
+	if !o.beside {
+		if a.unlock, err = a.Store.LockSingleInstance(); err != nil {
+			return err
+		}
+	}
 	if err = checkSchema(ctx, a.Store, s, log); err != nil {
 		return err
 	}
@@ -162,7 +179,14 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	var cdrStats func() monitor.Stats
 	a.stopCDRs, cdrStats = startCDRMonitor(bg, s, mon, a.PBX.Client, log)
 
-	a.Engine, err = callflow.New(engineConfig(s, log), a.PBX.Client, a.spool)
+	ecfg := engineConfig(s, log)
+	if a.Store.MultiInstance() {
+		// --max-concurrent and --max-cps for the whole service, per PBX node
+		// (its --ami address: give every instance the same). A decision,
+		// not a record: on the database itself, never the spool.
+		ecfg.Gate = cluster.Capacity{Store: a.Store, Node: a.PBX.Addr, MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS}
+	}
+	a.Engine, err = callflow.New(ecfg, a.PBX.Client, a.spool)
 	if err != nil {
 		return config.BadSetting(fmt.Errorf("engine: %w", err))
 	}
@@ -170,8 +194,23 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		return fmt.Errorf("start engine: %w", err)
 	}
 
+	// Requests of other instances sharing the database: GET, DELETE and
+	// live progress on any instance (docs/scale-out.md).
+	a.Cluster = cluster.New(a.Engine, a.Store, s.Instance, log)
+	if a.Store.MultiInstance() {
+		a.Cluster.EnableFailover(a.Store, a.Engine, a.PBX.Addr)
+	}
+	a.Cluster.Start(bg)
+	a.workers.Add(1)
+	go func() { defer a.workers.Done(); a.Cluster.Wait() }()
+
 	// The policy names its component in its logs itself.
-	if a.Guard, err = policy.New(s.PolicyConfig(), a.spool, s.Rules(), log); err != nil {
+	pcfg := s.PolicyConfig()
+	if a.Store.MultiInstance() {
+		pcfg.Shared = a.Store       // one allowance for all the instances (docs/scale-out.md)
+		pcfg.SharedBudget = a.Store // one daily budget
+	}
+	if a.Guard, err = policy.New(pcfg, a.spool, s.Rules(), log); err != nil {
 		return config.BadSetting(err)
 	}
 
@@ -199,7 +238,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	a.workers.Add(1)
 	go func() { defer a.workers.Done(); a.Refusals.Run(bg, 0) }()
 	deps := web.Deps{
-		Service:  a.Engine,
+		Service:  a.Cluster,
 		Store:    a.spool,
 		Guard:    a.Guard,
 		AMIState: func() string { return a.PBX.Client.State().String() },
@@ -320,6 +359,9 @@ func (a *App) Close(ctx context.Context) {
 		a.spool.Close() // closes a.Store too
 	} else if a.Store != nil {
 		a.Store.Close()
+	}
+	if a.unlock != nil {
+		a.unlock()
 	}
 }
 

@@ -173,6 +173,10 @@ var (
 	ErrNotFound   = errors.New("callback: request not found")
 	ErrFinal      = errors.New("callback: request already finished")
 	ErrSystemBusy = errors.New("callback: system busy")
+	// ErrNotOwner: another service instance owns the request now (it
+	// adopted the call while this one was taken for dead); only the owner
+	// writes it.
+	ErrNotOwner = errors.New("callback: request owned by another instance")
 )
 
 // Service is what the web and the CLI need of the engine. The engine

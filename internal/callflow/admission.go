@@ -21,6 +21,11 @@ type admission struct {
 	queue    []waiting
 	kick     chan struct{} // wakes the dispatcher: a slot or an entry
 	closed   bool
+	// Service-wide capacity (Config.Gate): the queue times of the requests
+	// being placed, to put one back at the head, and when the gate allows
+	// the next try.
+	placing   map[string]time.Time
+	gateAfter time.Time
 }
 
 type waiting struct {
@@ -124,7 +129,14 @@ func (a *admission) step(now time.Time) (expired []string, ready string, sleep t
 	if a.interval > 0 && now.Before(a.next) {
 		return expired, "", min(sleep, a.next.Sub(now))
 	}
+	if now.Before(a.gateAfter) {
+		return expired, "", min(sleep, a.gateAfter.Sub(now))
+	}
 	ready = a.queue[0].id
+	if a.placing == nil {
+		a.placing = map[string]time.Time{}
+	}
+	a.placing[ready] = a.queue[0].since
 	a.queue = a.queue[1:]
 	a.active++
 	if a.interval > 0 {
@@ -134,6 +146,43 @@ func (a *admission) step(now time.Time) (expired []string, ready string, sleep t
 		a.next = a.next.Add(a.interval)
 	}
 	return expired, ready, 0
+}
+
+// placed forgets the queue time of id, whose Originate is going out.
+func (a *admission) placed(id string) {
+	a.mu.Lock()
+	delete(a.placing, id)
+	a.mu.Unlock()
+}
+
+// requeue puts id, which step just handed out, back at the head of the
+// queue with its slot and rate token returned: the service-wide gate said
+// wait until after. Its queue time is kept, so its maxWait still holds.
+// It reports false when the queue is closed (shutting down): the caller
+// refuses the request.
+func (a *admission) requeue(id string, after time.Time) bool {
+	a.mu.Lock()
+	since, ok := a.placing[id]
+	delete(a.placing, id)
+	if a.active > 0 {
+		a.active--
+	}
+	if a.interval > 0 {
+		a.next = a.next.Add(-a.interval)
+	}
+	if after.After(a.gateAfter) {
+		a.gateAfter = after
+	}
+	if !ok {
+		since = time.Now()
+	}
+	back := !a.closed
+	if back {
+		a.queue = append([]waiting{{id, since}}, a.queue...)
+	}
+	a.mu.Unlock()
+	a.wake()
+	return back
 }
 
 // close refuses every further request and returns the ids still queued.

@@ -96,3 +96,43 @@ func TestAdmissionReleaseExpireRate(t *testing.T) {
 		t.Fatalf("close: left %v, still accepting", left)
 	}
 }
+
+// TestAdmissionRequeue: a request the service-wide gate turns away goes
+// back to the head of the queue with its slot returned and its queue time
+// kept (its maxWait still counts from its arrival); nothing is handed out
+// before the gate's time; once closed, requeue refuses.
+func TestAdmissionRequeue(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	a := newAdmission(1, 0, 5, 10*time.Second)
+	a.enqueue("a", t0)
+	a.enqueue("b", t0.Add(time.Second))
+	if _, id, _ := a.step(t0.Add(2 * time.Second)); id != "a" {
+		t.Fatalf("first out %q, want a", id)
+	}
+	if !a.requeue("a", t0.Add(5*time.Second)) {
+		t.Fatal("requeue refused on an open queue")
+	}
+	if active, queued := a.counts(); active != 0 || queued != 2 {
+		t.Fatalf("after requeue: %d active, %d queued; want 0 and 2", active, queued)
+	}
+	if _, id, sleep := a.step(t0.Add(3 * time.Second)); id != "" || sleep != 2*time.Second {
+		t.Fatalf("before the gate's time: %q, sleep %v; want nothing for 2s", id, sleep)
+	}
+	if _, id, _ := a.step(t0.Add(5 * time.Second)); id != "a" {
+		t.Fatalf("at the gate's time: %q, want a (the head again)", id)
+	}
+	a.placed("a")
+	a.release() // a's call ended
+	// b, handed out and turned away, keeps its queue time (t0+1s).
+	if _, id, _ := a.step(t0.Add(6 * time.Second)); id != "b" || !a.requeue(id, t0) {
+		t.Fatalf("handed out %q, want b", id)
+	}
+	if exp, _, _ := a.step(t0.Add(11*time.Second + time.Millisecond)); len(exp) != 1 || exp[0] != "b" {
+		t.Fatalf("expired %v, want b (queued at t0+1s, waited 10 s)", exp)
+	}
+	a.close()
+	a.enqueue("c", t0)
+	if a.requeue("c", t0) {
+		t.Error("requeue accepted after close")
+	}
+}

@@ -55,6 +55,7 @@ type call struct {
 
 	// Engine bookkeeping.
 	slot       bool      // holds an admission slot
+	gated      bool      // holds a service-wide slot (Config.Gate)
 	goneSince  time.Time // reconcile first found its channels gone (waiting for its CDRs)
 	lostAt     time.Time // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
 	lostSure   bool      // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)

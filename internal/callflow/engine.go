@@ -65,6 +65,11 @@ type Config struct {
 	QueueSize     int           // requests that may wait for capacity (0 = none: busy at once)
 	QueueWait     time.Duration // longest wait in the queue; 15s
 
+	// Gate, when set, makes MaxConcurrent and MaxPerSecond hold for the
+	// whole service (several instances sharing a database): each Originate
+	// first takes a service-wide slot, released at the call's final state.
+	Gate Gate
+
 	Instance string       // this service instance (Request.Instance); DefaultInstance
 	Logger   *slog.Logger // nil = slog.Default()
 
@@ -145,6 +150,30 @@ func (cfg *Config) setDefaults() error {
 		return fmt.Errorf("callflow: config: %w", err)
 	}
 	return nil
+}
+
+// NotOwnerError is Cancel's answer for a live request another instance
+// owns: only the owner's AMI link follows its channels. It wraps
+// callback.ErrNotFound; the cluster layer (internal/cluster) passes the
+// cancel on to the owner through the database.
+type NotOwnerError struct {
+	ID, Instance string
+}
+
+func (e *NotOwnerError) Error() string {
+	return fmt.Sprintf("%v: %s is handled by instance %q", callback.ErrNotFound, e.ID, e.Instance)
+}
+
+func (e *NotOwnerError) Unwrap() error { return callback.ErrNotFound }
+
+// Gate is the service-wide capacity ([*store.DB] is one, through
+// internal/cluster's adapter): a call slot among max and a turn under the
+// call rate (one Originate every interval; 0 = none).
+type Gate interface {
+	// Acquire returns 0 when id may be originated now (it then holds a
+	// slot until Release), else how long to wait before asking again.
+	Acquire(ctx context.Context, id string, now time.Time) (wait time.Duration, err error)
+	Release(ctx context.Context, id string) error
 }
 
 // Timings of the engine's own housekeeping (real time, not the PBX's).
@@ -252,20 +281,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.sub.Close()
 		return fmt.Errorf("callflow: loading unfinished requests: %w", err)
 	}
-	e.mu.Lock()
-	for _, r := range left {
-		c := e.newCall(r)
-		c.originated = true // it may have been: never send it again
-		c.adopted = true
-		c.sentAt = r.CreatedAt // for the overdue sweep; long past reconcileMinAge
-		c.slot = true
-		e.adm.acquire()
-		e.tr.add(c)
-	}
-	e.mu.Unlock()
 	if len(left) > 0 {
 		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "instance", e.cfg.Instance)
-		e.kickReconcile()
+		e.adopt(left)
 	}
 
 	e.events.Add(1)
@@ -275,6 +293,74 @@ func (e *Engine) Start(ctx context.Context) error {
 	go e.dispatcher()
 	go e.reconciler()
 	return nil
+}
+
+// adopt follows calls placed before (by a previous run, or by an instance
+// that died): marked originated, so never sent again; reconciled against the
+// PBX's channels: the ones still up are followed to their end by their
+// events, the others finished.
+func (e *Engine) adopt(rs []*callback.Request) {
+	e.mu.Lock()
+	for _, r := range rs {
+		if _, dup := e.tr.calls[r.ID]; dup || r.State.Final() {
+			continue
+		}
+		c := e.newCall(r)
+		c.originated = true // it may have been: never send it again
+		c.adopted = true
+		c.sentAt = r.CreatedAt // for the overdue sweep; long past reconcileMinAge
+		c.slot = true
+		c.gated = e.cfg.Gate != nil // its slot row, if any, is freed by id at its end
+		e.adm.acquire()
+		e.tr.add(c)
+	}
+	e.mu.Unlock()
+	e.kickReconcile()
+}
+
+// Adopt takes over the unfinished requests of a dead instance, already
+// reassigned to this one in the store (internal/cluster claims them): the
+// engine follows them as its own from now on, as Start does for those of a
+// previous run. It fails before Start or after Shutdown.
+func (e *Engine) Adopt(rs []*callback.Request) error {
+	e.mu.Lock()
+	ok := e.started && !e.closing
+	e.mu.Unlock()
+	if !ok {
+		return errors.New("callflow: adopt: engine not running")
+	}
+	for _, r := range rs {
+		r.Instance = e.cfg.Instance
+	}
+	e.adopt(rs)
+	return nil
+}
+
+// Disown stops following the calls ids without writing anything: another
+// instance has adopted them while this one was taken for dead (paused, or
+// cut off from the database), and only the owner may write their outcome.
+// Their local capacity slots are freed; the service-wide ones are the new
+// owner's. Watchers here see their streams end; a client reconnects and is
+// served from the store. It returns the ids it was following.
+func (e *Engine) Disown(ids []string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		c := e.tr.calls[id]
+		if c == nil {
+			continue
+		}
+		e.tr.remove(c)
+		if c.slot {
+			c.slot = false
+			e.adm.release()
+		}
+		c.gated = false
+		e.hub.end(id)
+		out = append(out, id)
+	}
+	return out
 }
 
 // newCall wraps a request for the engine; r becomes the engine's own copy.
@@ -433,9 +519,23 @@ func (e *Engine) changedLocked(c *call) {
 		c.slot = false
 		e.adm.release()
 	}
+	if c.gated {
+		c.gated = false
+		go e.releaseGate(snap.ID)
+	}
 	e.stats.finished.Add(1)
 	e.log.Info("callback finished", "id", snap.ID, "state", snap.State, "reason", snap.Reason,
 		"cause", snap.Cause, "prompt", snap.Prompt, "billsec", snap.Billsec)
+}
+
+// releaseGate frees a call's service-wide slot. A failure leaves the slot
+// to the store's sweep of final requests.
+func (e *Engine) releaseGate(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.cfg.Gate.Release(ctx, id); err != nil {
+		e.log.Warn("releasing a service-wide call slot", "id", id, "err", err)
+	}
 }
 
 // dispatcher originates queued requests as capacity allows and refuses the
@@ -472,14 +572,35 @@ func (e *Engine) dispatcher() {
 // place sends the request's one and only Originate.
 func (e *Engine) place(id string) {
 	defer e.placing.Done()
+	gated := false
+	if g := e.cfg.Gate; g != nil {
+		wait, err := g.Acquire(e.bg, id, time.Now())
+		switch {
+		case err != nil:
+			// The database is out: the local caps still hold (per instance).
+			e.log.Warn("service-wide capacity unavailable; placing under this instance's caps", "id", id, "err", err)
+		case wait > 0:
+			if !e.adm.requeue(id, time.Now().Add(wait)) {
+				e.finishByID(id, callback.StateRejected, callback.ReasonSystemBusy, time.Now())
+			}
+			return
+		default:
+			gated = true
+		}
+	}
+	e.adm.placed(id)
 	e.mu.Lock()
 	c := e.tr.calls[id]
 	if c == nil || c.req.State != callback.StateQueued || c.originated {
 		e.mu.Unlock()
 		e.adm.release()
+		if gated {
+			e.releaseGate(id)
+		}
 		return
 	}
 	c.slot = true
+	c.gated = gated
 	now := time.Now()
 	if c.cancelBy != "" { // canceled between the queue and here
 		c.finish(callback.StateCanceled, c.cancelBy, 0, callback.PromptNone, now)
@@ -646,7 +767,7 @@ func (e *Engine) Cancel(ctx context.Context, id string, by callback.Reason) erro
 		if r.State.Final() {
 			return callback.ErrFinal
 		}
-		return fmt.Errorf("%w: %s is handled by instance %q", callback.ErrNotFound, id, r.Instance)
+		return &NotOwnerError{ID: id, Instance: r.Instance}
 	}
 	defer e.mu.Unlock()
 	switch {

@@ -129,3 +129,13 @@ func (h *hub) closeAll() {
 		delete(h.all, w)
 	}
 }
+
+// end closes the subscriptions to one request (the engine no longer
+// follows it: Disown).
+func (h *hub) end(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.byID[id] {
+		h.drop(id, w)
+	}
+}

@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -107,6 +108,12 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 		if r.State.Final() && w.stored != nil {
 			w.stored(r)
 		}
+		return true
+	}
+	if errors.Is(err, callback.ErrNotOwner) {
+		// Another instance adopted the call: its writes win (the engine
+		// lets the call go at its next lease check: cluster's fence).
+		w.log.Warn("not storing a request another instance adopted", "id", id, "state", r.State, "err", err)
 		return true
 	}
 	w.failures.Add(1)

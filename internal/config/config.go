@@ -21,11 +21,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // quota days need zones even on machines without zoneinfo
@@ -50,7 +52,7 @@ type Settings struct {
 	// before and is gone (store.Options.Create); `migrate` always may.
 	DBCreate bool
 	// SpoolDir holds the writes the database refused, until it takes them
-	// ("" = "<database file>.spool" beside a SQLite database, else data/spool).
+	// ("" = "<database file>.spool" beside a SQLite database, else data/spool/<instance>).
 	SpoolDir string
 	// SpoolMaxMB bounds the spool, in MiB.
 	SpoolMaxMB int
@@ -148,17 +150,38 @@ type Kit struct {
 	AMIPermit        string
 }
 
-// Defaults returns every setting at its default: the one place a default
-// of the service is written, or taken from the package that owns it.
-func Defaults() Settings {
+const defaultListen = "127.0.0.1:8080"
+
+// DefaultInstance is the --instance a process listening on listen takes
+// when none is given: the host name and the listen port ("web1-8080"),
+// stable across restarts (a restarted process adopts its own unfinished
+// calls) and unique per process on one host (two processes cannot listen
+// on one port), so two instances never take each other for themselves.
+func DefaultInstance(listen string) string {
 	host, _ := os.Hostname()
 	if host == "" || !validInstance(host) {
 		host = callflow.DefaultInstance
 	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" || port == "0" {
+		// Port 0 picks a new port per run: the name would not be stable,
+		// and two such processes would share it. The pid is unique.
+		port = "pid" + strconv.Itoa(os.Getpid())
+	}
+	name := host + "-" + port
+	if len(name) > 64 {
+		name = name[len(name)-64:]
+	}
+	return strings.TrimLeft(name, "-_.")
+}
+
+// Defaults returns every setting at its default: the one place a default
+// of the service is written, or taken from the package that owns it.
+func Defaults() Settings {
 	rules := store.DefaultRules()
 	kit := asterisk.DefaultSettings()
 	return Settings{
-		Listen:           "127.0.0.1:8080",
+		Listen:           defaultListen,
 		DB:               "sqlite:data/webcallback.db",
 		Migrate:          true,
 		SpoolMaxMB:       256,
@@ -182,7 +205,7 @@ func Defaults() Settings {
 		MaxCPS:        callflow.DefaultMaxPerSecond,
 		QueueSize:     callflow.DefaultQueueSize,
 		QueueWait:     callflow.DefaultQueueWait,
-		Instance:      host,
+		Instance:      DefaultInstance(defaultListen),
 
 		Region: policy.DefaultConfig().Region,
 		Lang:   wcbproto.DefaultLang,
@@ -347,7 +370,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gDB|gKitCDR, &s.DB, "db", "database: sqlite:<path>, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
 	t.boolv(gDB, &s.Migrate, "migrate", "apply database migrations at start")
 	t.boolv(gDB, &s.DBCreate, "db-create", "create a new, empty SQLite database even where one existed before and is gone (without it such a start is refused: restore the file)")
-	t.str(gSpool, &s.SpoolDir, "spool-dir", "directory of the writes the database refused, kept (fsynced) until it takes them again (empty = <database file>.spool beside a SQLite database, else data/spool)")
+	t.str(gSpool, &s.SpoolDir, "spool-dir", "directory of the writes the database refused, kept (fsynced) until it takes them again (empty = <database file>.spool beside a SQLite database, else data/spool/<instance>)")
 	t.intv(gSpool, &s.SpoolMaxMB, "spool-max-mb", "bound of the spool in MiB; when full, writes fail and /readyz says so")
 	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; empty = the built-in sandbox PBX")
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami)")
@@ -373,7 +396,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.flt(gEngine, &s.MaxCPS, "max-cps", "maximum originations per second")
 	t.intv(gEngine, &s.QueueSize, "queue-size", "requests that may wait for capacity; beyond: system_busy at once")
 	t.dur(gEngine, &s.QueueWait, "queue-wait", "longest wait in the queue before system_busy")
-	t.str(gEngine, &s.Instance, "instance", "name of this service instance (several may share one database)")
+	t.str(gEngine, &s.Instance, "instance", "name of this service instance, unique among those sharing one database (default: host name and --listen port)")
 	t.str(gNumbers, &s.Region, "region", "home region for phone numbers (ISO 3166 code)")
 	t.str(gNumbers, &p.InternationalPrefix, "international-prefix", "dialled before the country code of numbers outside --region")
 	t.str(gCall|gKitCall, &s.Lang, "lang", "default language of pages and prompts: "+strings.Join(wcbproto.Languages, " or "))
@@ -530,6 +553,7 @@ func (l *Loader) apply() error {
 		}
 	}
 	var errs []error
+	given := maps.Clone(set) // set on the command line, in the env or in the file
 	l.FS.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || !l.names[f.Name] {
 			return
@@ -543,6 +567,7 @@ func (l *Loader) apply() error {
 		if !ok {
 			return
 		}
+		given[f.Name] = true
 		if err := l.FS.Set(f.Name, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: --%s: %w", src, f.Name, err))
 		}
@@ -576,6 +601,9 @@ func (l *Loader) apply() error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return BadSetting(err)
+	}
+	if !given["instance"] {
+		l.S.Instance = DefaultInstance(l.S.Listen)
 	}
 	return BadSetting(l.S.Validate())
 }

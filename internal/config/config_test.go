@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,36 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// TestDefaultInstanceUniquePerProcess: with no --instance, two processes
+// of one host (two listen ports) get two names, the same on every restart;
+// a given name (flag, env) wins.
+func TestDefaultInstanceUniquePerProcess(t *testing.T) {
+	testenv.ClearSettings(t)
+	parse := func(args ...string) string {
+		t.Helper()
+		l := NewLoader("serve")
+		l.FS.SetOutput(io.Discard)
+		if err := l.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return l.S.Instance
+	}
+	a, b := parse("--listen", "127.0.0.1:8081"), parse("--listen", "0.0.0.0:8082")
+	if a == b || !strings.HasSuffix(a, "-8081") || !strings.HasSuffix(b, "-8082") {
+		t.Errorf("instances %q and %q: want distinct, ending in the port", a, b)
+	}
+	if again := parse("--listen", "127.0.0.1:8081"); again != a {
+		t.Errorf("restart: %q, was %q", again, a)
+	}
+	if got := parse("--listen", "127.0.0.1:8081", "--instance", "web-a"); got != "web-a" {
+		t.Errorf("--instance web-a: got %q", got)
+	}
+	t.Setenv("WEBCALLBACK_INSTANCE", "web-b")
+	if got := parse("--listen", "127.0.0.1:8081"); got != "web-b" {
+		t.Errorf("WEBCALLBACK_INSTANCE=web-b: got %q", got)
+	}
+}
+
 // TestOpenStoreNormalizesForeignNumbers: the store the settings open counts
 // a CDR without a request under the number's E.164 form, read with
 // --region and --international-prefix, as a typed number is.
@@ -223,5 +254,33 @@ func TestOpenStoreNormalizesForeignNumbers(t *testing.T) {
 	rows, err := st.ListNumberStats(ctx, 10, 0)
 	if err != nil || len(rows) != 1 || rows[0].Number != "+8613800001001" || rows[0].Calls != 3 {
 		t.Fatalf("stats rows = %+v, %v; want one row +8613800001001 with 3 calls", rows, err)
+	}
+}
+
+// TestSpoolPerInstance: on a server database every instance gets a spool
+// of its own by default (a spool is one process's), the same on a restart;
+// beside a SQLite file the spool stays the database's.
+func TestSpoolPerInstance(t *testing.T) {
+	testenv.ClearSettings(t)
+	spool := func(args ...string) string {
+		t.Helper()
+		l := NewLoader("serve")
+		l.FS.SetOutput(io.Discard)
+		if err := l.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		dir, _ := l.S.Spool()
+		return dir
+	}
+	db := "mysql://wcb:pw@127.0.0.1:3306/wcb"
+	a, b := spool("--db", db, "--listen", "127.0.0.1:8081"), spool("--db", db, "--listen", "127.0.0.1:8082")
+	if a == b || filepath.Dir(a) != filepath.Join("data", "spool") {
+		t.Errorf("spools %q and %q: want one per instance under data/spool", a, b)
+	}
+	if got := spool("--db", db, "--instance", "web-a"); got != filepath.Join("data", "spool", "web-a") {
+		t.Errorf("--instance web-a: spool %q", got)
+	}
+	if got := spool("--db", "sqlite:/var/lib/wcb/wcb.db", "--instance", "web-a"); got != "/var/lib/wcb/wcb.db.spool" {
+		t.Errorf("SQLite: spool %q", got)
 	}
 }

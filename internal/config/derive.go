@@ -62,11 +62,16 @@ func (s *Settings) OpenStore(ctx context.Context) (*store.DB, error) {
 // Spool is the directory and the bound in bytes of the spool of writes the
 // database refused: --spool-dir, else "<database file>.spool" beside a
 // SQLite database (in the data directory, one per database), else
-// data/spool.
+// data/spool/<instance>: a spool is one process's (it holds a lock), and
+// several instances may share a host and a database (docs/scale-out.md);
+// an instance restarted under its name finds its own.
 func (s *Settings) Spool() (dir string, maxBytes int64) {
 	dir = s.SpoolDir
 	if dir == "" {
 		dir = filepath.Join("data", "spool")
+		if inst := s.Instance; inst != "" && inst != "." && inst != ".." {
+			dir = filepath.Join(dir, inst) // validInstance: no separator
+		}
 		if path, ok := strings.CutPrefix(s.DB, "sqlite:"); ok {
 			dir = strings.TrimPrefix(path, "//") + ".spool"
 		}

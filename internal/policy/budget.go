@@ -45,15 +45,15 @@ func (b *budget) take(ctx context.Context, g *Guard, now time.Time) (release fun
 		return nil, nil, err
 	}
 	per := int(g.cfg.CallLimit / time.Second)
+	if sb := g.cfg.SharedBudget; sb != nil {
+		return b.takeShared(ctx, g, sb, limit, per, now)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.expire(now, g.cfg.CallLimit)
 	used := b.usedSec + len(b.recent)*per
 	if used+per > limit {
-		next := startOfDay(now, b.loc).AddDate(0, 0, 1)
-		return nil, &Refusal{Code: callback.ReasonSystemBusy,
-			RetryAfter: next.Sub(now), RetryAt: next,
-			Detail: fmt.Sprintf("daily budget of %d minutes spent (%d s used or reserved)", g.cfg.DailyMinutes, used)}, nil
+		return nil, b.spent(g, now, used), nil
 	}
 	if len(b.recent) >= maxRecent {
 		b.usedSec += per
@@ -61,6 +61,41 @@ func (b *budget) take(ctx context.Context, g *Guard, now time.Time) (release fun
 	}
 	b.recent = append(b.recent, now)
 	return func() { b.release(now) }, nil, nil
+}
+
+// SharedBudget keeps the reservations of every instance sharing it (the
+// database of a scaled-out service, [*store.DB]): one budget for the whole
+// service.
+type SharedBudget interface {
+	ReserveBudget(ctx context.Context, usedSec, perSec, limitSec int, keep time.Duration, now time.Time) (id string, used int, err error)
+	ReleaseBudget(ctx context.Context, id string) error
+}
+
+// takeShared is take with the reservations in sb.
+func (b *budget) takeShared(ctx context.Context, g *Guard, sb SharedBudget, limit, per int, now time.Time) (func(), *Refusal, error) {
+	b.mu.Lock()
+	used := b.usedSec
+	b.mu.Unlock()
+	id, used, err := sb.ReserveBudget(ctx, used, per, limit, g.cfg.CallLimit+budgetSlack, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: daily budget: %w", err)
+	}
+	if id == "" {
+		return nil, b.spent(g, now, used), nil
+	}
+	return func() {
+		if err := sb.ReleaseBudget(context.WithoutCancel(ctx), id); err != nil {
+			g.log.Warn("giving back a budget reservation", "err", err)
+		}
+	}, nil, nil
+}
+
+// spent is the refusal once the budget is spent.
+func (b *budget) spent(g *Guard, now time.Time, used int) *Refusal {
+	next := startOfDay(now, b.loc).AddDate(0, 0, 1)
+	return &Refusal{Code: callback.ReasonSystemBusy,
+		RetryAfter: next.Sub(now), RetryAt: next,
+		Detail: fmt.Sprintf("daily budget of %d minutes spent (%d s used or reserved)", g.cfg.DailyMinutes, used)}
 }
 
 // refresh reads today's billed seconds from the store when the figure is

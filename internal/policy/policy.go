@@ -84,6 +84,10 @@ type Config struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// MaxKeys bounds the identifiers each limiter remembers (memory).
 	MaxKeys int
+	// Shared, when set, holds the limiters' counts for every instance
+	// sharing it (the database of a scaled-out service): one allowance for
+	// the whole service. nil = this process's memory (one instance).
+	Shared ratelimit.Backend
 
 	// DailyMinutes is the talk-minute budget of the whole service per day
 	// (0 = none). Today's billed seconds come from the store; each request
@@ -91,6 +95,9 @@ type Config struct {
 	// until its CDR is in, so the budget is never overrun.
 	DailyMinutes int
 	CallLimit    time.Duration
+	// SharedBudget, when set, holds the budget's reservations for every
+	// instance sharing it; nil = this process's memory.
+	SharedBudget SharedBudget
 	// Location is where a day starts (nil = UTC).
 	Location *time.Location
 
@@ -234,6 +241,9 @@ func New(cfg Config, st Store, rules *store.Rules, logger *slog.Logger) (*Guard,
 	}
 	g.ip, g.subnet = lim(cfg.PerIP), lim(cfg.PerSubnet)
 	g.caller, g.callee, g.prefix = lim(cfg.PerCaller), lim(cfg.PerCallee), lim(cfg.PerPrefix)
+	if cfg.Shared != nil {
+		g.shareLimits(cfg.Shared)
+	}
 	var err error
 	// Spent seeds are kept per client network; a network within its
 	// per-subnet limit never spends more than that limit's count in a TTL,

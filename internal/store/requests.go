@@ -115,13 +115,19 @@ func (s *DB) UpdateRequest(ctx context.Context, r *callback.Request) error {
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var stored int
-		var storedState, storedReason string
-		err := tx.QueryRowContext(ctx, s.d.q("SELECT history_n, state, reason FROM callback_request WHERE id = ?"+s.forUpdate()), r.ID).Scan(&stored, &storedState, &storedReason)
+		var storedState, storedReason, owner string
+		err := tx.QueryRowContext(ctx, s.d.q("SELECT history_n, state, reason, instance FROM callback_request WHERE id = ?"+s.forUpdate()), r.ID).
+			Scan(&stored, &storedState, &storedReason, &owner)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRequestNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if owner != "" && r.Instance != "" && owner != r.Instance {
+			// Adopted by another instance (ClaimOrphans) while the writer
+			// was taken for dead: its late writes must not undo that.
+			return fmt.Errorf("%w: %q, not %q", callback.ErrNotOwner, owner, r.Instance)
 		}
 		args := requestArgs(r)[1:]
 		args = append(args, max(stored, len(r.History)), r.ID)
@@ -139,7 +145,10 @@ func (s *DB) UpdateRequest(ctx context.Context, r *callback.Request) error {
 				return err
 			}
 		}
-		return s.insertHistory(ctx, tx, r.ID, r.History, stored)
+		if err := s.insertHistory(ctx, tx, r.ID, r.History, stored); err != nil {
+			return err
+		}
+		return s.notifyTx(ctx, tx, ChannelRequest, r.ID) // watchers on other instances
 	})
 	if err != nil {
 		return fmt.Errorf("store: update request %s: %w", r.ID, err)

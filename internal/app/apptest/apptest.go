@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,10 @@ func Start(t testing.TB, log *slog.Logger, args []string, opts ...app.Option) *S
 	pinned := []string{"--db", "sqlite:" + t.TempDir() + "/wcb.db", "--ami=", "--config="}
 	if err := l.Parse(append(pinned, args...)); err != nil {
 		t.Fatalf("settings %q: %v", args, err)
+	}
+	if l.S.SpoolDir == "" && !strings.HasPrefix(l.S.DB, "sqlite:") {
+		// Not data/spool/<instance> under the package's source directory.
+		l.S.SpoolDir = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, l.S, log, opts...)

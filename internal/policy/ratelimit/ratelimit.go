@@ -50,6 +50,7 @@ type Limiter struct {
 	perShard int
 	seed     maphash.Seed
 	shards   [shards]shard
+	shared   *shared // nil: this process's memory only
 }
 
 type shard struct {
@@ -59,12 +60,18 @@ type shard struct {
 }
 
 type entry struct {
-	key          string
-	windowStart  time.Time // start of the current fixed window
-	cur, prev    int       // events in the current and the previous window
-	strikes      int
-	lastStrike   time.Time
-	blockedUntil time.Time
+	key string
+	State
+}
+
+// State is what a Limiter knows of one key: what a [Backend] stores for
+// limiters several processes share.
+type State struct {
+	WindowStart  time.Time // start of the current fixed window
+	Cur, Prev    int       // events in the current and the previous window
+	Strikes      int
+	LastStrike   time.Time
+	BlockedUntil time.Time
 }
 
 // New returns a Limiter remembering at most maxKeys keys (DefaultMaxKeys if
@@ -102,10 +109,10 @@ func (l *Limiter) Check(key string, now time.Time) (ok bool, retryAfter time.Dur
 // key that just reached its limit) and returns how long it is now blocked:
 // the backoff, or longer if the window is full for longer.
 func (l *Limiter) Strike(key string, now time.Time) time.Duration {
-	return l.withEntry(key, now, func(e *entry) time.Duration {
+	return l.withEntry(key, now, func(e *State) time.Duration {
 		free := now
-		if now.Before(e.blockedUntil) {
-			free = e.blockedUntil
+		if now.Before(e.BlockedUntil) {
+			free = e.BlockedUntil
 		}
 		l.roll(e, now)
 		if l.estimate(e, now) >= float64(l.limit.N) {
@@ -122,22 +129,26 @@ func (l *Limiter) Strike(key string, now time.Time) time.Duration {
 // the backoff says rather than until the window empties, and the key starts
 // afresh after it. For lockouts after too many failures (admin logins).
 func (l *Limiter) Lockout(key string, now time.Time) time.Duration {
-	return l.withEntry(key, now, func(e *entry) time.Duration {
-		e.cur, e.prev = 0, 0
+	return l.withEntry(key, now, func(e *State) time.Duration {
+		e.Cur, e.Prev = 0, 0
 		return l.strike(e, now, now)
 	})
 }
 
-// withEntry runs f on key's entry under its shard's lock; 0 when the
-// limit is off.
-func (l *Limiter) withEntry(key string, now time.Time, f func(*entry) time.Duration) time.Duration {
+// withEntry runs f on key's state under its shard's lock, or on the
+// shared row under its lock when the limiter is shared; 0 when the limit
+// is off.
+func (l *Limiter) withEntry(key string, now time.Time, f func(*State) time.Duration) time.Duration {
 	if l.limit.Off() {
 		return 0
+	}
+	if l.shared != nil {
+		return l.withShared(key, now, f)
 	}
 	sh := l.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return f(l.entry(sh, key, now))
+	return f(&l.entry(sh, key, now).State)
 }
 
 // Len returns the number of keys remembered.
@@ -160,12 +171,19 @@ func (l *Limiter) take(key string, now time.Time, count bool) (bool, time.Durati
 	if l.limit.Off() {
 		return true, 0
 	}
+	if l.shared != nil {
+		return l.takeShared(key, now, count)
+	}
 	sh := l.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := l.entry(sh, key, now)
-	if now.Before(e.blockedUntil) {
-		return false, e.blockedUntil.Sub(now)
+	return l.apply(&l.entry(sh, key, now).State, now, count)
+}
+
+// apply is take on one key's state.
+func (l *Limiter) apply(e *State, now time.Time, count bool) (bool, time.Duration) {
+	if now.Before(e.BlockedUntil) {
+		return false, e.BlockedUntil.Sub(now)
 	}
 	l.roll(e, now)
 	if l.estimate(e, now) >= float64(l.limit.N) {
@@ -175,7 +193,7 @@ func (l *Limiter) take(key string, now time.Time, count bool) (bool, time.Durati
 		return false, l.strike(e, now, l.freeAt(e, now))
 	}
 	if count {
-		e.cur++
+		e.Cur++
 	}
 	return true, 0
 }
@@ -192,65 +210,65 @@ func (l *Limiter) entry(sh *shard, key string, now time.Time) *entry {
 		sh.lru.Remove(old)
 		delete(sh.m, old.Value.(*entry).key)
 	}
-	e := &entry{key: key, windowStart: now.Truncate(l.limit.Per)}
+	e := &entry{key: key, State: State{WindowStart: now.Truncate(l.limit.Per)}}
 	sh.m[key] = sh.lru.PushFront(e)
 	return e
 }
 
 // roll moves e's fixed windows forward to the one holding now.
-func (l *Limiter) roll(e *entry, now time.Time) {
+func (l *Limiter) roll(e *State, now time.Time) {
 	start := now.Truncate(l.limit.Per)
-	switch d := start.Sub(e.windowStart); {
+	switch d := start.Sub(e.WindowStart); {
 	case d <= 0:
 	case d == l.limit.Per:
-		e.prev, e.cur = e.cur, 0
+		e.Prev, e.Cur = e.Cur, 0
 	default:
-		e.prev, e.cur = 0, 0
+		e.Prev, e.Cur = 0, 0
 	}
-	if start.After(e.windowStart) {
-		e.windowStart = start
+	if start.After(e.WindowStart) {
+		e.WindowStart = start
 	}
 }
 
 // estimate is the sliding-window count: the current window plus the part
 // of the previous one still inside [now-Per, now].
-func (l *Limiter) estimate(e *entry, now time.Time) float64 {
-	elapsed := now.Sub(e.windowStart)
+func (l *Limiter) estimate(e *State, now time.Time) float64 {
+	elapsed := now.Sub(e.WindowStart)
 	weight := 1 - float64(elapsed)/float64(l.limit.Per)
-	return float64(e.cur) + float64(e.prev)*weight
+	return float64(e.Cur) + float64(e.Prev)*weight
 }
 
 // freeAt estimates when one more event fits: when enough of the previous
 // window has slid out, or else when the current window has become the
 // previous one and slid out enough.
-func (l *Limiter) freeAt(e *entry, now time.Time) time.Time {
+func (l *Limiter) freeAt(e *State, now time.Time) time.Time {
 	n := float64(l.limit.N)
 	per := float64(l.limit.Per)
-	if e.prev > 0 && float64(e.cur) < n {
+	if e.Prev > 0 && float64(e.Cur) < n {
 		// prev*(1-x/per) + cur < n  ⇔  x > per*(1-(n-cur)/prev)
-		x := per * (1 - (n-float64(e.cur))/float64(e.prev))
-		if t := e.windowStart.Add(time.Duration(x) + time.Millisecond); t.After(now) {
+		x := per * (1 - (n-float64(e.Cur))/float64(e.Prev))
+		if t := e.WindowStart.Add(time.Duration(x) + time.Millisecond); t.After(now) {
 			return t
 		}
 	}
 	// In the next window the current count becomes prev.
-	next := e.windowStart.Add(l.limit.Per)
-	if float64(e.cur) < n {
+	next := e.WindowStart.Add(l.limit.Per)
+	if float64(e.Cur) < n {
 		return next
 	}
-	x := per * (1 - n/float64(e.cur))
+	x := per * (1 - n/float64(e.Cur))
 	return next.Add(time.Duration(x) + time.Millisecond)
 }
 
 // strike records one more strike and blocks e until the later of free and
 // the backoff; it returns how long from now.
-func (l *Limiter) strike(e *entry, now, free time.Time) time.Duration {
+func (l *Limiter) strike(e *State, now, free time.Time) time.Duration {
 	b := l.backoff
-	if b.Reset > 0 && now.Sub(e.lastStrike) > b.Reset {
-		e.strikes = 0
+	if b.Reset > 0 && now.Sub(e.LastStrike) > b.Reset {
+		e.Strikes = 0
 	}
-	e.strikes++
-	e.lastStrike = now
+	e.Strikes++
+	e.LastStrike = now
 	until := free
 	if b.Base > 0 {
 		ceiling := b.Max
@@ -258,7 +276,7 @@ func (l *Limiter) strike(e *entry, now, free time.Time) time.Duration {
 			ceiling = maxBackoff
 		}
 		d := b.Base
-		for i := 1; i < e.strikes && d < ceiling; i++ {
+		for i := 1; i < e.Strikes && d < ceiling; i++ {
 			d *= 2
 		}
 		d = min(d, ceiling)
@@ -266,6 +284,6 @@ func (l *Limiter) strike(e *entry, now, free time.Time) time.Duration {
 			until = t
 		}
 	}
-	e.blockedUntil = until
+	e.BlockedUntil = until
 	return until.Sub(now)
 }

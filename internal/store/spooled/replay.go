@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"webcallback/internal/store"
+	"webcallback/internal/callback"
 )
 
 // replay writes the spool to the database, first record first, until ctx
@@ -68,8 +68,13 @@ func (s *Store) replayOne(ctx context.Context, failures *int) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, callback.ErrNotOwner) {
+			// Another instance adopted the request while this write
+			// waited: its writes win, this one is history.
+			return s.drop(&r, err, failures)
+		}
 		s.dbErrors.Add(1)
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		if permanent(err) {
 			return s.reject(b, r.String(), err, failures) // no retry can cure it
 		}
 		*failures++
@@ -93,6 +98,17 @@ func (s *Store) replayOne(ctx context.Context, failures *int) error {
 	if s.sp.Len() == 0 {
 		s.log.Info("the spool is empty: every write the database refused is stored now", "replayed", s.replayed.Load())
 	}
+	return nil
+}
+
+// drop pops the first record, which the fence refused.
+func (s *Store) drop(r *record, cause error, failures *int) error {
+	if err := s.sp.Pop(); err != nil {
+		return err
+	}
+	*failures = 0
+	s.fenced.Add(1)
+	s.log.Warn("dropped a spooled write: another instance owns the request now", "write", r.String(), "err", cause)
 	return nil
 }
 

@@ -18,8 +18,11 @@
 // database: a new request is refused with system_busy while the database
 // refuses writes, the visitor is told and nothing is lost), overrides
 // (an operator at the admin page sees the error and retries), migrations,
-// rebuilds and purges. Reads go to the database and do not see records
-// still in the spool.
+// rebuilds and purges; nor the scale-out decisions (leases, hang-up
+// requests, capacity slots, shared rate limits, the daily budget), which
+// app hands the *store.DB itself. A write the fence refuses
+// (callback.ErrNotOwner) is returned, or dropped on replay, never kept.
+// Reads go to the database and do not see records still in the spool.
 package spooled
 
 import (
@@ -69,6 +72,7 @@ type Stats struct {
 	Spooled  uint64 // writes the database refused, kept in the spool
 	Replayed uint64 // spooled writes stored by the replayer
 	Rejected uint64 // spooled writes the database refused for good (in rejected/)
+	Fenced   uint64 // spooled request updates dropped: another instance owns the request now
 	DBErrors uint64 // writes the database refused or timed out, direct attempts and replays
 	Waiting  int    // spooled writes not yet in the database
 }
@@ -85,7 +89,7 @@ type Store struct {
 	stop context.CancelFunc
 	done chan struct{}
 
-	spooled, replayed, rejectedN, dbErrors atomic.Uint64
+	spooled, replayed, rejectedN, fenced, dbErrors atomic.Uint64
 
 	probeMu   sync.Mutex
 	lastError atomic.Pointer[string] // why the replayer is stuck
@@ -132,7 +136,7 @@ func Open(st *store.DB, cfg Config) (*Store, error) {
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	return Stats{Spooled: s.spooled.Load(), Replayed: s.replayed.Load(), Rejected: s.rejectedN.Load(),
-		DBErrors: s.dbErrors.Load(), Waiting: s.sp.Len()}
+		Fenced: s.fenced.Load(), DBErrors: s.dbErrors.Load(), Waiting: s.sp.Len()}
 }
 
 // Waiting is the number of spooled writes not yet in the database.
@@ -193,10 +197,18 @@ func apply(ctx context.Context, st *store.DB, r *record) error {
 	return fmt.Errorf("spooled: unknown record %q", r.Op)
 }
 
+// permanent reports whether the database refused a write for good:
+// writing it again cannot cure it (the row is not there, the value is
+// invalid), or it must not be written at all (callback.ErrNotOwner: the
+// fence of a request another instance adopted; its writes win).
+func permanent(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) || errors.Is(err, callback.ErrNotOwner)
+}
+
 // write runs direct (the write on the database) when nothing waits in the
 // spool, else (or when the database refuses it) appends r to the spool.
-// Errors that writing again cannot cure (store.ErrNotFound,
-// store.ErrInvalid) are returned as they are.
+// Permanent refusals (see permanent) are returned as they are, never
+// spooled.
 func (s *Store) write(ctx context.Context, r *record, direct func(context.Context) error) error {
 	if s.sp.Len() == 0 {
 		// The caller's cancellation does not abort a write it asked for;
@@ -204,7 +216,7 @@ func (s *Store) write(ctx context.Context, r *record, direct func(context.Contex
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AttemptTimeout)
 		err := direct(actx)
 		cancel()
-		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		if err == nil || permanent(err) {
 			return err
 		}
 		s.dbErrors.Add(1)

@@ -1,0 +1,123 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"webcallback/internal/callback"
+)
+
+// Leases: each instance renews its lease every LeaseRenew; one whose lease
+// is LeaseTTL old is dead, and the first instance on its PBX node (the
+// same --ami address) to sweep after that
+// (every LeaseRenew) claims its unfinished calls in the database and
+// follows them. A kill -9 is thus noticed within LeaseTTL + LeaseRenew
+// (8 s), and the calls are followed from then on: the PBX's channels are
+// reconciled, their events finish them (state, billsec; the CDRs are stored
+// by whichever instance's CDR monitor sees them first).
+const (
+	LeaseTTL   = 6 * time.Second
+	LeaseRenew = 2 * time.Second
+)
+
+// FailoverStore is what failover needs of the database ([*store.DB]).
+type FailoverStore interface {
+	RenewLease(ctx context.Context, instance, node string, expires time.Time) error
+	ClaimOrphans(ctx context.Context, instance, node string, now time.Time) ([]*callback.Request, error)
+	RequestOwners(ctx context.Context, ids []string) (map[string]string, error)
+}
+
+// Adopter takes over claimed calls and lets go of the calls others
+// adopted ([*callflow.Engine]).
+type Adopter interface {
+	Adopt(rs []*callback.Request) error
+	Disown(ids []string) []string
+}
+
+// EnableFailover makes this instance, connected to the PBX node (its AMI
+// address), hold a lease and adopt the calls of dead instances on the same
+// node: only where several instances share the database (not on SQLite,
+// where one instance runs and adopts its own calls at start). Call it
+// before Start.
+func (c *Service) EnableFailover(st FailoverStore, a Adopter, node string) {
+	c.failover = &failover{st: st, adopter: a, node: node}
+}
+
+type failover struct {
+	st      FailoverStore
+	adopter Adopter
+	node    string
+}
+
+// runFailover renews the lease and sweeps for dead instances' calls until
+// ctx ends.
+func (c *Service) runFailover(ctx context.Context) {
+	f := c.failover
+	tick := time.NewTicker(LeaseRenew)
+	defer tick.Stop()
+	var renewed time.Time // the last renewal that succeeded
+	for {
+		now := c.now()
+		err := f.st.RenewLease(ctx, c.instance, f.node, now.Add(LeaseTTL))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn("renewing this instance's lease", "err", err)
+		case err == nil:
+			if !renewed.IsZero() && now.Sub(renewed) >= LeaseTTL {
+				// The lease ran out meanwhile (a pause, the database out
+				// of reach): others may have adopted our calls.
+				c.fence(ctx)
+			}
+			renewed = now
+		}
+		rs, err := f.st.ClaimOrphans(ctx, c.instance, f.node, now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn("looking for calls of dead instances", "err", err)
+		case len(rs) > 0:
+			ids := make([]string, len(rs))
+			for i, r := range rs {
+				ids[i] = r.ID
+			}
+			if err := f.adopter.Adopt(rs); err != nil {
+				c.log.Error("adopting calls of dead instances", "count", len(rs), "err", err)
+				break
+			}
+			c.log.Warn("adopted the calls of dead instances", "count", len(rs), "ids", ids)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// fence lets go of the calls this instance follows that another instance
+// adopted while this one's lease had run out: only the owner writes a
+// call's outcome.
+func (c *Service) fence(ctx context.Context) {
+	live := c.Service.Live()
+	if len(live) == 0 {
+		return
+	}
+	ids := make([]string, len(live))
+	for i, r := range live {
+		ids[i] = r.ID
+	}
+	owners, err := c.failover.st.RequestOwners(ctx, ids)
+	if err != nil {
+		c.log.Warn("checking the calls of this instance after its lease ran out", "err", err)
+		return
+	}
+	var gone []string
+	for _, id := range ids {
+		if o, ok := owners[id]; ok && o != c.instance && o != "" {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		gone = c.failover.adopter.Disown(gone)
+		c.log.Warn("this instance's lease ran out and others adopted its calls; letting them go", "count", len(gone), "ids", gone)
+	}
+}
