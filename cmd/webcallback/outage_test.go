@@ -209,7 +209,7 @@ func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
 	}()
 	amiURL := "tcp://webcallback:" + secret + "@" + pl.Addr().String()
 	serveArgs := []string{"--db", dsn, "--ami", amiURL, "--cdr-source", "table", "--instance", "outage-test",
-		"--limits", "off", "--pbx-timezone", "UTC"}
+		"--spool-dir", filepath.Join(t.TempDir(), "spool"), "--limits", "off", "--pbx-timezone", "UTC"}
 
 	svc := startServeProcess(t, serveArgs...)
 	callers := []string{"13800001001", "13800001002", "13800001003"}
