@@ -122,8 +122,14 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 	}
 	s.dsn = s.o.DB
 	if s.dsn == "" {
+		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
+			return err
+		}
 		s.dsn = "sqlite:" + filepath.Join(dir, "data", "wcb.db")
-	} else if err := emptyCalls(ctx, s.dsn); err != nil {
+	}
+	// Migrated (the sandbox, like Asterisk, does not create the cdr table)
+	// and emptied of calls.
+	if err := emptyCalls(ctx, s.dsn); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(dir, "processes.log"))
@@ -136,7 +142,10 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 		return err
 	}
 	s.pbx = &proc{name: "sandbox", bin: bin, log: logf,
-		args: []string{"sandbox", "--listen", pbxAddr, "--time-scale", "1", "--seed", fmt.Sprint(s.o.Seed)},
+		// The sandbox writes every CDR into the service's database, as
+		// Asterisk's database CDR backend does, whether or not the service
+		// is up; the service reads them from there (--cdr-source table).
+		args: []string{"sandbox", "--listen", pbxAddr, "--time-scale", "1", "--seed", fmt.Sprint(s.o.Seed), "--cdr-db", s.dsn},
 		env:  cleanEnv("WEBCALLBACK_SANDBOX_SECRET=" + secret)}
 	if err := s.pbx.start(); err != nil {
 		return err
@@ -156,7 +165,7 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 	s.url = "http://" + httpAddr
 	s.svc = &proc{name: "service", bin: bin, log: logf, env: cleanEnv(), args: []string{"serve",
 		"--listen", httpAddr, "--db", s.dsn, "--ami", "tcp://webcallback:" + secret + "@" + s.proxy.Addr(),
-		"--spool-dir", filepath.Join(dir, "spool"), "--instance", "chaos", "--limits", "off", "--pow", "off",
+		"--cdr-source", "table", "--spool-dir", filepath.Join(dir, "spool"), "--instance", "chaos", "--limits", "off", "--pow", "off",
 		"--caller-ring", "10s", "--callee-ring", "10s", "--max-concurrent", "500", "--max-cps", "100",
 		"--queue-size", "5000", "--log-level", "warn"}}
 	if err := s.svc.start(); err != nil {

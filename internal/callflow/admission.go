@@ -100,7 +100,9 @@ func (a *admission) release() {
 
 // next step of the dispatcher: the ids whose wait ran out, the id to
 // originate now (taking its slot and rate token), or how long to sleep.
-func (a *admission) step(now time.Time) (expired []string, ready string, sleep time.Duration) {
+// While canPlace is false (the AMI link is down) nothing is taken: the
+// queue waits for the reconnect, each request still for at most maxWait.
+func (a *admission) step(now time.Time, canPlace bool) (expired []string, ready string, sleep time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	keep := a.queue[:0]
@@ -118,7 +120,7 @@ func (a *admission) step(now time.Time) (expired []string, ready string, sleep t
 	}
 	// The head's wait ends at since+maxWait: wake for it even when blocked.
 	sleep = a.queue[0].since.Add(a.maxWait).Sub(now) + time.Millisecond
-	if a.active >= a.maxConc {
+	if !canPlace || a.active >= a.maxConc {
 		return expired, "", sleep
 	}
 	if a.interval > 0 && now.Before(a.next) {

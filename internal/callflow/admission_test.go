@@ -37,7 +37,7 @@ func TestAdmissionCapacity(t *testing.T) {
 			}
 			var ready []string
 			for {
-				exp, id, _ := a.step(t0)
+				exp, id, _ := a.step(t0, true)
 				if len(exp) > 0 {
 					t.Fatalf("expired %v at t0", exp)
 				}
@@ -69,23 +69,23 @@ func TestAdmissionReleaseExpireRate(t *testing.T) {
 			t.Fatalf("enqueue %s refused", id)
 		}
 	}
-	if _, id, _ := a.step(t0); id != "a" {
+	if _, id, _ := a.step(t0, true); id != "a" {
 		t.Fatalf("first ready = %q", id)
 	}
 	// No slot: b waits, and the dispatcher is told to wake before b expires.
-	if _, id, sleep := a.step(t0); id != "" || sleep <= 0 || sleep > 2*time.Second+time.Millisecond {
+	if _, id, sleep := a.step(t0, true); id != "" || sleep <= 0 || sleep > 2*time.Second+time.Millisecond {
 		t.Fatalf("step with no slot = %q, sleep %v", id, sleep)
 	}
 	a.release()
 	// A slot but the rate token is 100 ms away.
-	if _, id, sleep := a.step(t0.Add(10 * time.Millisecond)); id != "" || sleep != 90*time.Millisecond {
+	if _, id, sleep := a.step(t0.Add(10 * time.Millisecond), true); id != "" || sleep != 90*time.Millisecond {
 		t.Fatalf("step before the token = %q, sleep %v", id, sleep)
 	}
-	if _, id, _ := a.step(t0.Add(100 * time.Millisecond)); id != "b" {
+	if _, id, _ := a.step(t0.Add(100 * time.Millisecond), true); id != "b" {
 		t.Fatalf("after the token: ready %q, want b", id)
 	}
 	// c waits for a slot longer than maxWait: expired, not dropped.
-	exp, id, _ := a.step(t0.Add(3 * time.Second))
+	exp, id, _ := a.step(t0.Add(3 * time.Second), true)
 	if id != "" || len(exp) != 1 || exp[0] != "c" {
 		t.Fatalf("expiry: ready %q, expired %v", id, exp)
 	}
@@ -94,5 +94,28 @@ func TestAdmissionReleaseExpireRate(t *testing.T) {
 	}
 	if left := a.close(); len(left) != 0 || a.enqueue("e", t0) {
 		t.Fatalf("close: left %v, still accepting", left)
+	}
+}
+
+// While the AMI link is down the queue is held, not refused: the head
+// waits for the reconnect, and still expires after maxWait.
+func TestAdmissionHeldWhileLinkDown(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	a := newAdmission(5, 0, 5, 2*time.Second)
+	if !a.enqueue("a", t0) || !a.enqueue("b", t0.Add(time.Second)) {
+		t.Fatal("enqueue refused")
+	}
+	if exp, id, sleep := a.step(t0.Add(500*time.Millisecond), false); id != "" || len(exp) != 0 || sleep != 1501*time.Millisecond {
+		t.Fatalf("link down: ready %q, expired %v, sleep %v", id, exp, sleep)
+	}
+	if active, queued := a.counts(); active != 0 || queued != 2 {
+		t.Fatalf("link down took a slot: active %d, queued %d", active, queued)
+	}
+	// a's wait runs out while the link is still down; b is placed once it is back.
+	if exp, id, _ := a.step(t0.Add(2100*time.Millisecond), false); id != "" || len(exp) != 1 || exp[0] != "a" {
+		t.Fatalf("expiry while down: ready %q, expired %v", id, exp)
+	}
+	if _, id, _ := a.step(t0.Add(2200*time.Millisecond), true); id != "b" {
+		t.Fatalf("after the reconnect: ready %q, want b", id)
 	}
 }

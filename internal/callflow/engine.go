@@ -445,7 +445,10 @@ func (e *Engine) dispatcher() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		expired, ready, sleep := e.adm.step(time.Now())
+		// An Originate while the AMI link is down could only fail
+		// (rejected/system_busy, nothing rung): hold the queue until the
+		// link is back, which wakes this loop (EventConnected).
+		expired, ready, sleep := e.adm.step(time.Now(), e.client.State() == ami.Connected)
 		for _, id := range expired {
 			e.stats.busy.Add(1)
 			e.log.Warn("request waited too long for capacity", "id", id, "max_wait", e.cfg.QueueWait)
@@ -553,6 +556,7 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 				e.log.Info("AMI reconnected; reconciling calls in progress")
 			}
 			e.kickReconcile()
+			e.adm.wake() // requests held while the link was down
 			continue
 		case ami.EventDropped:
 			e.log.Warn("AMI events dropped; reconciling calls in progress", "dropped", m.Get("Dropped"))
