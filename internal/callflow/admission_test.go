@@ -78,14 +78,14 @@ func TestAdmissionReleaseExpireRate(t *testing.T) {
 	}
 	a.release()
 	// A slot but the rate token is 100 ms away.
-	if _, id, sleep := a.step(t0.Add(10 * time.Millisecond), true); id != "" || sleep != 90*time.Millisecond {
+	if _, id, sleep := a.step(t0.Add(10*time.Millisecond), true); id != "" || sleep != 90*time.Millisecond {
 		t.Fatalf("step before the token = %q, sleep %v", id, sleep)
 	}
-	if _, id, _ := a.step(t0.Add(100 * time.Millisecond), true); id != "b" {
+	if _, id, _ := a.step(t0.Add(100*time.Millisecond), true); id != "b" {
 		t.Fatalf("after the token: ready %q, want b", id)
 	}
 	// c waits for a slot longer than maxWait: expired, not dropped.
-	exp, id, _ := a.step(t0.Add(3 * time.Second), true)
+	exp, id, _ := a.step(t0.Add(3*time.Second), true)
 	if id != "" || len(exp) != 1 || exp[0] != "c" {
 		t.Fatalf("expiry: ready %q, expired %v", id, exp)
 	}
