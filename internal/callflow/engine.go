@@ -257,6 +257,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		c := e.newCall(r)
 		c.originated = true // it may have been: never send it again
 		c.adopted = true
+		c.gap = true           // its events while no service ran are gone
 		c.sentAt = r.CreatedAt // for the overdue sweep; long past reconcileMinAge
 		c.slot = true
 		e.adm.acquire()
@@ -560,6 +561,7 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 			continue
 		case ami.EventDropped:
 			e.log.Warn("AMI events dropped; reconciling calls in progress", "dropped", m.Get("Dropped"))
+			e.markGap()
 			e.kickReconcile()
 			continue
 		case ami.EventDisconnected:
@@ -604,7 +606,23 @@ func (e *Engine) handle(m *ami.Message, now time.Time) {
 
 // applyLocked feeds m to c and carries out what follows. e.mu is held.
 func (e *Engine) applyLocked(c *call, m *ami.Message, now time.Time) {
-	if c.handle(m, now) {
+	var before *callback.Request
+	if c.gap && !c.lostSure && c.cancelBy == "" && c.liveEnd == nil {
+		before = c.req.Clone()
+	}
+	changed := c.handle(m, now)
+	if before != nil && c.req.State.Final() {
+		// Events of this call were lost (an AMI drop, a restart of the
+		// service): the end its remaining events tell may be wrong (a
+		// Hangup without the DialEnd before it reads as the caller's).
+		// The PBX's CDR rows tell the truth: reconcile settles it from
+		// them once its channels are gone, or with this end if none come.
+		c.liveEnd, c.req = c.req, before
+		c.goneSince = time.Time{}
+		e.kickReconcile()
+		return
+	}
+	if changed {
 		e.changedLocked(c)
 	}
 	if c.req.State.Final() {
@@ -771,10 +789,23 @@ func (e *Engine) markPBXLost(at time.Time, sure bool) {
 		if !c.originated || c.req.State.Final() {
 			continue
 		}
+		c.gap = true
 		if c.lostAt.IsZero() {
 			c.lostAt = at
 		}
 		c.lostSure = c.lostSure || sure
+	}
+}
+
+// markGap marks every call in progress as having lost events (the AMI
+// client dropped some): each is settled from its CDRs (applyLocked).
+func (e *Engine) markGap() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.tr.calls {
+		if c.originated && !c.req.State.Final() {
+			c.gap = true
+		}
 	}
 }
 

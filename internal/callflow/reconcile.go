@@ -125,6 +125,10 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			continue
 		}
 		if name, ok := present[id]; ok {
+			if c.liveEnd != nil {
+				again = true // its end came (a gap before it): wait for its last channel to go
+				continue
+			}
 			c.channel = true
 			c.goneSince, c.lostAt, c.lostSure = time.Time{}, time.Time{}, false // it survived the outage
 			if name != "" && c.req.CallerChannel == "" {
@@ -174,6 +178,14 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued {
 			again = true // the PBX may not have written the rows yet
+			continue
+		}
+		if c.liveEnd != nil {
+			// No CDR rows: the end its events told is the best there is.
+			e.log.Warn("call ended after lost events and left no CDR rows; keeping the end its events told", "id", id,
+				"state", c.liveEnd.State, "reason", c.liveEnd.Reason)
+			c.req, c.liveEnd = c.liveEnd, nil
+			e.changedLocked(c)
 			continue
 		}
 		state, reason := callback.StateFailed, callback.ReasonNetworkError

@@ -297,22 +297,23 @@ func TestAMIDropMidCall(t *testing.T) {
 	r.proxy.setDown(true)
 	r.proxy.cut()
 	r.waitGone(side, short) // the short call ends while the engine is blind
-	// A request during the outage is refused, not dropped.
+	// A request during the outage waits in the queue for the link (not
+	// refused at once, not dropped), and is placed once it is back.
 	during := r.admit("13800001003", longCallee)
 	if err := r.e.Submit(r.ctx, during); err != nil {
 		t.Fatal(err)
 	}
-	final, _ := r.wait(during.ID)
-	checkFinal(t, final, callback.StateRejected, callback.ReasonSystemBusy)
 	r.proxy.setDown(false)
 
-	final, _ = r.wait(short)
+	final, _ := r.wait(short)
 	checkFinal(t, final, callback.StateFailed, callback.ReasonNetworkError)
 	final, _ = r.wait(long)
 	checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
 	r.cdrs(long, 2)
-	if n := r.proxy.originates.Load(); n != 2 {
-		t.Errorf("%d Originates crossed the link, want 2 (never re-sent)", n)
+	final, _ = r.wait(during.ID)
+	checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
+	if n := r.proxy.originates.Load(); n != 3 {
+		t.Errorf("%d Originates crossed the link, want 3 (never re-sent)", n)
 	}
 }
 
