@@ -607,19 +607,24 @@ func (e *Engine) handle(m *ami.Message, now time.Time) {
 // applyLocked feeds m to c and carries out what follows. e.mu is held.
 func (e *Engine) applyLocked(c *call, m *ami.Message, now time.Time) {
 	var before *callback.Request
-	if c.gap && !c.lostSure && c.cancelBy == "" && c.liveEnd == nil {
+	if c.gap && !c.lostSure && c.cancelBy == "" {
 		before = c.req.Clone()
 	}
 	changed := c.handle(m, now)
-	if before != nil && c.req.State.Final() {
+	if before != nil && (c.liveEnd != nil || c.req.State.Final()) {
 		// Events of this call were lost (an AMI drop, a restart of the
 		// service): the end its remaining events tell may be wrong (a
 		// Hangup without the DialEnd before it reads as the caller's).
 		// The PBX's CDR rows tell the truth: reconcile settles it from
-		// them once its channels are gone, or with this end if none come.
-		c.liveEnd, c.req = c.req, before
-		c.goneSince = time.Time{}
-		e.kickReconcile()
+		// them once its channels are gone, or with the first end its
+		// events told if none come. The events after that end (the
+		// other leg's Hangup) change nothing.
+		if c.liveEnd == nil {
+			c.liveEnd = c.req
+			c.goneSince = time.Time{}
+			e.kickReconcile()
+		}
+		c.req = before
 		return
 	}
 	if changed {
