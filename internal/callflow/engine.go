@@ -253,8 +253,24 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("callflow: loading unfinished requests: %w", err)
 	}
 	e.mu.Lock()
+	var requeued int
 	for _, r := range left {
 		c := e.newCall(r)
+		if neverSent(r) {
+			// Its Originate never left (place stores calling_caller before
+			// sending): it waits in the queue again, from now, and is
+			// placed once. The visitor's request is not lost to a restart.
+			c.submitted = time.Now()
+			e.tr.add(c)
+			if !e.adm.enqueue(r.ID, c.submitted) {
+				e.stats.busy.Add(1)
+				if c.finish(callback.StateRejected, callback.ReasonSystemBusy, 0, callback.PromptNone, c.submitted) {
+					e.changedLocked(c)
+				}
+			}
+			requeued++
+			continue
+		}
 		c.originated = true // it may have been: never send it again
 		c.adopted = true
 		c.gap = true           // its events while no service ran are gone
@@ -265,7 +281,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 	if len(left) > 0 {
-		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "instance", e.cfg.Instance)
+		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "queued_again", requeued, "instance", e.cfg.Instance)
 		e.kickReconcile()
 	}
 
@@ -276,6 +292,22 @@ func (e *Engine) Start(ctx context.Context) error {
 	go e.dispatcher()
 	go e.reconciler()
 	return nil
+}
+
+// neverSent reports whether a stored request surely never had its
+// Originate sent: it is queued and its history never went further (place
+// stores calling_caller before the Originate leaves; the history only
+// grows, even when an older snapshot of the state is written after it).
+func neverSent(r *callback.Request) bool {
+	if r.State != callback.StateQueued {
+		return false
+	}
+	for _, t := range r.History {
+		if t.State != callback.StateQueued {
+			return false
+		}
+	}
+	return true
 }
 
 // newCall wraps a request for the engine; r becomes the engine's own copy.
@@ -503,7 +535,21 @@ func (e *Engine) place(id string) {
 	c.sentAt = now
 	c.advance(callback.StateCallingCaller, now)
 	e.changedLocked(c)
+	mark := c.req.Clone()
 	e.mu.Unlock()
+	// The mark is durable (the database, or the spool while it refuses
+	// writes) before the Originate leaves: a restart after a kill -9 then
+	// knows a request still queued in the store was never sent (it is
+	// placed again, neverSent) and one past it may have been (never again).
+	if err := e.st.UpdateRequest(e.bg, mark); err != nil {
+		e.log.Error("cannot store the request before its Originate; not sending it", "id", id, "err", err)
+		e.mu.Lock()
+		if c.finish(callback.StateRejected, callback.ReasonSystemBusy, 0, callback.PromptNone, time.Now()) {
+			e.changedLocked(c)
+		}
+		e.mu.Unlock()
+		return
+	}
 
 	e.stats.toWire.observe(now.Sub(c.submitted))
 	resp, err := e.client.Do(e.bg, msg)

@@ -342,7 +342,8 @@ func TestServiceRestartMidCall(t *testing.T) {
 				}
 			}
 			// Admitted by the web but never submitted when the process died:
-			// nothing was dialled, so it must be refused, never originated.
+			// nothing was dialled (its history never left queued), so the
+			// next start places it, once.
 			orphan := r.admit("13800001004", longCallee)
 			orphan.Instance = "test-1"
 			if err := r.st.UpdateRequest(r.ctx, orphan); err != nil {
@@ -364,7 +365,8 @@ func TestServiceRestartMidCall(t *testing.T) {
 			r.startEngine() // same instance, same store: adopts both
 			final, _ := r.wait(short)
 			checkFinal(t, final, want, wantReason)
-			checkFinal(t, r.stored(orphan.ID), callback.StateRejected, callback.ReasonSystemBusy)
+			final, _ = r.wait(orphan.ID)
+			checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
 			final, _ = r.wait(long)
 			checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
 			checkFinal(t, r.stored(long), callback.StateCompleted, callback.ReasonLimitReached)
@@ -372,8 +374,8 @@ func TestServiceRestartMidCall(t *testing.T) {
 			if rows[0].RequestID != long {
 				t.Errorf("CDR not tied to the request: %+v", rows[0])
 			}
-			if n := r.proxy.originates.Load(); n != 2 {
-				t.Errorf("%d Originates, want 2 (nothing originated twice)", n)
+			if n := r.proxy.originates.Load(); n != 3 {
+				t.Errorf("%d Originates, want 3 (nothing originated twice)", n)
 			}
 		})
 	}
