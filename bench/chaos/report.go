@@ -13,7 +13,7 @@ var countNames = []string{
 	"cdrs_lost", "cdrs_doubled", "wrong_states", "billsec_off",
 	"cdrs_lost_kill", "wrong_states_kill", "billsec_off_kill",
 	"cdrs_lost_drop", "wrong_states_drop", "billsec_off_drop", "not_final_drop",
-	"wrong_states_pbx", "not_final_kill", "not_final_pbx", "not_placed",
+	"wrong_states_pbx", "billsec_off_pbx", "not_final_kill", "not_final_pbx", "not_placed",
 }
 
 func knownCount(name string) bool {

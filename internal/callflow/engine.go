@@ -274,7 +274,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		c.originated = true // it may have been: never send it again
 		c.adopted = true
 		c.gap = true           // its events while no service ran are gone
-		c.sentAt = r.CreatedAt // for the overdue sweep; long past reconcileMinAge
+		c.sentAt = sentAt(r) // for the overdue sweep and judgePBXLoss
 		c.slot = true
 		e.adm.acquire()
 		e.tr.add(c)
@@ -308,6 +308,18 @@ func neverSent(r *callback.Request) bool {
 		}
 	}
 	return true
+}
+
+// sentAt is when a stored request's Originate went out, as far as the
+// store knows: its calling_caller transition (stored before sending), else
+// its creation.
+func sentAt(r *callback.Request) time.Time {
+	for _, t := range r.History {
+		if t.State == callback.StateCallingCaller {
+			return t.At
+		}
+	}
+	return r.CreatedAt
 }
 
 // newCall wraps a request for the engine; r becomes the engine's own copy.
@@ -874,10 +886,18 @@ func (e *Engine) judgePBXLoss(uptimeS int, now time.Time) {
 			continue
 		}
 		// Uptime is whole seconds: the PBX started between uptime+1 s and
-		// uptime s ago. Only a start surely after the mark counts.
-		if now.Sub(c.lostAt) > time.Duration(uptimeS+1)*time.Second {
+		// uptime s ago. A PBX surely younger than the call (sent before
+		// its start) cannot have it: the one that had it died. A start
+		// that may be after the mark (the PBX came back within a second)
+		// keeps the mark: if the call then vanishes without CDR rows,
+		// the PBX took it (reconcile). A PBX surely older than the mark
+		// kept running: only the link dropped.
+		switch up := time.Duration(uptimeS) * time.Second; {
+		case !c.sentAt.IsZero() && now.Sub(c.sentAt) > up+time.Second:
 			c.lostSure = true
-		} else {
+		case now.Sub(c.lostAt) >= up:
+			// maybe: keep the mark
+		default:
 			c.lostAt = time.Time{}
 		}
 	}

@@ -158,6 +158,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			outcomes[id] = o
 		}
 	}
+	refused := e.writesRefused()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range gone {
@@ -173,7 +174,9 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			}
 			continue
 		}
-		if c.goneSince.IsZero() {
+		if c.goneSince.IsZero() || refused {
+			// While the database refuses writes the PBX's rows cannot land
+			// either: the grace counts from when it takes them again.
 			c.goneSince = at
 		}
 		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued {
@@ -189,7 +192,13 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			continue
 		}
 		state, reason := callback.StateFailed, callback.ReasonNetworkError
-		if c.lostSure {
+		if c.lostSure || !c.lostAt.IsZero() && e.cfg.CDRGrace > 0 {
+			// Gone without a CDR row since a link loss after which the PBX
+			// was found restarted, surely or maybe (judgePBXLoss): the PBX
+			// took it. With the table source (CDRGrace) a PBX that kept
+			// running would have written its rows; with AMI Cdr events
+			// only a sure restart says so.
+			c.lostSure = true
 			reason = callback.ReasonPBXLost // finish counts the talk to lostAt
 		}
 		if c.req.State == callback.StateQueued {
@@ -207,6 +216,14 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 	}
 	return again, nil
+}
+
+// writesRefused reports whether the store holds writes the database
+// refused (a spooled store, internal/store/spooled): the CDR rows the PBX
+// writes into the same database wait too.
+func (e *Engine) writesRefused() bool {
+	w, ok := e.st.(interface{ Waiting() int })
+	return ok && w.Waiting() > 0
 }
 
 // limitMSOf is the talk limit of call id (the engine's when unknown).
