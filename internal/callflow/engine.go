@@ -273,7 +273,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		c.originated = true // it may have been: never send it again
 		c.adopted = true
-		c.gap = true           // its events while no service ran are gone
+		c.gap = true         // its events while no service ran are gone
 		c.sentAt = sentAt(r) // for the overdue sweep and judgePBXLoss
 		c.slot = true
 		e.adm.acquire()
@@ -857,6 +857,7 @@ func (e *Engine) markPBXLost(at time.Time, sure bool) {
 			c.lostAt = at
 		}
 		c.lostSure = c.lostSure || sure
+		c.pbxStopped = c.pbxStopped || sure
 	}
 }
 
