@@ -882,9 +882,19 @@ func (e *Engine) markGap() {
 func (e *Engine) judgePBXLoss(uptimeS int, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	started := now.Add(-time.Duration(uptimeS) * time.Second)
 	for _, c := range e.tr.calls {
-		if c.lostAt.IsZero() || c.lostSure {
+		if c.lostSure || !c.originated || c.req.State.Final() {
 			continue
+		}
+		if c.lostAt.IsZero() {
+			// No link loss seen while it was up (adopted after a restart of
+			// the service): a PBX younger than the call still took it,
+			// and went before it started.
+			if c.sentAt.IsZero() || now.Sub(c.sentAt) < time.Duration(uptimeS)*time.Second {
+				continue
+			}
+			c.lostAt = started
 		}
 		// Uptime is whole seconds: the PBX started between uptime+1 s and
 		// uptime s ago. A PBX surely younger than the call (sent before

@@ -179,7 +179,10 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			// either: the grace counts from when it takes them again.
 			c.goneSince = at
 		}
-		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued {
+		// A PBX that vanished (not a Shutdown) writes no rows for the
+		// calls it took: nothing to wait for.
+		vanished := c.lostSure && !c.pbxStopped
+		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued && !vanished {
 			again = true // the PBX may not have written the rows yet
 			continue
 		}
