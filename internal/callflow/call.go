@@ -58,6 +58,7 @@ type call struct {
 	goneSince  time.Time         // reconcile first found its channels gone (waiting for its CDRs)
 	lostAt     time.Time         // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
 	lostSure   bool              // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
+	lostMaybe  bool              // the PBX came back within a second of lostAt: it may have restarted (Engine.judgePBXLoss)
 	pbxStopped bool              // it went by a Shutdown (core stop/restart): it still wrote the CDRs of the channels it hung up
 	adopted    bool              // left unfinished by a previous run, taken over at Start
 	gap        bool              // some of its events were lost (AMI link dropped, events dropped, adopted): its CDRs, not its events, say how it ended

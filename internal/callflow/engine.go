@@ -185,6 +185,12 @@ type Engine struct {
 	tr      *tracker
 	orphans orphans
 	closing bool
+	// judged: since the last login the PBX said how long it has been up
+	// (FullyBooted), or judgeWait passed without it. Until then a call
+	// gone without CDR rows is not settled: whether the PBX took it
+	// (pbx_lost) or not (network_error) is not known yet.
+	judged  bool
+	logins  uint64 // logins seen, to match a judgeWait timer to its login
 	started bool
 
 	adm *admission
@@ -280,6 +286,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.tr.add(c)
 	}
 	e.mu.Unlock()
+	e.awaitJudgement() // the login came before this subscription: no FullyBooted
 	if len(left) > 0 {
 		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "queued_again", requeued, "instance", e.cfg.Instance)
 		e.kickReconcile()
@@ -614,6 +621,7 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 			if atoi(m.Get("Reconnects")) > 0 {
 				e.log.Info("AMI reconnected; reconciling calls in progress")
 			}
+			e.awaitJudgement()
 			e.kickReconcile()
 			e.adm.wake() // requests held while the link was down
 			continue
@@ -629,6 +637,9 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 		case "FullyBooted":
 			// After a reconnect: did the PBX restart while we were away?
 			e.judgePBXLoss(atoi(m.Get("Uptime")), time.Now())
+			e.mu.Lock()
+			e.judged = true
+			e.mu.Unlock()
 			e.kickReconcile()
 			continue
 		case "Shutdown":
@@ -861,6 +872,29 @@ func (e *Engine) markPBXLost(at time.Time, sure bool) {
 	}
 }
 
+// judgeWait is how long after a login the engine waits for FullyBooted
+// before settling calls gone without CDR rows without it (a login whose
+// events exclude "system", or the first login, made before the engine
+// subscribed).
+const judgeWait = 2 * time.Second
+
+// awaitJudgement starts waiting for the new login's FullyBooted.
+func (e *Engine) awaitJudgement() {
+	e.mu.Lock()
+	e.judged = false
+	e.logins++
+	login := e.logins
+	e.mu.Unlock()
+	time.AfterFunc(judgeWait, func() {
+		e.mu.Lock()
+		if e.logins == login {
+			e.judged = true
+		}
+		e.mu.Unlock()
+		e.kickReconcile()
+	})
+}
+
 // markGap marks every call in progress as having lost events (the AMI
 // client dropped some): each is settled from its CDRs (applyLocked).
 func (e *Engine) markGap() {
@@ -907,9 +941,9 @@ func (e *Engine) judgePBXLoss(uptimeS int, now time.Time) {
 		case !c.sentAt.IsZero() && now.Sub(c.sentAt) > up+time.Second:
 			c.lostSure = true
 		case now.Sub(c.lostAt) >= up:
-			// maybe: keep the mark
+			c.lostMaybe = true // keep the mark
 		default:
-			c.lostAt = time.Time{}
+			c.lostAt, c.lostMaybe = time.Time{}, false
 		}
 	}
 }

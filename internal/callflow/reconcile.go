@@ -130,7 +130,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 				continue
 			}
 			c.channel = true
-			c.goneSince, c.lostAt, c.lostSure = time.Time{}, time.Time{}, false // it survived the outage
+			c.goneSince, c.lostAt, c.lostSure, c.lostMaybe = time.Time{}, time.Time{}, false, false // it survived the outage
 			if name != "" && c.req.CallerChannel == "" {
 				c.req.CallerChannel = name
 			}
@@ -179,9 +179,13 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			// either: the grace counts from when it takes them again.
 			c.goneSince = at
 		}
+		if !e.judged && c.req.State != callback.StateQueued {
+			again = true // did the PBX restart? FullyBooted tells
+			continue
+		}
 		// A PBX that vanished (not a Shutdown) writes no rows for the
 		// calls it took: nothing to wait for.
-		vanished := c.lostSure && !c.pbxStopped
+		vanished := (c.lostSure || c.lostMaybe) && !c.pbxStopped
 		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued && !vanished {
 			again = true // the PBX may not have written the rows yet
 			continue
