@@ -66,6 +66,20 @@ func (a *admission) enqueue(id string, now time.Time) bool {
 	return true
 }
 
+// requeue puts id back at the head of the queue with its first wait's
+// start (its Originate could not be sent: the AMI link went down). It
+// reports false once the queue is closed.
+func (a *admission) requeue(id string, since time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.queue = append([]waiting{{id, since}}, a.queue...)
+	a.wake()
+	return true
+}
+
 // remove takes id out of the queue (a visitor canceled while it waited). It
 // reports whether id was queued.
 func (a *admission) remove(id string) bool {

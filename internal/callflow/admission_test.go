@@ -119,3 +119,32 @@ func TestAdmissionHeldWhileLinkDown(t *testing.T) {
 		t.Fatalf("after the reconnect: ready %q, want b", id)
 	}
 }
+
+// A request whose Originate could not be sent goes back to the head of the
+// queue with its first wait's start, and still expires after maxWait.
+func TestAdmissionRequeue(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	a := newAdmission(5, 0, 5, 2*time.Second)
+	if !a.enqueue("a", t0) || !a.enqueue("b", t0.Add(time.Second)) {
+		t.Fatal("enqueue refused")
+	}
+	if _, id, _ := a.step(t0, true); id != "a" {
+		t.Fatalf("ready %q, want a", id)
+	}
+	a.release()
+	if !a.requeue("a", t0) {
+		t.Fatal("requeue refused")
+	}
+	if _, id, _ := a.step(t0.Add(time.Second), true); id != "a" {
+		t.Fatalf("after requeue: ready %q, want a first", id)
+	}
+	a.release()
+	a.requeue("a", t0)
+	if exp, _, _ := a.step(t0.Add(2100*time.Millisecond), false); len(exp) != 1 || exp[0] != "a" {
+		t.Fatalf("requeued a kept its first wait: expired %v", exp)
+	}
+	a.close()
+	if a.requeue("b", t0) {
+		t.Fatal("requeue after close")
+	}
+}

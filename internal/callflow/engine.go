@@ -595,6 +595,18 @@ func (e *Engine) place(id string) {
 		if c.finish(callback.StateFailed, callback.ReasonNetworkError, 0, callback.PromptNone, done) {
 			e.changedLocked(c)
 		}
+	case errors.Is(err, ami.ErrNotConnected) && !c.req.State.Final() && e.adm.requeue(id, c.submitted):
+		// The link went down between the dispatcher's look and the send:
+		// nothing was written, the PBX never saw it. It waits for the
+		// reconnect like the requests behind it (its wait counted from
+		// its submission).
+		e.log.Info("Originate not sent; back in the queue until AMI is back", "id", id)
+		c.originated, c.sentAt = false, time.Time{}
+		c.slot = false
+		e.adm.release()
+		c.req.State, c.req.UpdatedAt = callback.StateQueued, done
+		c.req.History = append(c.req.History, callback.Transition{State: callback.StateQueued, At: done})
+		e.changedLocked(c)
 	case errors.Is(err, ami.ErrNotConnected), errors.Is(err, ami.ErrInvalidHeader), errors.Is(err, ami.ErrClosed):
 		// Nothing was written: the PBX never saw it.
 		e.log.Warn("Originate not sent", "id", id, "err", err)
