@@ -13,7 +13,8 @@
 // It prints, and with -assert fails on, the counts: requests lost,
 // Originates doubled, CDRs lost or doubled, wrong final states, billsec off
 // by more than 1 s from the simulated talk time; calls whose life crossed a
-// kill of the service or a PBX restart are counted apart.
+// kill of the service, an AMI drop or the PBX restart are counted apart
+// (and must be 0 too).
 //
 //	go run ./bench/chaos                       # full scale, SQLite in a temp dir
 //	go run ./bench/chaos -db mysql://wcb:pass@127.0.0.1:3306/wcb

@@ -13,7 +13,7 @@ var countNames = []string{
 	"cdrs_lost", "cdrs_doubled", "wrong_states", "billsec_off",
 	"cdrs_lost_kill", "wrong_states_kill", "billsec_off_kill",
 	"cdrs_lost_drop", "wrong_states_drop", "billsec_off_drop", "not_final_drop",
-	"wrong_states_pbx", "not_final_kill", "not_final_pbx", "not_placed",
+	"wrong_states_pbx", "billsec_off_pbx", "not_final_kill", "not_final_pbx", "not_placed",
 }
 
 func knownCount(name string) bool {
@@ -27,10 +27,11 @@ func knownCount(name string) bool {
 
 // Report is the soak's outcome. Counts suffixed _kill are of calls whose
 // life crossed a kill -9 of the service (from the kill until it was ready
-// again); _pbx of calls that were up when the PBX was killed; _drop of
-// calls that were up when the AMI link was dropped; the plain counts are
-// of every other call (database outages included). not_placed counts requests accepted while the AMI link was
-// down that the engine then refused (rejected/system_busy, never rung).
+// again); _pbx of calls the PBX restart took (it was asked to place them
+// and never finished them: its own log says which); _drop of calls that
+// were up when the AMI link was dropped; the plain counts are of every
+// other call (database outages included). not_placed counts accepted
+// requests never rung (their wait in the queue ran out).
 type Report struct {
 	Options   options
 	Submitted int // requests the service accepted (201)

@@ -68,6 +68,7 @@ type soak struct {
 	kills   []window
 	pbxDown []time.Time
 	drops   []time.Time
+	pbxLog  string // the sandbox's log
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (*Report, error) {
@@ -122,11 +123,24 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 	}
 	s.dsn = s.o.DB
 	if s.dsn == "" {
+		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
+			return err
+		}
 		s.dsn = "sqlite:" + filepath.Join(dir, "data", "wcb.db")
-	} else if err := emptyCalls(ctx, s.dsn); err != nil {
+	}
+	// Migrated (the sandbox, like Asterisk, does not create the cdr table)
+	// and emptied of calls.
+	if err := emptyCalls(ctx, s.dsn); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(dir, "processes.log"))
+	if err != nil {
+		return err
+	}
+	// The sandbox logs apart: its "sandbox call ended" lines are the PBX's
+	// truth of which calls it finished (verify).
+	s.pbxLog = filepath.Join(dir, "sandbox.log")
+	pbxf, err := os.Create(s.pbxLog)
 	if err != nil {
 		return err
 	}
@@ -135,8 +149,11 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	s.pbx = &proc{name: "sandbox", bin: bin, log: logf,
-		args: []string{"sandbox", "--listen", pbxAddr, "--time-scale", "1", "--seed", fmt.Sprint(s.o.Seed)},
+	s.pbx = &proc{name: "sandbox", bin: bin, log: pbxf,
+		// The sandbox writes every CDR into the service's database, as
+		// Asterisk's database CDR backend does, whether or not the service
+		// is up; the service reads them from there (--cdr-source table).
+		args: []string{"sandbox", "--listen", pbxAddr, "--time-scale", "1", "--seed", fmt.Sprint(s.o.Seed), "--cdr-db", s.dsn},
 		env:  cleanEnv("WEBCALLBACK_SANDBOX_SECRET=" + secret)}
 	if err := s.pbx.start(); err != nil {
 		return err
@@ -156,9 +173,13 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 	s.url = "http://" + httpAddr
 	s.svc = &proc{name: "service", bin: bin, log: logf, env: cleanEnv(), args: []string{"serve",
 		"--listen", httpAddr, "--db", s.dsn, "--ami", "tcp://webcallback:" + secret + "@" + s.proxy.Addr(),
-		"--spool-dir", filepath.Join(dir, "spool"), "--instance", "chaos", "--limits", "off", "--pow", "off",
+		"--cdr-source", "table", "--spool-dir", filepath.Join(dir, "spool"), "--instance", "chaos", "--limits", "off", "--pow", "off",
 		"--caller-ring", "10s", "--callee-ring", "10s", "--max-concurrent", "500", "--max-cps", "100",
-		"--queue-size", "5000", "--log-level", "warn"}}
+		"--queue-size", "5000",
+		// Longer than the AMI client's longest reconnect backoff (30 s, hit
+		// when the link flaps as often as the soak drops it): a request
+		// accepted while the link is down waits for the reconnect.
+		"--queue-wait", "2m", "--log-level", "info"}}
 	if err := s.svc.start(); err != nil {
 		return err
 	}
@@ -317,8 +338,7 @@ func (s *soak) awaitFinal(ctx context.Context, calls []*call) error {
 	for len(pending) > 0 {
 		for id := range pending {
 			var got struct {
-				State     string    `json:"state"`
-				CreatedAt time.Time `json:"created_at"`
+				State string `json:"state"`
 			}
 			resp, err := s.client.Get(s.url + "/api/v1/callbacks/" + id)
 			if err != nil {
@@ -326,10 +346,7 @@ func (s *soak) awaitFinal(ctx context.Context, calls []*call) error {
 			}
 			json.NewDecoder(resp.Body).Decode(&got)
 			resp.Body.Close()
-			// A call the PBX restart cut off may never end in this
-			// service (no pbx_lost yet): verify counts it, waiting would
-			// only stretch the soak.
-			if finalStates[got.State] || s.crossedPBXRestart(got.CreatedAt) {
+			if finalStates[got.State] {
 				delete(pending, id)
 			}
 		}
@@ -340,19 +357,6 @@ func (s *soak) awaitFinal(ctx context.Context, calls []*call) error {
 		}
 	}
 	return nil
-}
-
-// crossedPBXRestart reports whether a call created at created was up when
-// the PBX was killed.
-func (s *soak) crossedPBXRestart(created time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range s.pbxDown {
-		if !created.IsZero() && !p.Before(created) {
-			return true
-		}
-	}
-	return false
 }
 
 var finalStates = map[string]bool{"completed": true, "failed": true, "canceled": true, "rejected": true}
@@ -510,6 +514,10 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 	}
 	defer st.Close()
 	originates := s.proxy.Originates()
+	finished, err := pbxFinished(s.pbxLog)
+	if err != nil {
+		return err
+	}
 
 	type result struct {
 		c        *call
@@ -540,10 +548,12 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 			end = *r.EndedAt
 		}
 		res := &result{c: c}
-		for _, p := range s.pbxDown {
-			if !p.Before(r.CreatedAt) && !p.After(end) {
-				res.affected = "pbx"
-			}
+		// The PBX's truth: a call it was asked to place and never
+		// finished (no "sandbox call ended" line) died with it in a
+		// restart. Every other call ended as its callee's class says.
+		lostByPBX := originates[c.id] > 0 && !finished[c.id]
+		if lostByPBX && len(s.pbxDown) > 0 {
+			res.affected = "pbx"
 		}
 		for _, w := range s.kills {
 			if res.affected == "" && w.overlaps(r.CreatedAt, end) {
@@ -564,17 +574,19 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 			continue
 		}
 		got := string(r.State) + "/" + string(r.Reason)
-		if r.State == "rejected" && r.Reason == "system_busy" && originates[c.id] == 0 {
-			// Accepted while the AMI link was down (a drop, a PBX
-			// restart): the engine refuses rather than wait. Told to the
-			// visitor, never rung: counted apart.
-			s.rep.add("not_placed", c.id)
+		if originates[c.id] == 0 {
+			// Never rung (rejected/system_busy: its wait in the queue ran
+			// out, or the service could not store it before placing it).
+			s.rep.add("not_placed", c.id+" "+got)
 			continue
 		}
 		if res.affected == "pbx" {
-			// The PBX vanished mid-call: the call failed (pbx_lost).
-			if string(r.State) != "failed" {
+			// The PBX vanished mid-call: failed/pbx_lost, talk counted to
+			// the moment it went (never more than the simulated talk).
+			if got != "failed/pbx_lost" {
 				s.rep.add("wrong_states_pbx", c.id+" "+got)
+			} else if r.Billsec > c.talk+1 {
+				s.rep.add("billsec_off_pbx", fmt.Sprintf("%s billsec %d talk %d", c.id, r.Billsec, c.talk))
 			}
 		} else if string(r.State) != c.class.state || string(r.Reason) != c.class.reason {
 			s.rep.add("wrong_states"+suffix, fmt.Sprintf("%s %s %s want %s/%s", c.id, c.callee, got, c.class.state, c.class.reason))
@@ -653,6 +665,28 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 		}
 	}
 	return nil
+}
+
+// pbxFinished reads the sandbox's log: the request ids (uniqueids of the
+// caller legs) of the calls the PBX finished.
+func pbxFinished(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `msg="sandbox call ended"`) {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, " uniqueid=")
+		if !ok {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, " ")
+		out[id] = true
+	}
+	return out, nil
 }
 
 // countLines counts the lines of the file at path that contain what.

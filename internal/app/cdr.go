@@ -40,8 +40,9 @@ func ownCDRTable(s *config.Settings) bool { return s.CDRSource == "table" && s.C
 //
 // stop is the graceful end, for once the engine has stopped: it closes the
 // subscription and waits until the Cdr events already received are stored
-// (monitor.ConsumeAMI drains on close), or stops the table poll (its rows
-// stay in the table; the saved position makes the next run read them).
+// (monitor.ConsumeAMI drains on close), or stops the table poll after a
+// last pass over the service's own cdr table (rows of --cdr-table-db stay
+// there; the saved position makes the next run read them).
 // When stopCtx ends first, the drain is cut short and logged. Ending ctx
 // stops the monitor at once, without a drain. stop is idempotent.
 //
@@ -52,13 +53,25 @@ func startCDRMonitor(ctx context.Context, s *config.Settings, mon *monitor.Monit
 	end := cancel // how stop asks the worker to finish
 	switch s.CDRSource {
 	case "table":
+		pollCtx, endPoll := context.WithCancel(wctx)
+		end = endPoll
 		go func() {
 			defer close(done)
 			if ownCDRTable(s) {
-				logStop(log, "cdr table ingestion", mon.PollOwnTable(wctx, cdrPollInterval))
+				err := mon.PollOwnTable(pollCtx, cdrPollInterval)
+				if wctx.Err() == nil {
+					// A graceful stop: ingest the rows the PBX wrote since the
+					// last poll, so the stopped service's records are whole
+					// (the saved position would only defer them to the next
+					// start). stopCtx ending cuts it short (wctx).
+					if ferr := mon.IngestOwnTable(wctx); ferr != nil {
+						log.Warn("ingesting the cdr table at stop; the next start reads the rest", "err", ferr)
+					}
+				}
+				logStop(log, "cdr table ingestion", err)
 				return
 			}
-			logStop(log, "cdr table poller", mon.PollTable(wctx, s.CDRTable, cdrPollInterval))
+			logStop(log, "cdr table poller", mon.PollTable(pollCtx, s.CDRTable, cdrPollInterval))
 		}()
 	default: // "ami"; config.Validate refuses anything else
 		sub := c.Subscribe(cdrSubscriptionBuffer)

@@ -71,6 +71,20 @@ func (a *admission) enqueue(id string, now time.Time) bool {
 	return true
 }
 
+// requeue puts id back at the head of the queue with its first wait's
+// start (its Originate could not be sent: the AMI link went down). It
+// reports false once the queue is closed.
+func (a *admission) requeue(id string, since time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.queue = append([]waiting{{id, since}}, a.queue...)
+	a.wake()
+	return true
+}
+
 // remove takes id out of the queue (a visitor canceled while it waited). It
 // reports whether id was queued.
 func (a *admission) remove(id string) bool {
@@ -105,7 +119,9 @@ func (a *admission) release() {
 
 // next step of the dispatcher: the ids whose wait ran out, the id to
 // originate now (taking its slot and rate token), or how long to sleep.
-func (a *admission) step(now time.Time) (expired []string, ready string, sleep time.Duration) {
+// While canPlace is false (the AMI link is down) nothing is taken: the
+// queue waits for the reconnect, each request still for at most maxWait.
+func (a *admission) step(now time.Time, canPlace bool) (expired []string, ready string, sleep time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	keep := a.queue[:0]
@@ -123,7 +139,7 @@ func (a *admission) step(now time.Time) (expired []string, ready string, sleep t
 	}
 	// The head's wait ends at since+maxWait: wake for it even when blocked.
 	sleep = a.queue[0].since.Add(a.maxWait).Sub(now) + time.Millisecond
-	if a.active >= a.maxConc {
+	if !canPlace || a.active >= a.maxConc {
 		return expired, "", sleep
 	}
 	if a.interval > 0 && now.Before(a.next) {
@@ -155,12 +171,12 @@ func (a *admission) placed(id string) {
 	a.mu.Unlock()
 }
 
-// requeue puts id, which step just handed out, back at the head of the
+// gateRequeue puts id, which step just handed out, back at the head of the
 // queue with its slot and rate token returned: the service-wide gate said
 // wait until after. Its queue time is kept, so its maxWait still holds.
 // It reports false when the queue is closed (shutting down): the caller
 // refuses the request.
-func (a *admission) requeue(id string, after time.Time) bool {
+func (a *admission) gateRequeue(id string, after time.Time) bool {
 	a.mu.Lock()
 	since, ok := a.placing[id]
 	delete(a.placing, id)

@@ -54,17 +54,21 @@ type call struct {
 	talkEnd  time.Time       // the bridge ended: callee leg gone or Dial returned
 
 	// Engine bookkeeping.
-	slot       bool      // holds an admission slot
-	gated      bool      // holds a service-wide slot (Config.Gate)
-	goneSince  time.Time // reconcile first found its channels gone (waiting for its CDRs)
-	lostAt     time.Time // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
-	lostSure   bool      // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
-	adopted    bool      // left unfinished by a previous run, taken over at Start
-	uncertain  bool      // the Originate's response was lost: it may be ringing
-	graceArmed bool      // a failed OriginateResponse started the grace timer
-	hangupSent bool      // a Hangup action is out for a cancel
-	submitted  time.Time // Submit accepted it
-	sentAt     time.Time // its Originate went out
+	slot       bool              // holds an admission slot
+	gated      bool              // holds a service-wide slot (Config.Gate)
+	goneSince  time.Time         // reconcile first found its channels gone (waiting for its CDRs)
+	lostAt     time.Time         // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
+	lostSure   bool              // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
+	lostMaybe  bool              // the PBX came back within a second of lostAt: it may have restarted (Engine.judgePBXLoss)
+	pbxStopped bool              // it went by a Shutdown (core stop/restart): it still wrote the CDRs of the channels it hung up
+	adopted    bool              // left unfinished by a previous run, taken over at Start
+	gap        bool              // some of its events were lost (AMI link dropped, events dropped, adopted): its CDRs, not its events, say how it ended
+	liveEnd    *callback.Request // the end its events told, kept while its CDRs are awaited (gap); used if none come
+	uncertain  bool              // the Originate's response was lost: it may be ringing
+	graceArmed bool              // a failed OriginateResponse started the grace timer
+	hangupSent bool              // a Hangup action is out for a cancel
+	submitted  time.Time         // Submit accepted it
+	sentAt     time.Time         // its Originate went out
 }
 
 // rank orders the states so the machine never moves backwards.
@@ -438,10 +442,12 @@ func atoi(s string) int {
 // the talk time is the dialplan's, never counted to the moment the engine
 // found out.
 func (c *call) finishFromCDRs(o cdrOutcome, now time.Time) bool {
-	if c.lostSure && o.billsec >= 0 && !c.lostAt.IsZero() {
+	if c.pbxStopped && o.billsec >= 0 && !c.lostAt.IsZero() {
 		// A stopping Asterisk hangs every channel up and writes CDRs that
 		// read like a caller hang-up: the PBX went, and the talk ended
-		// when it did, as the CDR measured.
+		// when it did, as the CDR measured. A PBX that vanished (kill -9,
+		// crash) wrote none for the calls it took: rows there are of a
+		// call that ended before, and tell its end.
 		o.state, o.reason, o.prompt = callback.StateFailed, callback.ReasonPBXLost, callback.PromptNone
 	}
 	if !o.ended.IsZero() && o.ended.Before(now) {

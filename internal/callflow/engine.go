@@ -214,6 +214,12 @@ type Engine struct {
 	tr      *tracker
 	orphans orphans
 	closing bool
+	// judged: since the last login the PBX said how long it has been up
+	// (FullyBooted), or judgeWait passed without it. Until then a call
+	// gone without CDR rows is not settled: whether the PBX took it
+	// (pbx_lost) or not (network_error) is not known yet.
+	judged  bool
+	logins  uint64 // logins seen, to match a judgeWait timer to its login
 	started bool
 
 	adm *admission
@@ -281,10 +287,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.sub.Close()
 		return fmt.Errorf("callflow: loading unfinished requests: %w", err)
 	}
-	if len(left) > 0 {
-		e.log.Info("adopting unfinished requests of a previous run", "count", len(left), "instance", e.cfg.Instance)
-		e.adopt(left)
-	}
+	e.adopt(left)
+	e.awaitJudgement() // the login came before this subscription: no FullyBooted
 
 	e.events.Add(1)
 	go e.eventLoop(e.sub)
@@ -301,20 +305,40 @@ func (e *Engine) Start(ctx context.Context) error {
 // events, the others finished.
 func (e *Engine) adopt(rs []*callback.Request) {
 	e.mu.Lock()
+	var requeued int
 	for _, r := range rs {
 		if _, dup := e.tr.calls[r.ID]; dup || r.State.Final() {
 			continue
 		}
 		c := e.newCall(r)
+		if neverSent(r) {
+			// Its Originate never left (place stores calling_caller before
+			// sending): it waits in the queue again, from now, and is
+			// placed once. The visitor's request is not lost to a restart.
+			c.submitted = time.Now()
+			e.tr.add(c)
+			if !e.adm.enqueue(r.ID, c.submitted) {
+				e.stats.busy.Add(1)
+				if c.finish(callback.StateRejected, callback.ReasonSystemBusy, 0, callback.PromptNone, c.submitted) {
+					e.changedLocked(c)
+				}
+			}
+			requeued++
+			continue
+		}
 		c.originated = true // it may have been: never send it again
 		c.adopted = true
-		c.sentAt = r.CreatedAt // for the overdue sweep; long past reconcileMinAge
+		c.gap = true         // its events while no service followed it are gone
+		c.sentAt = sentAt(r) // for the overdue sweep and judgePBXLoss
 		c.slot = true
 		c.gated = e.cfg.Gate != nil // its slot row, if any, is freed by id at its end
 		e.adm.acquire()
 		e.tr.add(c)
 	}
 	e.mu.Unlock()
+	if len(rs) > 0 {
+		e.log.Info("adopting unfinished requests", "count", len(rs), "queued_again", requeued, "instance", e.cfg.Instance)
+	}
 	e.kickReconcile()
 }
 
@@ -361,6 +385,34 @@ func (e *Engine) Disown(ids []string) []string {
 		out = append(out, id)
 	}
 	return out
+}
+
+// neverSent reports whether a stored request surely never had its
+// Originate sent: it is queued and its history never went further (place
+// stores calling_caller before the Originate leaves; the history only
+// grows, even when an older snapshot of the state is written after it).
+func neverSent(r *callback.Request) bool {
+	if r.State != callback.StateQueued {
+		return false
+	}
+	for _, t := range r.History {
+		if t.State != callback.StateQueued {
+			return false
+		}
+	}
+	return true
+}
+
+// sentAt is when a stored request's Originate went out, as far as the
+// store knows: its calling_caller transition (stored before sending), else
+// its creation.
+func sentAt(r *callback.Request) time.Time {
+	for _, t := range r.History {
+		if t.State == callback.StateCallingCaller {
+			return t.At
+		}
+	}
+	return r.CreatedAt
 }
 
 // newCall wraps a request for the engine; r becomes the engine's own copy.
@@ -545,7 +597,10 @@ func (e *Engine) dispatcher() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		expired, ready, sleep := e.adm.step(time.Now())
+		// An Originate while the AMI link is down could only fail
+		// (rejected/system_busy, nothing rung): hold the queue until the
+		// link is back, which wakes this loop (EventConnected).
+		expired, ready, sleep := e.adm.step(time.Now(), e.client.State() == ami.Connected)
 		for _, id := range expired {
 			e.stats.busy.Add(1)
 			e.log.Warn("request waited too long for capacity", "id", id, "max_wait", e.cfg.QueueWait)
@@ -580,7 +635,7 @@ func (e *Engine) place(id string) {
 			// The database is out: the local caps still hold (per instance).
 			e.log.Warn("service-wide capacity unavailable; placing under this instance's caps", "id", id, "err", err)
 		case wait > 0:
-			if !e.adm.requeue(id, time.Now().Add(wait)) {
+			if !e.adm.gateRequeue(id, time.Now().Add(wait)) {
 				e.finishByID(id, callback.StateRejected, callback.ReasonSystemBusy, time.Now())
 			}
 			return
@@ -620,7 +675,21 @@ func (e *Engine) place(id string) {
 	c.sentAt = now
 	c.advance(callback.StateCallingCaller, now)
 	e.changedLocked(c)
+	mark := c.req.Clone()
 	e.mu.Unlock()
+	// The mark is durable (the database, or the spool while it refuses
+	// writes) before the Originate leaves: a restart after a kill -9 then
+	// knows a request still queued in the store was never sent (it is
+	// placed again, neverSent) and one past it may have been (never again).
+	if err := e.st.UpdateRequest(e.bg, mark); err != nil {
+		e.log.Error("cannot store the request before its Originate; not sending it", "id", id, "err", err)
+		e.mu.Lock()
+		if c.finish(callback.StateRejected, callback.ReasonSystemBusy, 0, callback.PromptNone, time.Now()) {
+			e.changedLocked(c)
+		}
+		e.mu.Unlock()
+		return
+	}
 
 	e.stats.toWire.observe(now.Sub(c.submitted))
 	resp, err := e.client.Do(e.bg, msg)
@@ -647,6 +716,22 @@ func (e *Engine) place(id string) {
 		if c.finish(callback.StateFailed, callback.ReasonNetworkError, 0, callback.PromptNone, done) {
 			e.changedLocked(c)
 		}
+	case errors.Is(err, ami.ErrNotConnected) && !c.req.State.Final() && e.adm.requeue(id, c.submitted):
+		// The link went down between the dispatcher's look and the send:
+		// nothing was written, the PBX never saw it. It waits for the
+		// reconnect like the requests behind it (its wait counted from
+		// its submission).
+		e.log.Info("Originate not sent; back in the queue until AMI is back", "id", id)
+		c.originated, c.sentAt = false, time.Time{}
+		c.slot = false
+		e.adm.release()
+		if c.gated { // placed again later: it takes a service-wide slot then
+			c.gated = false
+			go e.releaseGate(id)
+		}
+		c.req.State, c.req.UpdatedAt = callback.StateQueued, done
+		c.req.History = append(c.req.History, callback.Transition{State: callback.StateQueued, At: done})
+		e.changedLocked(c)
 	case errors.Is(err, ami.ErrNotConnected), errors.Is(err, ami.ErrInvalidHeader), errors.Is(err, ami.ErrClosed):
 		// Nothing was written: the PBX never saw it.
 		e.log.Warn("Originate not sent", "id", id, "err", err)
@@ -673,10 +758,13 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 			if atoi(m.Get("Reconnects")) > 0 {
 				e.log.Info("AMI reconnected; reconciling calls in progress")
 			}
+			e.awaitJudgement()
 			e.kickReconcile()
+			e.adm.wake() // requests held while the link was down
 			continue
 		case ami.EventDropped:
 			e.log.Warn("AMI events dropped; reconciling calls in progress", "dropped", m.Get("Dropped"))
+			e.markGap()
 			e.kickReconcile()
 			continue
 		case ami.EventDisconnected:
@@ -686,6 +774,9 @@ func (e *Engine) eventLoop(sub *ami.Subscription) {
 		case "FullyBooted":
 			// After a reconnect: did the PBX restart while we were away?
 			e.judgePBXLoss(atoi(m.Get("Uptime")), time.Now())
+			e.mu.Lock()
+			e.judged = true
+			e.mu.Unlock()
 			e.kickReconcile()
 			continue
 		case "Shutdown":
@@ -721,7 +812,28 @@ func (e *Engine) handle(m *ami.Message, now time.Time) {
 
 // applyLocked feeds m to c and carries out what follows. e.mu is held.
 func (e *Engine) applyLocked(c *call, m *ami.Message, now time.Time) {
-	if c.handle(m, now) {
+	var before *callback.Request
+	if c.gap && !c.lostSure && c.cancelBy == "" {
+		before = c.req.Clone()
+	}
+	changed := c.handle(m, now)
+	if before != nil && (c.liveEnd != nil || c.req.State.Final()) {
+		// Events of this call were lost (an AMI drop, a restart of the
+		// service): the end its remaining events tell may be wrong (a
+		// Hangup without the DialEnd before it reads as the caller's).
+		// The PBX's CDR rows tell the truth: reconcile settles it from
+		// them once its channels are gone, or with the first end its
+		// events told if none come. The events after that end (the
+		// other leg's Hangup) change nothing.
+		if c.liveEnd == nil {
+			c.liveEnd = c.req
+			c.goneSince = time.Time{}
+			e.kickReconcile()
+		}
+		c.req = before
+		return
+	}
+	if changed {
 		e.changedLocked(c)
 	}
 	if c.req.State.Final() {
@@ -888,10 +1000,47 @@ func (e *Engine) markPBXLost(at time.Time, sure bool) {
 		if !c.originated || c.req.State.Final() {
 			continue
 		}
+		c.gap = true
 		if c.lostAt.IsZero() {
 			c.lostAt = at
 		}
 		c.lostSure = c.lostSure || sure
+		c.pbxStopped = c.pbxStopped || sure
+	}
+}
+
+// judgeWait is how long after a login the engine waits for FullyBooted
+// before settling calls gone without CDR rows without it (a login whose
+// events exclude "system", or the first login, made before the engine
+// subscribed).
+const judgeWait = 2 * time.Second
+
+// awaitJudgement starts waiting for the new login's FullyBooted.
+func (e *Engine) awaitJudgement() {
+	e.mu.Lock()
+	e.judged = false
+	e.logins++
+	login := e.logins
+	e.mu.Unlock()
+	time.AfterFunc(judgeWait, func() {
+		e.mu.Lock()
+		if e.logins == login {
+			e.judged = true
+		}
+		e.mu.Unlock()
+		e.kickReconcile()
+	})
+}
+
+// markGap marks every call in progress as having lost events (the AMI
+// client dropped some): each is settled from its CDRs (applyLocked).
+func (e *Engine) markGap() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.tr.calls {
+		if c.originated && !c.req.State.Final() {
+			c.gap = true
+		}
 	}
 }
 
@@ -904,16 +1053,34 @@ func (e *Engine) markPBXLost(at time.Time, sure bool) {
 func (e *Engine) judgePBXLoss(uptimeS int, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	started := now.Add(-time.Duration(uptimeS) * time.Second)
 	for _, c := range e.tr.calls {
-		if c.lostAt.IsZero() || c.lostSure {
+		if c.lostSure || !c.originated || c.req.State.Final() {
 			continue
 		}
+		if c.lostAt.IsZero() {
+			// No link loss seen while it was up (adopted after a restart of
+			// the service): a PBX younger than the call still took it,
+			// and went before it started.
+			if c.sentAt.IsZero() || now.Sub(c.sentAt) < time.Duration(uptimeS)*time.Second {
+				continue
+			}
+			c.lostAt = started
+		}
 		// Uptime is whole seconds: the PBX started between uptime+1 s and
-		// uptime s ago. Only a start surely after the mark counts.
-		if now.Sub(c.lostAt) > time.Duration(uptimeS+1)*time.Second {
+		// uptime s ago. A PBX surely younger than the call (sent before
+		// its start) cannot have it: the one that had it died. A start
+		// that may be after the mark (the PBX came back within a second)
+		// keeps the mark: if the call then vanishes without CDR rows,
+		// the PBX took it (reconcile). A PBX surely older than the mark
+		// kept running: only the link dropped.
+		switch up := time.Duration(uptimeS) * time.Second; {
+		case !c.sentAt.IsZero() && now.Sub(c.sentAt) > up+time.Second:
 			c.lostSure = true
-		} else {
-			c.lostAt = time.Time{}
+		case now.Sub(c.lostAt) >= up:
+			c.lostMaybe = true // keep the mark
+		default:
+			c.lostAt, c.lostMaybe = time.Time{}, false
 		}
 	}
 }

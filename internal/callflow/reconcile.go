@@ -125,8 +125,12 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			continue
 		}
 		if name, ok := present[id]; ok {
+			if c.liveEnd != nil {
+				again = true // its end came (a gap before it): wait for its last channel to go
+				continue
+			}
 			c.channel = true
-			c.goneSince, c.lostAt, c.lostSure = time.Time{}, time.Time{}, false // it survived the outage
+			c.goneSince, c.lostAt, c.lostSure, c.lostMaybe = time.Time{}, time.Time{}, false, false // it survived the outage
 			if name != "" && c.req.CallerChannel == "" {
 				c.req.CallerChannel = name
 			}
@@ -154,6 +158,7 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			outcomes[id] = o
 		}
 	}
+	refused := e.writesRefused()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range gone {
@@ -169,15 +174,38 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			}
 			continue
 		}
-		if c.goneSince.IsZero() {
+		if c.goneSince.IsZero() || refused {
+			// While the database refuses writes the PBX's rows cannot land
+			// either: the grace counts from when it takes them again.
 			c.goneSince = at
 		}
-		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued {
+		if !e.judged && c.req.State != callback.StateQueued {
+			again = true // did the PBX restart? FullyBooted tells
+			continue
+		}
+		// A PBX that vanished (not a Shutdown) writes no rows for the
+		// calls it took: nothing to wait for.
+		vanished := (c.lostSure || c.lostMaybe) && !c.pbxStopped
+		if at.Sub(c.goneSince) < e.cfg.CDRGrace && c.req.State != callback.StateQueued && !vanished {
 			again = true // the PBX may not have written the rows yet
 			continue
 		}
+		if c.liveEnd != nil {
+			// No CDR rows: the end its events told is the best there is.
+			e.log.Warn("call ended after lost events and left no CDR rows; keeping the end its events told", "id", id,
+				"state", c.liveEnd.State, "reason", c.liveEnd.Reason)
+			c.req, c.liveEnd = c.liveEnd, nil
+			e.changedLocked(c)
+			continue
+		}
 		state, reason := callback.StateFailed, callback.ReasonNetworkError
-		if c.lostSure {
+		if c.lostSure || !c.lostAt.IsZero() && e.cfg.CDRGrace > 0 {
+			// Gone without a CDR row since a link loss after which the PBX
+			// was found restarted, surely or maybe (judgePBXLoss): the PBX
+			// took it. With the table source (CDRGrace) a PBX that kept
+			// running would have written its rows; with AMI Cdr events
+			// only a sure restart says so.
+			c.lostSure = true
 			reason = callback.ReasonPBXLost // finish counts the talk to lostAt
 		}
 		if c.req.State == callback.StateQueued {
@@ -195,6 +223,14 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		}
 	}
 	return again, nil
+}
+
+// writesRefused reports whether the store holds writes the database
+// refused (a spooled store, internal/store/spooled): the CDR rows the PBX
+// writes into the same database wait too.
+func (e *Engine) writesRefused() bool {
+	w, ok := e.st.(interface{ Waiting() int })
+	return ok && w.Waiting() > 0
 }
 
 // limitMSOf is the talk limit of call id (the engine's when unknown).

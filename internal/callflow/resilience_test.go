@@ -297,22 +297,23 @@ func TestAMIDropMidCall(t *testing.T) {
 	r.proxy.setDown(true)
 	r.proxy.cut()
 	r.waitGone(side, short) // the short call ends while the engine is blind
-	// A request during the outage is refused, not dropped.
+	// A request during the outage waits in the queue for the link (not
+	// refused at once, not dropped), and is placed once it is back.
 	during := r.admit("13800001003", longCallee)
 	if err := r.e.Submit(r.ctx, during); err != nil {
 		t.Fatal(err)
 	}
-	final, _ := r.wait(during.ID)
-	checkFinal(t, final, callback.StateRejected, callback.ReasonSystemBusy)
 	r.proxy.setDown(false)
 
-	final, _ = r.wait(short)
+	final, _ := r.wait(short)
 	checkFinal(t, final, callback.StateFailed, callback.ReasonNetworkError)
 	final, _ = r.wait(long)
 	checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
 	r.cdrs(long, 2)
-	if n := r.proxy.originates.Load(); n != 2 {
-		t.Errorf("%d Originates crossed the link, want 2 (never re-sent)", n)
+	final, _ = r.wait(during.ID)
+	checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
+	if n := r.proxy.originates.Load(); n != 3 {
+		t.Errorf("%d Originates crossed the link, want 3 (never re-sent)", n)
 	}
 }
 
@@ -341,7 +342,8 @@ func TestServiceRestartMidCall(t *testing.T) {
 				}
 			}
 			// Admitted by the web but never submitted when the process died:
-			// nothing was dialled, so it must be refused, never originated.
+			// nothing was dialled (its history never left queued), so the
+			// next start places it, once.
 			orphan := r.admit("13800001004", longCallee)
 			orphan.Instance = "test-1"
 			if err := r.st.UpdateRequest(r.ctx, orphan); err != nil {
@@ -363,7 +365,8 @@ func TestServiceRestartMidCall(t *testing.T) {
 			r.startEngine() // same instance, same store: adopts both
 			final, _ := r.wait(short)
 			checkFinal(t, final, want, wantReason)
-			checkFinal(t, r.stored(orphan.ID), callback.StateRejected, callback.ReasonSystemBusy)
+			final, _ = r.wait(orphan.ID)
+			checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
 			final, _ = r.wait(long)
 			checkFinal(t, final, callback.StateCompleted, callback.ReasonLimitReached)
 			checkFinal(t, r.stored(long), callback.StateCompleted, callback.ReasonLimitReached)
@@ -371,8 +374,8 @@ func TestServiceRestartMidCall(t *testing.T) {
 			if rows[0].RequestID != long {
 				t.Errorf("CDR not tied to the request: %+v", rows[0])
 			}
-			if n := r.proxy.originates.Load(); n != 2 {
-				t.Errorf("%d Originates, want 2 (nothing originated twice)", n)
+			if n := r.proxy.originates.Load(); n != 3 {
+				t.Errorf("%d Originates, want 3 (nothing originated twice)", n)
 			}
 		})
 	}
