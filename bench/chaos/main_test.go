@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"webcallback/internal/testenv"
 )
 
 // assertedCI is every count the soak makes (issue 10): requests lost,
@@ -18,9 +20,7 @@ var assertedCI = strings.Join(countNames, ",")
 // the service's write timeout (so writes go through the spool) and one PBX
 // restart, on SQLite; every count must be 0.
 func TestChaosSoakSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the chaos soak takes about a minute")
-	}
+	testenv.Long(t, "the chaos soak at CI scale, about a minute")
 	var out bytes.Buffer
 	rep, err := run(context.Background(), []string{"-n", "20", "-drops", "2", "-kills", "1", "-outages", "1",
 		"-outage-min", "6s", "-outage-max", "6s", "-pbx-restarts", "1", "-rate", "2", "-final-wait", "45s", "-seed", "3",
