@@ -115,19 +115,19 @@ func TestAdmissionGateRequeue(t *testing.T) {
 	if active, queued := a.counts(); active != 0 || queued != 2 {
 		t.Fatalf("after requeue: %d active, %d queued; want 0 and 2", active, queued)
 	}
-	if _, id, sleep := a.step(t0.Add(3 * time.Second), true); id != "" || sleep != 2*time.Second {
+	if _, id, sleep := a.step(t0.Add(3*time.Second), true); id != "" || sleep != 2*time.Second {
 		t.Fatalf("before the gate's time: %q, sleep %v; want nothing for 2s", id, sleep)
 	}
-	if _, id, _ := a.step(t0.Add(5 * time.Second), true); id != "a" {
+	if _, id, _ := a.step(t0.Add(5*time.Second), true); id != "a" {
 		t.Fatalf("at the gate's time: %q, want a (the head again)", id)
 	}
 	a.placed("a")
 	a.release() // a's call ended
 	// b, handed out and turned away, keeps its queue time (t0+1s).
-	if _, id, _ := a.step(t0.Add(6 * time.Second), true); id != "b" || !a.gateRequeue(id, t0) {
+	if _, id, _ := a.step(t0.Add(6*time.Second), true); id != "b" || !a.gateRequeue(id, t0) {
 		t.Fatalf("handed out %q, want b", id)
 	}
-	if exp, _, _ := a.step(t0.Add(11*time.Second + time.Millisecond), true); len(exp) != 1 || exp[0] != "b" {
+	if exp, _, _ := a.step(t0.Add(11*time.Second+time.Millisecond), true); len(exp) != 1 || exp[0] != "b" {
 		t.Fatalf("expired %v, want b (queued at t0+1s, waited 10 s)", exp)
 	}
 	a.close()
