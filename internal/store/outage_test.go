@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -185,48 +184,37 @@ func copyDir(t *testing.T, from, to string) {
 // (its request is not there) is moved to rejected/ and logged, and the
 // writes behind it still reach the database.
 func TestSpoolSetsAsidePoison(t *testing.T) {
-	store.ForEachOutageBackendForTest(t, func(t *testing.T, dsn string, st *store.DB) {
-		if !strings.HasPrefix(dsn, "sqlite:") {
-			t.Skip("one backend shows it")
-		}
-		ctx := context.Background()
-		dir := t.TempDir()
-		sp, err := spooled.Open(st, spooled.Config{Dir: dir, AttemptTimeout: 300 * time.Millisecond,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sp.Close()
-		outage, err := dbfault.RefuseWrites(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		ghost := &callback.Request{ID: "never-admitted", Caller: "+8613800000001", Callee: "+8613800000002",
-			State: callback.StateFailed, CreatedAt: now, UpdatedAt: now}
-		if err := sp.UpdateRequest(ctx, ghost); err != nil {
-			t.Fatal(err)
-		}
-		if err := sp.AddAudit(ctx, store.AuditEntry{At: now, Actor: "a", Action: "after-the-poison"}); err != nil {
-			t.Fatal(err)
-		}
-		outage.End()
-		fctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := sp.Flush(fctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := sp.Stats(); got.Rejected != 1 || got.Replayed != 1 {
-			t.Fatalf("stats %+v: want 1 rejected, 1 replayed", got)
-		}
-		audit, err := sp.ListAudit(ctx, 10)
-		if err != nil || len(audit) != 1 || audit[0].Action != "after-the-poison" {
-			t.Fatalf("audit behind the poison: %+v %v", audit, err)
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "rejected", "spool.log")); err != nil || len(b) == 0 {
-			t.Fatalf("rejected/ holds nothing: %v", err)
-		}
-	})
+	ctx := context.Background()
+	dsn, _, sp, dir := sqliteSpool(t)
+	outage, err := dbfault.RefuseWrites(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ghost := &callback.Request{ID: "never-admitted", Caller: "+8613800000001", Callee: "+8613800000002",
+		State: callback.StateFailed, CreatedAt: now, UpdatedAt: now}
+	if err := sp.UpdateRequest(ctx, ghost); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.AddAudit(ctx, store.AuditEntry{At: now, Actor: "a", Action: "after-the-poison"}); err != nil {
+		t.Fatal(err)
+	}
+	outage.End()
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := sp.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sp.Stats(); got.Rejected != 1 || got.Replayed != 1 {
+		t.Fatalf("stats %+v: want 1 rejected, 1 replayed", got)
+	}
+	audit, err := sp.ListAudit(ctx, 10)
+	if err != nil || len(audit) != 1 || audit[0].Action != "after-the-poison" {
+		t.Fatalf("audit behind the poison: %+v %v", audit, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "rejected", "spool.log")); err != nil || len(b) == 0 {
+		t.Fatalf("rejected/ holds nothing: %v", err)
+	}
 }
 
 // TestSpoolRefusesFencedWrites: a request update the fence refuses
@@ -236,60 +224,74 @@ func TestSpoolSetsAsidePoison(t *testing.T) {
 // aside as a fault) and the writes behind it still land. The adopter's row
 // is untouched either way.
 func TestSpoolRefusesFencedWrites(t *testing.T) {
-	store.ForEachOutageBackendForTest(t, func(t *testing.T, dsn string, st *store.DB) {
-		if !strings.HasPrefix(dsn, "sqlite:") {
-			t.Skip("one backend shows it")
-		}
-		ctx := context.Background()
-		dir := t.TempDir()
-		sp, err := spooled.Open(st, spooled.Config{Dir: dir, AttemptTimeout: 300 * time.Millisecond,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sp.Close()
-		now := time.Now().Truncate(time.Millisecond)
-		adopted := &callback.Request{ID: "fenced-1", Caller: "+8613800000001", Callee: "+8613800000002",
-			State: callback.StateQueued, CreatedAt: now, UpdatedAt: now, Instance: "adopter"}
-		if d, err := st.Admit(ctx, adopted, nil, now); err != nil || !d.Allowed {
-			t.Fatalf("admit: %v %+v", err, d)
-		}
-		late := *adopted
-		late.Instance, late.State, late.Reason = "old-owner", callback.StateFailed, callback.ReasonNetworkError
+	ctx := context.Background()
+	dsn, st, sp, _ := sqliteSpool(t)
+	now := time.Now().Truncate(time.Millisecond)
+	adopted := &callback.Request{ID: "fenced-1", Caller: "+8613800000001", Callee: "+8613800000002",
+		State: callback.StateQueued, CreatedAt: now, UpdatedAt: now, Instance: "adopter"}
+	if d, err := st.Admit(ctx, adopted, nil, now); err != nil || !d.Allowed {
+		t.Fatalf("admit: %v %+v", err, d)
+	}
+	late := *adopted
+	late.Instance, late.State, late.Reason = "old-owner", callback.StateFailed, callback.ReasonNetworkError
 
-		if err := sp.UpdateRequest(ctx, &late); !errors.Is(err, callback.ErrNotOwner) {
-			t.Fatalf("direct write of the old owner: %v, want ErrNotOwner", err)
-		}
-		if got := sp.Stats(); got.Spooled != 0 || got.Waiting != 0 {
-			t.Fatalf("stats %+v: the fenced write was spooled", got)
-		}
+	if err := sp.UpdateRequest(ctx, &late); !errors.Is(err, callback.ErrNotOwner) {
+		t.Fatalf("direct write of the old owner: %v, want ErrNotOwner", err)
+	}
+	if got := sp.Stats(); got.Spooled != 0 || got.Waiting != 0 {
+		t.Fatalf("stats %+v: the fenced write was spooled", got)
+	}
 
-		outage, err := dbfault.RefuseWrites(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sp.UpdateRequest(ctx, &late); err != nil {
-			t.Fatal(err) // the database refuses everything: spooled, the fence is not known yet
-		}
-		if err := sp.AddAudit(ctx, store.AuditEntry{At: now, Actor: "a", Action: "after-the-fenced"}); err != nil {
-			t.Fatal(err)
-		}
-		outage.End()
-		fctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := sp.Flush(fctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := sp.Stats(); got.Fenced != 1 || got.Rejected != 0 || got.Replayed != 1 || got.Waiting != 0 {
-			t.Fatalf("stats %+v: want 1 fenced, 0 rejected, 1 replayed, none waiting", got)
-		}
-		got, err := st.GetRequest(ctx, adopted.ID)
-		if err != nil || got.Instance != "adopter" || got.State != callback.StateQueued {
-			t.Fatalf("adopter's row: %+v %v", got, err)
-		}
-		audit, err := sp.ListAudit(ctx, 10)
-		if err != nil || len(audit) != 1 || audit[0].Action != "after-the-fenced" {
-			t.Fatalf("audit behind the fenced write: %+v %v", audit, err)
-		}
-	})
+	outage, err := dbfault.RefuseWrites(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.UpdateRequest(ctx, &late); err != nil {
+		t.Fatal(err) // the database refuses everything: spooled, the fence is not known yet
+	}
+	if err := sp.AddAudit(ctx, store.AuditEntry{At: now, Actor: "a", Action: "after-the-fenced"}); err != nil {
+		t.Fatal(err)
+	}
+	outage.End()
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := sp.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sp.Stats(); got.Fenced != 1 || got.Rejected != 0 || got.Replayed != 1 || got.Waiting != 0 {
+		t.Fatalf("stats %+v: want 1 fenced, 0 rejected, 1 replayed, none waiting", got)
+	}
+	got, err := st.GetRequest(ctx, adopted.ID)
+	if err != nil || got.Instance != "adopter" || got.State != callback.StateQueued {
+		t.Fatalf("adopter's row: %+v %v", got, err)
+	}
+	audit, err := sp.ListAudit(ctx, 10)
+	if err != nil || len(audit) != 1 || audit[0].Action != "after-the-fenced" {
+		t.Fatalf("audit behind the fenced write: %+v %v", audit, err)
+	}
+}
+
+// sqliteSpool is a migrated SQLite store in the test's directory behind a
+// spool there: the spool's own behaviour (poison set aside, fenced writes)
+// is the same whatever database is behind it, so one backend shows it.
+func sqliteSpool(t *testing.T) (dsn string, st *store.DB, sp *spooled.Store, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	dsn = "sqlite:" + filepath.Join(t.TempDir(), "data", "outage.db")
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	sp, err = spooled.Open(st, spooled.Config{Dir: dir, AttemptTimeout: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() }) // closes st too
+	return dsn, st, sp, dir
 }
