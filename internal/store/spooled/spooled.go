@@ -90,6 +90,10 @@ type Store struct {
 	done chan struct{}
 
 	spooled, replayed, rejectedN, fenced, dbErrors atomic.Uint64
+	// popMu makes popping the first record and counting where it went
+	// one step for Stats and Flush: a Flush that sees the spool empty
+	// sees the counters of every record it held.
+	popMu sync.Mutex
 
 	probeMu   sync.Mutex
 	lastError atomic.Pointer[string] // why the replayer is stuck
@@ -135,12 +139,29 @@ func Open(st *store.DB, cfg Config) (*Store, error) {
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
+	s.popMu.Lock()
+	defer s.popMu.Unlock()
 	return Stats{Spooled: s.spooled.Load(), Replayed: s.replayed.Load(), Rejected: s.rejectedN.Load(),
 		Fenced: s.fenced.Load(), DBErrors: s.dbErrors.Load(), Waiting: s.sp.Len()}
 }
 
 // Waiting is the number of spooled writes not yet in the database.
-func (s *Store) Waiting() int { return s.sp.Len() }
+func (s *Store) Waiting() int {
+	s.popMu.Lock()
+	defer s.popMu.Unlock()
+	return s.sp.Len()
+}
+
+// pop removes the first spooled record and counts it where it went.
+func (s *Store) pop(where *atomic.Uint64) error {
+	s.popMu.Lock()
+	defer s.popMu.Unlock()
+	if err := s.sp.Pop(); err != nil {
+		return err
+	}
+	where.Add(1)
+	return nil
+}
 
 // Close stops the replayer and closes the wrapped store; the records
 // waiting stay on disk for the next start.
