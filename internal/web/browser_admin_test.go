@@ -96,6 +96,8 @@ func TestBrowserAdminStates(t *testing.T) {
 			if got := eval[[]string](t, ctx, `[...document.querySelectorAll("#cdrs tbody td:nth-child(4)")].map(td => td.textContent)`); !contains(got, want.busyDisp) {
 				t.Errorf("dispositions %q, want %q among them", got, want.busyDisp)
 			}
+			// The charts come from their own request: wait for them.
+			run(t, ctx, "charts", chromedp.WaitVisible(chromedp.CSS("#chart-calls svg")))
 			if w := eval[float64](t, ctx, `document.querySelector("#chart-calls svg").getBoundingClientRect().width`); w < 640 {
 				t.Errorf("chart %v px wide on a phone: its text is unreadable", w)
 			}
