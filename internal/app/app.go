@@ -37,17 +37,17 @@ import (
 type App struct {
 	Settings *config.Settings
 	Log      *slog.Logger
-	Store *store.DB
+	Store    *store.DB
 	// PBXs are the Asterisk nodes (--ami), each with its engine (Engines,
 	// same order); PBX and Engine are the first (the only one unless --ami
 	// names several). Nodes is the engines as one service, placing each
 	// call on one node (internal/nodes).
-	PBXs    []*PBX
-	Engines []*callflow.Engine
-	PBX     *PBX
-	Engine  *callflow.Engine
-	Nodes   *nodes.Pool
-	Cluster *cluster.Service // the nodes as every instance sees them: the web's Service
+	PBXs     []*PBX
+	Engines  []*callflow.Engine
+	PBX      *PBX
+	Engine   *callflow.Engine
+	Nodes    *nodes.Pool
+	Cluster  *cluster.Service // the nodes as every instance sees them: the web's Service
 	Guard    *policy.Guard
 	Web      *web.Server
 	Registry *prometheus.Registry
@@ -63,8 +63,8 @@ type App struct {
 	spool    *spooled.Store
 	stop     context.CancelFunc      // ends bg, the context of the background work
 	stopCDRs []func(context.Context) // one per CDR monitor
-	pbxCDRs  *pbxcdr.Writer   // the built-in sandbox's database CDR backend, if on
-	mon      *monitor.Monitor // the CDR monitor
+	pbxCDRs  *pbxcdr.Writer          // the built-in sandbox's database CDR backend, if on
+	mon      *monitor.Monitor        // the CDR monitor
 	// workers: the retention sweep, the refusal log, the sandbox's CDR
 	// writer; Close joins them.
 	workers sync.WaitGroup

@@ -89,7 +89,7 @@ type Status struct {
 	State         string  `json:"state"` // up, down or draining
 	Up            bool    `json:"up"`
 	Draining      bool    `json:"draining"`
-	Live          int     `json:"live_calls"` // calls this instance follows on it, queued included
+	Live          int     `json:"live_calls"`    // calls this instance follows on it, queued included
 	Calls         int     `json:"service_calls"` // calls in progress on it, service-wide (a shared database), else this instance's
 	MaxConcurrent int     `json:"max_concurrent"`
 	MaxCPS        float64 `json:"max_cps"`
