@@ -131,7 +131,9 @@ func testNodes(t *testing.T, dsn string) {
 
 	// Drain Y through a: neither instance gives it a call.
 	admin(t, "POST", a.url+"/api/v1/admin/nodes/"+Y+"/drain", token, http.StatusOK)
-	var nodes struct{ Nodes []struct{ Node, State string } }
+	var nodes struct {
+		Nodes []struct{ Node, State string }
+	}
 	json.Unmarshal([]byte(admin(t, "GET", b.url+"/api/v1/admin/nodes", token, http.StatusOK)), &nodes)
 	if len(nodes.Nodes) != 2 || nodes.Nodes[1].Node != Y || nodes.Nodes[1].State != "draining" || nodes.Nodes[0].State != "up" {
 		t.Fatalf("GET /api/v1/admin/nodes on b after the drain: %+v", nodes.Nodes)
