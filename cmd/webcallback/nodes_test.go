@@ -259,3 +259,87 @@ func cancelCall(t *testing.T, base, id string) {
 	}
 	resp.Body.Close()
 }
+
+// TestNodesFailover: instance a is connected to nodes X and Y, b only to
+// X, c only to Y. a places one call on each node and is killed (kill -9):
+// b adopts the call on X and c the one on Y (only an instance connected
+// to a call's node sees its channels), each follows its call to the end,
+// and no call is originated twice.
+func TestNodesFailover(t *testing.T) {
+	for _, b := range []struct{ name, env string }{{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"}, {"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"}} {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := os.Getenv(b.env)
+			testenv.Require(t, dsn != "", "%s (a %s server) for the nodes failover test", b.env, b.name)
+			testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
+			testNodesFailover(t, dsn)
+		})
+	}
+}
+
+func testNodesFailover(t *testing.T, dsn string) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x, y := startNode(t, ""), startNode(t, "")
+	for _, n := range []*pbxNode{x, y} {
+		if n.tap, err = amitap.New(n.addr); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.tap.Close() })
+	}
+	X, Y := x.tap.Addr(), y.tap.Addr()
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	run := hex.EncodeToString(rnd[:])
+	flags := func(name string, nodes ...string) []string {
+		var urls []string
+		for _, n := range nodes {
+			urls = append(urls, "tcp://wcb:sandbox-secret@"+n)
+		}
+		return []string{"--db", dsn, "--ami", strings.Join(urls, ","), "--instance", "nf" + run + "-" + name,
+			"--limits", "off", "--pow", "off", "--daily-minutes", "0", "--lang", "en"}
+	}
+	a := startInstance(t, flags("a", X, Y)...)
+	b := startInstance(t, flags("b", X)...)
+	c := startInstance(t, flags("c", Y)...)
+
+	byNode := map[string]string{}
+	for range 2 {
+		id := postCall(t, a.url, "13800001001", "13900001002")
+		waitRequest(t, b.url, id, "to connect", func(r *callback.Request) bool { return r.State == callback.StateConnected })
+		r, err := st.GetRequest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byNode[r.Node] = id
+	}
+	if byNode[X] == "" || byNode[Y] == "" {
+		t.Fatalf("a's two calls went to %v, want one on each of %s and %s", byNode, X, Y)
+	}
+	a.cmd.Process.Kill()
+	<-a.done
+	for _, w := range []struct {
+		p    *proc
+		node string
+	}{{b, X}, {c, Y}} {
+		id := byNode[w.node]
+		waitFor(t, "the call on "+w.node+" adopted", func() bool { return adoptedLine(w.p.Log(), id) })
+		if owner := ownerOf(t, dsn, id); owner != "nf"+run+"-"+map[*proc]string{b: "b", c: "c"}[w.p] {
+			t.Errorf("the call on %s is owned by %q after the kill", w.node, owner)
+		}
+		cancelCall(t, w.p.url, id) // hung up through the adopter's own AMI link
+		r := waitRequest(t, w.p.url, id, "to end", func(r *callback.Request) bool { return r.State.Final() })
+		if r.State != callback.StateCanceled || r.Reason != callback.ReasonVisitor || r.ConnectedAt == nil {
+			t.Errorf("the adopted call on %s ended %s/%s, want canceled/visitor after it connected", w.node, r.State, r.Reason)
+		}
+	}
+	if x.tap.Originates() != 1 || y.tap.Originates() != 1 {
+		t.Errorf("Originates %d on %s, %d on %s; want 1 each", x.tap.Originates(), X, y.tap.Originates(), Y)
+	}
+}
