@@ -307,6 +307,35 @@
   }
   $("dnc-csv").addEventListener("click", () => download("/api/v1/admin/donotcall?format=csv", "do-not-call.csv"));
 
+  // ---- Asterisk nodes: state, calls, drain ----------------------------------------
+  async function loadNodes() {
+    try {
+      const r = await json("/api/v1/admin/nodes");
+      const tbody = $("nodes").tBodies[0];
+      tbody.replaceChildren();
+      for (const n of r.nodes) {
+        const tr = document.createElement("tr");
+        tr.dataset.node = n.node;
+        [n.node, name("nodestate", n.state), n.live_calls, n.service_calls, n.max_concurrent].forEach((v) => cell(tr, v));
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "button small " + (n.draining ? "secondary" : "danger");
+        b.textContent = t(n.draining ? "adm.undrain" : "adm.drain");
+        b.addEventListener("click", async () => {
+          b.disabled = true;
+          try {
+            await api("/api/v1/admin/nodes/" + encodeURIComponent(n.node) + "/drain", { method: n.draining ? "DELETE" : "POST" });
+            await loadNodes();
+            loadAudit();
+          } catch (err) { b.disabled = false; showError("nodes-error", err); }
+        });
+        cell(tr, "").appendChild(b);
+        tbody.appendChild(tr);
+      }
+      showError("nodes-error", null);
+    } catch (err) { showError("nodes-error", err); }
+  }
+
   // ---- audit -------------------------------------------------------------------
   async function loadAudit() {
     try {
@@ -325,7 +354,7 @@
     try {
       const text = await (await fetch("/readyz")).text();
       const ok = text.startsWith("ready");
-      $("ami-state").textContent = t("adm.ami") + ": " + (ok ? t("adm.ready") : text.trim());
+      $("ami-state").textContent = t("adm.ami") + ": " + (ok ? t("adm.ready") : text.trim().split("\n")[0]);
       $("ami-state").className = "pill " + (ok ? "ok" : "bad");
     } catch { /* next round */ }
   }
@@ -338,8 +367,10 @@
     loadCDRs();
     loadDoNotCall();
     loadAudit();
+    loadNodes();
     amiState();
     setInterval(amiState, 15000);
+    setInterval(loadNodes, 15000);
   }
   if (token) start(); else signOut();
 })();
