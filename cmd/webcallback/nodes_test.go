@@ -29,13 +29,17 @@ import (
 // failed/pbx_lost with their talk time counted until the loss. Every
 // request ends, and each Originate reached the node the request records
 // exactly once.
-func TestNodes(t *testing.T) {
+func TestNodes(t *testing.T) { eachClusterDB(t, "the nodes test", testNodes) }
+
+// eachClusterDB runs f as a subtest on the shared MariaDB and PostgreSQL
+// databases of the cluster tests.
+func eachClusterDB(t *testing.T, what string, f func(t *testing.T, dsn string)) {
 	for _, b := range []struct{ name, env string }{{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"}, {"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"}} {
 		t.Run(b.name, func(t *testing.T) {
 			dsn := os.Getenv(b.env)
-			testenv.Require(t, dsn != "", "%s (a %s server) for the nodes test", b.env, b.name)
+			testenv.Require(t, dsn != "", "%s (a %s server) for %s", b.env, b.name, what)
 			testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
-			testNodes(t, dsn)
+			f(t, dsn)
 		})
 	}
 }
@@ -48,6 +52,9 @@ type pbxNode struct {
 	tap  *amitap.Tap
 }
 
+// startNode starts a sandbox PBX on a new loopback port behind a new tap
+// (addr ""), or brings a lost node back on its old address (addr: its
+// pbxNode.addr; its tap goes on).
 func startNode(t *testing.T, addr string) *pbxNode {
 	t.Helper()
 	if addr == "" {
@@ -60,31 +67,43 @@ func startNode(t *testing.T, addr string) *pbxNode {
 	n := &pbxNode{pbx: sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: 0.5, Seed: 1}), addr: l.Addr().String()}
 	go n.pbx.Serve(l)
 	t.Cleanup(func() { n.pbx.Close() })
-	return n
-}
-
-func testNodes(t *testing.T, dsn string) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	x, y := startNode(t, ""), startNode(t, "")
-	for _, n := range []*pbxNode{x, y} {
+	if addr == "127.0.0.1:0" {
 		if n.tap, err = amitap.New(n.addr); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.tap.Close() })
 	}
-	X, Y := x.tap.Addr(), y.tap.Addr()
-	const token = "nodes-admin-token-0123456789abcdef"
+	return n
+}
+
+// openMigrated opens and migrates the database dsn until the test ends.
+func openMigrated(t *testing.T, dsn string) *store.DB {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// runID is a random tag for this run's instance names.
+func runID() string {
 	var rnd [4]byte
 	rand.Read(rnd[:])
-	run := hex.EncodeToString(rnd[:])
+	return hex.EncodeToString(rnd[:])
+}
+
+func testNodes(t *testing.T, dsn string) {
+	ctx := context.Background()
+	st := openMigrated(t, dsn)
+	x, y := startNode(t, ""), startNode(t, "")
+	X, Y := x.tap.Addr(), y.tap.Addr()
+	const token = "nodes-admin-token-0123456789abcdef"
+	run := runID()
 	flags := func(name string) []string {
 		return []string{"--db", dsn, "--ami", "tcp://wcb:sandbox-secret@" + X + ",tcp://wcb:sandbox-secret@" + Y,
 			"--instance", "n" + run + "-" + name, "--limits", "off", "--pow", "off", "--daily-minutes", "0", "--lang", "en",
@@ -265,38 +284,14 @@ func cancelCall(t *testing.T, base, id string) {
 // b adopts the call on X and c the one on Y (only an instance connected
 // to a call's node sees its channels), each follows its call to the end,
 // and no call is originated twice.
-func TestNodesFailover(t *testing.T) {
-	for _, b := range []struct{ name, env string }{{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"}, {"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"}} {
-		t.Run(b.name, func(t *testing.T) {
-			dsn := os.Getenv(b.env)
-			testenv.Require(t, dsn != "", "%s (a %s server) for the nodes failover test", b.env, b.name)
-			testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
-			testNodesFailover(t, dsn)
-		})
-	}
-}
+func TestNodesFailover(t *testing.T) { eachClusterDB(t, "the nodes failover test", testNodesFailover) }
 
 func testNodesFailover(t *testing.T, dsn string) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openMigrated(t, dsn)
 	x, y := startNode(t, ""), startNode(t, "")
-	for _, n := range []*pbxNode{x, y} {
-		if n.tap, err = amitap.New(n.addr); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.tap.Close() })
-	}
 	X, Y := x.tap.Addr(), y.tap.Addr()
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	run := hex.EncodeToString(rnd[:])
+	run := runID()
 	flags := func(name string, nodes ...string) []string {
 		var urls []string
 		for _, n := range nodes {

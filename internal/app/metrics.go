@@ -90,11 +90,16 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		return 0
 	}
 	for _, n := range c.pool.Status(ctx) {
-		ch <- prometheus.MustNewConstMetric(nodeUpDesc, prometheus.GaugeValue, b(n.Up), n.Node)
-		ch <- prometheus.MustNewConstMetric(nodeDrainingDesc, prometheus.GaugeValue, b(n.Draining), n.Node)
-		ch <- prometheus.MustNewConstMetric(nodeLiveDesc, prometheus.GaugeValue, float64(n.Live), n.Node)
-		ch <- prometheus.MustNewConstMetric(nodeCallsDesc, prometheus.GaugeValue, float64(n.Calls), n.Node)
-		ch <- prometheus.MustNewConstMetric(nodeMaxDesc, prometheus.GaugeValue, float64(n.MaxConcurrent), n.Node)
-		ch <- prometheus.MustNewConstMetric(nodeOriginatesDesc, prometheus.CounterValue, float64(n.Originated), n.Node)
+		for _, m := range []struct {
+			d *prometheus.Desc
+			t prometheus.ValueType
+			v float64
+		}{
+			{nodeUpDesc, prometheus.GaugeValue, b(n.Up)}, {nodeDrainingDesc, prometheus.GaugeValue, b(n.Draining)},
+			{nodeLiveDesc, prometheus.GaugeValue, float64(n.Live)}, {nodeCallsDesc, prometheus.GaugeValue, float64(n.Calls)},
+			{nodeMaxDesc, prometheus.GaugeValue, float64(n.MaxConcurrent)}, {nodeOriginatesDesc, prometheus.CounterValue, float64(n.Originated)},
+		} {
+			ch <- prometheus.MustNewConstMetric(m.d, m.t, m.v, n.Node)
+		}
 	}
 }

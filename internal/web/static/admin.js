@@ -276,6 +276,24 @@
   $("num-allow").addEventListener("click", () => override("allow"));
   $("num-clear").addEventListener("click", () => override(""));
 
+  // actionCell appends a cell with one button that runs act (an admin
+  // change: the audit log is reloaded after it), its errors shown in errId.
+  function actionCell(tr, kind, label, what, errId, act) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "button small " + kind;
+    b.textContent = label;
+    b.setAttribute("aria-label", label + " " + what);
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await act();
+        loadAudit();
+      } catch (err) { b.disabled = false; showError(errId, err); }
+    });
+    cell(tr, "").appendChild(b);
+  }
+
   // ---- do-not-call list ----------------------------------------------------------
   async function loadDoNotCall() {
     try {
@@ -285,20 +303,10 @@
       for (const e of r.do_not_call) {
         const tr = document.createElement("tr");
         [e.number, fmt(e.created_at), e.request_id].forEach((v) => cell(tr, v));
-        const b = document.createElement("button");
-        b.type = "button";
-        b.className = "button secondary small";
-        b.textContent = t("adm.remove");
-        b.setAttribute("aria-label", t("adm.remove") + " " + e.number);
-        b.addEventListener("click", async () => {
-          b.disabled = true;
-          try {
-            await api("/api/v1/admin/donotcall/" + encodeURIComponent(e.number), { method: "DELETE" });
-            await loadDoNotCall();
-            loadAudit();
-          } catch (err) { b.disabled = false; showError("dnc-error", err); }
+        actionCell(tr, "secondary", t("adm.remove"), e.number, "dnc-error", async () => {
+          await api("/api/v1/admin/donotcall/" + encodeURIComponent(e.number), { method: "DELETE" });
+          await loadDoNotCall();
         });
-        cell(tr, "").appendChild(b);
         tbody.appendChild(tr);
       }
       $("dnc-empty").hidden = r.do_not_call.length > 0;
@@ -317,19 +325,10 @@
         const tr = document.createElement("tr");
         tr.dataset.node = n.node;
         [n.node, name("nodestate", n.state), n.live_calls, n.service_calls, n.max_concurrent].forEach((v) => cell(tr, v));
-        const b = document.createElement("button");
-        b.type = "button";
-        b.className = "button small " + (n.draining ? "secondary" : "danger");
-        b.textContent = t(n.draining ? "adm.undrain" : "adm.drain");
-        b.addEventListener("click", async () => {
-          b.disabled = true;
-          try {
-            await api("/api/v1/admin/nodes/" + encodeURIComponent(n.node) + "/drain", { method: n.draining ? "DELETE" : "POST" });
-            await loadNodes();
-            loadAudit();
-          } catch (err) { b.disabled = false; showError("nodes-error", err); }
+        actionCell(tr, n.draining ? "secondary" : "danger", t(n.draining ? "adm.undrain" : "adm.drain"), n.node, "nodes-error", async () => {
+          await api("/api/v1/admin/nodes/" + encodeURIComponent(n.node) + "/drain", { method: n.draining ? "DELETE" : "POST" });
+          await loadNodes();
         });
-        cell(tr, "").appendChild(b);
         tbody.appendChild(tr);
       }
       showError("nodes-error", null);
