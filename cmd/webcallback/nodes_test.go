@@ -162,6 +162,10 @@ func testNodes(t *testing.T, dsn string) {
 		t.Fatalf("calls while %s drains: %v per node, want all 3 on %s", Y, m, X)
 	}
 	admin(t, "DELETE", b.url+"/api/v1/admin/nodes/"+Y+"/drain", token, http.StatusOK)
+	if audit := admin(t, "GET", a.url+"/api/v1/admin/audit", token, http.StatusOK); !strings.Contains(audit, "POST /api/v1/admin/nodes/"+Y+"/drain") ||
+		!strings.Contains(audit, "DELETE /api/v1/admin/nodes/"+Y+"/drain") {
+		t.Errorf("the drain and its end are not in the audit log: %s", audit)
+	}
 
 	// Y is lost with its 2 calls connected.
 	var onY []string
@@ -177,6 +181,15 @@ func testNodes(t *testing.T, dsn string) {
 		waitBody(t, p.url+"/metrics", `webcallback_node_up{node="`+Y+`"} 0`)
 	}
 	lostSeen := time.Now() // each instance saw the link go before this
+	for _, where := range []string{a.url + "/readyz", a.url + "/metrics", b.Log(), a.Log(),
+		admin(t, "GET", a.url+"/api/v1/admin/nodes", token, http.StatusOK)} {
+		if strings.HasPrefix(where, "http") {
+			where = get(t, where)
+		}
+		if strings.Contains(where, "sandbox-secret") {
+			t.Errorf("the AMI secret leaks: %.300s", where)
+		}
+	}
 	after := []string{place(b), place(a)}
 	if m := count(after); m[X] != 2 {
 		t.Fatalf("calls while %s is down: %v per node, want both on %s", Y, m, X)
