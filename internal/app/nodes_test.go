@@ -14,18 +14,8 @@ import (
 	"webcallback/internal/app/apptest"
 	"webcallback/internal/config"
 	"webcallback/internal/sandbox"
+	"webcallback/internal/testenv"
 )
-
-// freeAddr is a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // servePBX runs a sandbox PBX on addr until the test ends.
 func servePBX(t *testing.T, addr string) {
@@ -43,7 +33,7 @@ func servePBX(t *testing.T, addr string) {
 // down: ready, that node listed down in /readyz, and up once it answers.
 // With every node down it does not start.
 func TestNodeDownAtStart(t *testing.T) {
-	x, y := freeAddr(t), freeAddr(t)
+	x, y := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	servePBX(t, x)
 	ami := "tcp://wcb:nodes-secret@" + x + ",tcp://wcb:nodes-secret@" + y
 	svc := apptest.Start(t, nil, []string{"--ami", ami})
@@ -69,7 +59,7 @@ func TestNodeDownAtStart(t *testing.T) {
 	l := config.NewLoader("test")
 	l.FS.SetOutput(io.Discard)
 	if err := l.Parse([]string{"--db", "sqlite:" + t.TempDir() + "/wcb.db", "--config=", "--ami",
-		"tcp://wcb:nodes-secret@" + freeAddr(t) + ",tcp://wcb:nodes-secret@" + freeAddr(t)}); err != nil {
+		"tcp://wcb:nodes-secret@" + testenv.FreeAddr(t) + ",tcp://wcb:nodes-secret@" + testenv.FreeAddr(t)}); err != nil {
 		t.Fatal(err)
 	}
 	if a, err := app.New(context.Background(), l.S, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "no Asterisk node answers") {
