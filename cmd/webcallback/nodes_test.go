@@ -201,6 +201,7 @@ func testNodes(t *testing.T, dsn string) {
 	for _, id := range onY {
 		r := waitRequest(t, b.url, id, "to end", func(r *callback.Request) bool { return r.State.Final() })
 		bound := int(lostSeen.Sub(*r.ConnectedAt)/time.Second) + 1
+		t.Logf("call %s on the lost node: %s/%s billsec %d (talk until the loss at most %d s)", id, r.State, r.Reason, r.Billsec, bound)
 		if r.State != callback.StateFailed || r.Reason != callback.ReasonPBXLost || r.Billsec > bound {
 			t.Errorf("call %s on the lost node: %s/%s billsec %d, want failed/pbx_lost with billsec <= %d (the talk until the loss)",
 				id, r.State, r.Reason, r.Billsec, bound)
