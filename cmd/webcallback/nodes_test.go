@@ -197,6 +197,12 @@ func testNodes(t *testing.T, dsn string) {
 	if body := get(t, a.url+"/readyz"); !strings.HasPrefix(body, "ready\n") || !strings.Contains(body, "node "+X+" up") {
 		t.Errorf("/readyz with one node of two up: %q, want ready", body)
 	}
+	// The outage lasts until the calls on X connect (seconds): a billsec
+	// counted to the node's return rather than to its loss would exceed
+	// the bound below.
+	for _, id := range after {
+		waitRequest(t, a.url, id, "to connect", func(r *callback.Request) bool { return r.State == callback.StateConnected })
+	}
 	startNode(t, y.addr) // back, empty: the calls it had are gone
 	for _, id := range onY {
 		r := waitRequest(t, b.url, id, "to end", func(r *callback.Request) bool { return r.State.Final() })
