@@ -1,11 +1,13 @@
 // Command cluster measures several service instances sharing one database
-// and one sandbox PBX, built as `webcallback serve` builds them (app.New),
+// and one or several sandbox PBX nodes (-nodes: every instance connects to
+// all of them, --ami with one URL per node), built as `webcallback serve` builds them (app.New),
 // in this process: it places calls through the instances' APIs in turn and
 // reports calls/s, the setup latency (request created → Originate sent,
 // from the stored history), the final states and the Originates the PBX
-// received (never more than the calls admitted).
+// received (never more than the calls admitted), and per node the calls
+// placed on it and the Originates it received.
 //
-//	go run ./bench/cluster -db "$WEBCALLBACK_BENCH_MYSQL" -instances 3 -calls 300 -c 30
+//	go run ./bench/cluster -db "$WEBCALLBACK_BENCH_MYSQL" -instances 3 -nodes 2 -calls 300 -c 30
 //
 // The database must be MariaDB/MySQL or PostgreSQL (SQLite serves one
 // instance); it is migrated. The limits and the daily budget are off (a
@@ -49,33 +51,42 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	db := fs.String("db", "", "mysql://... or postgres://... (required)")
 	n := fs.Int("instances", 3, "service instances")
+	nNodes := fs.Int("nodes", 1, "sandbox PBX nodes (each instance connects to all)")
 	calls := fs.Int("calls", 200, "calls to place")
 	conc := fs.Int("c", 20, "concurrent requests")
 	scale := fs.Float64("scale", 0.01, "sandbox time scale (0.01: a call lasts a few hundred ms)")
-	maxConc := fs.Int("max-concurrent", 100, "--max-concurrent of the service")
-	maxCPS := fs.Float64("max-cps", 200, "--max-cps of the service")
+	maxConc := fs.Int("max-concurrent", 100, "--max-concurrent of the service (per node)")
+	maxCPS := fs.Float64("max-cps", 200, "--max-cps of the service (per node)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(*db, "mysql://") && !strings.HasPrefix(*db, "postgres") {
 		return errors.New("-db must name a MariaDB/MySQL or PostgreSQL database")
 	}
-	if *n < 1 || *n > 16 || *calls < 1 || *calls > 100000 || *conc < 1 || *conc > 1000 {
-		return errors.New("-instances 1-16, -calls 1-100000, -c 1-1000")
+	if *n < 1 || *n > 16 || *nNodes < 1 || *nNodes > 16 || *calls < 1 || *calls > 100000 || *conc < 1 || *conc > 1000 {
+		return errors.New("-instances 1-16, -nodes 1-16, -calls 1-100000, -c 1-1000")
 	}
 
-	pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "bench-secret", TimeScale: *scale, Seed: 1})
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
+	// The nodes, each behind a tap counting its Originates; the taps'
+	// addresses are the nodes' names (--ami).
+	var taps []*amitap.Tap
+	var amis []string
+	for i := range *nNodes {
+		pbx := sandbox.New(sandbox.Config{Username: "wcb", Secret: "bench-secret", TimeScale: *scale, Seed: int64(i + 1)})
+		pl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		go pbx.Serve(pl)
+		defer pbx.Close()
+		tap, err := amitap.New(pl.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer tap.Close()
+		taps = append(taps, tap)
+		amis = append(amis, "tcp://wcb:bench-secret@"+tap.Addr())
 	}
-	go pbx.Serve(pl)
-	defer pbx.Close()
-	tap, err := amitap.New(pl.Addr().String())
-	if err != nil {
-		return err
-	}
-	defer tap.Close()
 
 	// Each instance's spool in a directory of the run's own, removed after.
 	spools, err := os.MkdirTemp("", "wcb-bench-cluster-")
@@ -92,7 +103,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for i := range *n {
 		l := config.NewLoader("serve")
 		l.FS.SetOutput(io.Discard)
-		if err := l.Parse([]string{"--db", *db, "--ami", "tcp://wcb:bench-secret@" + tap.Addr(), "--config=",
+		if err := l.Parse([]string{"--db", *db, "--ami", strings.Join(amis, ","), "--config=",
 			"--instance", fmt.Sprintf("bench%s-%d", stamp, i), "--limits", "off", "--pow", "off", "--daily-minutes", "0", "--lang", "en",
 			"--max-concurrent", strconv.Itoa(*maxConc), "--max-cps", strconv.FormatFloat(*maxCPS, 'g', -1, 64),
 			"--queue-size", strconv.Itoa(*calls), "--queue-wait", "60s", "--spool-dir", filepath.Join(spools, strconv.Itoa(i))}); err != nil {
@@ -151,12 +162,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	// Wait for every admitted call's end, read from the shared store.
 	states := map[string]int{}
+	perNode := map[string]int{}
 	var setup []time.Duration
 	for id := range ids {
 		for {
 			r, err := apps[0].Store.GetRequest(ctx, id)
 			if err == nil && r.State.Final() {
 				states[string(r.State)+"/"+string(r.Reason)]++
+				perNode[r.Node]++
 				for _, tr := range r.History {
 					if tr.State == callback.StateCallingCaller {
 						setup = append(setup, tr.At.Sub(r.CreatedAt))
@@ -180,7 +193,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		*n, *calls, *conc, submitted.Round(time.Millisecond), float64(*calls)/submitted.Seconds(), done.Round(time.Millisecond),
 		float64(codes[http.StatusCreated])/done.Seconds())
 	fmt.Fprintf(out, "HTTP: %v\nfinal: %v\nsetup (created → Originate) p50 %v p90 %v p99 %v\n", codes, states, pct(0.5), pct(0.9), pct(0.99))
-	fmt.Fprintf(out, "Originates at the PBX %d for %d calls admitted (doubled: %d)\n", tap.Originates(), codes[http.StatusCreated],
-		max(0, tap.Originates()-codes[http.StatusCreated]))
+	originates := 0
+	for _, tap := range taps {
+		originates += tap.Originates()
+	}
+	fmt.Fprintf(out, "Originates at the PBX %d for %d calls admitted (doubled: %d)\n", originates, codes[http.StatusCreated],
+		max(0, originates-codes[http.StatusCreated]))
+	for _, tap := range taps {
+		fmt.Fprintf(out, "node %s: %d calls, %d Originates\n", tap.Addr(), perNode[tap.Addr()], tap.Originates())
+	}
 	return nil
 }

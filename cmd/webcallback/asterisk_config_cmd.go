@@ -117,8 +117,11 @@ func kitSettings(cs *config.Settings) (asterisk.Settings, error) {
 	// there, so Asterisk listens there), else the loopback default.
 	amiHost, amiPort := "127.0.0.1", "5038"
 	if cs.AMI != "" {
-		u, err := url.Parse(cs.AMI)
-		if err != nil || u.User == nil || u.User.Username() == "" {
+		u, err := kitNode(cs.AMI, k.Node)
+		if err != nil {
+			return s, err
+		}
+		if u.User == nil || u.User.Username() == "" {
 			return s, errors.New("--ami: want tcp://user:secret@host:5038")
 		}
 		s.AMIUser = u.User.Username()
@@ -164,6 +167,32 @@ func kitSettings(cs *config.Settings) (asterisk.Settings, error) {
 		s.AMIPermit = netip.PrefixFrom(a, a.BitLen()).String()
 	}
 	return s, nil
+}
+
+// kitNode picks the AMI URL of --ami to render the kit for: the only one,
+// or with several (one per Asterisk node) the one whose host:port is node
+// (--node): each node gets its own config set, rendered once per node.
+func kitNode(list, node string) (*url.URL, error) {
+	var names []string
+	for _, raw := range strings.Split(list, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Hostname() == "" {
+			return nil, errors.New("--ami: want tcp://user:secret@host:5038 (several nodes: comma-separated)")
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[bool]string{false: "5038", true: "5039"}[u.Scheme == "tls"]
+		}
+		name := net.JoinHostPort(u.Hostname(), port)
+		if name == node || node == "" && !strings.Contains(list, ",") {
+			return u, nil
+		}
+		names = append(names, name)
+	}
+	if node == "" {
+		return nil, fmt.Errorf("--ami names %d Asterisk nodes: render each one's config with --node (one of %s)", len(names), strings.Join(names, ", "))
+	}
+	return nil, fmt.Errorf("--node %s: not a node of --ami (%s)", node, strings.Join(names, ", "))
 }
 
 // warnMissing tells the operator which secrets were left as placeholders.

@@ -62,6 +62,23 @@ func TestAsteriskConfigCommand(t *testing.T) {
 			check: map[string][]string{"manager.conf": {"bindaddr = 10.0.0.2", "permit = 10.0.0.5/255.255.255.255"}},
 		},
 		{
+			name: "several nodes: --node renders the one named",
+			args: []string{"--ami", "tcp://wcb:Long-secret-123456@10.0.0.2:5038?max_concurrent=50,tcp://wcb:Other-secret-654321@10.0.0.3:5038",
+				"--node", "10.0.0.3:5038", "--ami-permit", "10.0.0.5/32"},
+			check:  map[string][]string{"manager.conf": {"bindaddr = 10.0.0.3", "secret = Other-secret-654321"}},
+			absent: map[string][]string{"manager.conf": {"10.0.0.2", "Long-secret-123456"}},
+		},
+		{
+			name:    "several nodes without --node",
+			args:    []string{"--ami", "tcp://wcb:Long-secret-123456@10.0.0.2:5038,tcp://wcb:Long-secret-123456@10.0.0.3:5038"},
+			wantErr: "--ami names 2 Asterisk nodes: render each one's config with --node (one of 10.0.0.2:5038, 10.0.0.3:5038)",
+		},
+		{
+			name:    "--node not among the nodes",
+			args:    []string{"--ami", "tcp://wcb:Long-secret-123456@10.0.0.2:5038,tcp://wcb:Long-secret-123456@10.0.0.3:5038", "--node", "10.0.0.4:5038"},
+			wantErr: "--node 10.0.0.4:5038: not a node of --ami",
+		},
+		{
 			name:    "bad trunk mode",
 			args:    []string{"--trunk-mode", "carrier-pigeon"},
 			wantErr: "--trunk-mode",

@@ -14,7 +14,6 @@ import (
 
 	"webcallback/internal/app"
 	"webcallback/internal/callback"
-	"webcallback/internal/callflow"
 	"webcallback/internal/config"
 	"webcallback/internal/policy"
 	"webcallback/internal/store"
@@ -112,10 +111,10 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "request %s: %s → %s\n", req.ID, from.E164, to.E164)
 	printState(stdout, req)
-	if err := a.Engine.Submit(ctx, req); err != nil && !errors.Is(err, callback.ErrSystemBusy) {
+	if err := a.Nodes.Submit(ctx, req); err != nil && !errors.Is(err, callback.ErrSystemBusy) {
 		return err
 	}
-	final, err := followCall(ctx, a.Engine, req.ID, stdout)
+	final, err := followCall(ctx, a.Nodes, req.ID, stdout)
 	if err != nil {
 		return err
 	}
@@ -172,7 +171,7 @@ func waitCDRs(st cdrSearcher, id string, want int, wait time.Duration) int {
 
 // followCall prints every new state of the request until it is final. When
 // ctx ends (Ctrl-C) it hangs the call up and still waits for the end.
-func followCall(ctx context.Context, eng *callflow.Engine, id string, stdout io.Writer) (*callback.Request, error) {
+func followCall(ctx context.Context, eng callback.Service, id string, stdout io.Writer) (*callback.Request, error) {
 	updates, stop, err := eng.Watch(context.WithoutCancel(ctx), id)
 	if err != nil {
 		return nil, err

@@ -56,15 +56,7 @@ func (p *proc) Log() string {
 }
 
 // freePort is a loopback address nothing listens on now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freePort(t testing.TB) string { return testenv.FreeAddr(t) }
 
 // startProc runs `webcallback args...` with a clean environment (no
 // WEBCALLBACK_* of the developer's shell) and kills it at the end of the test.

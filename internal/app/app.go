@@ -24,6 +24,7 @@ import (
 	"webcallback/internal/config"
 	"webcallback/internal/httpguard"
 	"webcallback/internal/monitor"
+	"webcallback/internal/nodes"
 	"webcallback/internal/pbxcdr"
 	"webcallback/internal/policy"
 	"webcallback/internal/sandbox"
@@ -37,9 +38,16 @@ type App struct {
 	Settings *config.Settings
 	Log      *slog.Logger
 	Store    *store.DB
+	// PBXs are the Asterisk nodes (--ami), each with its engine (Engines,
+	// same order); PBX and Engine are the first (the only one unless --ami
+	// names several). Nodes is the engines as one service, placing each
+	// call on one node (internal/nodes).
+	PBXs     []*PBX
+	Engines  []*callflow.Engine
 	PBX      *PBX
 	Engine   *callflow.Engine
-	Cluster  *cluster.Service // the engine as every instance sees it: the web's Service
+	Nodes    *nodes.Pool
+	Cluster  *cluster.Service // the nodes as every instance sees them: the web's Service
 	Guard    *policy.Guard
 	Web      *web.Server
 	Registry *prometheus.Registry
@@ -53,10 +61,10 @@ type App struct {
 	// it; the scale-out decisions (cluster, capacity, shared limits and
 	// budget) go to a.Store directly.
 	spool    *spooled.Store
-	stop     context.CancelFunc // ends bg, the context of the background work
-	stopCDRs func(context.Context)
-	pbxCDRs  *pbxcdr.Writer   // the built-in sandbox's database CDR backend, if on
-	mon      *monitor.Monitor // the CDR monitor
+	stop     context.CancelFunc      // ends bg, the context of the background work
+	stopCDRs []func(context.Context) // one per CDR monitor
+	pbxCDRs  *pbxcdr.Writer          // the built-in sandbox's database CDR backend, if on
+	mon      *monitor.Monitor        // the CDR monitor
 	// workers: the retention sweep, the refusal log, the sandbox's CDR
 	// writer; Close joins them.
 	workers sync.WaitGroup
@@ -170,35 +178,56 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		}()
 		sink = a.pbxCDRs.Sink
 	}
-	if a.PBX, err = connectPBX(ctx, s, log, o.ami, sink); err != nil {
+	if a.PBXs, err = connectPBXs(ctx, s, log, o.ami, sink); err != nil {
 		return err
 	}
+	a.PBX = a.PBXs[0]
 
-	// Before the engine starts: no Cdr event of a call reconciled at start
+	// Before the engines start: no Cdr event of a call reconciled at start
 	// is missed.
-	var cdrStats func() monitor.Stats
-	a.stopCDRs, cdrStats = startCDRMonitor(bg, s, mon, a.PBX.Client, log)
+	cdrStats := a.startCDRMonitors(bg, mon)
 
-	ecfg := engineConfig(s, log)
-	if a.Store.MultiInstance() {
-		// --max-concurrent and --max-cps for the whole service, per PBX node
-		// (its --ami address: give every instance the same). A decision,
-		// not a record: on the database itself, never the spool.
-		ecfg.Gate = cluster.Capacity{Store: a.Store, Node: a.PBX.Addr, MaxConcurrent: s.MaxConcurrent, MaxPerSecond: s.MaxCPS}
+	var pool []*nodes.Node
+	for i, p := range a.PBXs {
+		ecfg := engineConfig(s, log)
+		ecfg.MaxConcurrent, ecfg.MaxPerSecond = p.MaxConcurrent, p.MaxCPS
+		if s.AMI != "" {
+			// Each request records its node; the first node also owns
+			// those of versions before nodes. (The sandbox's address
+			// changes with every start: its requests carry none.)
+			ecfg.Node, ecfg.OwnsUnnoded = p.Addr, i == 0
+			ecfg.Logger = log.With("node", p.Addr)
+		}
+		if a.Store.MultiInstance() {
+			// --max-concurrent and --max-cps for the whole service, per PBX node
+			// (its --ami address: give every instance the same). A decision,
+			// not a record: on the database itself, never the spool.
+			ecfg.Gate = cluster.Capacity{Store: a.Store, Node: p.Addr, MaxConcurrent: p.MaxConcurrent, MaxPerSecond: p.MaxCPS}
+		}
+		e, err := callflow.New(ecfg, p.Client, a.spool)
+		if err != nil {
+			return config.BadSetting(fmt.Errorf("engine: %w", err))
+		}
+		a.Engines = append(a.Engines, e)
+		if err = e.Start(bg); err != nil {
+			return fmt.Errorf("start engine of node %s: %w", p.Addr, err)
+		}
+		client := p.Client
+		pool = append(pool, &nodes.Node{ID: p.Addr, Engine: e, Up: func() bool { return client.State() == ami.Connected },
+			MaxConcurrent: p.MaxConcurrent, MaxCPS: p.MaxCPS})
 	}
-	a.Engine, err = callflow.New(ecfg, a.PBX.Client, a.spool)
-	if err != nil {
-		return config.BadSetting(fmt.Errorf("engine: %w", err))
-	}
-	if err = a.Engine.Start(bg); err != nil {
-		return fmt.Errorf("start engine: %w", err)
+	a.Engine = a.Engines[0]
+	if a.Nodes, err = nodes.New(pool, a.Store, log); err != nil {
+		return err
 	}
 
 	// Requests of other instances sharing the database: GET, DELETE and
 	// live progress on any instance (docs/scale-out.md).
-	a.Cluster = cluster.New(a.Engine, a.Store, s.Instance, log)
+	a.Cluster = cluster.New(a.Nodes, a.Store, s.Instance, log)
 	if a.Store.MultiInstance() {
-		a.Cluster.EnableFailover(a.Store, a.Engine, a.PBX.Addr)
+		for i, p := range a.PBXs {
+			a.Cluster.EnableFailover(a.Store, p.Addr, a.Engines[i])
+		}
 	}
 	a.Cluster.Start(bg)
 	a.workers.Add(1)
@@ -216,7 +245,8 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Registry.MustRegister(serviceCollectors(s, a.Engine, cdrStats, a.spool)...)
+	a.Registry.MustRegister(serviceCollectors(s, a.engineStats, cdrStats, a.spool)...)
+	a.Registry.MustRegister(nodeCollector{a.Nodes})
 	wcfg := web.Config{
 		AdminToken:     s.AdminToken,
 		TrustedProxies: s.TrustedProxies,
@@ -241,7 +271,8 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		Service:  a.Cluster,
 		Store:    a.spool,
 		Guard:    a.Guard,
-		AMIState: func() string { return a.PBX.Client.State().String() },
+		AMIState: a.amiState,
+		Nodes:    a.Nodes,
 		Ready:    a.ready,
 		Sandbox:  a.PBX.Sandbox != nil,
 		Logger:   log, // web names its component itself
@@ -291,17 +322,69 @@ func checkSchema(ctx context.Context, st *store.DB, s *config.Settings, log *slo
 	return nil
 }
 
-// ready is /readyz: the AMI link is up, the database takes writes (its
-// file is there, for SQLite) and no write it refused still waits in the
-// spool.
+// ready is /readyz: at least one PBX node's AMI link is up, the database
+// takes writes (its file is there, for SQLite) and no write it refused
+// still waits in the spool.
 func (a *App) ready(ctx context.Context) error {
-	if st := a.PBX.Client.State().String(); st != "connected" {
-		return fmt.Errorf("AMI %s", st)
+	if a.amiState() != "connected" {
+		return fmt.Errorf("AMI of every node down")
 	}
 	if err := a.spool.Ready(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	return nil
+}
+
+// amiState is the AMI state the admin page and the metrics show:
+// "connected" when at least one node's link is, else the first node's.
+func (a *App) amiState() string {
+	for _, p := range a.PBXs {
+		if p.Client.State() == ami.Connected {
+			return p.Client.State().String()
+		}
+	}
+	return a.PBX.Client.State().String()
+}
+
+// engineStats sums the counters of every node's engine.
+func (a *App) engineStats() callflow.Stats {
+	var t callflow.Stats
+	for _, e := range a.Engines {
+		t = t.Add(e.Stats())
+	}
+	return t
+}
+
+// startCDRMonitors starts the CDR ingestion (startCDRMonitor): from the
+// "ami" source one monitor per node's AMI link (mon for the first), from
+// the "table" source one. It returns their counters, summed.
+func (a *App) startCDRMonitors(bg context.Context, mon *monitor.Monitor) func() monitor.Stats {
+	var mons []*monitor.Monitor
+	for i, p := range a.PBXs {
+		if i > 0 && a.Settings.CDRSource == "table" {
+			break
+		}
+		m := mon
+		if i > 0 {
+			m = monitor.New(a.spool, a.Log)
+			m.Location = mon.Location
+		}
+		stop, _ := startCDRMonitor(bg, a.Settings, m, p.Client, a.Log)
+		a.stopCDRs = append(a.stopCDRs, stop)
+		mons = append(mons, m)
+	}
+	return func() monitor.Stats {
+		var t monitor.Stats
+		for _, m := range mons {
+			st := m.Stats()
+			t.Ingested += st.Ingested
+			t.Duplicates += st.Duplicates
+			t.Invalid += st.Invalid
+			t.Failed += st.Failed
+			t.WriteErrors += st.WriteErrors
+		}
+		return t
+	}
 }
 
 // Serve runs the web ([web.Server.Run]) on l until ctx is done: then it
@@ -325,18 +408,20 @@ const cdrDrainWait = 10 * time.Second
 // monitor once it has stored the Cdr events already received, the other
 // workers, the AMI link and the sandbox, and the store, in that order.
 func (a *App) Close(ctx context.Context) {
-	if a.Engine != nil {
-		if err := a.Engine.Shutdown(ctx); err != nil {
+	for _, e := range a.Engines {
+		if err := e.Shutdown(ctx); err != nil {
 			a.Log.Warn("engine shutdown", "err", err)
 		}
 	}
-	if a.stopCDRs != nil {
+	if len(a.stopCDRs) > 0 {
 		dctx, cancel := context.WithTimeout(ctx, cdrDrainWait)
-		a.stopCDRs(dctx)
+		for _, stop := range a.stopCDRs {
+			stop(dctx)
+		}
 		cancel()
 	}
-	if a.PBX != nil {
-		a.PBX.Close()
+	for _, p := range a.PBXs {
+		p.Close()
 	}
 	if a.pbxCDRs != nil { // the sandbox is closed: write what it left, and ingest it
 		dctx, cancel := context.WithTimeout(ctx, cdrDrainWait)

@@ -64,7 +64,7 @@ func TestCDRMonitorDrainsOnStop(t *testing.T) {
 	if err := eng.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a.stopCDRs(ctx)
+	a.stopCDRs[0](ctx)
 	rows, _, err := st.SearchCDRs(ctx, store.CDRFilter{RequestID: req.ID})
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("after stop: %d CDR rows (%v), want the 2 received", len(rows), err)

@@ -134,6 +134,7 @@ type Request struct {
 	Lang          string    `json:"-"` // prompt language: "zh" or "en"
 	ClientIP      string    `json:"-"`
 	Instance      string    `json:"-"` // the service instance that owns the call
+	Node          string    `json:"-"` // the PBX node it is placed on (AMI host:port), chosen once at Submit
 	CallerChannel string    `json:"-"` // e.g. PJSIP/gateway-0000001b, once known
 	CalleeChannel string    `json:"-"`
 	UpdatedAt     time.Time `json:"-"`

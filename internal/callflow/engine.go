@@ -70,8 +70,15 @@ type Config struct {
 	// first takes a service-wide slot, released at the call's final state.
 	Gate Gate
 
-	Instance string       // this service instance (Request.Instance); DefaultInstance
-	Logger   *slog.Logger // nil = slog.Default()
+	Instance string // this service instance (Request.Instance); DefaultInstance
+	// Node names the PBX node the engine's AMI client talks to (its
+	// host:port; Request.Node) when the service has several (internal/nodes):
+	// Submit stamps it on each request and Start adopts only the requests
+	// of this node, plus, with OwnsUnnoded, those stored without a node (by
+	// versions before nodes: the first node's). "" = the one node: all.
+	Node        string
+	OwnsUnnoded bool
+	Logger      *slog.Logger // nil = slog.Default()
 
 	// PBXTimeScale is wall-clock seconds per PBX second: 1 for Asterisk,
 	// the sandbox PBX's --sandbox-time-scale for it, so talk times (Billsec)
@@ -287,6 +294,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.sub.Close()
 		return fmt.Errorf("callflow: loading unfinished requests: %w", err)
 	}
+	left = e.ofNode(left)
 	e.adopt(left)
 	e.awaitJudgement() // the login came before this subscription: no FullyBooted
 
@@ -297,6 +305,20 @@ func (e *Engine) Start(ctx context.Context) error {
 	go e.dispatcher()
 	go e.reconciler()
 	return nil
+}
+
+// ofNode keeps the requests placed on this engine's node (Config.Node).
+func (e *Engine) ofNode(rs []*callback.Request) []*callback.Request {
+	if e.cfg.Node == "" {
+		return rs
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Node == e.cfg.Node || r.Node == "" && e.cfg.OwnsUnnoded {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // adopt follows calls placed before (by a previous run, or by an instance
@@ -489,19 +511,8 @@ func (e *Engine) Submit(ctx context.Context, r *callback.Request) error {
 		return fmt.Errorf("%w: missing or malformed request id", errBadRequest)
 	}
 	now := time.Now()
-	c := e.newCall(r.Clone())
+	c := e.submitted(r, now)
 	req := c.req
-	req.State, req.Reason, req.Cause, req.Prompt = callback.StateQueued, "", 0, callback.PromptNone
-	req.Instance = e.cfg.Instance
-	req.UpdatedAt = now
-	if len(req.History) == 0 {
-		at := req.CreatedAt
-		if at.IsZero() {
-			at = now
-			req.CreatedAt = now
-		}
-		req.History = []callback.Transition{{State: callback.StateQueued, At: at}}
-	}
 	if _, err := e.cfg.originate(req); err != nil {
 		// Defense in depth: policy should never let this through.
 		e.log.Warn("refusing a request unsafe to originate", "id", req.ID, "err", err)
@@ -532,6 +543,43 @@ func (e *Engine) Submit(ctx context.Context, r *callback.Request) error {
 	e.mu.Unlock()
 	e.stats.submitted.Add(1)
 	return nil
+}
+
+// submitted is the engine's call for a request handed to Submit or Refuse:
+// queued, owned by this instance, on this node.
+func (e *Engine) submitted(r *callback.Request, now time.Time) *call {
+	c := e.newCall(r.Clone())
+	req := c.req
+	req.State, req.Reason, req.Cause, req.Prompt = callback.StateQueued, "", 0, callback.PromptNone
+	req.Instance = e.cfg.Instance
+	if e.cfg.Node != "" {
+		req.Node = e.cfg.Node
+	}
+	req.UpdatedAt = now
+	if len(req.History) == 0 {
+		at := req.CreatedAt
+		if at.IsZero() {
+			at = now
+			req.CreatedAt = now
+		}
+		req.History = []callback.Transition{{State: callback.StateQueued, At: at}}
+	}
+	return c
+}
+
+// Refuse stores a request no PBX node can take (the node pool's answer:
+// every node down or draining) as rejected/system_busy, as Submit does
+// with one it has no room for, and returns callback.ErrSystemBusy.
+func (e *Engine) Refuse(ctx context.Context, r *callback.Request) error {
+	if r == nil || !callback.ValidID(r.ID) {
+		return fmt.Errorf("%w: missing or malformed request id", errBadRequest)
+	}
+	now := time.Now()
+	e.stats.busy.Add(1)
+	if err := e.reject(ctx, e.submitted(r, now), callback.ReasonSystemBusy, now); err != nil {
+		return errors.Join(callback.ErrSystemBusy, err)
+	}
+	return callback.ErrSystemBusy
 }
 
 // reject ends a request that never reached the PBX and stores it at once,
@@ -930,24 +978,30 @@ func (e *Engine) hangupLocked(c *call) {
 // Get returns the request, from memory while the engine follows it, else
 // from the store.
 func (e *Engine) Get(ctx context.Context, id string) (*callback.Request, error) {
-	// Under e.mu a call is either live or its final snapshot is with the
-	// writer (pending or being written) or committed: never in between.
-	e.mu.Lock()
-	if c := e.tr.calls[id]; c != nil {
-		r := c.req.Clone()
-		e.mu.Unlock()
+	if r, _ := e.Lookup(id); r != nil {
 		return r, nil
-	}
-	r := e.w.get(id) // finished, not yet written
-	e.mu.Unlock()
-	if r != nil {
-		return r.Clone(), nil
 	}
 	r, err := e.st.GetRequest(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("callflow: get %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// Lookup returns the request from memory only: while the engine follows
+// it (live true), or its final snapshot not yet written; nil otherwise.
+func (e *Engine) Lookup(id string) (r *callback.Request, live bool) {
+	// Under e.mu a call is either live or its final snapshot is with the
+	// writer (pending or being written) or committed: never in between.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.tr.calls[id]; c != nil {
+		return c.req.Clone(), true
+	}
+	if r := e.w.get(id); r != nil { // finished, not yet written
+		return r.Clone(), false
+	}
+	return nil, false
 }
 
 // Watch delivers the current snapshot, then one per transition; the channel

@@ -60,10 +60,7 @@ func (l *latencies) percentiles() (p50, p99 time.Duration) {
 
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
-	e.mu.Lock()
-	live := len(e.tr.calls)
-	e.mu.Unlock()
-	active, queued := e.adm.counts()
+	live, active, queued := e.Load()
 	w50, w99 := e.stats.toWire.percentiles()
 	r50, r99 := e.stats.response.percentiles()
 	return Stats{
@@ -81,5 +78,29 @@ func (e *Engine) Stats() Stats {
 		ToWireP99:   w99,
 		ResponseP50: r50,
 		ResponseP99: r99,
+	}
+}
+
+// Load is the cheap part of Stats, for the node pool's choice on every
+// request: calls followed (queued included), calls holding a slot, and
+// requests waiting for one.
+func (e *Engine) Load() (live, active, queued int) {
+	e.mu.Lock()
+	live = len(e.tr.calls)
+	e.mu.Unlock()
+	active, queued = e.adm.counts()
+	return live, active, queued
+}
+
+// Add sums the counters of two engines' Stats (one per PBX node); the
+// latency percentiles are the larger of the two (an upper bound, not a
+// merge of the distributions).
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Submitted: s.Submitted + o.Submitted, Busy: s.Busy + o.Busy, Originated: s.Originated + o.Originated,
+		Finished: s.Finished + o.Finished, Events: s.Events + o.Events, Live: s.Live + o.Live, Active: s.Active + o.Active,
+		Queued: s.Queued + o.Queued, Dropped: s.Dropped + o.Dropped, WriteErrors: s.WriteErrors + o.WriteErrors,
+		ToWireP50: max(s.ToWireP50, o.ToWireP50), ToWireP99: max(s.ToWireP99, o.ToWireP99),
+		ResponseP50: max(s.ResponseP50, o.ResponseP50), ResponseP99: max(s.ResponseP99, o.ResponseP99),
 	}
 }

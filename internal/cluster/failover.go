@@ -8,8 +8,8 @@ import (
 )
 
 // Leases: each instance renews its lease every LeaseRenew; one whose lease
-// is LeaseTTL old is dead, and the first instance on its PBX node (the
-// same --ami address) to sweep after that
+// is LeaseTTL old is dead, and the first instance connected to a call's PBX
+// node (the same --ami address) to sweep after that
 // (every LeaseRenew) claims its unfinished calls in the database and
 // follows them. A kill -9 is thus noticed within LeaseTTL + LeaseRenew
 // (8 s), and the calls are followed from then on: the PBX's channels are
@@ -34,19 +34,28 @@ type Adopter interface {
 	Disown(ids []string) []string
 }
 
-// EnableFailover makes this instance, connected to the PBX node (its AMI
-// address), hold a lease and adopt the calls of dead instances on the same
-// node: only where several instances share the database (not on SQLite,
-// where one instance runs and adopts its own calls at start). Call it
-// before Start.
-func (c *Service) EnableFailover(st FailoverStore, a Adopter, node string) {
-	c.failover = &failover{st: st, adopter: a, node: node}
+// EnableFailover makes this instance hold a lease and adopt the calls of
+// dead instances placed on the PBX node (its AMI address host:port),
+// which this instance is connected to: a is the engine of that node. Call
+// it once per node the instance is connected to, before Start; only where
+// several instances share the database (not on SQLite, where one instance
+// runs and adopts its own calls at start). The lease records the first
+// node, which adopts the calls stored without a node by older versions.
+func (c *Service) EnableFailover(st FailoverStore, node string, a Adopter) {
+	if c.failover == nil {
+		c.failover = &failover{st: st}
+	}
+	c.failover.nodes = append(c.failover.nodes, nodeAdopter{node, a})
 }
 
 type failover struct {
-	st      FailoverStore
-	adopter Adopter
+	st    FailoverStore
+	nodes []nodeAdopter
+}
+
+type nodeAdopter struct {
 	node    string
+	adopter Adopter
 }
 
 // runFailover renews the lease and sweeps for dead instances' calls until
@@ -58,7 +67,7 @@ func (c *Service) runFailover(ctx context.Context) {
 	var renewed time.Time // the last renewal that succeeded
 	for {
 		now := c.now()
-		err := f.st.RenewLease(ctx, c.instance, f.node, now.Add(LeaseTTL))
+		err := f.st.RenewLease(ctx, c.instance, f.nodes[0].node, now.Add(LeaseTTL))
 		switch {
 		case err != nil && ctx.Err() == nil:
 			c.log.Warn("renewing this instance's lease", "err", err)
@@ -70,26 +79,33 @@ func (c *Service) runFailover(ctx context.Context) {
 			}
 			renewed = now
 		}
-		rs, err := f.st.ClaimOrphans(ctx, c.instance, f.node, now)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.log.Warn("looking for calls of dead instances", "err", err)
-		case len(rs) > 0:
-			ids := make([]string, len(rs))
-			for i, r := range rs {
-				ids[i] = r.ID
-			}
-			if err := f.adopter.Adopt(rs); err != nil {
-				c.log.Error("adopting calls of dead instances", "count", len(rs), "err", err)
-				break
-			}
-			c.log.Warn("adopted the calls of dead instances", "count", len(rs), "ids", ids)
+		for _, n := range f.nodes {
+			c.claim(ctx, n, now)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// claim adopts the calls of dead instances on node n.
+func (c *Service) claim(ctx context.Context, n nodeAdopter, now time.Time) {
+	rs, err := c.failover.st.ClaimOrphans(ctx, c.instance, n.node, now)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		c.log.Warn("looking for calls of dead instances", "node", n.node, "err", err)
+	case len(rs) > 0:
+		ids := make([]string, len(rs))
+		for i, r := range rs {
+			ids[i] = r.ID
+		}
+		if err := n.adopter.Adopt(rs); err != nil {
+			c.log.Error("adopting calls of dead instances", "node", n.node, "count", len(rs), "err", err)
+			return
+		}
+		c.log.Warn("adopted the calls of dead instances", "node", n.node, "count", len(rs), "ids", ids)
 	}
 }
 
@@ -117,7 +133,11 @@ func (c *Service) fence(ctx context.Context) {
 		}
 	}
 	if len(gone) > 0 {
-		gone = c.failover.adopter.Disown(gone)
+		var let []string
+		for _, n := range c.failover.nodes {
+			let = append(let, n.adopter.Disown(gone)...)
+		}
+		gone = let
 		c.log.Warn("this instance's lease ran out and others adopted its calls; letting them go", "count", len(gone), "ids", gone)
 	}
 }

@@ -148,6 +148,7 @@ type Kit struct {
 	SIPBind          string
 	AMIBind          string
 	AMIPermit        string
+	Node             string // with several --ami nodes: the one (host:port) to render for
 }
 
 const defaultListen = "127.0.0.1:8080"
@@ -372,8 +373,8 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.boolv(gDB, &s.DBCreate, "db-create", "create a new, empty SQLite database even where one existed before and is gone (without it such a start is refused: restore the file)")
 	t.str(gSpool, &s.SpoolDir, "spool-dir", "directory of the writes the database refused, kept (fsynced) until it takes them again (empty = <database file>.spool beside a SQLite database, else data/spool/<instance>)")
 	t.intv(gSpool, &s.SpoolMaxMB, "spool-max-mb", "bound of the spool in MiB; when full, writes fail and /readyz says so")
-	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; empty = the built-in sandbox PBX")
-	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami)")
+	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; several Asterisk nodes: a comma-separated list, one URL per node, each call placed on one healthy node (per-node caps: ?max_concurrent=N&max_cps=R on a URL); empty = the built-in sandbox PBX")
+	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami, of every node)")
 	t.str(gPBX, &s.AMIAuth, "ami-auth", "AMI login: md5 (challenge, the secret never crosses the wire) or plain")
 	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive (at least call,cdr,user; system brings Shutdown and FullyBooted, which tell a PBX that stopped or restarted from a dropped link)")
 	t.str(gPBX, &s.AMICAFile, "ami-ca-file", "PEM CA certificate(s) to verify the AMI TLS server (empty = system roots)")
@@ -392,9 +393,9 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gCall|gKitCall, &s.DID, "did", "our own number (digits) shown as caller ID with --callerid-mode did")
 	t.add(gCall, "caller-confirm", "on or off: the caller presses 1 after Welcome before the friend is rung (off: anyone's number typed in as \"own number\" rings the friend)", &onOffValue{&s.CallerConfirm})
 	t.add(gCall, "callee-announce", "on or off: the friend hears who calls and presses 1 to talk or 9 never to be called by the service again (the do-not-call list)", &onOffValue{&s.CalleeAnnounce})
-	t.intv(gEngine, &s.MaxConcurrent, "max-concurrent", "maximum callbacks in progress at once")
-	t.flt(gEngine, &s.MaxCPS, "max-cps", "maximum originations per second")
-	t.intv(gEngine, &s.QueueSize, "queue-size", "requests that may wait for capacity; beyond: system_busy at once")
+	t.intv(gEngine, &s.MaxConcurrent, "max-concurrent", "maximum callbacks in progress at once, per Asterisk node (a --ami URL's ?max_concurrent= overrides it for that node)")
+	t.flt(gEngine, &s.MaxCPS, "max-cps", "maximum originations per second, per Asterisk node (a --ami URL's ?max_cps= overrides it)")
+	t.intv(gEngine, &s.QueueSize, "queue-size", "requests that may wait for capacity (per Asterisk node); beyond: system_busy at once")
 	t.dur(gEngine, &s.QueueWait, "queue-wait", "longest wait in the queue before system_busy")
 	t.str(gEngine, &s.Instance, "instance", "name of this service instance, unique among those sharing one database (default: host name and --listen port)")
 	t.str(gNumbers, &s.Region, "region", "home region for phone numbers (ISO 3166 code)")
@@ -457,6 +458,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gKit, &k.FromDomain, "from-domain", "trunk-mode register: domain of our From header (empty = the registrar's host)")
 	t.str(gKit, &k.SIPBind, "sip-bind", "address:port chan_pjsip listens on (UDP)")
 	t.str(gKit, &k.AMIBind, "ami-bind", "address:port of the manager interface (empty = the host and port of --ami, else 127.0.0.1:5038)")
+	t.str(gKit, &k.Node, "node", "with several --ami URLs (one per Asterisk node): the node, host:port as in --ami, whose config to render; run once per node")
 	t.str(gKit, &k.AMIPermit, "ami-permit", "network allowed to log in to AMI (empty = 127.0.0.1/32 when AMI is on loopback; required otherwise)")
 }
 

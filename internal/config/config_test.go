@@ -60,6 +60,38 @@ func TestSecretFileAndRedaction(t *testing.T) {
 	}
 }
 
+// TestAMINodes: --ami with one URL per Asterisk node, per-node caps in
+// the query, each node named once; secrets never in the redacted log.
+func TestAMINodes(t *testing.T) {
+	s := &Settings{AMI: "tcp://wcb:first-secret-1@10.0.0.1:5038?max_concurrent=40&max_cps=2.5, tls://wcb:second-secret-2@10.0.0.2"}
+	es, err := s.AMIEndpoints()
+	if err != nil || len(es) != 2 {
+		t.Fatalf("AMIEndpoints = %+v, %v", es, err)
+	}
+	if e := es[0]; e.Addr != "10.0.0.1:5038" || e.MaxConcurrent != 40 || e.MaxCPS != 2.5 || e.Secret != "first-secret-1" {
+		t.Errorf("node 1: %+v", e)
+	}
+	if e := es[1]; e.Addr != "10.0.0.2:5039" || !e.TLS || e.MaxConcurrent != 0 || e.Secret != "second-secret-2" {
+		t.Errorf("node 2: %+v", e)
+	}
+	if red := RedactAMI(s.AMI); strings.Contains(red, "secret-1") || strings.Contains(red, "secret-2") || !strings.Contains(red, "10.0.0.2") {
+		t.Errorf("RedactAMI = %q", red)
+	}
+	for ami, want := range map[string]string{
+		"tcp://wcb:s@h:5038,tcp://wcb:s@h:5038": "named twice",
+		"tcp://wcb:s@h:5038?max_concurrent=0":   "max_concurrent wants one positive number",
+		"tcp://wcb:s@h:5038?max_cps=NaN":        "max_cps wants one positive number",
+		"tcp://wcb:s@h:5038?maxconc=3":          `unknown parameter "maxconc"`,
+		"tcp://wcb:s@h:5038,":                   "node 2",
+		"tcp://wcb:s@h:5038,tcp://wcb@h2:5038":  "missing secret",
+		"tcp://wcb:s@h:5038/x":                  "no path",
+	} {
+		if _, err := (&Settings{AMI: ami}).AMIEndpoints(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--ami %q: err %v, want %q", ami, err, want)
+		}
+	}
+}
+
 // TestSystemdCredentials: a secret given no other way is read from
 // $CREDENTIALS_DIRECTORY/<name> (LoadCredential=); one given by flag, env,
 // settings file or --*-file wins; a setting that is no secret is never

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ func (s *Settings) Validate() error {
 		bad("--spool-dir %q: not a path", s.SpoolDir)
 	}
 	if s.AMI != "" {
-		if _, err := s.AMIEndpoint(); err != nil {
+		if _, err := s.AMIEndpoints(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -315,18 +316,55 @@ func loadLocation(name string) *time.Location {
 	return loc
 }
 
-// AMIEndpoint is the parsed --ami setting.
+// AMIEndpoint is one parsed AMI URL of --ami: one Asterisk node.
 type AMIEndpoint struct {
 	TLS      bool
-	Addr     string // host:port
+	Addr     string // host:port: the node's name everywhere (never the secret)
 	Host     string
 	Username string
 	Secret   string
+	// Per-node caps from the URL's query (?max_concurrent=N&max_cps=R),
+	// for a node whose trunk or CPU differs from the others'; 0 = the
+	// --max-concurrent and --max-cps settings.
+	MaxConcurrent int
+	MaxCPS        float64
 }
 
-// AMIEndpoint parses --ami; --ami-secret, when set, replaces the URL's secret.
+// AMIEndpoint parses --ami when it names one node (the first of several).
 func (s *Settings) AMIEndpoint() (AMIEndpoint, error) {
-	u, err := url.Parse(s.AMI)
+	es, err := s.AMIEndpoints()
+	if err != nil {
+		return AMIEndpoint{}, err
+	}
+	return es[0], nil
+}
+
+// AMIEndpoints parses --ami: a comma-separated list of AMI URLs, one per
+// Asterisk node, each node named once. --ami-secret, when set, replaces
+// the secret of every URL.
+func (s *Settings) AMIEndpoints() ([]AMIEndpoint, error) {
+	var out []AMIEndpoint
+	seen := map[string]bool{}
+	for i, raw := range strings.Split(s.AMI, ",") {
+		e, err := s.parseAMI(strings.TrimSpace(raw))
+		if err != nil {
+			if strings.Contains(s.AMI, ",") {
+				err = fmt.Errorf("node %d: %w", i+1, err)
+			}
+			return nil, err
+		}
+		if seen[e.Addr] {
+			return nil, fmt.Errorf("--ami: node %s named twice", e.Addr)
+		}
+		seen[e.Addr] = true
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// parseAMI parses one AMI URL of --ami.
+func (s *Settings) parseAMI(raw string) (AMIEndpoint, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
 		return AMIEndpoint{}, fmt.Errorf("--ami: not a URL (want tcp://user:secret@host:5038)")
 	}
@@ -361,6 +399,25 @@ func (s *Settings) AMIEndpoint() (AMIEndpoint, error) {
 		return e, fmt.Errorf("--ami: missing host")
 	}
 	e.Addr = net.JoinHostPort(e.Host, port)
+	if u.Path != "" && u.Path != "/" || u.Fragment != "" {
+		return e, fmt.Errorf("--ami %s: no path or fragment in an AMI URL", e.Addr)
+	}
+	for k, v := range u.Query() {
+		var bad bool
+		switch k {
+		case "max_concurrent":
+			n, err := strconv.Atoi(v[0])
+			e.MaxConcurrent, bad = n, err != nil || n < 1 || len(v) > 1
+		case "max_cps":
+			f, err := strconv.ParseFloat(v[0], 64)
+			e.MaxCPS, bad = f, err != nil || !finite(f) || !(f > 0) || len(v) > 1
+		default:
+			return e, fmt.Errorf("--ami %s: unknown parameter %q (max_concurrent, max_cps)", e.Addr, k)
+		}
+		if bad {
+			return e, fmt.Errorf("--ami %s: %s wants one positive number", e.Addr, k)
+		}
+	}
 	return e, nil
 }
 
@@ -379,32 +436,46 @@ func (s *Settings) CheckSecrets() error {
 	if s.AMI == "" {
 		return nil
 	}
-	e, err := s.AMIEndpoint()
+	es, err := s.AMIEndpoints()
 	if err != nil {
 		return err
 	}
-	if e.Loopback() {
-		return nil
-	}
-	for _, sample := range SampleSecrets {
-		if strings.EqualFold(e.Secret, sample) {
-			return fmt.Errorf("--ami: refusing a well-known sample secret for an AMI server that is not on loopback; set a long random secret in manager.conf")
+	for _, e := range es {
+		if e.Loopback() {
+			continue
+		}
+		for _, sample := range SampleSecrets {
+			if strings.EqualFold(e.Secret, sample) {
+				return fmt.Errorf("--ami %s: refusing a well-known sample secret for an AMI server that is not on loopback; set a long random secret in manager.conf", e.Addr)
+			}
+		}
+		if len(e.Secret) < 12 {
+			return fmt.Errorf("--ami %s: secret shorter than 12 characters for an AMI server that is not on loopback", e.Addr)
 		}
 	}
-	if len(e.Secret) < 12 {
-		return fmt.Errorf("--ami: secret shorter than 12 characters for an AMI server that is not on loopback")
-	}
 	return nil
+}
+
+// RedactAMI is --ami with every URL's secret replaced (for logs).
+func RedactAMI(list string) string {
+	parts := strings.Split(list, ",")
+	for i, raw := range parts {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		switch {
+		case err != nil:
+			parts[i] = "(unparsable)"
+		case u.User != nil:
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Redacted returns the settings as name=value pairs for the start-up log,
 // with every secret replaced.
 func (s *Settings) Redacted() []any {
-	ami := s.AMI
-	if u, err := url.Parse(s.AMI); err == nil && u.User != nil {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-		ami = u.String()
-	}
+	ami := RedactAMI(s.AMI)
 	return []any{
 		"listen", s.Listen, "db", RedactDSN(s.DB), "ami", ami, "sandbox", s.AMI == "",
 		"call_limit", s.CallLimit, "call_warning", s.CallWarning, "region", s.Region,

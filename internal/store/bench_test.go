@@ -108,7 +108,7 @@ func bulkHistory(ctx context.Context, s *DB, rows int) error {
 			cdrArgs, nCDR = cdrArgs[:0], 0
 		}
 		if nReq > 0 && (force || nReq >= per) {
-			row := "(" + placeholders(21) + ")"
+			row := "(" + placeholders(22) + ")"
 			q := "INSERT INTO callback_request (" + requestCols + ", history_n) VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", nReq), ", ")
 			if _, err := s.db.ExecContext(ctx, s.d.q(q), reqArgs...); err != nil {
 				return fmt.Errorf("bulk requests: %w", err)

@@ -231,10 +231,12 @@ func (s *DB) RenewLease(ctx context.Context, instance, node string, expires time
 	return nil
 }
 
-// ClaimOrphans reassigns to instance the unfinished requests of instances
-// connected to the same PBX node whose lease expired before now (dead:
-// killed, or cut off from the database), and returns them: only an
-// instance on the call's node sees its channels and events. Row locks make each request claimed by one
+// ClaimOrphans reassigns to instance the unfinished requests placed on the
+// PBX node (callback_request.node; for requests of versions before it, the
+// dead instance's lease node) of instances whose lease expired before now
+// (dead: killed, or cut off from the database), and returns them: only an
+// instance connected to the call's node sees its channels and events; an
+// instance on several nodes claims once per node. Row locks make each request claimed by one
 // instance only, however many sweep at once. Requests without an instance
 // yet (admitted, not yet handed to an engine) are left alone.
 func (s *DB) ClaimOrphans(ctx context.Context, instance, node string, now time.Time) ([]*callback.Request, error) {
@@ -243,7 +245,8 @@ func (s *DB) ClaimOrphans(ctx context.Context, instance, node string, now time.T
 		ids = ids[:0]
 		rows, err := tx.QueryContext(ctx, s.d.q(`SELECT r.id FROM callback_request r
   JOIN instance_lease l ON l.instance = r.instance
-  WHERE r.state NOT IN `+finalStates+` AND r.instance <> ? AND l.expires_ms < ? AND l.node = ?`+s.forUpdateOf("r")), instance, ms(now), clip(node, 200))
+  WHERE r.state NOT IN `+finalStates+` AND r.instance <> ? AND l.expires_ms < ?
+  AND (r.node = ? OR (r.node = '' AND l.node = ?))`+s.forUpdateOf("r")), instance, ms(now), clip(node, 200), clip(node, 200))
 		if err != nil {
 			return err
 		}

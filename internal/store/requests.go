@@ -18,14 +18,14 @@ var errRequestNotFound = fmt.Errorf("%w: %w", ErrNotFound, callback.ErrNotFound)
 const finalStates = "('rejected', 'completed', 'failed', 'canceled')"
 
 const requestCols = "id, caller, callee, state, reason, cause, prompt, created_ms, answered_ms, connected_ms, ended_ms, billsec, " +
-	"caller_dial, callee_dial, lang, client_ip, instance, caller_channel, callee_channel, updated_ms"
+	"caller_dial, callee_dial, lang, client_ip, instance, caller_channel, callee_channel, updated_ms, node"
 
 // requestArgs are r's values in requestCols order (id first).
 func requestArgs(r *callback.Request) []any {
 	return []any{clip(r.ID, 64), clip(r.Caller, 32), clip(r.Callee, 32), string(r.State), clip(string(r.Reason), 40), r.Cause,
 		clip(string(r.Prompt), 20), ms(r.CreatedAt), msPtr(r.AnsweredAt), msPtr(r.ConnectedAt), msPtr(r.EndedAt), r.Billsec,
 		clip(r.CallerDial, 32), clip(r.CalleeDial, 32), clip(r.Lang, 8), clip(r.ClientIP, 64), clip(r.Instance, 64),
-		clip(r.CallerChannel, 80), clip(r.CalleeChannel, 80), ms(r.UpdatedAt)}
+		clip(r.CallerChannel, 80), clip(r.CalleeChannel, 80), ms(r.UpdatedAt), clip(r.Node, 200)}
 }
 
 func checkRequest(r *callback.Request) error {
@@ -82,7 +82,7 @@ func (s *DB) Admit(ctx context.Context, r *callback.Request, rules *Rules, now t
 		if dec, err = s.decide(ctx, tx, r, rules, now); err != nil || !dec.Allowed {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.d.q("INSERT INTO callback_request ("+requestCols+", history_n) VALUES ("+placeholders(21)+")"),
+		if _, err := tx.ExecContext(ctx, s.d.q("INSERT INTO callback_request ("+requestCols+", history_n) VALUES ("+placeholders(22)+")"),
 			append(requestArgs(r), len(r.History))...); err != nil {
 			return fmt.Errorf("insert request: %w", err)
 		}
@@ -133,7 +133,7 @@ func (s *DB) UpdateRequest(ctx context.Context, r *callback.Request) error {
 		args = append(args, max(stored, len(r.History)), r.ID)
 		if _, err := tx.ExecContext(ctx, s.d.q(`UPDATE callback_request SET caller = ?, callee = ?, state = ?, reason = ?, cause = ?,
   prompt = ?, created_ms = ?, answered_ms = ?, connected_ms = ?, ended_ms = ?, billsec = ?, caller_dial = ?, callee_dial = ?,
-  lang = ?, client_ip = ?, instance = ?, caller_channel = ?, callee_channel = ?, updated_ms = ?, history_n = ? WHERE id = ?`), args...); err != nil {
+  lang = ?, client_ip = ?, instance = ?, caller_channel = ?, callee_channel = ?, updated_ms = ?, node = ?, history_n = ? WHERE id = ?`), args...); err != nil {
 			return fmt.Errorf("update: %w", err)
 		}
 		// The callee pressed 9: on the do-not-call list in the same
@@ -243,7 +243,7 @@ func (s *DB) queryRequests(ctx context.Context, tail string, args []any) ([]*cal
 		var created, updated int64
 		var answered, connected, ended sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Caller, &r.Callee, &state, &reason, &r.Cause, &prompt, &created, &answered, &connected, &ended,
-			&r.Billsec, &r.CallerDial, &r.CalleeDial, &r.Lang, &r.ClientIP, &r.Instance, &r.CallerChannel, &r.CalleeChannel, &updated); err != nil {
+			&r.Billsec, &r.CallerDial, &r.CalleeDial, &r.Lang, &r.ClientIP, &r.Instance, &r.CallerChannel, &r.CalleeChannel, &updated, &r.Node); err != nil {
 			return nil, err
 		}
 		r.State, r.Reason, r.Prompt = callback.State(state), callback.Reason(reason), callback.Prompt(prompt)

@@ -111,7 +111,7 @@ func emptyDB(t testing.TB, s *DB, b backend) {
 		return
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
-		"number_override", "do_not_call", "audit_log", "cdr_cursor", "callback_hangup", "instance_lease", "rate_limit", "capacity_slot", "budget_reservation"} {
+		"number_override", "do_not_call", "audit_log", "cdr_cursor", "callback_hangup", "instance_lease", "rate_limit", "capacity_slot", "budget_reservation", "pbx_node"} {
 		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+tb); err != nil {
 			t.Fatalf("empty %s: %v", tb, err)
 		}
@@ -129,7 +129,7 @@ func resetDB(t testing.TB, s *DB) {
 	}
 	for _, tb := range []string{"cdr", "callback_request", "callback_transition", "cdr_call", "number_stats", "number_daily",
 		"number_lock", "number_override", "do_not_call", "audit_log", "cdr_cursor", "schema_migrations", "asterisk_cdr", "write_probe",
-		"callback_hangup", "instance_lease", "rate_limit", "capacity_slot", "budget_reservation"} {
+		"callback_hangup", "instance_lease", "rate_limit", "capacity_slot", "budget_reservation", "pbx_node"} {
 		if _, err := s.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
 			t.Fatalf("reset: drop %s: %v", tb, err)
 		}

@@ -6,6 +6,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -77,4 +78,16 @@ func ClearSettings(t testing.TB) {
 			os.Unsetenv(k)
 		}
 	}
+}
+
+// FreeAddr is a loopback address nothing listens on now (for a server a
+// test starts later, or an address that must refuse connections).
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -82,6 +82,17 @@ func TestBrowserAdminStates(t *testing.T) {
 				t.Error("the Hang up button is off-screen on a phone")
 			}
 
+			// The node (the sandbox): up, drained and resumed by its button.
+			nodeState := `document.querySelector("#nodes tbody tr td:nth-child(2)")?.textContent === `
+			up, draining := map[string]string{"en": "up", "zh": "正常"}[lang], map[string]string{"en": "draining", "zh": "排空中"}[lang]
+			click := chromedp.Evaluate[chromedp.Void](`document.querySelector("#nodes tbody tr button").click()`)
+			run(t, ctx, "node up", chromedp.Poll[chromedp.Void](nodeState+jsString(up)))
+			run(t, ctx, "drain", click, chromedp.Poll[chromedp.Void](nodeState+jsString(draining)))
+			run(t, ctx, "resume", click, chromedp.Poll[chromedp.Void](nodeState+jsString(up)))
+			if _, b := e.admin("GET", "/api/v1/admin/audit", ""); !strings.Contains(string(b), "/drain") {
+				t.Errorf("the drain is not in the audit log: %s", b)
+			}
+
 			// CDRs: the callee from the request, dates in the service's zone.
 			run(t, ctx, "cdrs", chromedp.Click(chromedp.CSS(`#cdr-form button[type="submit"]`)),
 				chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#cdrs tbody tr td:nth-child(3)")].some(td => td.textContent === "138 1111 2222")`))

@@ -117,6 +117,9 @@ type Deps struct {
 	// Ready is /readyz: nil error when the AMI is connected and the database
 	// reachable. nil = always ready.
 	Ready func(ctx context.Context) error
+	// Nodes are the Asterisk nodes: the admin's node list and drain, and
+	// one line per node in /readyz. nil = none shown.
+	Nodes Nodes
 	// Sandbox makes the admin page (and the visitor page) say that no real
 	// phones ring.
 	Sandbox bool
@@ -368,6 +371,9 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/admin/stats", true, admin(s.handleAdminStats)},
 		{"GET", "/api/v1/admin/charts/{chart}", true, admin(s.handleAdminChart)},
 		{"GET", "/api/v1/admin/audit", true, admin(s.handleAdminAudit)},
+		{"GET", "/api/v1/admin/nodes", true, admin(s.handleAdminNodes)},
+		{"POST", "/api/v1/admin/nodes/{node}/drain", true, admin(s.handleAdminDrain)},
+		{"DELETE", "/api/v1/admin/nodes/{node}/drain", true, admin(s.handleAdminDrain)},
 
 		// Operations.
 		{"GET", "/metrics", false, s.metrics.handler(s.deps.Registry)},
@@ -392,11 +398,11 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		if err := s.deps.Ready(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n%s", err, s.readyNodes(ctx))
 			return
 		}
 	}
-	_, _ = w.Write([]byte("ready\n"))
+	_, _ = w.Write([]byte("ready\n" + s.readyNodes(r.Context())))
 }
 
 // handleChallenge is GET /api/v1/challenge: a proof-of-work challenge the

@@ -276,6 +276,24 @@
   $("num-allow").addEventListener("click", () => override("allow"));
   $("num-clear").addEventListener("click", () => override(""));
 
+  // actionCell appends a cell with one button that runs act (an admin
+  // change: the audit log is reloaded after it), its errors shown in errId.
+  function actionCell(tr, kind, label, what, errId, act) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "button small " + kind;
+    b.textContent = label;
+    b.setAttribute("aria-label", label + " " + what);
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await act();
+        loadAudit();
+      } catch (err) { b.disabled = false; showError(errId, err); }
+    });
+    cell(tr, "").appendChild(b);
+  }
+
   // ---- do-not-call list ----------------------------------------------------------
   async function loadDoNotCall() {
     try {
@@ -285,20 +303,10 @@
       for (const e of r.do_not_call) {
         const tr = document.createElement("tr");
         [e.number, fmt(e.created_at), e.request_id].forEach((v) => cell(tr, v));
-        const b = document.createElement("button");
-        b.type = "button";
-        b.className = "button secondary small";
-        b.textContent = t("adm.remove");
-        b.setAttribute("aria-label", t("adm.remove") + " " + e.number);
-        b.addEventListener("click", async () => {
-          b.disabled = true;
-          try {
-            await api("/api/v1/admin/donotcall/" + encodeURIComponent(e.number), { method: "DELETE" });
-            await loadDoNotCall();
-            loadAudit();
-          } catch (err) { b.disabled = false; showError("dnc-error", err); }
+        actionCell(tr, "secondary", t("adm.remove"), e.number, "dnc-error", async () => {
+          await api("/api/v1/admin/donotcall/" + encodeURIComponent(e.number), { method: "DELETE" });
+          await loadDoNotCall();
         });
-        cell(tr, "").appendChild(b);
         tbody.appendChild(tr);
       }
       $("dnc-empty").hidden = r.do_not_call.length > 0;
@@ -306,6 +314,26 @@
     } catch (err) { if (err.status !== 501) showError("dnc-error", err); }
   }
   $("dnc-csv").addEventListener("click", () => download("/api/v1/admin/donotcall?format=csv", "do-not-call.csv"));
+
+  // ---- Asterisk nodes: state, calls, drain ----------------------------------------
+  async function loadNodes() {
+    try {
+      const r = await json("/api/v1/admin/nodes");
+      const tbody = $("nodes").tBodies[0];
+      tbody.replaceChildren();
+      for (const n of r.nodes) {
+        const tr = document.createElement("tr");
+        tr.dataset.node = n.node;
+        [n.node, name("nodestate", n.state), n.live_calls, n.service_calls, n.max_concurrent].forEach((v) => cell(tr, v));
+        actionCell(tr, n.draining ? "secondary" : "danger", t(n.draining ? "adm.undrain" : "adm.drain"), n.node, "nodes-error", async () => {
+          await api("/api/v1/admin/nodes/" + encodeURIComponent(n.node) + "/drain", { method: n.draining ? "DELETE" : "POST" });
+          await loadNodes();
+        });
+        tbody.appendChild(tr);
+      }
+      showError("nodes-error", null);
+    } catch (err) { showError("nodes-error", err); }
+  }
 
   // ---- audit -------------------------------------------------------------------
   async function loadAudit() {
@@ -325,7 +353,7 @@
     try {
       const text = await (await fetch("/readyz")).text();
       const ok = text.startsWith("ready");
-      $("ami-state").textContent = t("adm.ami") + ": " + (ok ? t("adm.ready") : text.trim());
+      $("ami-state").textContent = t("adm.ami") + ": " + (ok ? t("adm.ready") : text.trim().split("\n")[0]);
       $("ami-state").className = "pill " + (ok ? "ok" : "bad");
     } catch { /* next round */ }
   }
@@ -338,8 +366,10 @@
     loadCDRs();
     loadDoNotCall();
     loadAudit();
+    loadNodes();
     amiState();
     setInterval(amiState, 15000);
+    setInterval(loadNodes, 15000);
   }
   if (token) start(); else signOut();
 })();
