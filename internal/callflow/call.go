@@ -54,21 +54,23 @@ type call struct {
 	talkEnd  time.Time       // the bridge ended: callee leg gone or Dial returned
 
 	// Engine bookkeeping.
-	slot       bool              // holds an admission slot
-	gated      bool              // holds a service-wide slot (Config.Gate)
-	goneSince  time.Time         // reconcile first found its channels gone (waiting for its CDRs)
-	lostAt     time.Time         // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
-	lostSure   bool              // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
-	lostMaybe  bool              // the PBX came back within a second of lostAt: it may have restarted (Engine.judgePBXLoss)
-	pbxStopped bool              // it went by a Shutdown (core stop/restart): it still wrote the CDRs of the channels it hung up
-	adopted    bool              // left unfinished by a previous run, taken over at Start
-	gap        bool              // some of its events were lost (AMI link dropped, events dropped, adopted): its CDRs, not its events, say how it ended
-	liveEnd    *callback.Request // the end its events told, kept while its CDRs are awaited (gap); used if none come
-	uncertain  bool              // the Originate's response was lost: it may be ringing
-	graceArmed bool              // a failed OriginateResponse started the grace timer
-	hangupSent bool              // a Hangup action is out for a cancel
-	submitted  time.Time         // Submit accepted it
-	sentAt     time.Time         // its Originate went out
+	slot        bool              // holds an admission slot
+	gated       bool              // holds a service-wide slot (Config.Gate)
+	goneSince   time.Time         // reconcile first found its channels gone (waiting for its CDRs)
+	lostAt      time.Time         // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
+	lostSure    bool              // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
+	lostMaybe   bool              // the PBX came back within a second of lostAt: it may have restarted (Engine.judgePBXLoss)
+	pbxStopped  bool              // it went by a Shutdown (core stop/restart): it still wrote the CDRs of the channels it hung up
+	adopted     bool              // left unfinished by a previous run, taken over at Start
+	gap         bool              // some of its events were lost (AMI link dropped, events dropped, adopted): its CDRs, not its events, say how it ended
+	liveEnd     *callback.Request // the end its events told, kept while its CDRs are awaited (gap); used if none come
+	held        *callback.Request // its end, held for stopHold: a Shutdown right after makes it pbx_lost (Engine.holdEndLocked)
+	stopSuspect bool              // the link dropped while its end was held: a PBX found restarted stopped it (judgePBXLoss)
+	uncertain   bool              // the Originate's response was lost: it may be ringing
+	graceArmed  bool              // a failed OriginateResponse started the grace timer
+	hangupSent  bool              // a Hangup action is out for a cancel
+	submitted   time.Time         // Submit accepted it
+	sentAt      time.Time         // its Originate went out
 }
 
 // rank orders the states so the machine never moves backwards.

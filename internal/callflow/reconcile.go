@@ -195,6 +195,9 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			e.log.Warn("call ended after lost events and left no CDR rows; keeping the end its events told", "id", id,
 				"state", c.liveEnd.State, "reason", c.liveEnd.Reason)
 			c.req, c.liveEnd = c.liveEnd, nil
+			if c.lostSure && c.stopSuspect {
+				c.req = pbxLostEnd(c.req) // hung up by a PBX that then stopped
+			}
 			e.changedLocked(c)
 			continue
 		}
