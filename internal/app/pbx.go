@@ -39,7 +39,8 @@ func (p *PBX) Close() {
 //
 // cdrSink, when not nil, is the sandbox's database CDR backend.
 func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, edit func(*ami.Config), cdrSink func(sandbox.CDRRecord)) (*PBX, error) {
-	cfg := ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", Logger: log.With("component", "ami")}
+	cfg := ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", ReconnectMax: s.AMIReconnectMax,
+		Logger: log.With("component", "ami")}
 	p := &PBX{}
 	if s.AMI == "" {
 		secret := make([]byte, 16)
