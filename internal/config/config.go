@@ -471,6 +471,7 @@ func (s *Settings) PolicyConfig() policy.Config {
 	c := s.Policy
 	c.Region, c.Limits, c.PoW = s.Region, s.Limits, s.PoW
 	c.CallLimit, c.Location = s.CallLimit, s.Location()
+	c.Instance = s.Instance
 	if s.PoWKey != "" {
 		c.PoWKey = []byte(s.PoWKey)
 	}
