@@ -24,7 +24,8 @@ var infoText = map[string]string{
 	"originates_cut": "accepted, stored, final failed/network_error: an AMI drop or a kill -9 cut its Originate in flight " +
 		"and the PBX's own log shows it never took it (nothing rang). The service marks an Originate sent before " +
 		"sending it, so a restart never rings a call twice; one cut in flight cannot be known to have arrived and " +
-		"ends network_error (docs/design.md §6). Not a lost request, not a wrong state",
+		"ends network_error, or pbx_lost when the PBX restarted meanwhile (docs/design.md §6). " +
+		"Not a lost request, not a wrong state",
 }
 
 func knownCount(name string) bool {

@@ -622,13 +622,19 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 		got := string(r.State) + "/" + string(r.Reason)
 		if originates[c.id] == 0 {
 			// The PBX never took an Originate for it: nothing rang.
+			pbxRestarted := false
+			for _, d := range s.pbxDown {
+				pbxRestarted = pbxRestarted || !d.Before(r.CreatedAt) && !d.After(end)
+			}
 			if res.affected == "drop" || res.affected == "kill" {
-				if got == "failed/network_error" || got == "rejected/system_busy" {
+				if got == "failed/network_error" || got == "rejected/system_busy" || got == "failed/pbx_lost" && pbxRestarted {
 					// Cut in flight: the link dropped (or the service was
 					// killed) while its Originate was being sent. The
 					// service marked it sent before sending (so a restart
 					// never sends it twice) and cannot know whether it
-					// arrived: it ends network_error. Not a lost request
+					// arrived: it ends network_error, or pbx_lost when the
+					// PBX restarted meanwhile (a PBX that vanished would
+					// have taken it without a trace). Not a lost request
 					// (it is stored, final) nor a wrong state.
 					s.rep.add("originates_cut", c.id+" "+got)
 				} else {
