@@ -122,7 +122,8 @@ func (c *call) finish(s callback.State, reason callback.Reason, cause int, promp
 	if r.State.Final() {
 		return false
 	}
-	if c.lostSure && reason != callback.ReasonVisitor && reason != callback.ReasonAdmin {
+	if c.lostSure && s != callback.StateRejected && reason != callback.ReasonVisitor && reason != callback.ReasonAdmin {
+		// (Rejected: it never rang, nothing of it was with the PBX.)
 		// The PBX went away mid-call: whatever its last events say (a
 		// stopping Asterisk hangs every channel up with cause 16), nobody
 		// hung up. The talk ends when the PBX went.

@@ -387,20 +387,14 @@ func (e *Engine) Disown(ids []string) []string {
 	return out
 }
 
-// neverSent reports whether a stored request surely never had its
-// Originate sent: it is queued and its history never went further (place
-// stores calling_caller before the Originate leaves; the history only
-// grows, even when an older snapshot of the state is written after it).
+// neverSent reports whether a stored request surely has no Originate out:
+// it is queued and so is the last step of its history (place stores
+// calling_caller before the Originate leaves, and an Originate the link
+// could not send puts a queued step after it; the history only grows,
+// even when an older snapshot of the state is written after it).
 func neverSent(r *callback.Request) bool {
-	if r.State != callback.StateQueued {
-		return false
-	}
-	for _, t := range r.History {
-		if t.State != callback.StateQueued {
-			return false
-		}
-	}
-	return true
+	n := len(r.History)
+	return r.State == callback.StateQueued && (n == 0 || r.History[n-1].State == callback.StateQueued)
 }
 
 // sentAt is when a stored request's Originate went out, as far as the
