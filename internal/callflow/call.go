@@ -441,16 +441,32 @@ func atoi(s string) int {
 	return n
 }
 
+// stopCaused reports whether CDR rows could be of a call a stopping PBX
+// (Shutdown at stopAt) hung up: a stop hangs the caller's channel up, so
+// the dialplan after Dial never runs and the rows read as the caller's
+// doing (a caller hang-up or a failed caller leg), never as a callee
+// outcome (busy, no answer, callee hang-up, limit); and they end at the
+// stop: not more than 2 s before it (calldate and duration are whole
+// seconds). Other rows are of a call that ended on its own while its
+// events were lost, settled only now.
+func stopCaused(o cdrOutcome, stopAt time.Time) bool {
+	if !o.ended.IsZero() && o.ended.Before(stopAt.Add(-2*time.Second)) {
+		return false
+	}
+	return strings.HasPrefix(string(o.reason), "caller_") || o.reason == callback.ReasonNetworkError
+}
+
 // finishFromCDRs ends the request as its CDR rows tell (outcomeFromCDRs):
 // the talk time is the dialplan's, never counted to the moment the engine
 // found out.
 func (c *call) finishFromCDRs(o cdrOutcome, now time.Time) bool {
-	if c.pbxStopped && o.billsec >= 0 && !c.lostAt.IsZero() {
+	if c.pbxStopped && o.billsec >= 0 && !c.lostAt.IsZero() && stopCaused(o, c.lostAt) {
 		// A stopping Asterisk hangs every channel up and writes CDRs that
 		// read like a caller hang-up: the PBX went, and the talk ended
 		// when it did, as the CDR measured. A PBX that vanished (kill -9,
 		// crash) wrote none for the calls it took: rows there are of a
-		// call that ended before, and tell its end.
+		// call that ended before, and tell its end. So do rows a stop
+		// cannot have made (stopCaused).
 		o.state, o.reason, o.prompt = callback.StateFailed, callback.ReasonPBXLost, callback.PromptNone
 	}
 	if !o.ended.IsZero() && o.ended.Before(now) {

@@ -87,6 +87,10 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		if !c.originated {
 			continue
 		}
+		if c.held != nil {
+			again = true // its end is held for a Shutdown (holdEndLocked): its own timer settles it
+			continue
+		}
 		if !c.sentAt.IsZero() && now.Sub(c.sentAt) < reconcileMinAge {
 			again = true
 			continue

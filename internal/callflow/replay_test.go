@@ -236,3 +236,24 @@ func TestNeverSent(t *testing.T) {
 		t.Errorf("finished %s/%s, want rejected/system_busy", c.req.State, c.req.Reason)
 	}
 }
+
+// TestStopCaused: after a Shutdown, CDR rows are read as the stop's only
+// when a stop can have made them (the caller's side, at the stop).
+func TestStopCaused(t *testing.T) {
+	stop := time.Date(2026, 12, 1, 10, 21, 47, 500e6, time.UTC)
+	for _, tc := range []struct {
+		reason callback.Reason
+		ended  time.Time
+		want   bool
+	}{
+		{callback.ReasonCallerHangup, stop.Truncate(time.Second), true}, // fixture kit-pbx-shutdown
+		{callback.ReasonCallerHangup, stop.Add(-5 * time.Second), false},
+		{callback.ReasonCalleeNoAnswer, stop.Add(-time.Second), false}, // ended on its own just before
+		{callback.ReasonCalleeHangup, stop, false},
+		{callback.ReasonCallerNoAnswer, stop, true},
+	} {
+		if got := stopCaused(cdrOutcome{reason: tc.reason, ended: tc.ended}, stop); got != tc.want {
+			t.Errorf("stopCaused(%s, ended %s before the stop) = %v, want %v", tc.reason, stop.Sub(tc.ended), got, tc.want)
+		}
+	}
+}
