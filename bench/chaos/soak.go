@@ -179,6 +179,10 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 		"--cdr-source", "table", "--spool-dir", filepath.Join(dir, "spool"), "--instance", "chaos", "--limits", "off", "--pow", "off",
 		"--caller-ring", "10s", "--callee-ring", "10s", "--max-concurrent", "500", "--max-cps", "100",
 		"--queue-size", "5000",
+		// No daily talk budget: a server database keeps the day's spent
+		// minutes across runs, and a budget spent by an earlier soak would
+		// refuse this one's requests.
+		"--daily-minutes", "0",
 		// Longer than the AMI client's longest reconnect backoff (30 s, hit
 		// when the link flaps as often as the soak drops it): a request
 		// accepted while the link is down waits for the reconnect.
