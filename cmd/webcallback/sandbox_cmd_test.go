@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"webcallback/ami"
-	"webcallback/internal/store"
 	"webcallback/internal/wcbproto"
 )
 
@@ -83,13 +82,20 @@ func TestRunSandbox(t *testing.T) {
 	}
 	c.Close()
 	cancel()
+	awaitSandbox(t, done, "cancel")
+}
+
+// awaitSandbox waits for the sandbox command to return nil after what
+// ended it.
+func awaitSandbox(t *testing.T, done <-chan error, after string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("runSandbox: %v", err)
+			t.Fatalf("sandbox after %s: %v", after, err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("runSandbox did not return after cancel")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the sandbox did not end after %s", after)
 	}
 }
 
@@ -100,14 +106,7 @@ func TestRunSandbox(t *testing.T) {
 func TestSandboxCoreStopWritesCDRs(t *testing.T) {
 	ctx := context.Background()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedStore(t, dsn)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -145,14 +144,7 @@ func TestSandboxCoreStopWritesCDRs(t *testing.T) {
 	if resp, err := c.Do(ctx, ami.NewMessage("Action", "Command", "Command", "core stop now")); err != nil || resp.Get("Response") != "Success" {
 		t.Fatalf("core stop now: %v %v", resp, err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("sandbox after core stop now: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the sandbox did not end after core stop now")
-	}
+	awaitSandbox(t, done, "core stop now")
 	rows, err := st.CallCDRs(ctx, id)
 	if err != nil {
 		t.Fatal(err)
