@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"webcallback/internal/callback"
 	"webcallback/internal/dbfault"
 	"webcallback/internal/store"
 )
@@ -223,7 +224,22 @@ func emptyCalls(ctx context.Context, dsn string) error {
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	_, _, err = st.Purge(ctx, time.Now().Add(24*time.Hour))
+	// An interrupted earlier soak leaves calls unfinished under the same
+	// instance name: this run's service would adopt them. End them, so the
+	// purge takes them too.
+	left, err := st.UnfinishedRequests(ctx, "")
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, r := range left {
+		r.State, r.Reason, r.EndedAt, r.UpdatedAt = callback.StateFailed, callback.ReasonNetworkError, &now, now
+		r.History = append(r.History, callback.Transition{State: callback.StateFailed, At: now})
+		if err := st.UpdateRequest(ctx, r); err != nil {
+			return err
+		}
+	}
+	_, _, err = st.Purge(ctx, now.Add(24*time.Hour))
 	return err
 }
 
