@@ -8,7 +8,9 @@
 // connection drops, and the count of Originates per request). Faults:
 // random AMI connection drops, kill -9s of the service (restarted at once),
 // database outages (internal/dbfault: the database refuses writes) and
-// PBX restarts (kill -9 of the sandbox, restarted).
+// PBX restarts ("core stop now" on the sandbox, which hangs its calls up
+// in real Asterisk 22's order, then a start). Every drop waits for a live
+// link first, so each one cuts something.
 //
 // It prints, and with -assert fails on, the counts: requests lost,
 // Originates doubled, CDRs lost or doubled, wrong final states, billsec off
@@ -77,7 +79,7 @@ func parseOptions(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.Outages, "outages", 3, "database outages")
 	fs.DurationVar(&o.OutageMin, "outage-min", 10*time.Second, "shortest database outage")
 	fs.DurationVar(&o.OutageMax, "outage-max", 60*time.Second, "longest database outage")
-	fs.IntVar(&o.PBXRestarts, "pbx-restarts", 1, "kill -9s of the sandbox PBX (restarted at once)")
+	fs.IntVar(&o.PBXRestarts, "pbx-restarts", 1, "PBX restarts: core stop now on the sandbox PBX, then a start")
 	fs.Float64Var(&o.Rate, "rate", 4, "calls submitted per second, at least (they spread over the whole fault schedule)")
 	fs.DurationVar(&o.FinalWait, "final-wait", 2*time.Minute, "after the last call is placed, how long to wait for every request to be final")
 	fs.StringVar(&o.DB, "db", "", "the service's database (--db); empty = SQLite in the work directory. A server database is emptied of calls first")

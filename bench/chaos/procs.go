@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"webcallback/ami"
 )
 
 // buildBinary builds ./cmd/webcallback of the repository at root into dir.
@@ -115,17 +117,7 @@ func (p *proc) stop(wait time.Duration) {
 }
 
 // exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	p.mu.Lock()
-	done := p.done
-	p.mu.Unlock()
-	select {
-	case <-done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.waitExit(0) }
 
 // freePort asks the kernel for a free loopback port.
 func freePort() (string, error) {
@@ -177,4 +169,60 @@ func waitReady(ctx context.Context, svc *proc, url string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// waitExit waits up to wait for the process to end by itself (0: only
+// looks).
+func (p *proc) waitExit(wait time.Duration) bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// coreStopNow logs in to the sandbox PBX at addr (plain login, as an
+// operator's console) and sends "core stop now".
+func coreStopNow(addr, secret string) error {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("core stop now: %w", err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	r := ami.NewReader(nc)
+	if _, err := r.ReadBanner(); err != nil {
+		return fmt.Errorf("core stop now: banner: %w", err)
+	}
+	for _, m := range []*ami.Message{
+		ami.NewMessage("Action", "Login", "ActionID", "1", "Username", "webcallback", "Secret", secret, "Events", "off"),
+		ami.NewMessage("Action", "Command", "ActionID", "2", "Command", "core stop now"),
+	} {
+		b, err := m.AppendTo(nil)
+		if err != nil {
+			return err
+		}
+		if _, err := nc.Write(b); err != nil {
+			return fmt.Errorf("core stop now: %w", err)
+		}
+		resp, err := r.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("core stop now: %w", err)
+		}
+		if resp.Response() != "Success" {
+			return fmt.Errorf("core stop now: %s: %s", m.Get("Action"), resp.Get("Message"))
+		}
+	}
+	return nil
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"time"
 )
 
 // amiProxy sits between the service and the sandbox PBX: dropping its
@@ -20,6 +22,7 @@ type amiProxy struct {
 
 	mu         sync.Mutex
 	conns      map[net.Conn]struct{}
+	upSince    time.Time // when the current link was made (zero: none)
 	originates map[string]int
 	closed     bool
 	wg         sync.WaitGroup
@@ -83,7 +86,26 @@ func (p *amiProxy) track(cs ...net.Conn) bool {
 	for _, c := range cs {
 		p.conns[c] = struct{}{}
 	}
+	p.upSince = time.Now()
 	return true
+}
+
+// waitLinkUp waits until a link has been up for at least settle (the
+// service logged in over it) and reports false if ctx ends first.
+func (p *amiProxy) waitLinkUp(ctx context.Context, settle time.Duration) bool {
+	for {
+		p.mu.Lock()
+		up := len(p.conns) > 0 && time.Since(p.upSince) >= settle
+		p.mu.Unlock()
+		if up {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (p *amiProxy) drop(cs ...net.Conn) {

@@ -13,7 +13,19 @@ var countNames = []string{
 	"cdrs_lost", "cdrs_doubled", "wrong_states", "billsec_off",
 	"cdrs_lost_kill", "wrong_states_kill", "billsec_off_kill",
 	"cdrs_lost_drop", "wrong_states_drop", "billsec_off_drop", "not_final_drop",
-	"wrong_states_pbx", "billsec_off_pbx", "not_final_kill", "not_final_pbx", "not_placed",
+	"wrong_states_pbx", "billsec_off_pbx", "cdrs_lost_pbx", "not_final_kill", "not_final_pbx", "not_placed",
+}
+
+// infoNames are counts the soak prints and explains but that are not
+// faults of the service (infoText).
+var infoNames = []string{"originates_cut"}
+
+var infoText = map[string]string{
+	"originates_cut": "accepted, stored, final failed/network_error: an AMI drop or a kill -9 cut its Originate in flight " +
+		"and the PBX's own log shows it never took it (nothing rang). The service marks an Originate sent before " +
+		"sending it, so a restart never rings a call twice; one cut in flight cannot be known to have arrived and " +
+		"ends network_error, or pbx_lost when the PBX restarted meanwhile (docs/design.md §6). " +
+		"Not a lost request, not a wrong state",
 }
 
 func knownCount(name string) bool {
@@ -40,6 +52,7 @@ type Report struct {
 	Orphans   int // requests in the database the client never got an id for (the service died answering)
 	SpoolRuns int // times the service logged that the database refused a write and it began spooling
 	Faults    map[string]int
+	DropsLive int // AMI drops that cut the link while at least one placed call was up
 	Duration  string
 
 	Counts  map[string]int
@@ -76,6 +89,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	sort.Strings(faults)
 	fmt.Fprintf(w, "faults: %s\n", strings.Join(faults, ", "))
+	fmt.Fprintf(w, "AMI drops of a live link %d, of which hit live calls %d\n", r.Faults["drop"], r.DropsLive)
 	fmt.Fprintf(w, "requests accepted %d, submissions retried %d, orphans %d, times the service began spooling %d\n", r.Submitted, r.Retried, r.Orphans, r.SpoolRuns)
 	var classes []string
 	for k, v := range r.Classes {
@@ -85,6 +99,13 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "calls by class: %s; placed calls no kill, PBX restart or AMI drop touched: %d\n", strings.Join(classes, ", "), r.Untouched)
 	for _, name := range countNames {
 		line := fmt.Sprintf("  %-20s %d", name, r.Counts[name])
+		if s := r.Samples[name]; len(s) > 0 {
+			line += "   e.g. " + strings.Join(s, ", ")
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, name := range infoNames {
+		line := fmt.Sprintf("  %-20s %d   (not a fault: %s)", name, r.Counts[name], infoText[name])
 		if s := r.Samples[name]; len(s) > 0 {
 			line += "   e.g. " + strings.Join(s, ", ")
 		}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"webcallback/internal/callback"
 	"webcallback/internal/dbfault"
 	"webcallback/internal/store"
 )
@@ -69,6 +70,8 @@ type soak struct {
 	pbxDown []time.Time
 	drops   []time.Time
 	pbxLog  string // the sandbox's log
+	pbxAddr string // the sandbox's AMI address (the proxy's target)
+	secret  string // its AMI secret
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (*Report, error) {
@@ -149,6 +152,7 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
+	s.pbxAddr, s.secret = pbxAddr, secret
 	s.pbx = &proc{name: "sandbox", bin: bin, log: pbxf,
 		// The sandbox writes every CDR into the service's database, as
 		// Asterisk's database CDR backend does, whether or not the service
@@ -176,10 +180,19 @@ func (s *soak) setUp(ctx context.Context, dir string) error {
 		"--cdr-source", "table", "--spool-dir", filepath.Join(dir, "spool"), "--instance", "chaos", "--limits", "off", "--pow", "off",
 		"--caller-ring", "10s", "--callee-ring", "10s", "--max-concurrent", "500", "--max-cps", "100",
 		"--queue-size", "5000",
+		// No daily talk budget: a server database keeps the day's spent
+		// minutes across runs, and a budget spent by an earlier soak would
+		// refuse this one's requests.
+		"--daily-minutes", "0",
 		// Longer than the AMI client's longest reconnect backoff (30 s, hit
 		// when the link flaps as often as the soak drops it): a request
 		// accepted while the link is down waits for the reconnect.
-		"--queue-wait", "2m", "--log-level", "info"}}
+		"--queue-wait", "2m",
+		// Each AMI drop waits for the link to be back (do): a backoff
+		// capped at 2 s (not 30 s) lets 100 drops hit a live link within
+		// the run; it changes when the link comes back, not what is stored.
+		"--ami-reconnect-max", "2s",
+		"--log-level", "info"}}
 	if err := s.svc.start(); err != nil {
 		return err
 	}
@@ -211,7 +224,22 @@ func emptyCalls(ctx context.Context, dsn string) error {
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	_, _, err = st.Purge(ctx, time.Now().Add(24*time.Hour))
+	// An interrupted earlier soak leaves calls unfinished under the same
+	// instance name: this run's service would adopt them. End them, so the
+	// purge takes them too.
+	left, err := st.UnfinishedRequests(ctx, "")
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, r := range left {
+		r.State, r.Reason, r.EndedAt, r.UpdatedAt = callback.StateFailed, callback.ReasonNetworkError, &now, now
+		r.History = append(r.History, callback.Transition{State: callback.StateFailed, At: now})
+		if err := st.UpdateRequest(ctx, r); err != nil {
+			return err
+		}
+	}
+	_, _, err = st.Purge(ctx, now.Add(24*time.Hour))
 	return err
 }
 
@@ -455,13 +483,22 @@ func (s *soak) runSchedule(ctx context.Context, start time.Time, faults []fault)
 func (s *soak) do(ctx context.Context, f fault) error {
 	switch f.kind {
 	case "drop":
-		// A drop while the link is still down (the AMI client's backoff
-		// grows while a link flaps) drops nothing: counted apart.
-		if s.proxy.DropAll() == 0 {
+		// Every drop is of a live link: wait until the service is logged
+		// in again (after a kill, a PBX restart or the previous drop).
+		for {
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			up := s.proxy.waitLinkUp(wctx, dropSettle)
+			cancel()
+			if !up {
+				return fmt.Errorf("the AMI link never came back: %w", ctx.Err())
+			}
+			if s.proxy.DropAll() > 0 {
+				break
+			}
+			// Gone between the look and the drop (a kill): look again.
 			s.mu.Lock()
 			s.rep.Faults["drop_while_down"]++
 			s.mu.Unlock()
-			return errNoop
 		}
 		s.mu.Lock()
 		s.drops = append(s.drops, time.Now())
@@ -490,14 +527,31 @@ func (s *soak) do(ctx context.Context, f fault) error {
 		sleep(ctx, f.dur)
 		return out.End()
 	case "pbx":
+		// A PBX restart as an operator does it: "core stop now" (the PBX
+		// hangs every call up, writes their CDR rows, sends Shutdown and
+		// closes the link: fixture kit-pbx-shutdown's order), then a start.
 		s.mu.Lock()
 		s.pbxDown = append(s.pbxDown, time.Now())
 		s.mu.Unlock()
-		s.pbx.kill9()
-		return s.pbx.start()
+		if err := coreStopNow(s.pbxAddr, s.secret); err != nil {
+			return err
+		}
+		if !s.pbx.waitExit(30 * time.Second) {
+			return errors.New("the sandbox did not exit after core stop now")
+		}
+		if err := s.pbx.start(); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return waitListening(wctx, s.pbxAddr)
 	}
 	return fmt.Errorf("unknown fault %q", f.kind)
 }
+
+// dropSettle is how long a link must be up before a drop cuts it: the
+// service has logged in and reconciled over it.
+const dropSettle = 300 * time.Millisecond
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {
@@ -513,11 +567,16 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 		return err
 	}
 	defer st.Close()
-	originates := s.proxy.Originates()
-	finished, err := pbxFinished(s.pbxLog)
+	sent := s.proxy.Originates()
+	pbx, err := readPBXLog(s.pbxLog)
 	if err != nil {
 		return err
 	}
+	// The PBX's own record (its log) of the Originates it took is the
+	// truth of what rang; the proxy's count of what the service sent is
+	// checked for doubles too.
+	originates := pbx.originates
+	hitLive := map[int]bool{} // drops (by index) that cut a live call
 
 	type result struct {
 		c        *call
@@ -533,7 +592,7 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 			continue
 		}
 		known[c.id] = true
-		if originates[c.id] > 1 {
+		if originates[c.id] > 1 || sent[c.id] > 1 {
 			s.rep.add("originates_doubled", c.id)
 		}
 		r, err := st.GetRequest(ctx, c.id)
@@ -551,9 +610,16 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 		// The PBX's truth: a call it was asked to place and never
 		// finished (no "sandbox call ended" line) died with it in a
 		// restart. Every other call ended as its callee's class says.
-		lostByPBX := originates[c.id] > 0 && !finished[c.id]
+		lostByPBX := originates[c.id] > 0 && (!pbx.finished[c.id] || pbx.stopped[c.id])
 		if lostByPBX && len(s.pbxDown) > 0 {
 			res.affected = "pbx"
+		}
+		if originates[c.id] > 0 {
+			for i, d := range s.drops {
+				if !d.Before(r.CreatedAt) && !d.After(end) {
+					hitLive[i] = true
+				}
+			}
 		}
 		for _, w := range s.kills {
 			if res.affected == "" && w.overlaps(r.CreatedAt, end) {
@@ -575,8 +641,28 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 		}
 		got := string(r.State) + "/" + string(r.Reason)
 		if originates[c.id] == 0 {
-			// Never rung (rejected/system_busy: its wait in the queue ran
-			// out, or the service could not store it before placing it).
+			// The PBX never took an Originate for it: nothing rang.
+			pbxRestarted := false
+			for _, d := range s.pbxDown {
+				pbxRestarted = pbxRestarted || !d.Before(r.CreatedAt) && !d.After(end)
+			}
+			if res.affected == "drop" || res.affected == "kill" {
+				if got == "failed/network_error" || got == "rejected/system_busy" || got == "failed/pbx_lost" && pbxRestarted {
+					// Cut in flight: the link dropped (or the service was
+					// killed) while its Originate was being sent. The
+					// service marked it sent before sending (so a restart
+					// never sends it twice) and cannot know whether it
+					// arrived: it ends network_error, or pbx_lost when the
+					// PBX restarted meanwhile (a PBX that vanished would
+					// have taken it without a trace). Not a lost request
+					// (it is stored, final) nor a wrong state.
+					s.rep.add("originates_cut", c.id+" "+got)
+				} else {
+					s.rep.add("wrong_states_"+res.affected, c.id+" never rung but "+got)
+				}
+				continue
+			}
+			// Never rung with no drop or kill to explain it.
 			s.rep.add("not_placed", c.id+" "+got)
 			continue
 		}
@@ -637,7 +723,15 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 	}
 	for _, r := range results {
 		want := expect[r.c.class.name]
-		if want < 0 || r.affected == "pbx" {
+		if r.affected == "pbx" {
+			// A stopping PBX writes the rows of the calls it hangs up; one
+			// that vanished (not in this soak) could not.
+			if pbx.stopped[r.c.id] && r.rows == 0 {
+				s.rep.add("cdrs_lost_pbx", r.c.id)
+			}
+			continue
+		}
+		if want < 0 {
 			continue
 		}
 		suffix := ""
@@ -655,6 +749,7 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 			}
 		}
 	}
+	s.rep.DropsLive = len(hitLive)
 	all, err := st.ListRequests(ctx, store.RequestFilter{From: started.Add(-time.Minute), Limit: 100000})
 	if err != nil {
 		return err
@@ -667,26 +762,46 @@ func (s *soak) verify(ctx context.Context, calls []*call, started time.Time) err
 	return nil
 }
 
-// pbxFinished reads the sandbox's log: the request ids (uniqueids of the
-// caller legs) of the calls the PBX finished.
-func pbxFinished(path string) (map[string]bool, error) {
+// pbxRecord is what the sandbox's log says it did, by request id (the
+// caller leg's uniqueid = the Originate's ChannelId).
+type pbxRecord struct {
+	originates map[string]int  // Originates it took
+	finished   map[string]bool // calls it finished ("sandbox call ended")
+	stopped    map[string]bool // ... of which "core stop now" hung up
+}
+
+// readPBXLog reads the sandbox's log.
+func readPBXLog(path string) (pbxRecord, error) {
+	rec := pbxRecord{originates: map[string]int{}, finished: map[string]bool{}, stopped: map[string]bool{}}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return rec, err
 	}
-	out := map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.Contains(line, `msg="sandbox call ended"`) {
-			continue
+		switch {
+		case strings.Contains(line, `msg="sandbox originate"`):
+			if id := logField(line, "channelid"); id != "" {
+				rec.originates[id]++
+			}
+		case strings.Contains(line, `msg="sandbox call ended"`):
+			id := logField(line, "uniqueid")
+			rec.finished[id] = true
+			if logField(line, "stopped") == "true" {
+				rec.stopped[id] = true
+			}
 		}
-		_, rest, ok := strings.Cut(line, " uniqueid=")
-		if !ok {
-			continue
-		}
-		id, _, _ := strings.Cut(rest, " ")
-		out[id] = true
 	}
-	return out, nil
+	return rec, nil
+}
+
+// logField is the value of key in a slog text line ("" if absent).
+func logField(line, key string) string {
+	_, rest, ok := strings.Cut(line, " "+key+"=")
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, " ")
+	return v
 }
 
 // countLines counts the lines of the file at path that contain what.

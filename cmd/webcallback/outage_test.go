@@ -175,16 +175,23 @@ func postgresSchema(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, dsn)
+// migratedStore opens dsn, migrated, closed at the end of the test.
+func migratedStore(t *testing.T, dsn string) *store.DB {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
+	ctx := context.Background()
+	st := migratedStore(t, dsn)
 
 	// The standalone sandbox PBX, exactly as `webcallback sandbox --cdr-db`.
 	secretBytes := make([]byte, 16)

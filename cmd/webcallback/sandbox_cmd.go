@@ -143,6 +143,11 @@ func sandboxCommand(ctx context.Context, args []string, stderr io.Writer, l net.
 		return nil
 	case err := <-errc:
 		srv.Close()
+		if errors.Is(err, sandbox.ErrServerClosed) {
+			// "core stop now" (AMI Command): the PBX stopped, as Asterisk's
+			// process exits; the deferred CDR writer still writes its rows.
+			return nil
+		}
 		return err
 	}
 }

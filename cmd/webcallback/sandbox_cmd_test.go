@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"webcallback/ami"
+	"webcallback/internal/wcbproto"
 )
 
 func TestParseSandboxFlags(t *testing.T) {
@@ -80,12 +82,74 @@ func TestRunSandbox(t *testing.T) {
 	}
 	c.Close()
 	cancel()
+	awaitSandbox(t, done, "cancel")
+}
+
+// awaitSandbox waits for the sandbox command to return nil after what
+// ended it.
+func awaitSandbox(t *testing.T, done <-chan error, after string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("runSandbox: %v", err)
+			t.Fatalf("sandbox after %s: %v", after, err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("runSandbox did not return after cancel")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the sandbox did not end after %s", after)
+	}
+}
+
+// TestSandboxCoreStopWritesCDRs: "core stop now" on a standalone sandbox
+// with --cdr-db mid-call: the PBX hangs the call up, writes its CDR rows
+// into the database (as Asterisk's database backend does while it stops)
+// and the process ends cleanly.
+func TestSandboxCoreStopWritesCDRs(t *testing.T) {
+	ctx := context.Background()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
+	st := migratedStore(t, dsn)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- sandboxCommand(ctx, []string{"--secret", "stop-secret", "--time-scale", "0.01", "--cdr-db", dsn}, io.Discard, l)
+	}()
+	c, err := ami.Dial(ctx, ami.Config{Addr: l.Addr().String(), Username: "webcallback", Secret: "stop-secret", Events: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const id = "5b0f3c2e-8d1a-4c7e-9f00-1234567890ab"
+	vars := wcbproto.VarID + "=" + id + "," + wcbproto.VarCaller + "=13800001001," + wcbproto.VarCallee + "=13800002002," +
+		wcbproto.VarLimitMS + "=600000," + wcbproto.VarWarnMS + "=0," + wcbproto.VarRingS + "=30"
+	if _, err := c.Do(ctx, ami.NewMessage("Action", "Originate", "Channel", "PJSIP/13800001001@gateway",
+		"Context", wcbproto.Context, "Exten", wcbproto.Exten, "Priority", wcbproto.Priority, "CallerID", "<13800002002>",
+		"Timeout", "30000", "ChannelId", id, "Async", "true", "Variable", vars)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the call to be bridged", func() bool {
+		resp, err := c.Do(ctx, ami.NewMessage("Action", "CoreShowChannels"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := 0
+		for _, it := range resp.Items {
+			if it.Get("ChannelStateDesc") == "Up" && it.Get("BridgeId") != "" {
+				up++
+			}
+		}
+		return up == 2
+	})
+	if resp, err := c.Do(ctx, ami.NewMessage("Action", "Command", "Command", "core stop now")); err != nil || resp.Get("Response") != "Success" {
+		t.Fatalf("core stop now: %v %v", resp, err)
+	}
+	awaitSandbox(t, done, "core stop now")
+	rows, err := st.CallCDRs(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d CDR rows in the database, want the Dial row and the h row: %+v", len(rows), rows)
 	}
 }

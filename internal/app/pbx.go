@@ -133,7 +133,7 @@ func keepConnecting(c *ami.Client, log *slog.Logger) {
 //
 // cdrSink, when not nil, is the sandbox's database CDR backend.
 func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, e *config.AMIEndpoint, edit func(*ami.Config), cdrSink func(sandbox.CDRRecord)) (*PBX, error) {
-	cfg := ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5"}
+	cfg := ami.Config{Events: s.AMIEvents, AuthMD5: s.AMIAuth == "md5", ReconnectMax: s.AMIReconnectMax}
 	p := &PBX{MaxConcurrent: s.MaxConcurrent, MaxCPS: s.MaxCPS}
 	if e == nil {
 		secret := make([]byte, 16)

@@ -54,21 +54,23 @@ type call struct {
 	talkEnd  time.Time       // the bridge ended: callee leg gone or Dial returned
 
 	// Engine bookkeeping.
-	slot       bool              // holds an admission slot
-	gated      bool              // holds a service-wide slot (Config.Gate)
-	goneSince  time.Time         // reconcile first found its channels gone (waiting for its CDRs)
-	lostAt     time.Time         // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
-	lostSure   bool              // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
-	lostMaybe  bool              // the PBX came back within a second of lostAt: it may have restarted (Engine.judgePBXLoss)
-	pbxStopped bool              // it went by a Shutdown (core stop/restart): it still wrote the CDRs of the channels it hung up
-	adopted    bool              // left unfinished by a previous run, taken over at Start
-	gap        bool              // some of its events were lost (AMI link dropped, events dropped, adopted): its CDRs, not its events, say how it ended
-	liveEnd    *callback.Request // the end its events told, kept while its CDRs are awaited (gap); used if none come
-	uncertain  bool              // the Originate's response was lost: it may be ringing
-	graceArmed bool              // a failed OriginateResponse started the grace timer
-	hangupSent bool              // a Hangup action is out for a cancel
-	submitted  time.Time         // Submit accepted it
-	sentAt     time.Time         // its Originate went out
+	slot        bool              // holds an admission slot
+	gated       bool              // holds a service-wide slot (Config.Gate)
+	goneSince   time.Time         // reconcile first found its channels gone (waiting for its CDRs)
+	lostAt      time.Time         // the PBX stopped or the AMI link dropped while the call was up (Engine.markPBXLost)
+	lostSure    bool              // the PBX did go: Shutdown, or it restarted since lostAt (Engine.judgePBXLoss)
+	lostMaybe   bool              // the PBX came back within a second of lostAt: it may have restarted (Engine.judgePBXLoss)
+	pbxStopped  bool              // it went by a Shutdown (core stop/restart): it still wrote the CDRs of the channels it hung up
+	adopted     bool              // left unfinished by a previous run, taken over at Start
+	gap         bool              // some of its events were lost (AMI link dropped, events dropped, adopted): its CDRs, not its events, say how it ended
+	liveEnd     *callback.Request // the end its events told, kept while its CDRs are awaited (gap); used if none come
+	held        *callback.Request // its end, held for stopHold: a Shutdown right after makes it pbx_lost (Engine.holdEndLocked)
+	stopSuspect bool              // the link dropped while its end was held: a PBX found restarted stopped it (judgePBXLoss)
+	uncertain   bool              // the Originate's response was lost: it may be ringing
+	graceArmed  bool              // a failed OriginateResponse started the grace timer
+	hangupSent  bool              // a Hangup action is out for a cancel
+	submitted   time.Time         // Submit accepted it
+	sentAt      time.Time         // its Originate went out
 }
 
 // rank orders the states so the machine never moves backwards.
@@ -120,7 +122,8 @@ func (c *call) finish(s callback.State, reason callback.Reason, cause int, promp
 	if r.State.Final() {
 		return false
 	}
-	if c.lostSure && reason != callback.ReasonVisitor && reason != callback.ReasonAdmin {
+	if c.lostSure && s != callback.StateRejected && reason != callback.ReasonVisitor && reason != callback.ReasonAdmin {
+		// (Rejected: it never rang, nothing of it was with the PBX.)
 		// The PBX went away mid-call: whatever its last events say (a
 		// stopping Asterisk hangs every channel up with cause 16), nobody
 		// hung up. The talk ends when the PBX went.
@@ -438,16 +441,32 @@ func atoi(s string) int {
 	return n
 }
 
+// stopCaused reports whether CDR rows could be of a call a stopping PBX
+// (Shutdown at stopAt) hung up: a stop hangs the caller's channel up, so
+// the dialplan after Dial never runs and the rows read as the caller's
+// doing (a caller hang-up or a failed caller leg), never as a callee
+// outcome (busy, no answer, callee hang-up, limit); and they end at the
+// stop: not more than 2 s before it (calldate and duration are whole
+// seconds). Other rows are of a call that ended on its own while its
+// events were lost, settled only now.
+func stopCaused(o cdrOutcome, stopAt time.Time) bool {
+	if !o.ended.IsZero() && o.ended.Before(stopAt.Add(-2*time.Second)) {
+		return false
+	}
+	return strings.HasPrefix(string(o.reason), "caller_") || o.reason == callback.ReasonNetworkError
+}
+
 // finishFromCDRs ends the request as its CDR rows tell (outcomeFromCDRs):
 // the talk time is the dialplan's, never counted to the moment the engine
 // found out.
 func (c *call) finishFromCDRs(o cdrOutcome, now time.Time) bool {
-	if c.pbxStopped && o.billsec >= 0 && !c.lostAt.IsZero() {
+	if c.pbxStopped && o.billsec >= 0 && !c.lostAt.IsZero() && stopCaused(o, c.lostAt) {
 		// A stopping Asterisk hangs every channel up and writes CDRs that
 		// read like a caller hang-up: the PBX went, and the talk ended
 		// when it did, as the CDR measured. A PBX that vanished (kill -9,
 		// crash) wrote none for the calls it took: rows there are of a
-		// call that ended before, and tell its end.
+		// call that ended before, and tell its end. So do rows a stop
+		// cannot have made (stopCaused).
 		o.state, o.reason, o.prompt = callback.StateFailed, callback.ReasonPBXLost, callback.PromptNone
 	}
 	if !o.ended.IsZero() && o.ended.Before(now) {

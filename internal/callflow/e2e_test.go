@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"webcallback/internal/monitor"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
+	"webcallback/internal/testenv"
 	"webcallback/internal/wcbproto"
 )
 
@@ -290,6 +292,8 @@ func TestNumberPlan(t *testing.T) {
 		idx int
 	}
 	var ps []placed
+	var docMu sync.Mutex
+	got := map[string]string{} // "caller callee" -> its row of the doc's table
 	for i, tc := range numberPlanCases {
 		ps = append(ps, placed{r.place(tc.caller, tc.callee), i})
 	}
@@ -317,6 +321,9 @@ func TestNumberPlan(t *testing.T) {
 				t.Errorf("completed without answer/connect times: %+v", st)
 			}
 			rows := r.cdrs(p.id, tc.cdrRows)
+			docMu.Lock()
+			got[tc.caller+" "+tc.callee] = planRow(tc.caller, tc.callee, st, rows)
+			docMu.Unlock()
 			if len(rows) != tc.cdrRows {
 				t.Errorf("%d CDR rows, want %d", len(rows), tc.cdrRows)
 			}
@@ -324,25 +331,74 @@ func TestNumberPlan(t *testing.T) {
 				tc.want.reason == callback.ReasonCallerNoAnswer || tc.want.reason == callback.ReasonCallerUnreachable {
 				return
 			}
-			// A callee failure: the row after Dial carries the cause and our
-			// id. After a ring timeout the dialplan records the raw
-			// HANGUPCAUSE (0 here, 16 on real Asterisk), not the 19 we report.
+			// A callee failure: the row after Dial carries the API's cause
+			// (19 after Dial's ring timeout too) and our id.
 			wantUF := fmt.Sprintf("%s%d%s%s", wcbproto.UserfieldPrefix, tc.want.cause, wcbproto.UserfieldIDPrefix, p.id)
 			var ufs []string
 			for _, row := range rows {
 				ufs = append(ufs, row.UserField)
-				if strings.HasPrefix(row.UserField, wcbproto.UserfieldPrefix) && strings.HasSuffix(row.UserField, wcbproto.UserfieldIDPrefix+p.id) &&
-					tc.callee[:7] == "1382222" {
-					wantUF = row.UserField
-				}
 			}
-			if !strings.Contains(strings.Join(ufs, "|"), wantUF) {
+			if !slices.Contains(ufs, wantUF) {
 				t.Errorf("userfields %q, want one %q", ufs, wantUF)
 			}
 		})
 	}
 	wg.Wait()
+	// docs/design.md §4 shows what each row leaves: it must be what the
+	// rows above did.
+	want := docPlanRows(t)
+	for k, g := range got {
+		if want[k] != g {
+			t.Errorf("docs/design.md §4 says\n%s\nthe sandbox did\n%s", want[k], g)
+		}
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("docs/design.md §4 has a row no case places: %s", want[k])
+		}
+	}
 	if s := r.e.Stats(); s.Live != 0 || s.Active != 0 || s.Finished != uint64(len(numberPlanCases)) {
 		t.Errorf("stats after all calls: %+v", s)
 	}
+}
+
+// planRow is a row of docs/design.md §4's outcome table: caller, callee,
+// final state / reason (cause), and the CDR rows (disposition, userfield
+// with the request id as <id>), sorted.
+func planRow(caller, callee string, r *callback.Request, rows []store.CDR) string {
+	var cdrs []string
+	for _, row := range rows {
+		c := row.Disposition
+		if row.UserField != "" {
+			c += " `" + strings.ReplaceAll(row.UserField, r.ID, "<id>") + "`"
+		}
+		cdrs = append(cdrs, c)
+	}
+	slices.Sort(cdrs) // rows of one second come in no set order
+	return fmt.Sprintf("| %s | %s | %s / %s (%d) | %s |", caller, callee, r.State, r.Reason, r.Cause, strings.Join(cdrs, "; "))
+}
+
+// docPlanRows reads docs/design.md §4's outcome table by "caller callee".
+func docPlanRows(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "design.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "<!-- plan outcomes: TestNumberPlan checks this table -->")
+	if !ok {
+		t.Fatal("docs/design.md: no plan outcome table")
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Split(line, " | ")
+		if !strings.HasPrefix(line, "| 1") || len(f) < 3 {
+			if len(out) > 0 && !strings.HasPrefix(line, "|") {
+				break
+			}
+			continue
+		}
+		out[strings.TrimPrefix(f[0], "| ")+" "+f[1]] = line
+	}
+	return out
 }

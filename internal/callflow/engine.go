@@ -409,20 +409,14 @@ func (e *Engine) Disown(ids []string) []string {
 	return out
 }
 
-// neverSent reports whether a stored request surely never had its
-// Originate sent: it is queued and its history never went further (place
-// stores calling_caller before the Originate leaves; the history only
-// grows, even when an older snapshot of the state is written after it).
+// neverSent reports whether a stored request surely has no Originate out:
+// it is queued and so is the last step of its history (place stores
+// calling_caller before the Originate leaves, and an Originate the link
+// could not send puts a queued step after it; the history only grows,
+// even when an older snapshot of the state is written after it).
 func neverSent(r *callback.Request) bool {
-	if r.State != callback.StateQueued {
-		return false
-	}
-	for _, t := range r.History {
-		if t.State != callback.StateQueued {
-			return false
-		}
-	}
-	return true
+	n := len(r.History)
+	return r.State == callback.StateQueued && (n == 0 || r.History[n-1].State == callback.StateQueued)
 }
 
 // sentAt is when a stored request's Originate went out, as far as the
@@ -473,6 +467,13 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if err := waitGroup(ctx, &e.events); err != nil {
 		errs = append(errs, fmt.Errorf("stopping the event loop: %w", err))
 	}
+	e.mu.Lock()
+	for _, c := range e.tr.calls {
+		if c.held != nil {
+			e.releaseHeldLocked(c) // no Shutdown came: the end its events told
+		}
+	}
+	e.mu.Unlock()
 	e.stop()
 	if err := waitGroup(ctx, &e.loops); err != nil {
 		errs = append(errs, fmt.Errorf("stopping: %w", err))
@@ -860,11 +861,20 @@ func (e *Engine) handle(m *ami.Message, now time.Time) {
 
 // applyLocked feeds m to c and carries out what follows. e.mu is held.
 func (e *Engine) applyLocked(c *call, m *ami.Message, now time.Time) {
-	var before *callback.Request
+	if c.held != nil {
+		return // its end is held (holdEnd): what follows of it changes nothing
+	}
+	var before, pre *callback.Request
 	if c.gap && !c.lostSure && c.cancelBy == "" {
 		before = c.req.Clone()
+	} else if mayEnd(m) && !c.lostSure && c.cancelBy == "" {
+		pre = c.req.Clone()
 	}
 	changed := c.handle(m, now)
+	if pre != nil && c.req.State.Final() && !c.dialEnd {
+		e.holdEndLocked(c, pre)
+		return
+	}
 	if before != nil && (c.liveEnd != nil || c.req.State.Final()) {
 		// Events of this call were lost (an AMI drop, a restart of the
 		// service): the end its remaining events tell may be wrong (a
@@ -895,6 +905,71 @@ func (e *Engine) applyLocked(c *call, m *ami.Message, now time.Time) {
 	if c.cancelBy != "" && !c.hangupSent && c.channel {
 		e.hangupLocked(c)
 	}
+}
+
+// stopHold is how long the end of a call that its events tell, without
+// the dialplan's dialend (a caller that hung up, an Originate that
+// failed), is held before it is stored. A stopping Asterisk ("core stop
+// now") hangs every channel up with cause 16 first and only then sends
+// Shutdown and closes the link (fixture kit-pbx-shutdown): within the hold
+// that turns the end into failed / pbx_lost. Real caller hang-ups are
+// stored this much later; the API shows the call live until then.
+const stopHold = time.Second
+
+// mayEnd reports whether m is an event that can end a call (the caller
+// leg's Hangup, the h extension's hangup UserEvent, a failed
+// OriginateResponse).
+func mayEnd(m *ami.Message) bool {
+	switch m.Event() {
+	case "Hangup", "UserEvent", "OriginateResponse":
+		return true
+	}
+	return false
+}
+
+// holdEndLocked holds c's end (c.req, final) for stopHold, keeping pre,
+// its state before the end, as what it shows meanwhile. e.mu is held.
+func (e *Engine) holdEndLocked(c *call, pre *callback.Request) {
+	c.held, c.req = c.req, pre
+	id := c.req.ID
+	time.AfterFunc(stopHold, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if c := e.tr.calls[id]; c != nil && c.held != nil {
+			e.releaseHeldLocked(c)
+		}
+	})
+}
+
+// releaseHeldLocked ends a call whose end was held: as its events told;
+// failed / pbx_lost when a Shutdown came meanwhile (talk counted to the
+// hang-up, which is when the PBX went); when the link dropped meanwhile,
+// its CDR rows settle it (reconcile), and the PBX found restarted at the
+// reconnect (judgePBXLoss) makes it pbx_lost. e.mu is held.
+func (e *Engine) releaseHeldLocked(c *call) {
+	end := c.held
+	c.held = nil
+	switch {
+	case c.lostSure:
+		c.req = pbxLostEnd(end)
+	case !c.lostAt.IsZero():
+		c.liveEnd, c.stopSuspect = end, true
+		e.kickReconcile()
+		return
+	default:
+		c.req = end
+	}
+	e.changedLocked(c)
+}
+
+// pbxLostEnd relabels a call's end as the PBX's going away: failed /
+// pbx_lost, no prompt; its time and talk stay.
+func pbxLostEnd(end *callback.Request) *callback.Request {
+	end.State, end.Reason, end.Prompt = callback.StateFailed, callback.ReasonPBXLost, callback.PromptNone
+	if n := len(end.History); n > 0 {
+		end.History[n-1].State = callback.StateFailed
+	}
+	return end
 }
 
 // graceFinish ends a call whose Originate failed when the caller leg's
@@ -1060,6 +1135,9 @@ func (e *Engine) markPBXLost(at time.Time, sure bool) {
 		}
 		c.lostSure = c.lostSure || sure
 		c.pbxStopped = c.pbxStopped || sure
+		if c.held != nil {
+			e.releaseHeldLocked(c) // hung up by the PBX that is going
+		}
 	}
 }
 
@@ -1131,6 +1209,10 @@ func (e *Engine) judgePBXLoss(uptimeS int, now time.Time) {
 		switch up := time.Duration(uptimeS) * time.Second; {
 		case !c.sentAt.IsZero() && now.Sub(c.sentAt) > up+time.Second:
 			c.lostSure = true
+			// Hung up just before the link went (releaseHeldLocked): the
+			// PBX stopped (core stop without Shutdown reaching us) and
+			// wrote the rows of the channels it hung up.
+			c.pbxStopped = c.pbxStopped || c.stopSuspect
 		case now.Sub(c.lostAt) >= up:
 			c.lostMaybe = true // keep the mark
 		default:

@@ -87,6 +87,10 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 		if !c.originated {
 			continue
 		}
+		if c.held != nil {
+			again = true // its end is held for a Shutdown (holdEndLocked): its own timer settles it
+			continue
+		}
 		if !c.sentAt.IsZero() && now.Sub(c.sentAt) < reconcileMinAge {
 			again = true
 			continue
@@ -195,6 +199,9 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 			e.log.Warn("call ended after lost events and left no CDR rows; keeping the end its events told", "id", id,
 				"state", c.liveEnd.State, "reason", c.liveEnd.Reason)
 			c.req, c.liveEnd = c.liveEnd, nil
+			if c.lostSure && c.stopSuspect {
+				c.req = pbxLostEnd(c.req) // hung up by a PBX that then stopped
+			}
 			e.changedLocked(c)
 			continue
 		}

@@ -200,3 +200,60 @@ func cloneAll(msgs []*ami.Message) []*ami.Message {
 	}
 	return out
 }
+
+// TestNeverSent: a stored queued request is placed again by a restart only
+// when the last step of its history is queued: never sent, or put back
+// because the link could not send it; a stale queued state after a
+// calling_caller step may have been sent.
+func TestNeverSent(t *testing.T) {
+	h := func(states ...callback.State) *callback.Request {
+		r := &callback.Request{State: callback.StateQueued}
+		for _, s := range states {
+			r.History = append(r.History, callback.Transition{State: s})
+		}
+		return r
+	}
+	q, cc := callback.StateQueued, callback.StateCallingCaller
+	for _, tc := range []struct {
+		r    *callback.Request
+		want bool
+	}{
+		{h(q), true},
+		{h(q, cc, q), true},
+		{h(q, cc), false},
+		{h(q, cc, q, cc), false},
+	} {
+		if got := neverSent(tc.r); got != tc.want {
+			t.Errorf("neverSent(%v) = %v, want %v", tc.r.History, got, tc.want)
+		}
+	}
+	// A request that never rang is rejected, never pbx_lost, whatever
+	// the PBX did meanwhile.
+	c := newReplayCall("id-1", time.Minute)
+	c.lostSure = true
+	c.finish(callback.StateRejected, callback.ReasonSystemBusy, 0, callback.PromptNone, time.Now())
+	if c.req.State != callback.StateRejected || c.req.Reason != callback.ReasonSystemBusy {
+		t.Errorf("finished %s/%s, want rejected/system_busy", c.req.State, c.req.Reason)
+	}
+}
+
+// TestStopCaused: after a Shutdown, CDR rows are read as the stop's only
+// when a stop can have made them (the caller's side, at the stop).
+func TestStopCaused(t *testing.T) {
+	stop := time.Date(2026, 12, 1, 10, 21, 47, 500e6, time.UTC)
+	for _, tc := range []struct {
+		reason callback.Reason
+		ended  time.Time
+		want   bool
+	}{
+		{callback.ReasonCallerHangup, stop.Truncate(time.Second), true}, // fixture kit-pbx-shutdown
+		{callback.ReasonCallerHangup, stop.Add(-5 * time.Second), false},
+		{callback.ReasonCalleeNoAnswer, stop.Add(-time.Second), false}, // ended on its own just before
+		{callback.ReasonCalleeHangup, stop, false},
+		{callback.ReasonCallerNoAnswer, stop, true},
+	} {
+		if got := stopCaused(cdrOutcome{reason: tc.reason, ended: tc.ended}, stop); got != tc.want {
+			t.Errorf("stopCaused(%s, ended %s before the stop) = %v, want %v", tc.reason, stop.Sub(tc.ended), got, tc.want)
+		}
+	}
+}

@@ -435,3 +435,39 @@ func TestPBXVanishesMidCall(t *testing.T) {
 		t.Errorf("billsec %d counts the outage (%d simulated s); want the talk until the PBX went", final.Billsec, 2*limit)
 	}
 }
+
+// TestPBXCoreStopMidCall: "core stop now" on the PBX with a call in the
+// bridge. The sandbox stops as real Asterisk 22 does (fixture
+// kit-pbx-shutdown, checked by the sandbox's TestCoreStopNowOrder): both
+// channels hang up with cause 16 and their CDRs go out BEFORE the Shutdown
+// event, then the link closes. Read alone, those hang-ups say
+// completed / caller_hangup; the engine holds such an end (stopHold) and
+// the Shutdown that follows makes it failed / pbx_lost, with the talk
+// counted to the moment the PBX hung up, and the CDR rows stored.
+func TestPBXCoreStopMidCall(t *testing.T) {
+	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
+	placed := time.Now()
+	id := r.place("13800001001", longCallee)
+	r.waitState(id, callback.StateConnected)
+	connected := time.Now()
+	time.Sleep(200 * time.Millisecond) // 40 simulated seconds of talk
+	stopAt := time.Now()
+	if err := r.sb.StopNow(false); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+
+	final, _ := r.wait(id)
+	checkFinal(t, final, callback.StateFailed, callback.ReasonPBXLost)
+	// The talk lies between what the test saw: at least from when it saw
+	// the call connected to when it asked the PBX to stop, at most from
+	// the Originate to the stop's return (±1 s of rounding).
+	sim := func(d time.Duration) int { return int(float64(d) / testScale / float64(time.Second)) }
+	if lo, hi := sim(stopAt.Sub(connected))-1, sim(stopped.Sub(placed))+1; final.Billsec < lo || final.Billsec > hi {
+		t.Errorf("billsec %d, want the talk until the PBX went: %d to %d", final.Billsec, lo, hi)
+	}
+	if got := r.stored(id); got.Reason != callback.ReasonPBXLost || got.Billsec != final.Billsec {
+		t.Errorf("stored %s/%s billsec %d", got.State, got.Reason, got.Billsec)
+	}
+	r.cdrs(id, 2) // the rows the stopping PBX still wrote: the Dial row and the h extension's
+}

@@ -57,12 +57,15 @@ type Settings struct {
 	// SpoolMaxMB bounds the spool, in MiB.
 	SpoolMaxMB int
 
-	AMI           string // tcp://user:secret@host:5038, tls://...; "" = built-in sandbox PBX
-	AMISecret     string // overrides the URL's secret (from env or --ami-secret-file)
-	AMIAuth       string // "md5" (challenge) or "plain"
-	AMIEvents     string
-	AMICAFile     string // PEM CA for tls:// (default: system roots)
-	AMIServerName string
+	AMI       string // tcp://user:secret@host:5038, tls://...; "" = built-in sandbox PBX
+	AMISecret string // overrides the URL's secret (from env or --ami-secret-file)
+	AMIAuth   string // "md5" (challenge) or "plain"
+	AMIEvents string
+	// AMIReconnectMax caps the AMI client's reconnect backoff (and is how
+	// long a link must live to reset it).
+	AMIReconnectMax time.Duration
+	AMICAFile       string // PEM CA for tls:// (default: system roots)
+	AMIServerName   string
 
 	SandboxTimeScale   float64
 	SandboxSeed        int64
@@ -188,6 +191,7 @@ func Defaults() Settings {
 		SpoolMaxMB:       256,
 		AMIAuth:          "md5",
 		AMIEvents:        "call,cdr,user,system",
+		AMIReconnectMax:  30 * time.Second,
 		SandboxTimeScale: 1,
 
 		CallLimit:    wcbproto.DefaultCallLimit,
@@ -377,6 +381,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami, of every node)")
 	t.str(gPBX, &s.AMIAuth, "ami-auth", "AMI login: md5 (challenge, the secret never crosses the wire) or plain")
 	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive (at least call,cdr,user; system brings Shutdown and FullyBooted, which tell a PBX that stopped or restarted from a dropped link)")
+	t.dur(gPBX, &s.AMIReconnectMax, "ami-reconnect-max", "longest wait between AMI reconnect attempts (the backoff doubles from 0.5 s up to it; a link that lived this long starts again from 0.5 s)")
 	t.str(gPBX, &s.AMICAFile, "ami-ca-file", "PEM CA certificate(s) to verify the AMI TLS server (empty = system roots)")
 	t.str(gPBX, &s.AMIServerName, "ami-server-name", "TLS server name of the AMI server (empty = the --ami host)")
 	t.flt(gPBX, &s.SandboxTimeScale, "sandbox-time-scale", "sandbox PBX time scale: 1 = real time, 0.01 makes a 300 s call last 3 s")
@@ -468,6 +473,7 @@ func (s *Settings) PolicyConfig() policy.Config {
 	c := s.Policy
 	c.Region, c.Limits, c.PoW = s.Region, s.Limits, s.PoW
 	c.CallLimit, c.Location = s.CallLimit, s.Location()
+	c.Instance = s.Instance
 	if s.PoWKey != "" {
 		c.PoWKey = []byte(s.PoWKey)
 	}

@@ -46,6 +46,9 @@ func (s *Settings) Validate() error {
 	if s.DB == "" {
 		bad("--db is empty: want sqlite:<path>, mysql://... or postgres://...")
 	}
+	if s.AMIReconnectMax < time.Second || s.AMIReconnectMax > 10*time.Minute {
+		bad("--ami-reconnect-max must be 1s to 10m, not %s", s.AMIReconnectMax)
+	}
 	if s.SpoolMaxMB < 1 || s.SpoolMaxMB > 1<<20 {
 		bad("--spool-max-mb must be 1 to %d (MiB), not %d", 1<<20, s.SpoolMaxMB)
 	}

@@ -47,6 +47,12 @@ const (
 
 // Config is every setting of the policy. Start from DefaultConfig.
 type Config struct {
+	// Instance is the service instance whose engine places what this
+	// guard admits. It is stored with the request from the start, so that
+	// a restart of the instance finds a request it accepted (201) but was
+	// killed before its engine recorded (it is placed then, once); a
+	// request stored without one would belong to no instance and never end.
+	Instance string
 	// Region is the home region (ISO 3166, "CN") for numbers typed without
 	// a country code; destinations are allowed only there unless listed in
 	// AllowRegions or AllowPrefixes.
@@ -406,6 +412,7 @@ func (g *Guard) newRequest(in Input, caller, callee Number, now time.Time) *call
 		State: callback.StateQueued, CreatedAt: now, UpdatedAt: now,
 		History:    []callback.Transition{{State: callback.StateQueued, At: now}},
 		CallerDial: caller.Dial, CalleeDial: callee.Dial, Lang: lang, ClientIP: ip,
+		Instance: g.cfg.Instance,
 	}
 }
 

@@ -189,7 +189,7 @@ func (c *conn) originateAction(m *ami.Message) bool {
 	cl := &call{s: c.s, req: o, amiCaller: make(chan hangupReq, 1), amiCallee: make(chan hangupReq, 1)}
 
 	c.s.mu.Lock()
-	if c.s.closed {
+	if c.s.closed || c.s.stopping {
 		c.s.mu.Unlock()
 		return fail("Originate failed")
 	}
@@ -199,6 +199,9 @@ func (c *conn) originateAction(m *ami.Message) bool {
 	}
 	c.s.calls.Add(1)
 	c.s.processed++
+	// The PBX's own record of what it was asked to place (the chaos soak
+	// tells an Originate lost in flight from one it took by this line).
+	c.s.log.Info("sandbox originate", "channelid", chanID)
 	if o.async {
 		c.replyLocked(response("Success", id, "Message", "Originate successfully queued"))
 		go cl.run()

@@ -78,6 +78,7 @@ type call struct {
 	vars           map[string]string // WCB_* after FILTER()
 
 	amiCaller, amiCallee chan hangupReq // Hangup action on a leg
+	coreStopped          bool           // "core stop now" hung it up (Server.StopNow)
 	callerBye, calleeBye time.Time      // simulated time the far end sends BYE; zero = never
 	// Set when an interruption is taken: cause and how it came (AMI
 	// Hangup is a SoftHangupRequest, a BYE a HangupRequest).
@@ -164,6 +165,14 @@ func (c *call) wait(d time.Duration) interruption {
 		return intrCallee
 	case <-s.done:
 		return intrShutdown
+	case <-s.stopNow:
+		// "core stop now": Asterisk soft-hangs-up every channel, cause 16,
+		// as an AMI Hangup would; a bridged call has its own order
+		// (stopBridged).
+		elapsed()
+		c.coreStopped = true
+		c.lastCause, c.lastByAMI = wcbproto.CauseNormalClearing, true
+		return intrCaller
 	}
 }
 
@@ -178,7 +187,7 @@ func (c *call) appLocked(ch *channel, app, data string) {
 		c.emit(classDialplan, event("Newexten", classDialplan, ch, nil,
 			"Extension", ch.exten, "Application", app, "AppData", data))
 	}
-	if ch == c.caller && c.row != nil && ch.exten != "h" {
+	if ch == c.caller && c.row != nil && (ch.exten != "h" || c.row.dst == "h") {
 		c.row.lastApp, c.row.lastData = app, data
 	}
 }
@@ -250,7 +259,7 @@ func (c *call) run() {
 	}
 	// One line per call for whoever watches the sandbox: no numbers (real
 	// visitors' numbers reach the sandbox when serve runs without --ami).
-	c.s.log.Info("sandbox call ended", "uniqueid", c.caller.uniqueid, "answered", c.answered,
+	c.s.log.Info("sandbox call ended", "uniqueid", c.caller.uniqueid, "answered", c.answered, "stopped", c.coreStopped,
 		"dial_status", c.dialStatus, "cause", c.hangupCause, "simulated", c.now.Sub(c.start).Round(time.Millisecond))
 }
 

@@ -18,6 +18,7 @@ type cdrRow struct {
 	userfield          string
 	talkSec            *int   // CDR(talksec): the dialplan's talk time, on the row it was set on
 	context            string // DestinationContext: the channel's context when the row closed
+	dst                string // Destination: "" = "s"; "h" for the h extension's own row (a stopping Asterisk)
 }
 
 // cdrTime formats a CDR time as cdr_manager does ("" for none).
@@ -81,6 +82,10 @@ type CDRRecord struct {
 func (c *call) emitCDRsLocked() {
 	ch := c.caller
 	for _, r := range c.rows {
+		dst := r.dst
+		if dst == "" {
+			dst = "s"
+		}
 		var bill time.Duration
 		if !r.answer.IsZero() {
 			bill = r.end.Sub(r.answer)
@@ -88,7 +93,7 @@ func (c *call) emitCDRsLocked() {
 		m := ami.NewMessage("Event", "Cdr", "Privilege", classCDR.privilege(),
 			"AccountCode", "",
 			"Source", ch.cidNum,
-			"Destination", "s",
+			"Destination", dst,
 			"DestinationContext", r.context,
 			"CallerID", `"`+ch.cidName+`" <`+ch.cidNum+`>`,
 			"Channel", ch.name,
@@ -110,7 +115,7 @@ func (c *call) emitCDRsLocked() {
 		if sink := c.s.cfg.CDRSink; sink != nil {
 			c.s.cdrSeq++
 			sink(CDRRecord{Start: r.start, Answer: r.answer, End: r.end, CLID: `"` + ch.cidName + `" <` + ch.cidNum + `>`,
-				Src: ch.cidNum, Dst: "s", DContext: r.context, Channel: ch.name, DstChannel: r.dstChannel,
+				Src: ch.cidNum, Dst: dst, DContext: r.context, Channel: ch.name, DstChannel: r.dstChannel,
 				LastApp: r.lastApp, LastData: r.lastData, Duration: int(r.end.Sub(r.start) / time.Second),
 				Billsec: int(bill / time.Second), Disposition: r.disposition, AMAFlags: 3, UniqueID: ch.uniqueid,
 				UserField: r.userfield, LinkedID: ch.linkedid, Sequence: c.s.cdrSeq, TalkSec: r.talkSec})

@@ -45,6 +45,11 @@ func (s *Server) cli(cmd string) (lines []string, ok bool) {
 		return []string{"System uptime: " + humanDuration(up), "Last reload: " + humanDuration(up)}, true
 	case "core show channels":
 		return s.showChannels(), true
+	case "core stop now", "core restart now":
+		// After the reply: Asterisk answers, then stops.
+		restart := strings.HasPrefix(strings.ToLower(cmd), "core restart")
+		go s.StopNow(restart)
+		return nil, true
 	}
 	return []string{fmt.Sprintf("No such command '%s' (type 'core show help %s' for other possible commands)", cmd, cmd)}, false
 }

@@ -117,7 +117,8 @@ type conn struct {
 	authed atomic.Bool
 	mask   atomic.Uint32 // eventClass
 
-	challenge string // set by Challenge; only the session goroutine uses it
+	challenge string      // set by Challenge; only the session goroutine uses it
+	fin       atomic.Bool // the PBX stops (Server.StopNow): FIN after the last queued byte
 	closeOnce sync.Once
 }
 
@@ -233,6 +234,9 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if !ok {
+			if tc, isTCP := c.nc.(*net.TCPConn); isTCP && c.fin.Load() {
+				tc.CloseWrite() // a stopping Asterisk closes the session
+			}
 			return
 		}
 		if cap(batch) <= 1<<20 {

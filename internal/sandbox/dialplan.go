@@ -353,11 +353,14 @@ func (c *call) bridge(st settings, far farEnd) {
 	if r == intrNone {
 		r = c.wait(end.Sub(c.now))
 	}
-	switch r {
-	case intrCaller:
+	switch {
+	case r == intrCaller && c.coreStopped:
+		c.stopBridged(pvt)
+		return
+	case r == intrCaller:
 		c.callerGone(true)
 		return
-	case intrShutdown:
+	case r == intrShutdown:
 		c.shutdown()
 		return
 	}
@@ -381,6 +384,27 @@ func (c *call) bridge(st settings, far farEnd) {
 	c.hangupCause, c.techCause = wcbproto.CauseNormalClearing, 0
 	s.mu.Unlock()
 	c.afterDial(st, "ANSWER", wcbproto.CauseNormalClearing, 0, answeredMS, talkMS)
+}
+
+// stopBridged ends a bridged call as "core stop now" does on Asterisk 22
+// (fixture kit-pbx-shutdown, in that order): both legs leave the bridge,
+// the h extension runs on a CDR row of its own (destination h: userfield,
+// talk time so far, the hangup UserEvent with cause 16), both channels
+// hang up with cause 16, callee first, and only then are the caller's CDR
+// rows written (the Dial row with an empty userfield, then the h row).
+func (c *call) stopBridged(pvt [2]string) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.leaveBridgeLocked(pvt)
+	c.hangupCause, c.techCause = wcbproto.CauseNormalClearing, 0
+	c.closeRowLocked("ANSWERED")
+	c.row = &cdrRow{start: c.now, answer: c.now, dst: "h"}
+	c.runHLocked()
+	c.hangupLocked(c.callee, wcbproto.CauseNormalClearing, 0)
+	c.hangupLocked(c.caller, wcbproto.CauseNormalClearing, 0)
+	c.closeRowLocked("ANSWERED")
+	c.emitCDRsLocked()
 }
 
 // rowAnswer is the caller's answer time (the first CDR row's AnswerTime).

@@ -12,7 +12,8 @@
 // Logoff, Ping, Events, Originate (async with OriginateResponse, and
 // synchronous, whose response precedes the attempt's events), Hangup (by
 // name or /regex/), Status, CoreShowChannels, CoreSettings, ListCommands,
-// Command ("core show version|uptime|channels"), "Permission denied" before
+// Command ("core show version|uptime|channels", and "core stop now" /
+// "core restart now": Server.StopNow), "Permission denied" before
 // login, "Invalid/unknown command" and "Missing action in request"; event
 // classes per login (Events: header; FullyBooted only to sessions that take
 // system events). Per call: the channels (PJSIP/<trunk>-%08x, the

@@ -59,6 +59,10 @@ type Server struct {
 	log   *slog.Logger
 	clock *clock
 	done  chan struct{} // closed by Close
+	// stopNow is closed by StopNow ("core stop now"): every call hangs up
+	// its channels as a stopping Asterisk does.
+	stopNow  chan struct{}
+	stopOnce sync.Once
 
 	cdrSeq int // Asterisk's CDR sequence counter (under mu)
 
@@ -67,6 +71,7 @@ type Server struct {
 	// global order, as from one Asterisk.
 	mu        sync.Mutex
 	closed    bool
+	stopping  bool // StopNow runs: no new calls
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	rng       *rand.Rand
@@ -133,6 +138,7 @@ func New(cfg Config) *Server {
 		log:       log.With("component", "sandbox"),
 		clock:     newClock(cfg.TimeScale),
 		done:      make(chan struct{}),
+		stopNow:   make(chan struct{}),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -182,6 +188,9 @@ func (s *Server) Serve(l net.Listener) error {
 		if err != nil {
 			select {
 			case <-s.done:
+				return ErrServerClosed
+			case <-s.stopNow:
+				<-s.done // StopNow closes the server once its calls are gone
 				return ErrServerClosed
 			default:
 			}
@@ -239,6 +248,49 @@ func (s *Server) Close() error {
 	s.sessions.Wait()
 	<-s.stopped
 	return nil
+}
+
+// StopNow is Asterisk's "core stop now" (restart: "core restart now"),
+// in the order a real Asterisk 22 shows it (fixture kit-pbx-shutdown):
+// every channel is hung up, cause 16, with its calls' events and CDR rows
+// (the database backend's too, so they outlive the stop); then the
+// Shutdown event (system class, sent only after the channels are gone);
+// then every AMI session is closed. It returns when the server is closed,
+// so a standalone sandbox exits as Asterisk's process does.
+func (s *Server) StopNow(restart bool) error {
+	s.mu.Lock()
+	if s.closed || s.stopping {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopping = true
+	s.stopOnce.Do(func() { close(s.stopNow) })
+	for l := range s.listeners {
+		l.Close() // Asterisk takes no new manager sessions while it stops
+	}
+	s.mu.Unlock()
+	s.calls.Wait()
+	s.mu.Lock()
+	restarting := "False"
+	if restart {
+		restarting = "True"
+	}
+	s.emitLocked(classSystem, ami.NewMessage("Event", "Shutdown", "Privilege", classSystem.privilege(),
+		"Shutdown", "Cleanly", "Restart", restarting))
+	for c := range s.conns {
+		c.fin.Store(true)
+		s.enqueueLocked(outItem{conn: c, ctl: ctlFinish}) // what is queued, then FIN
+	}
+	s.mu.Unlock()
+	s.log.Info("sandbox PBX stopped (core stop now)", "restart", restart)
+	// Clients close their side on the FIN; one that does not is cut.
+	gone := make(chan struct{})
+	go func() { s.sessions.Wait(); close(gone) }()
+	select {
+	case <-gone:
+	case <-time.After(2 * time.Second):
+	}
+	return s.Close()
 }
 
 // removeConn forgets a finished connection.
