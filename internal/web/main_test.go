@@ -11,8 +11,9 @@ import (
 // tests) run at once when go test is not given -parallel. Its default,
 // GOMAXPROCS, is two on the CI machine, but these tests spend their time
 // waiting for the sandbox's calls and the browser's pages, not computing:
-// all of them at once take about as long as the longest.
-const browserTestsAtOnce = 8
+// four at once overlap their waits (the longest, TestBrowserVisitorFlow,
+// is mostly the sandbox's 0.6 time scale) without crowding two cores.
+const browserTestsAtOnce = 4
 
 func TestMain(m *testing.M) {
 	flag.Parse()
