@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"webcallback/internal/callback"
@@ -90,24 +91,42 @@ func (s *Store) replayOne(ctx context.Context, failures *int) error {
 		}
 		return s.reject(b, r.String(), err, failures)
 	}
-	if err := s.sp.Pop(); err != nil {
+	if err := s.pop(&s.replayed); err != nil {
 		return err // written; written again (idempotently) after the retry
 	}
 	*failures = 0
-	s.replayed.Add(1)
 	if s.sp.Len() == 0 {
 		s.log.Info("the spool is empty: every write the database refused is stored now", "replayed", s.replayed.Load())
 	}
 	return nil
 }
 
-// drop pops the first record, which the fence refused.
-func (s *Store) drop(r *record, cause error, failures *int) error {
+// pop takes the first record off the spool and counts it in n, as one
+// step for Flush and Stats (popMu).
+func (s *Store) pop(n *atomic.Uint64) error {
+	s.popMu.Lock()
+	defer s.popMu.Unlock()
 	if err := s.sp.Pop(); err != nil {
 		return err
 	}
+	n.Add(1)
+	return nil
+}
+
+// waitingCounted is the number of spooled records, read when every record
+// taken off is counted too.
+func (s *Store) waitingCounted() int {
+	s.popMu.Lock()
+	defer s.popMu.Unlock()
+	return s.sp.Len()
+}
+
+// drop pops the first record, which the fence refused.
+func (s *Store) drop(r *record, cause error, failures *int) error {
+	if err := s.pop(&s.fenced); err != nil {
+		return err
+	}
 	*failures = 0
-	s.fenced.Add(1)
 	s.log.Warn("dropped a spooled write: another instance owns the request now", "write", r.String(), "err", cause)
 	return nil
 }
@@ -118,11 +137,10 @@ func (s *Store) reject(b []byte, what string, cause error, failures *int) error 
 	if err := s.rejected.Append(b); err != nil {
 		return fmt.Errorf("keep a rejected write aside: %w", err)
 	}
-	if err := s.sp.Pop(); err != nil {
+	if err := s.pop(&s.rejectedN); err != nil {
 		return err
 	}
 	*failures = 0
-	s.rejectedN.Add(1)
 	s.log.Error("the database takes writes but keeps refusing this spooled one; moved aside for a look",
 		"write", what, "dir", s.rejected.Dir(), "err", cause)
 	return nil
@@ -157,7 +175,7 @@ func (s *Store) Ready(ctx context.Context) error {
 func (s *Store) Flush(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	for s.sp.Len() > 0 {
+	for s.waitingCounted() > 0 {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d writes still wait in the spool: %w", s.sp.Len(), ctx.Err())

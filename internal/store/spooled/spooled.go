@@ -90,6 +90,10 @@ type Store struct {
 	done chan struct{}
 
 	spooled, replayed, rejectedN, fenced, dbErrors atomic.Uint64
+	// popMu makes taking the first record off the spool and counting it
+	// (replayed, rejected or fenced) one step for Flush and Stats: who
+	// sees the spool empty sees every record counted.
+	popMu sync.Mutex
 
 	probeMu   sync.Mutex
 	lastError atomic.Pointer[string] // why the replayer is stuck
@@ -135,6 +139,8 @@ func Open(st *store.DB, cfg Config) (*Store, error) {
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
+	s.popMu.Lock()
+	defer s.popMu.Unlock()
 	return Stats{Spooled: s.spooled.Load(), Replayed: s.replayed.Load(), Rejected: s.rejectedN.Load(),
 		Fenced: s.fenced.Load(), DBErrors: s.dbErrors.Load(), Waiting: s.sp.Len()}
 }
