@@ -91,6 +91,21 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 			t.Fatal("the long calls never connected")
 		}
 	}
+	// The stream tells "connected" as the engine decides it; the store has
+	// it a moment later (the engine's writer). The backup must find it.
+	for _, id := range long {
+		for {
+			r, err := svc.Store.GetRequest(ctx, id)
+			if err == nil && hasState(r, callback.StateConnected) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("call %s connected but never stored so: %+v, %v", id, r, err)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
 
 	// What the backup must hold: taken before it starts.
 	want := snapshot(ctx, t, svc.Store, done)

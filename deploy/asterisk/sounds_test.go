@@ -172,26 +172,99 @@ func TestSoundsSoxInfo(t *testing.T) {
 }
 
 // TestSoundsReproducible regenerates every prompt from the texts and
-// compares byte for byte with the committed files.
+// compares byte for byte with the committed files. It renders all of them
+// (some 17 s of espeak-ng and sox on two cores): a long test, which CI
+// runs; TestSoundsReproducibleSample checks one of each kind here.
 func TestSoundsReproducible(t *testing.T) {
+	testenv.Long(t, "every prompt regenerated with espeak-ng and sox")
 	needTools(t, "espeak-ng", "sox")
-	out := t.TempDir()
-	cmd := exec.Command("sh", filepath.Join(soundsDir, "generate.sh"), out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("generate.sh: %v\n%s", err, b)
-	}
+	out := regenerate(t, soundsDir)
 	for _, lang := range Languages {
 		for _, prompt := range Prompts() {
 			for _, ext := range SoundFormats {
-				name := filepath.Join(lang, prompt+"."+ext)
-				a, err1 := os.ReadFile(filepath.Join(soundsDir, name))
-				b, err2 := os.ReadFile(filepath.Join(out, name))
-				if err1 != nil || err2 != nil {
-					t.Errorf("%s: %v %v", name, err1, err2)
-				} else if !bytes.Equal(a, b) {
-					t.Errorf("%s differs from what generate.sh makes now (different espeak-ng/sox version, or text changed without regenerating)", name)
-				}
+				sameAsCommitted(t, out, filepath.Join(lang, prompt+"."+ext))
 			}
 		}
+	}
+}
+
+// TestSoundsReproducibleSample runs generate.sh on the first prompt and the
+// first word of each language (every voice, every format, both kinds of
+// padding) and compares with the committed files: an espeak-ng or sox
+// that renders differently shows here without the long test.
+func TestSoundsReproducibleSample(t *testing.T) {
+	needTools(t, "espeak-ng", "sox")
+	src := t.TempDir()
+	script, err := os.ReadFile(filepath.Join(soundsDir, "generate.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "generate.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var want []string // the files the sample makes, relative to the output
+	for _, kind := range []string{"text", "words"} {
+		if err := os.MkdirAll(filepath.Join(src, kind), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, lang := range Languages {
+			b, err := os.ReadFile(filepath.Join(soundsDir, kind, lang+".txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, line := firstEntry(t, b)
+			if err := os.WriteFile(filepath.Join(src, kind, lang+".txt"), []byte(line+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if kind == "words" {
+				want = append(want, filepath.Join("words", lang, name+".wav"))
+				continue
+			}
+			for _, ext := range SoundFormats {
+				want = append(want, filepath.Join(lang, name+"."+ext))
+			}
+		}
+	}
+	out := regenerate(t, src)
+	for _, name := range want {
+		sameAsCommitted(t, out, name)
+	}
+}
+
+// firstEntry is the first "Name|text" line of a prompt or word list.
+func firstEntry(t *testing.T, list []byte) (name, line string) {
+	t.Helper()
+	for l := range strings.Lines(string(list)) {
+		l = strings.TrimRight(l, "\n")
+		if n, _, ok := strings.Cut(l, "|"); ok && !strings.HasPrefix(l, "#") {
+			return n, l
+		}
+	}
+	t.Fatalf("no Name|text line in %q", list)
+	return "", ""
+}
+
+// regenerate runs src/generate.sh (which reads src/text and src/words)
+// into a temporary directory and returns it.
+func regenerate(t *testing.T, src string) string {
+	t.Helper()
+	out := t.TempDir()
+	cmd := exec.Command("sh", filepath.Join(src, "generate.sh"), out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("generate.sh: %v\n%s", err, b)
+	}
+	return out
+}
+
+// sameAsCommitted compares the regenerated file name under out with the
+// committed one.
+func sameAsCommitted(t *testing.T, out, name string) {
+	t.Helper()
+	a, err1 := os.ReadFile(filepath.Join(soundsDir, name))
+	b, err2 := os.ReadFile(filepath.Join(out, name))
+	if err1 != nil || err2 != nil {
+		t.Errorf("%s: %v %v", name, err1, err2)
+	} else if !bytes.Equal(a, b) {
+		t.Errorf("%s differs from what generate.sh makes now (different espeak-ng/sox version, or text changed without regenerating)", name)
 	}
 }

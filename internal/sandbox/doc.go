@@ -4,6 +4,10 @@
 // `webcallback serve` talk to it over a real socket with the real AMI
 // client, so the production code path is the tested one.
 //
+// [New] makes a [Server] from a [Config] (the AMI user and secret, the time
+// scale, the seed); [Server.Serve] answers AMI on a listener until
+// [Server.Close]. The engine's Example (internal/callflow) runs a call on it.
+//
 // # What it reproduces
 //
 // From the transcripts in ../shared/fixtures/ami: the banner and framing;
@@ -33,7 +37,7 @@
 //
 // # Time
 //
-// Config.TimeScale 0.01 runs a 300 s call in 3 s. Each call keeps its own
+// [Config.TimeScale] 0.01 runs a 300 s call in 3 s. Each call keeps its own
 // simulated clock: it starts at the wall-clock time the call starts and
 // advances by exactly the durations the call waits. So CDR durations,
 // AnsweredMs and Uniqueids read as in a real-time call however small the

@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"webcallback/internal/callback"
+	"webcallback/internal/testenv"
 )
 
 // fixtureCall returns the cdr rows Asterisk 22 wrote for the
@@ -214,7 +214,7 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 		ctx := context.Background()
 		n := 10000
 		switch {
-		case os.Getenv("WEBCALLBACK_TEST_FULL") != "":
+		case testenv.Full():
 			n = 100000
 		case raceEnabled:
 			n = 5000

@@ -41,6 +41,11 @@ func Long(tb testing.TB, what string) {
 	tb.Skipf("!!! SKIPPING long test (%s): CI runs it; WEBCALLBACK_TEST_FULL=1 runs it here", what)
 }
 
+// Full reports whether the big data sets run (WEBCALLBACK_TEST_FULL set):
+// a test that can check the same property on less data sizes itself by
+// it, small for the quick loop of `go test ./...`.
+func Full() bool { return os.Getenv("WEBCALLBACK_TEST_FULL") != "" }
+
 // RepoRoot is the repository's top folder (where go.mod is).
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0) // .../internal/testenv/testenv.go

@@ -50,9 +50,11 @@ func (e *env) waitFinal(id string) callback.Request {
 // is refused (each quota with its counter and reset time), the Hang up
 // button on screen without scrolling, the charts wide enough to read.
 func TestBrowserAdminStates(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	testenv.Long(t, "the admin dashboard in two languages")
 	for _, lang := range []string{"en", "zh"} {
 		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
 			want := adminLangs[lang]
 			ctx := newTab(t, 390, 844)
 			e := newEnv(t, envOpts{scale: 0.5, quotas: true, // the friend rings up to 30 s: time to look around
@@ -141,6 +143,7 @@ func TestBrowserAdminStates(t *testing.T) {
 // TestBrowserAdminDisabled: without an admin token the page says so and
 // how to turn it on, instead of a sign-in form that can never work.
 func TestBrowserAdminDisabled(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	ctx := newTab(t, 390, 844)
 	e := newEnv(t, envOpts{adminToken: "-"})
 	for _, lang := range []string{"en", "zh"} {

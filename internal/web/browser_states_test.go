@@ -88,9 +88,11 @@ var clockRE = regexp.MustCompile(`^(\d+):(\d\d)$`)
 // page, and a call cut at the limit. Screenshots of each at 390x844 and
 // 1280x800.
 func TestBrowserVisitorStates(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	testenv.Long(t, "every visitor state at two sizes in two languages")
 	for _, lang := range []string{"en", "zh"} {
 		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
 			want := visitorLangs[lang]
 			ctx := newTab(t, 390, 844)
 			// 0.05: a 2-minute limit lasts 6 s and the caller's phone rings

@@ -44,7 +44,14 @@ func chromiumPath(t *testing.T) string {
 }
 
 // newTab opens a fresh tab of one shared headless browser (one browser
-// start per test binary; each tab has its own page state).
+// start per test binary; each tab has its own page state). The browser
+// tests run in parallel (t.Parallel), each in its own tab and against a
+// service of its own: most of their time is spent waiting for the sandbox's
+// calls, so they overlap. Each tab has a browser context (cookies, storage)
+// of its own and opens in a window of its own (chromedp's
+// default), where Chromium neither hides it nor slows its timers, and has
+// the focus emulated, so a page behaves as the one the visitor looks at
+// whatever the other tabs do.
 func newTab(t *testing.T, width, height int) context.Context {
 	t.Helper()
 	path := chromiumPath(t)
@@ -59,6 +66,10 @@ func newTab(t *testing.T, width, height int) context.Context {
 			chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(dir),
 			chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 			chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+			// Tabs run side by side: none is treated as a background one.
+			chromedp.Flag("disable-background-timer-throttling", true),
+			chromedp.Flag("disable-backgrounding-occluded-windows", true),
+			chromedp.Flag("disable-renderer-backgrounding", true),
 		}
 		actx, _ := chromedp.NewExecAllocator(context.Background(), opts...)
 		bctx, _ := chromedp.NewContext(actx)
@@ -71,10 +82,16 @@ func newTab(t *testing.T, width, height int) context.Context {
 	if browserErr != "" {
 		t.Fatal(browserErr)
 	}
-	ctx, cancel := chromedp.NewContext(browserCtx)
+	// A browser context of its own (an incognito profile): cookies, such
+	// as the language a page sets, are per host, not per port, and would
+	// leak from one test's service to another's.
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	ctx, cancel2 := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(cancel2)
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +164,7 @@ const recordStates = `(() => {
 // whole flow in English and sees every stage, the countdown and the
 // outcome.
 func TestBrowserVisitorFlow(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	ctx := newTab(t, 390, 844)
 	// Slow enough that the caller's phone rings visibly (0.6 s) even on a
 	// loaded CI machine; the talk lasts 2.4 s.
@@ -226,8 +244,11 @@ func TestBrowserVisitorFlow(t *testing.T) {
 // TestBrowserCancelZH: in Chinese, the visitor cancels while the friend's
 // phone rings; then the request's own page (reloaded) tells the outcome.
 func TestBrowserCancelZH(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	ctx := newTab(t, 390, 844)
-	e := newEnv(t, envOpts{scale: 0.05})
+	// 0.5: the friend's phone rings 30 s before the far end gives up,
+	// time enough for the page to act while the other tests run too.
+	e := newEnv(t, envOpts{scale: 0.5})
 	run(t, ctx, "open page", chromedp.Navigate(e.URL+"/?lang=zh"), chromedp.WaitVisible(chromedp.CSS("#call-now")))
 	if got := text(t, ctx, "#call-now"); got != "立即呼叫" {
 		t.Errorf("button %q", got)
@@ -253,6 +274,7 @@ func TestBrowserCancelZH(t *testing.T) {
 // TestBrowserNoJS: with JavaScript off the form posts and the status page
 // (which reloads itself) shows the outcome.
 func TestBrowserNoJS(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	ctx := newTab(t, 390, 844)
 	e := newEnv(t, envOpts{scale: 0.05})
 	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
@@ -273,13 +295,20 @@ func TestBrowserNoJS(t *testing.T) {
 // TestBrowserAdmin: the admin signs in, sees a live call arrive over the
 // stream, hangs it up and sees it leave.
 func TestBrowserAdmin(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	ctx := newTab(t, 1280, 900)
-	e := newEnv(t, envOpts{scale: 0.05})
+	// 0.5: the friend's phone rings 30 s before the far end gives up,
+	// time enough for the page to act while the other tests run too.
+	e := newEnv(t, envOpts{scale: 0.5})
 	run(t, ctx, "sign in", chromedp.Navigate(e.URL+"/admin?lang=en"), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), adminToken+"\r"), chromedp.WaitVisible(chromedp.CSS("#dash")))
 	r := e.create(numCaller, numNoAnswer)
 	row := `#live tr[data-id="` + r.ID + `"]`
-	run(t, ctx, "live row", chromedp.WaitVisible(chromedp.CSS(row)))
+	// The table is drawn anew on every event of the call: the click waits
+	// for the last one (the friend's phone rings until the hang-up), or it
+	// could land on a row the next event has just replaced.
+	run(t, ctx, "live row", chromedp.WaitVisible(chromedp.CSS(row+` td:nth-child(5)`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('`+row+` td:nth-child(5)').textContent === "calling the callee"`))
 	run(t, ctx, "charts", chromedp.WaitVisible(chromedp.CSS("#chart-calls svg")))
 	shot(t, ctx, "admin-1-live")
 	run(t, ctx, "hang up", chromedp.Click(chromedp.CSS(row+" button")))

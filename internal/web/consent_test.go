@@ -102,6 +102,7 @@ const recordConfirming = `(() => {
 // service waits for it (zh and en) and says why the friend was not called;
 // the admin dashboard lists an opted-out number and removes it.
 func TestBrowserConsent(t *testing.T) {
+	t.Parallel() // a tab and a service of its own: see newTab
 	e := newEnv(t, envOpts{scale: 0.05, announce: true})
 	for _, tc := range []struct{ lang, confirming, outcome string }{
 		{"en", "Press 1 on your phone to call your friend", "You did not press 1, so your friend was not called."},
