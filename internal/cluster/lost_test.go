@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,53 +26,13 @@ import (
 func TestLostInstanceAndNode(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		st := openMigrated(t, dsn)
-		run := runID(t)
-		dead, node := "dead-"+run, "lost-"+run+":5038"
-		t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
-		// Its last renewal was at t0+54s: the lease ran out at t0+60s.
-		if err := st.RenewLease(ctx, dead, node, t0.Add(60*time.Second)); err != nil {
-			t.Fatal(err)
-		}
+		st, run, dead, node, t0 := deadInstance(t, dsn)
 		// Its calls: one talking since t0+40s (14 s until the last
 		// renewal), one ringing the callee, one whose end the PBX wrote
 		// into the cdr table (a 12 s talk) and, changed just now, one
 		// talking that may still be up.
 		put := func(callee string, s callback.State, at time.Time) *callback.Request {
-			t.Helper()
-			r := &callback.Request{ID: "lost-" + run + "-" + callee, Caller: "+8613800001001", Callee: "+86" + callee,
-				CallerDial: "13800001001", CalleeDial: callee, Lang: "en", State: callback.StateQueued, CreatedAt: t0,
-				History: []callback.Transition{{State: callback.StateQueued, At: t0}}}
-			if d, err := st.Admit(ctx, r, nil, t0); err != nil || !d.Allowed {
-				t.Fatalf("admit: %v %+v", err, d)
-			}
-			r.Instance, r.Node = dead, node
-			for _, step := range []struct {
-				s  callback.State
-				at time.Time
-			}{{callback.StateCallingCaller, t0.Add(time.Second)}, {callback.StateCallerAnswered, t0.Add(5 * time.Second)},
-				{callback.StateCallingCallee, t0.Add(10 * time.Second)}, {callback.StateConnected, at}} {
-				if step.s == callback.StateConnected && s != callback.StateConnected {
-					break
-				}
-				r.State, r.UpdatedAt = step.s, step.at
-				r.History = append(r.History, callback.Transition{State: step.s, At: step.at})
-				if step.s == callback.StateCallerAnswered {
-					a := step.at
-					r.AnsweredAt = &a
-				}
-			}
-			if s == callback.StateConnected {
-				c := at
-				r.ConnectedAt = &c
-			}
-			if err := st.UpdateRequest(ctx, r); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.AcquireCapacity(ctx, node, r.ID, 10, 0, t0); err != nil {
-				t.Fatal(err)
-			}
-			return r
+			return putLost(t, st, dead, node, "lost-"+run+"-"+callee, callee, s, t0, at)
 		}
 		talking := put("13800002001", callback.StateConnected, t0.Add(40*time.Second))
 		ringing := put("13822221002", callback.StateCallingCallee, t0)
@@ -145,4 +107,112 @@ func TestLostInstanceAndNode(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// putLost stores a request of instance dead on node as that instance would
+// have: created at t0, calling the caller, then the callee, and, for s =
+// connected, connected at at (its last change, else at t0+10s), holding a
+// service-wide slot on node.
+func putLost(t *testing.T, st *store.DB, dead, node, id, callee string, s callback.State, t0, at time.Time) *callback.Request {
+	t.Helper()
+	ctx := context.Background()
+	r := &callback.Request{ID: id, Caller: "+8613800001001", Callee: "+86" + callee,
+		CallerDial: "13800001001", CalleeDial: callee, Lang: "en", State: callback.StateQueued, CreatedAt: t0,
+		History: []callback.Transition{{State: callback.StateQueued, At: t0}}}
+	if d, err := st.Admit(ctx, r, nil, t0); err != nil || !d.Allowed {
+		t.Fatalf("admit: %v %+v", err, d)
+	}
+	r.Instance, r.Node = dead, node
+	steps := []callback.Transition{{State: callback.StateCallingCaller, At: t0.Add(time.Second)},
+		{State: callback.StateCallerAnswered, At: t0.Add(5 * time.Second)}, {State: callback.StateCallingCallee, At: t0.Add(10 * time.Second)}}
+	if s == callback.StateConnected {
+		steps = append(steps, callback.Transition{State: callback.StateConnected, At: at})
+		c := at
+		r.ConnectedAt = &c
+	}
+	for _, step := range steps {
+		r.State, r.UpdatedAt = step.State, step.At
+		r.History = append(r.History, step)
+	}
+	a := t0.Add(5 * time.Second)
+	r.AnsweredAt = &a
+	if err := st.UpdateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AcquireCapacity(ctx, node, r.ID, 1000, 0, t0); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestClaimLostOnce: four instances sweep at once for the same lost calls
+// of a dead instance: each call is claimed by exactly one of them (row
+// locks), and a call changed recently by none.
+func TestClaimLostOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st, run, dead, node, t0 := deadInstance(t, dsn)
+		const n = 20
+		for i := range n {
+			putLost(t, st, dead, node, fmt.Sprintf("once-%s-%02d", run, i), "13800002001", callback.StateConnected, t0, t0.Add(20*time.Second))
+		}
+		young := putLost(t, st, dead, node, "once-"+run+"-young", "13800002001", callback.StateConnected, t0, time.Now())
+		now := time.Now()
+		claimed := make([][]store.LostClaim, 4)
+		var wg sync.WaitGroup
+		for k := range claimed {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Each claimer is alive: its lease runs.
+				me := fmt.Sprintf("live-%s-%d", run, k)
+				if err := st.RenewLease(ctx, me, "elsewhere:5038", now.Add(time.Hour)); err != nil {
+					t.Error(err)
+					return
+				}
+				cs, err := st.ClaimLost(ctx, me, now.Add(-10*time.Minute), now)
+				if err != nil {
+					t.Error(err)
+				}
+				claimed[k] = cs
+			}()
+		}
+		wg.Wait()
+		seen := map[string]int{}
+		for k, cs := range claimed {
+			t.Logf("claimer %d: %d calls", k, len(cs))
+			for _, c := range cs {
+				seen[c.Request.ID]++
+				if want := t0.Add(time.Minute); !c.LeaseExpired.Equal(want) {
+					t.Errorf("%s: lease expired %v, want %v", c.Request.ID, c.LeaseExpired, want)
+				}
+			}
+		}
+		if len(seen) != n {
+			t.Errorf("%d calls claimed, want %d", len(seen), n)
+		}
+		for id, k := range seen {
+			if k != 1 {
+				t.Errorf("%s claimed %d times", id, k)
+			}
+		}
+		if seen[young.ID] != 0 {
+			t.Errorf("the young call was claimed")
+		}
+	})
+}
+
+// deadInstance opens the shared database dsn and records in it an instance
+// (dead) whose lease on its PBX node ran out at t0+60s, an hour ago: its
+// last renewal was at t0+54s. run tells this test run's rows apart.
+func deadInstance(t *testing.T, dsn string) (st *store.DB, run, dead, node string, t0 time.Time) {
+	t.Helper()
+	st = openMigrated(t, dsn)
+	run = runID(t)
+	dead, node = "dead-"+run, "lost-"+run+":5038"
+	t0 = time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := st.RenewLease(context.Background(), dead, node, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	return st, run, dead, node, t0
 }
