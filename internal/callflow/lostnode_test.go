@@ -1,10 +1,7 @@
 package callflow
 
 import (
-	"io"
 	"math"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,7 +84,7 @@ func TestNodeNeverComesBackCDRs(t *testing.T) {
 	// on the same store, follows the call through a link
 	// that first goes deaf (its events are dropped: the call's end is
 	// never seen) and then is cut for good.
-	dp := newDeafProxy(t, r.sbAddr)
+	dp := newLinkProxy(t, r.sbAddr)
 	client := r.dialAMIAt(dp.l.Addr().String())
 	cfg := r.cfg
 	cfg.Logger = testLogger(t)
@@ -104,8 +101,9 @@ func TestNodeNeverComesBackCDRs(t *testing.T) {
 	id := r.place("13800001001", shortCallee) // the callee hangs up after 30 s (1.5 s)
 	r.waitState(id, callback.StateConnected)
 	dp.deafen()
-	r.pbxCDRs(id) // the call ended on the PBX; the engine did not hear it
-	dp.cut()      // and now the link is gone for good
+	r.pbxCDRs(id)    // the call ended on the PBX; the engine did not hear it
+	dp.setDown(true) // and now the link is gone for good
+	dp.cut()
 
 	final, _ := r.wait(id)
 	checkFinal(t, final, callback.StateCompleted, callback.ReasonCalleeHangup)
@@ -142,85 +140,4 @@ func abs(n int) int {
 		return -n
 	}
 	return n
-}
-
-// deafProxy relays one AMI link; deafen drops what the PBX sends from then
-// on (events lost, the link up), cut closes it and refuses new ones.
-type deafProxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	deaf   bool
-	down   bool
-}
-
-func newDeafProxy(t *testing.T, target string) *deafProxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &deafProxy{l: l, target: target}
-	t.Cleanup(p.cut)
-	go p.accept()
-	return p
-}
-
-func (p *deafProxy) accept() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		p.mu.Lock()
-		if err != nil || p.down {
-			p.mu.Unlock()
-			c.Close()
-			if s != nil {
-				s.Close()
-			}
-			continue
-		}
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
-		go func() { io.Copy(s, c); s.Close() }()
-		go func() { p.relay(c, s); c.Close() }()
-	}
-}
-
-// relay copies PBX → client unless deaf.
-func (p *deafProxy) relay(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		p.mu.Lock()
-		deaf := p.deaf
-		p.mu.Unlock()
-		if n > 0 && !deaf {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *deafProxy) deafen() {
-	p.mu.Lock()
-	p.deaf = true
-	p.mu.Unlock()
-}
-
-func (p *deafProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	p.l.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
