@@ -91,6 +91,12 @@ type Config struct {
 	// network_error. Set it when the PBX writes the cdr table
 	// (--cdr-source table); 0 = do not wait.
 	CDRGrace time.Duration
+
+	// LostSpan is how long after its Originate a call whose node's AMI
+	// link is down is taken as over on the PBX and finished without AMI
+	// (lostnode.go); 0 = the longest possible call (maxCallSpan). Tests
+	// set it small.
+	LostSpan time.Duration
 }
 
 func (cfg *Config) setDefaults() error {
@@ -300,10 +306,11 @@ func (e *Engine) Start(ctx context.Context) error {
 
 	e.events.Add(1)
 	go e.eventLoop(e.sub)
-	e.loops.Add(3)
+	e.loops.Add(4)
 	go func() { defer e.loops.Done(); e.w.run(e.bg.Done()) }()
 	go e.dispatcher()
 	go e.reconciler()
+	go e.lostNodeSweeper() // lostnode.go
 	return nil
 }
 

@@ -27,6 +27,7 @@ type linkProxy struct {
 	mu         sync.Mutex
 	conns      []net.Conn
 	down       bool
+	deaf       bool // what the PBX sends is dropped (events lost, the link up)
 	originates atomic.Int64
 }
 
@@ -62,7 +63,7 @@ func (p *linkProxy) accept() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
-		go func() { io.Copy(c, s); c.Close() }()
+		go func() { p.relay(c, s); c.Close() }()
 		go func() { p.copyCounting(s, c); s.Close() }()
 	}
 }
@@ -87,6 +88,33 @@ func (p *linkProxy) copyCounting(dst io.Writer, src io.Reader) {
 			return
 		}
 	}
+}
+
+// relay copies server → client, dropping what comes while deaf.
+func (p *linkProxy) relay(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		deaf := p.deaf
+		p.mu.Unlock()
+		if n > 0 && !deaf {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// deafen drops what the PBX sends from now on: its events are lost while
+// the link stays up.
+func (p *linkProxy) deafen() {
+	p.mu.Lock()
+	p.deaf = true
+	p.mu.Unlock()
 }
 
 // cut drops every connection; setDown keeps new ones out.

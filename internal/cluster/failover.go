@@ -82,6 +82,7 @@ func (c *Service) runFailover(ctx context.Context) {
 		for _, n := range f.nodes {
 			c.claim(ctx, n, now)
 		}
+		c.claimLost(ctx, now) // lost.go: calls whose node is gone too
 		select {
 		case <-ctx.Done():
 			return

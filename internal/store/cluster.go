@@ -240,23 +240,43 @@ func (s *DB) RenewLease(ctx context.Context, instance, node string, expires time
 // instance only, however many sweep at once. Requests without an instance
 // yet (admitted, not yet handed to an engine) are left alone.
 func (s *DB) ClaimOrphans(ctx context.Context, instance, node string, now time.Time) ([]*callback.Request, error) {
+	cs, err := s.claimDead(ctx, instance, now, "(r.node = ? OR (r.node = '' AND l.node = ?))", clip(node, 200), clip(node, 200))
+	if err != nil {
+		return nil, fmt.Errorf("store: claim requests of dead instances: %w", err)
+	}
+	rs := make([]*callback.Request, len(cs))
+	for i, c := range cs {
+		rs[i] = c.Request
+	}
+	return rs, nil
+}
+
+// claimDead reassigns to instance, under row locks, the unfinished
+// requests of instances whose lease expired before now that also match
+// cond (on r = callback_request, l = instance_lease; args are its
+// parameters), and returns them with their dead owner's lease expiry.
+func (s *DB) claimDead(ctx context.Context, instance string, now time.Time, cond string, args ...any) ([]LostClaim, error) {
 	var ids []any
+	expired := map[string]time.Time{}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
-		rows, err := tx.QueryContext(ctx, s.d.q(`SELECT r.id FROM callback_request r
+		clear(expired)
+		rows, err := tx.QueryContext(ctx, s.d.q(`SELECT r.id, l.expires_ms FROM callback_request r
   JOIN instance_lease l ON l.instance = r.instance
   WHERE r.state NOT IN `+finalStates+` AND r.instance <> ? AND l.expires_ms < ?
-  AND (r.node = ? OR (r.node = '' AND l.node = ?))`+s.forUpdateOf("r")), instance, ms(now), clip(node, 200), clip(node, 200))
+  AND `+cond+s.forUpdateOf("r")), append([]any{clip(instance, 64), ms(now)}, args...)...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			var exp int64
+			if err := rows.Scan(&id, &exp); err != nil {
 				rows.Close()
 				return err
 			}
 			ids = append(ids, id)
+			expired[id] = fromMs(exp)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil || len(ids) == 0 {
@@ -266,17 +286,18 @@ func (s *DB) ClaimOrphans(ctx context.Context, instance, node string, now time.T
 			append([]any{clip(instance, 64)}, ids...)...)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: claim requests of dead instances: %w", err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
+	if err != nil || len(ids) == 0 {
+		return nil, err
 	}
 	rs, err := s.queryRequests(ctx, "WHERE id IN ("+placeholders(len(ids))+")", ids)
 	if err != nil {
-		return nil, fmt.Errorf("store: claim requests of dead instances: %w", err)
+		return nil, err
 	}
-	return rs, nil
+	out := make([]LostClaim, len(rs))
+	for i, r := range rs {
+		out[i] = LostClaim{Request: r, LeaseExpired: expired[r.ID]}
+	}
+	return out, nil
 }
 
 // forUpdateOf locks the rows of one table of a join (PostgreSQL refuses a
@@ -307,4 +328,29 @@ func (s *DB) RequestOwners(ctx context.Context, ids []string) (map[string]string
 		return nil, fmt.Errorf("store: request owners: %w", err)
 	}
 	return out, nil
+}
+
+// LostClaim is a request claimed from a dead instance, with the time its
+// owner's lease ran out (one lease TTL after the owner's last renewal).
+type LostClaim struct {
+	Request      *callback.Request
+	LeaseExpired time.Time
+}
+
+// ClaimLost reassigns to instance, whatever PBX node it is connected to,
+// the unfinished requests last updated before stillBefore whose owner's
+// lease expired before now, and returns them. The caller passes now - the
+// longest call span - the lease TTL: a call's Originate is stored
+// (calling_caller) before it is sent and every later change after, so a
+// request not updated since then was sent longer ago than any call lasts,
+// and can be alive on no PBX; when its node is gone too, no instance
+// connected to it will ever claim it (ClaimOrphans). The caller finishes
+// them without AMI. The same row locks as ClaimOrphans: each is claimed by
+// one instance, once (its new owner's lease is alive).
+func (s *DB) ClaimLost(ctx context.Context, instance string, stillBefore, now time.Time) ([]LostClaim, error) {
+	cs, err := s.claimDead(ctx, instance, now, "r.updated_ms < ?", ms(stillBefore))
+	if err != nil {
+		return nil, fmt.Errorf("store: claim lost calls of dead instances: %w", err)
+	}
+	return cs, nil
 }
