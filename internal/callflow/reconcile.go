@@ -152,15 +152,9 @@ func (e *Engine) reconcile(ctx context.Context) (again bool, err error) {
 	e.mu.Unlock()
 	// The calls gone from Asterisk: their CDR rows, which the PBX writes
 	// itself (--cdr-source table), say how they ended.
-	outcomes := map[string]cdrOutcome{}
-	for _, id := range gone {
-		rows, err := e.st.CallCDRs(ctx, id)
-		if err != nil {
-			return again, fmt.Errorf("cdrs of call %s: %w", id, err)
-		}
-		if o, ok := outcomeFromCDRs(id, rows, e.limitMSOf(id)); ok {
-			outcomes[id] = o
-		}
+	outcomes, err := e.cdrOutcomes(ctx, gone)
+	if err != nil {
+		return again, err
 	}
 	refused := e.writesRefused()
 	e.mu.Lock()
