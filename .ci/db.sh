@@ -78,6 +78,8 @@ start_mysql() {
 		CREATE DATABASE IF NOT EXISTS wcbbench CHARACTER SET utf8mb4;
 		CREATE DATABASE IF NOT EXISTS wcbtest_outage CHARACTER SET utf8mb4;
 		CREATE DATABASE IF NOT EXISTS wcbcluster CHARACTER SET utf8mb4;
+		CREATE DATABASE IF NOT EXISTS wcbcluster_cmd CHARACTER SET utf8mb4;
+		CREATE DATABASE IF NOT EXISTS wcbcluster_bench CHARACTER SET utf8mb4;
 		CREATE USER IF NOT EXISTS 'wcb'@'127.0.0.1' IDENTIFIED BY 'wcbpass';
 		CREATE USER IF NOT EXISTS 'wcb'@'localhost' IDENTIFIED BY 'wcbpass';
 		GRANT ALL ON wcbtest.* TO 'wcb'@'127.0.0.1';
@@ -88,12 +90,20 @@ start_mysql() {
 		GRANT ALL ON wcbtest_outage.* TO 'wcb'@'localhost';
 		GRANT ALL ON wcbcluster.* TO 'wcb'@'127.0.0.1';
 		GRANT ALL ON wcbcluster.* TO 'wcb'@'localhost';
+		GRANT ALL ON wcbcluster_cmd.* TO 'wcb'@'127.0.0.1';
+		GRANT ALL ON wcbcluster_cmd.* TO 'wcb'@'localhost';
+		GRANT ALL ON wcbcluster_bench.* TO 'wcb'@'127.0.0.1';
+		GRANT ALL ON wcbcluster_bench.* TO 'wcb'@'localhost';
 	SQL
 	echo "export WEBCALLBACK_TEST_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbtest" >>"$ENVFILE"
 	echo "export WEBCALLBACK_BENCH_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbbench" >>"$ENVFILE"
 	echo "export WEBCALLBACK_TEST_MYSQL_OUTAGE=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbtest_outage" >>"$ENVFILE"
 	# The scale-out tests' own database: the store suite empties and drops
 	# the tables of wcbtest while they may run (go test runs packages at once).
+	# Each package with such tests works in a database of its own beside it
+	# (<name>_cmd, <name>_bench: testenv.ClusterDSN), as a service instance
+	# of one package's test would finish the other's deliberately dead
+	# instances' calls (any instance claims a dead instance's lost calls).
 	echo "export WEBCALLBACK_TEST_CLUSTER_MYSQL=mysql://wcb:wcbpass@127.0.0.1:$MYSQL_PORT/wcbcluster" >>"$ENVFILE"
 	log "MariaDB up on 127.0.0.1:$MYSQL_PORT"
 }
@@ -120,7 +130,7 @@ start_pg() {
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE ROLE wcb LOGIN PASSWORD 'wcbpass'"
 	"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='wcbtest'" | grep -q 1 ||
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE wcbtest OWNER wcb"
-	for db in wcbbench wcbtest_outage wcbcluster; do
+	for db in wcbbench wcbtest_outage wcbcluster wcbcluster_cmd wcbcluster_bench; do
 		"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 ||
 			"$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $db OWNER wcb"
 	done

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,8 +14,7 @@ import (
 // checks the report's counts: every call admitted and finished, one
 // Originate each, every call on a node.
 func TestRun(t *testing.T) {
-	dsn := os.Getenv("WEBCALLBACK_TEST_CLUSTER_POSTGRES")
-	testenv.Require(t, dsn != "", "WEBCALLBACK_TEST_CLUSTER_POSTGRES for the cluster bench")
+	dsn := testenv.ClusterDSN(t, "postgres", "bench")
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"-db", dsn, "-instances", "2", "-nodes", "2", "-calls", "10", "-c", "5", "-scale", "0.001"}, &out); err != nil {
 		t.Fatal(err)

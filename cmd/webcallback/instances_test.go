@@ -168,10 +168,9 @@ func TestFailoverKill9(t *testing.T) { testFailover(t, false) }
 func TestFailoverPaused(t *testing.T) { testFailover(t, true) }
 
 func testFailover(t *testing.T, pause bool) {
-	for _, b := range []struct{ name, env string }{{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"}, {"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"}} {
-		t.Run(b.name, func(t *testing.T) {
-			dsn := os.Getenv(b.env)
-			testenv.Require(t, dsn != "", "%s (a %s server) for the failover test", b.env, b.name)
+	for _, backend := range []string{"mysql", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dsn := testenv.ClusterDSN(t, backend, "cmd")
 			testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
 			// The talk lasts 24 s of PBX time, 12 s of wall clock (30 s when
 			// paused): longer than the adoption may take (10 s), so the

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,10 +33,9 @@ func TestNodes(t *testing.T) { eachClusterDB(t, "the nodes test", testNodes) }
 // eachClusterDB runs f as a subtest on the shared MariaDB and PostgreSQL
 // databases of the cluster tests.
 func eachClusterDB(t *testing.T, what string, f func(t *testing.T, dsn string)) {
-	for _, b := range []struct{ name, env string }{{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"}, {"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"}} {
-		t.Run(b.name, func(t *testing.T) {
-			dsn := os.Getenv(b.env)
-			testenv.Require(t, dsn != "", "%s (a %s server) for %s", b.env, b.name, what)
+	for _, backend := range []string{"mysql", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dsn := testenv.ClusterDSN(t, backend, "cmd")
 			testenv.Require(t, !testing.Short(), "subprocess test; not with -short")
 			f(t, dsn)
 		})

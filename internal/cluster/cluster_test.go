@@ -34,18 +34,13 @@ const (
 // backends are the shared databases several instances can run on: a
 // database of the scale-out tests' own (.ci/db.sh creates wcbcluster), as
 // the store suite drops the tables of the usual test database meanwhile.
-var backends = []struct{ name, env string }{
-	{"mysql", "WEBCALLBACK_TEST_CLUSTER_MYSQL"},
-	{"postgres", "WEBCALLBACK_TEST_CLUSTER_POSTGRES"},
-}
+var backends = []string{"mysql", "postgres"}
 
 // forEachBackend runs f on every shared database the environment names.
 func forEachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			dsn := os.Getenv(b.env)
-			testenv.Require(t, dsn != "", "%s (a %s server) for the scale-out tests", b.env, b.name)
-			f(t, dsn)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			f(t, testenv.ClusterDSN(t, backend, ""))
 		})
 	}
 }

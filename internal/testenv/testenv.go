@@ -7,6 +7,7 @@ package testenv
 
 import (
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,6 +46,30 @@ func Long(tb testing.TB, what string) {
 // a test that can check the same property on less data sizes itself by
 // it, small for the quick loop of `go test ./...`.
 func Full() bool { return os.Getenv("WEBCALLBACK_TEST_FULL") != "" }
+
+// ClusterDSN is the database of the scale-out tests of one package on
+// backend ("mysql" or "postgres"): WEBCALLBACK_TEST_CLUSTER_MYSQL or
+// WEBCALLBACK_TEST_CLUSTER_POSTGRES, its database name suffixed by "_"+pkg
+// when pkg is not empty ("" for internal/cluster, "cmd", "bench";
+// .ci/db.sh creates them). Packages' tests run at once, and a service
+// instance of one would finish the calls another test's deliberately dead
+// instance left (any instance claims a dead instance's lost calls): each
+// package works in its own database. It requires the variable (Require).
+func ClusterDSN(tb testing.TB, backend, pkg string) string {
+	tb.Helper()
+	env := "WEBCALLBACK_TEST_CLUSTER_" + strings.ToUpper(backend)
+	dsn := os.Getenv(env)
+	Require(tb, dsn != "", "%s (a %s server) for the scale-out tests", env, backend)
+	if pkg == "" {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || len(u.Path) < 2 {
+		tb.Fatalf("%s=%q: not a URL with a database name", env, dsn)
+	}
+	u.Path += "_" + pkg
+	return u.String()
+}
 
 // RepoRoot is the repository's top folder (where go.mod is).
 func RepoRoot() string {
