@@ -43,8 +43,17 @@ func TestNodeNeverComesBack(t *testing.T) {
 	// the span was over.
 	sweep := int(talkTo(sentAt(final).Add(span)))
 	t.Logf("talking call: billsec %d (talk until the PBX went >= %d; counted to the sweep it would be >= %d)", final.Billsec, lo, sweep)
-	if final.Billsec < lo || final.Billsec >= sweep {
-		t.Errorf("billsec %d: want the talk until the PBX went (>= %d), not until the sweep (>= %d)", final.Billsec, lo, sweep)
+	if final.Billsec < lo {
+		t.Errorf("billsec %d: want the talk until the PBX went (>= %d)", final.Billsec, lo)
+	}
+	// The upper bound tells the two apart only if the sweep was due well
+	// after the PBX went; on a machine so loaded that the call took most
+	// of the span to connect, both counts are the same and it says nothing.
+	switch due := sentAt(final).Add(span); {
+	case !due.After(before.Add(time.Second)):
+		t.Logf("the span was nearly over when the PBX went (a loaded machine): the sweep bound is not checked")
+	case final.Billsec >= sweep:
+		t.Errorf("billsec %d: want the talk until the PBX went, not until the sweep (>= %d)", final.Billsec, sweep)
 	}
 	if got := int(math.Round(talkTo(*final.EndedAt))); abs(got-final.Billsec) > 1 {
 		t.Errorf("billsec %d, but connected→ended is %d PBX s", final.Billsec, got)
