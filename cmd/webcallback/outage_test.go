@@ -322,3 +322,54 @@ func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
 		t.Logf("serve's log after the restart:\n%s", svc.stderr)
 	}
 }
+
+// TestBuiltinSandboxDiesWithService: serve on the built-in sandbox PBX
+// (no --ami, the README's first command) is killed mid-call. The sandbox
+// died with it, as a restarted Asterisk takes its calls along: after the
+// restart the call ends failed / pbx_lost (not network_error), its talk
+// counted at most to the new PBX's start, never to the moment the
+// restarted service found it gone.
+func TestBuiltinSandboxDiesWithService(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
+	args := []string{"--db", dsn, "--db-create", "--instance", "builtin-test", "--sandbox-time-scale", "0.05", "--limits", "off", "--pow", "off",
+		"--spool-dir", filepath.Join(t.TempDir(), "spool")}
+	svc := startServeProcess(t, args...)
+	resp, err := http.Post(svc.url+"/api/v1/callbacks", "application/json",
+		strings.NewReader(`{"caller":"13800001001","callee":"13800002002"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r apiRequest
+	json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d\n%s", resp.StatusCode, svc.stderr)
+	}
+	waitFor(t, "connected", func() bool { return getRequest(t, svc.url, r.ID).State == "connected" })
+	svc.kill()
+	restarted := time.Now()
+
+	svc = startServeProcess(t, args...)
+	var got apiRequest
+	waitFor(t, "the call's end after the restart", func() bool {
+		got = getRequest(t, svc.url, r.ID)
+		return got.State == "failed" || got.State == "completed"
+	})
+	var full struct {
+		ConnectedAt time.Time `json:"connected_at"`
+	}
+	if b, err := http.Get(svc.url + "/api/v1/callbacks/" + r.ID); err == nil {
+		json.NewDecoder(b.Body).Decode(&full)
+		b.Body.Close()
+	}
+	// At most the talk until the new sandbox started (after the kill).
+	bound := int(time.Since(full.ConnectedAt).Seconds()/0.05) + 1
+	t.Logf("after the restart: %s/%s billsec %d (killed after %d PBX s of talk; the talk until now is %d)", got.State, got.Reason,
+		got.Billsec, int(restarted.Sub(full.ConnectedAt).Seconds()/0.05), bound)
+	if got.State != "failed" || got.Reason != "pbx_lost" {
+		t.Errorf("the call on the sandbox that died with the service: %s/%s, want failed/pbx_lost\n%s", got.State, got.Reason, svc.stderr)
+	}
+	if got.Billsec > bound {
+		t.Errorf("billsec %d beyond the talk until now (%d)", got.Billsec, bound)
+	}
+}

@@ -191,6 +191,7 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 	for i, p := range a.PBXs {
 		ecfg := engineConfig(s, log)
 		ecfg.MaxConcurrent, ecfg.MaxPerSecond = p.MaxConcurrent, p.MaxCPS
+		ecfg.PBXStartedAt = p.SandboxStarted // the built-in sandbox: new with this process
 		if s.AMI != "" {
 			// Each request records its node; the first node also owns
 			// those of versions before nodes. (The sandbox's address

@@ -24,7 +24,10 @@ import (
 type PBX struct {
 	Client  *ami.Client
 	Sandbox *sandbox.Server // nil on a real Asterisk
-	Addr    string          // host:port: the node's name (Request.Node, metrics, admin)
+	// SandboxStarted is when this process started Sandbox: a PBX younger
+	// than every call a previous run left (callflow.Config.PBXStartedAt).
+	SandboxStarted time.Time
+	Addr           string // host:port: the node's name (Request.Node, metrics, admin)
 	// The node's caps: its URL's max_concurrent and max_cps, else
 	// --max-concurrent and --max-cps.
 	MaxConcurrent int
@@ -155,7 +158,7 @@ func connectPBX(ctx context.Context, s *config.Settings, log *slog.Logger, e *co
 			return nil, fmt.Errorf("sandbox PBX: %w", err)
 		}
 		go sb.Serve(l)
-		p.Sandbox, p.Addr = sb, l.Addr().String()
+		p.Sandbox, p.SandboxStarted, p.Addr = sb, time.Now(), l.Addr().String()
 		cfg.Addr = p.Addr
 		log.Warn("no --ami given: using the built-in SANDBOX PBX; no real phone will ring",
 			"addr", p.Addr, "time_scale", s.SandboxTimeScale)

@@ -85,6 +85,15 @@ type Config struct {
 	// read in the PBX's time. 0 = 1.
 	PBXTimeScale float64
 
+	// PBXStartedAt, when set, is when this process started the PBX itself
+	// (the built-in sandbox PBX dies with the process that runs it): every
+	// call adopted at Start was taken along by the previous one, as by a
+	// restarted Asterisk, and ends failed / pbx_lost with its talk counted
+	// to this start at the latest. A real Asterisk tells its start by
+	// FullyBooted instead, which the first login (made before Start
+	// subscribes) does not give the engine.
+	PBXStartedAt time.Time
+
 	// CDRGrace is how long a call found gone from Asterisk (its end unseen:
 	// the service was down or the AMI link lost) waits for the CDR rows the
 	// PBX writes itself, which tell its true end, before it is failed as
@@ -303,6 +312,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	left = e.ofNode(left)
 	e.adopt(left)
 	e.awaitJudgement() // the login came before this subscription: no FullyBooted
+	if !e.cfg.PBXStartedAt.IsZero() {
+		now := time.Now()
+		e.judgePBXLoss(int(now.Sub(e.cfg.PBXStartedAt)/time.Second), now)
+	}
 
 	e.events.Add(1)
 	go e.eventLoop(e.sub)
