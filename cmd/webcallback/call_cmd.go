@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -82,7 +80,7 @@ func callCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// The same assembly as serve (internal/app), under an instance name of
 	// its own: Start adopts the unfinished requests of its own instance,
 	// and a one-shot call must never take over the service's calls.
-	s.Instance = oneShotInstance(s.Instance)
+	s.Instance = app.OneShotInstance(s.Instance)
 	if s.SpoolDir == "" {
 		// A spool is one process's: never the running service's.
 		dir, _ := s.Spool()
@@ -227,13 +225,4 @@ func printState(w io.Writer, r *callback.Request) {
 		}
 	}
 	fmt.Fprintln(w, line)
-}
-
-// oneShotInstance names this run's engine instance apart from the service
-// (and from other runs): Start adopts the unfinished requests of its own
-// instance, and a one-shot call must never take over the service's calls.
-func oneShotInstance(base string) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return base + "-call-" + hex.EncodeToString(b[:])
 }

@@ -8,6 +8,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +81,20 @@ type options struct {
 	ami    func(*ami.Config)
 	web    func(*web.Config, *web.Deps)
 	beside bool
+}
+
+// oneShotMark is in the instance name of every one-shot `webcallback call`
+// run (OneShotInstance), which a service never takes over.
+const oneShotMark = "-call-"
+
+// OneShotInstance names a one-shot run's engine instance apart from the
+// service (and from other runs): Start adopts the unfinished requests of
+// its own instance, and a one-shot call must never take over the
+// service's calls, nor the service its.
+func OneShotInstance(base string) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return base + oneShotMark + hex.EncodeToString(b[:])
 }
 
 // BesideService lets this process share a SQLite database with a running
@@ -161,6 +177,17 @@ func (a *App) build(ctx, bg context.Context, o options) (err error) {
 		cancel()
 		if err != nil {
 			return fmt.Errorf("the last run left %d writes in the spool %s and the database does not take them yet: %w", n, dir, err)
+		}
+	}
+	if !o.beside && !a.Store.MultiInstance() {
+		// After the spool's replay: the last run's writes land under the
+		// name they were made with.
+		n, err := a.Store.TakeOverUnfinished(ctx, s.Instance, oneShotMark)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Warn("took over the unfinished requests of an instance of another name on this single-instance database", "requests", n)
 		}
 	}
 	mon := monitor.New(a.spool, log)

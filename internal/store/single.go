@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -42,4 +43,21 @@ func (s *DB) LockSingleInstance() (release func(), err error) {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return func() { f.Close() }, nil // closing the file drops the lock
+}
+
+// TakeOverUnfinished gives instance the unfinished requests of every other
+// instance whose name does not contain keep, and returns how many. Only for
+// a database one service instance holds (LockSingleInstance): no other
+// service can own them, and a renamed instance (--instance, or the default
+// <host>-<port> after a change of --listen) would otherwise leave the calls
+// of its previous run unfinished for good. keep spares the one-shot
+// `webcallback call` runs beside the service, which may still be live.
+func (s *DB) TakeOverUnfinished(ctx context.Context, instance, keep string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE callback_request SET instance = ? WHERE state NOT IN "+finalStates+
+		" AND instance <> ? AND instance NOT LIKE ?"), clip(instance, 64), clip(instance, 64), "%"+keep+"%")
+	if err != nil {
+		return 0, fmt.Errorf("store: take over unfinished requests: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
