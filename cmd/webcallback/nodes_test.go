@@ -15,7 +15,6 @@ import (
 	"webcallback/internal/amitap"
 	"webcallback/internal/callback"
 	"webcallback/internal/sandbox"
-	"webcallback/internal/store"
 	"webcallback/internal/testenv"
 )
 
@@ -74,20 +73,6 @@ func startNode(t *testing.T, addr string) *pbxNode {
 	return n
 }
 
-// openMigrated opens and migrates the database dsn until the test ends.
-func openMigrated(t *testing.T, dsn string) *store.DB {
-	t.Helper()
-	st, err := store.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // runID is a random tag for this run's instance names.
 func runID() string {
 	var rnd [4]byte
@@ -97,7 +82,7 @@ func runID() string {
 
 func testNodes(t *testing.T, dsn string) {
 	ctx := context.Background()
-	st := openMigrated(t, dsn)
+	st := migratedStore(t, dsn)
 	x, y := startNode(t, ""), startNode(t, "")
 	X, Y := x.tap.Addr(), y.tap.Addr()
 	const token = "nodes-admin-token-0123456789abcdef"
@@ -306,7 +291,7 @@ func TestNodesFailover(t *testing.T) { eachClusterDB(t, "the nodes failover test
 
 func testNodesFailover(t *testing.T, dsn string) {
 	ctx := context.Background()
-	st := openMigrated(t, dsn)
+	st := migratedStore(t, dsn)
 	x, y := startNode(t, ""), startNode(t, "")
 	X, Y := x.tap.Addr(), y.tap.Addr()
 	run := runID()
