@@ -1073,8 +1073,13 @@ func (e *Engine) hangupLocked(c *call) {
 // Get returns the request, from memory while the engine follows it, else
 // from the store.
 func (e *Engine) Get(ctx context.Context, id string) (*callback.Request, error) {
-	if r, _ := e.Lookup(id); r != nil {
-		return r, nil
+	if r, live := e.Lookup(id); r != nil {
+		// A final state is told once it is stored, as Watch tells it: a
+		// client acting on the end (asking again at once) then finds the
+		// store, which admission counts from, agreeing with what it read.
+		if live || !e.w.waitWritten(ctx, id, finalWriteWait) {
+			return r, nil
+		}
 	}
 	r, err := e.st.GetRequest(ctx, id)
 	if err != nil {
@@ -1082,6 +1087,10 @@ func (e *Engine) Get(ctx context.Context, id string) (*callback.Request, error) 
 	}
 	return r, nil
 }
+
+// finalWriteWait bounds how long Get waits for a final snapshot to be
+// stored before it answers from memory (the database refuses writes).
+const finalWriteWait = 2 * time.Second
 
 // Lookup returns the request from memory only: while the engine follows
 // it (live true), or its final snapshot not yet written; nil otherwise.

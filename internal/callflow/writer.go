@@ -162,3 +162,23 @@ func (w *writer) get(id string) *callback.Request {
 	}
 	return nil
 }
+
+// waitWritten waits until no snapshot of id waits to be written (it is
+// stored, or spooled to be), or until ctx ends or patience runs out: a
+// database that refuses writes makes the writer retry, and a reader then
+// gets the snapshot from memory after all.
+func (w *writer) waitWritten(ctx context.Context, id string, patience time.Duration) bool {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	giveUp := time.After(patience)
+	for w.get(id) != nil {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-giveUp:
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}

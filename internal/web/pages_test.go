@@ -242,4 +242,7 @@ func TestFormRefusalNoJS(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	if t.Failed() {
+		t.Logf("the page:\n%s", page)
+	}
 }
