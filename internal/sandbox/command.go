@@ -27,6 +27,12 @@ func (c *conn) command(m *ami.Message) bool {
 		r.Add("Output", l)
 	}
 	c.reply(r)
+	switch strings.ToLower(cmd) {
+	case "core stop now", "core restart now":
+		// After the reply is queued: Asterisk answers, then stops (its
+		// hang-ups, Shutdown and FIN come behind the reply, never before).
+		go c.s.StopNow(strings.HasPrefix(strings.ToLower(cmd), "core restart"))
+	}
 	return true
 }
 
@@ -46,10 +52,7 @@ func (s *Server) cli(cmd string) (lines []string, ok bool) {
 	case "core show channels":
 		return s.showChannels(), true
 	case "core stop now", "core restart now":
-		// After the reply: Asterisk answers, then stops.
-		restart := strings.HasPrefix(strings.ToLower(cmd), "core restart")
-		go s.StopNow(restart)
-		return nil, true
+		return nil, true // the stop itself follows the reply (conn.command)
 	}
 	return []string{fmt.Sprintf("No such command '%s' (type 'core show help %s' for other possible commands)", cmd, cmd)}, false
 }
