@@ -15,6 +15,7 @@ import (
 	"webcallback/internal/amitap"
 	"webcallback/internal/callback"
 	"webcallback/internal/sandbox"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/testenv"
 )
 
@@ -82,7 +83,7 @@ func runID() string {
 
 func testNodes(t *testing.T, dsn string) {
 	ctx := context.Background()
-	st := migratedStore(t, dsn)
+	st := storetest.Open(t, dsn)
 	x, y := startNode(t, ""), startNode(t, "")
 	X, Y := x.tap.Addr(), y.tap.Addr()
 	const token = "nodes-admin-token-0123456789abcdef"
@@ -291,7 +292,7 @@ func TestNodesFailover(t *testing.T) { eachClusterDB(t, "the nodes failover test
 
 func testNodesFailover(t *testing.T, dsn string) {
 	ctx := context.Background()
-	st := migratedStore(t, dsn)
+	st := storetest.Open(t, dsn)
 	x, y := startNode(t, ""), startNode(t, "")
 	X, Y := x.tap.Addr(), y.tap.Addr()
 	run := runID()

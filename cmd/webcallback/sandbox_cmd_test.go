@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"webcallback/ami"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/wcbproto"
 )
 
@@ -106,7 +107,7 @@ func awaitSandbox(t *testing.T, done <-chan error, after string) {
 func TestSandboxCoreStopWritesCDRs(t *testing.T) {
 	ctx := context.Background()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
-	st := migratedStore(t, dsn)
+	st := storetest.Open(t, dsn)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

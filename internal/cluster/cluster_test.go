@@ -22,7 +22,7 @@ import (
 	"webcallback/internal/callback"
 	"webcallback/internal/policy/ratelimit"
 	"webcallback/internal/sandbox"
-	"webcallback/internal/store"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/testenv"
 )
 
@@ -375,7 +375,7 @@ func hasOnly(h []callback.Transition, states ...callback.State) bool {
 func TestBudgetGlobal(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		st := openMigrated(t, dsn)
+		st := storetest.Open(t, dsn)
 		// What today holds already (earlier tests on this database): the
 		// billed seconds and the live reservations, each a full minute.
 		now := time.Now()
@@ -418,7 +418,7 @@ func TestBudgetGlobal(t *testing.T) {
 // instance's limiter sees the strike's block at once.
 func TestSharedLimiterStrikesLikeMemory(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := openMigrated(t, dsn)
+		st := storetest.Open(t, dsn)
 		limit := ratelimit.Limit{N: 2, Per: time.Minute}
 		backoff := ratelimit.Backoff{Base: 10 * time.Minute, Max: time.Hour, Reset: time.Hour}
 		name := "strike-" + runID(t)
@@ -453,19 +453,4 @@ func TestSharedLimiterStrikesLikeMemory(t *testing.T) {
 			t.Fatalf("the other instance: (%v, %v); want refused for the strike's %v", ok, wait, backoff.Base)
 		}
 	})
-}
-
-// openMigrated opens dsn migrated, closed at the test's end.
-func openMigrated(t *testing.T, dsn string) *store.DB {
-	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st
 }

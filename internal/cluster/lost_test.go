@@ -9,6 +9,7 @@ import (
 
 	"webcallback/internal/callback"
 	"webcallback/internal/store"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/wcbproto"
 )
 
@@ -207,7 +208,7 @@ func TestClaimLostOnce(t *testing.T) {
 // last renewal was at t0+54s. run tells this test run's rows apart.
 func deadInstance(t *testing.T, dsn string) (st *store.DB, run, dead, node string, t0 time.Time) {
 	t.Helper()
-	st = openMigrated(t, dsn)
+	st = storetest.Open(t, dsn)
 	run = runID(t)
 	dead, node = "dead-"+run, "lost-"+run+":5038"
 	t0 = time.Now().Add(-time.Hour).Truncate(time.Second)

@@ -16,7 +16,7 @@ import (
 	"webcallback/internal/callback"
 	"webcallback/internal/callflow"
 	"webcallback/internal/sandbox"
-	"webcallback/internal/store"
+	"webcallback/internal/store/storetest"
 )
 
 // TestPool: two real engines on two sandbox PBXs behind one pool on a
@@ -26,14 +26,7 @@ import (
 // whichever node it is.
 func TestPool(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "wcb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "wcb.db"))
 	log := slog.New(slog.DiscardHandler)
 	var ns []*Node
 	up := []*atomic.Bool{{}, {}}

@@ -196,15 +196,7 @@ func TestSpoolSetsAsidePoison(t *testing.T) {
 	if err := sp.UpdateRequest(ctx, ghost); err != nil {
 		t.Fatal(err)
 	}
-	if err := sp.AddAudit(ctx, store.AuditEntry{At: now, Actor: "a", Action: "after-the-poison"}); err != nil {
-		t.Fatal(err)
-	}
-	outage.End()
-	fctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := sp.Flush(fctx); err != nil {
-		t.Fatal(err)
-	}
+	auditThenReplay(t, sp, outage, "after-the-poison", now)
 	if got := sp.Stats(); got.Rejected != 1 || got.Replayed != 1 {
 		t.Fatalf("stats %+v: want 1 rejected, 1 replayed", got)
 	}
@@ -214,6 +206,22 @@ func TestSpoolSetsAsidePoison(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "rejected", "spool.log")); err != nil || len(b) == 0 {
 		t.Fatalf("rejected/ holds nothing: %v", err)
+	}
+}
+
+// auditThenReplay spools one audit entry behind what the test spooled
+// during outage, ends the outage and waits until the spool is replayed.
+func auditThenReplay(t *testing.T, sp *spooled.Store, outage *dbfault.Outage, action string, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := sp.AddAudit(ctx, store.AuditEntry{At: at, Actor: "a", Action: action}); err != nil {
+		t.Fatal(err)
+	}
+	outage.End()
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := sp.Flush(fctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -249,15 +257,7 @@ func TestSpoolRefusesFencedWrites(t *testing.T) {
 	if err := sp.UpdateRequest(ctx, &late); err != nil {
 		t.Fatal(err) // the database refuses everything: spooled, the fence is not known yet
 	}
-	if err := sp.AddAudit(ctx, store.AuditEntry{At: now, Actor: "a", Action: "after-the-fenced"}); err != nil {
-		t.Fatal(err)
-	}
-	outage.End()
-	fctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := sp.Flush(fctx); err != nil {
-		t.Fatal(err)
-	}
+	auditThenReplay(t, sp, outage, "after-the-fenced", now)
 	if got := sp.Stats(); got.Fenced != 1 || got.Rejected != 0 || got.Replayed != 1 || got.Waiting != 0 {
 		t.Fatalf("stats %+v: want 1 fenced, 0 rejected, 1 replayed, none waiting", got)
 	}
