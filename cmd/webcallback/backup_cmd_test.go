@@ -33,6 +33,7 @@ func backupTestArgs(db string) []string {
 // request, CDR and per-number quota the backup was taken over, and the
 // quotas still refuse.
 func TestBackupUnderLoadAndRestore(t *testing.T) {
+	t.Parallel() // a service of its own: see TestMain
 	dir := t.TempDir()
 	live := "sqlite:" + filepath.Join(dir, "live.db")
 	svc := apptest.Start(t, nil, backupTestArgs(live))

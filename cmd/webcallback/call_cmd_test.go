@@ -17,7 +17,7 @@ import (
 // TestCallCommand places callbacks through the built-in sandbox PBX at a
 // small time scale and checks the printed states and the exit status.
 func TestCallCommand(t *testing.T) {
-	db := "sqlite:" + filepath.Join(t.TempDir(), "call.db")
+	t.Parallel() // one-shot runs of their own: see TestMain
 	tests := []struct {
 		name           string
 		caller, callee string
@@ -36,8 +36,10 @@ func TestCallCommand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			db := "sqlite:" + filepath.Join(t.TempDir(), "call.db")
 			var out bytes.Buffer
 			err := callCommand(ctx, []string{"--db", db, "--sandbox-time-scale", "0.005", "--call-limit", "20s",
 				"--call-warning", "5s", "--log-level", "error", "--caller", tc.caller, "--callee", tc.callee}, &out, io.Discard)

@@ -28,14 +28,21 @@ import (
 
 // TestMain lets a test run the real binary's main in a child process
 // (WEBCALLBACK_TEST_MAIN=1 and the command's arguments), so a test can
-// kill a running `webcallback serve` with SIGKILL.
+// kill a running `webcallback serve` with SIGKILL. The tests marked
+// t.Parallel, each with a service or one-shot run of its own (its own
+// SQLite file or PostgreSQL schema, loopback ports from the kernel), wait
+// for the sandbox's calls and their child processes, not computing:
+// servicesAtOnce of them run at once.
 func TestMain(m *testing.M) {
 	if os.Getenv("WEBCALLBACK_TEST_MAIN") == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.RunWaitBound(m, servicesAtOnce))
 }
+
+// servicesAtOnce: see TestMain.
+const servicesAtOnce = 4
 
 // serveProcess is `webcallback serve` running as a child process.
 type serveProcess struct {
@@ -137,10 +144,13 @@ func getRequest(t *testing.T, base, id string) apiRequest {
 // callee_hangup with the talk time the PBX measured, its CDR rows are
 // stored and counted once, and the per-number table sums talk time.
 func TestCallsEndingWhileServiceKilled(t *testing.T) {
+	t.Parallel() // a service of its own: see TestMain
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		testCallsEndingWhileServiceKilled(t, "sqlite:"+filepath.Join(t.TempDir(), "wcb.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		testCallsEndingWhileServiceKilled(t, postgresSchema(t))
 	})
 }
@@ -319,6 +329,7 @@ func testCallsEndingWhileServiceKilled(t *testing.T, dsn string) {
 // so its default instance name (<host>-<port>) differs: on SQLite, one
 // instance at a time, it takes the previous run's calls over all the same.
 func TestBuiltinSandboxDiesWithService(t *testing.T) {
+	t.Parallel() // a service of its own: see TestMain
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "wcb.db")
 	args := []string{"--db", dsn, "--db-create", "--sandbox-time-scale", "0.05", "--limits", "off", "--pow", "off",
 		"--spool-dir", filepath.Join(t.TempDir(), "spool")}

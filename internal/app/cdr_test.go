@@ -82,7 +82,7 @@ func TestBuiltInSandboxWritesOwnTable(t *testing.T) {
 	l := config.NewLoader("test")
 	l.FS.SetOutput(io.Discard)
 	if err := l.Parse([]string{"--db", "sqlite:" + filepath.Join(t.TempDir(), "wcb.db"), "--ami=",
-		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s"}); err != nil {
+		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s", "--max-cps", "100"}); err != nil {
 		t.Fatal(err)
 	}
 	if l.S.CDRSource != "table" {
@@ -145,12 +145,13 @@ func TestBuiltInSandboxWritesOwnTable(t *testing.T) {
 // userfield the dialplan writes ("Hangupcause:N") says the cause the API
 // says; it prints the plan's table with the userfield of each call.
 func TestPlanUserfieldMatchesCause(t *testing.T) {
+	t.Parallel() // a service of its own: see TestMain
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	l := config.NewLoader("test")
 	l.FS.SetOutput(io.Discard)
 	if err := l.Parse([]string{"--db", "sqlite:" + filepath.Join(t.TempDir(), "wcb.db"), "--ami=",
-		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s"}); err != nil {
+		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s", "--max-cps", "100"}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := New(ctx, l.S, slog.New(slog.DiscardHandler))
@@ -171,8 +172,10 @@ func TestPlanUserfieldMatchesCause(t *testing.T) {
 		{"13822221001", "13800002002", "caller never answers"},
 		{"13833331001", "13800002002", "caller 503"},
 	}
-	var table []string
-	for _, p := range plan {
+	// Every call is placed at once (the sandbox rings a number any number
+	// of times), then each is followed to its end.
+	reqs := make([]*callback.Request, len(plan))
+	for i, p := range plan {
 		now := time.Now()
 		req := &callback.Request{ID: uuid.NewString(), Caller: "+86" + p.caller, Callee: "+86" + p.callee,
 			CallerDial: p.caller, CalleeDial: p.callee, State: callback.StateQueued, CreatedAt: now}
@@ -182,6 +185,11 @@ func TestPlanUserfieldMatchesCause(t *testing.T) {
 		if err := a.Engine.Submit(ctx, req); err != nil {
 			t.Fatal(err)
 		}
+		reqs[i] = req
+	}
+	var table []string
+	for i, p := range plan {
+		req := reqs[i]
 		got, err := a.Store.GetRequest(ctx, req.ID)
 		for err == nil && !got.State.Final() && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)

@@ -55,6 +55,7 @@ func waitReady(t *testing.T, url string) {
 // pass), ready again once the lock is gone, and not ready when the
 // database file is removed under the running service.
 func TestReadyzRefusedWrites(t *testing.T) {
+	t.Parallel() // a service of its own: see TestMain
 	svc := apptest.Start(t, nil, nil)
 	waitReady(t, svc.URL)
 

@@ -33,6 +33,7 @@ func servePBX(t *testing.T, addr string) {
 // down: ready, that node listed down in /readyz, and up once it answers.
 // With every node down it does not start.
 func TestNodeDownAtStart(t *testing.T) {
+	t.Parallel() // a service of its own: see TestMain
 	x, y := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	servePBX(t, x)
 	ami := "tcp://wcb:nodes-secret@" + x + ",tcp://wcb:nodes-secret@" + y

@@ -89,6 +89,7 @@ func consentConfig(confirm, announce bool) Config {
 // confirming is not talk time (billsec 5 for a callee who hangs up 5 s
 // after answering).
 func TestConsentCallerConfirms(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	for _, announce := range []bool{false, true} {
 		r := newRig(t, consentConfig(true, announce), sandbox.Config{})
 		id := r.place("13800001001", "13855552005")
@@ -117,6 +118,7 @@ func TestConsentCallerConfirms(t *testing.T) {
 // wire, no second channel), the CDR keeps the cause, and after two of them
 // the caller number is refused for the rest of the day.
 func TestConsentNoConfirm(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, consentConfig(true, false), sandbox.Config{})
 	tap := newAMITap(t, r.sbAddr)
 	for _, caller := range []string{"13888881001", "13899991001"} {
@@ -192,6 +194,7 @@ func newRequest(caller, callee string) *callback.Request {
 // an admin removed the entry it is allowed again. A callee who presses
 // nothing (1388888) is a callee who did not answer.
 func TestConsentCalleeOptsOut(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, consentConfig(false, true), sandbox.Config{})
 	id := r.place("13800001001", "13899992002")
 	final, seen := r.wait(id)

@@ -286,6 +286,7 @@ var numberPlanCases = []struct {
 // engine, the AMI client and the sandbox PBX, concurrently, and checks the
 // outcome, the stored request and its CDR rows.
 func TestNumberPlan(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, e2eConfig(nil), sandbox.Config{})
 	type placed struct {
 		id  string

@@ -21,6 +21,7 @@ const lostScale = 0.05
 // pbx_lost, the talking one with its talk counted until the link was lost,
 // not until the sweep that finished it; their capacity slots are freed.
 func TestNodeNeverComesBack(t *testing.T) {
+	t.Parallel()                 // a rig of its own: see TestMain
 	const span = 3 * time.Second // from the Originate: ~1.5 s after the PBX goes
 	r := newRig(t, e2eConfig(func(c *Config) {
 		c.Limit, c.CalleeRing, c.PBXTimeScale, c.LostSpan = 300*time.Second, 300*time.Second, lostScale, span
@@ -79,6 +80,7 @@ func TestNodeNeverComesBack(t *testing.T) {
 // the span, the call is settled from those rows: completed / callee_hangup
 // with the talk time they carry, not pbx_lost.
 func TestNodeNeverComesBackCDRs(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	// The PBX's database CDR backend (pbxcdr, as the kit's Asterisk with
 	// --cdr-source table) writes into the rig's store once it exists.
 	late := &lateStore{}
@@ -123,6 +125,9 @@ func TestNodeNeverComesBackCDRs(t *testing.T) {
 		t.Errorf("live %d, active %d; want 0, 0", st.Live, st.Active)
 	}
 }
+
+// shortCallee's friend hangs up 30 PBX s after answering (test-number plan).
+const shortCallee = "13855552030"
 
 // lateStore is the PBX CDR backend's store, set once the rig has opened it.
 type lateStore struct{ *store.DB }

@@ -154,6 +154,7 @@ func checkFinal(t *testing.T, got *callback.Request, state callback.State, reaso
 }
 
 func TestCapacity(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	t.Run("N+1th request is system_busy at once", func(t *testing.T) {
 		r := newRig(t, e2eConfig(func(c *Config) { c.MaxConcurrent, c.QueueSize, c.Limit = 2, 0, 300*time.Second }), sandbox.Config{})
 		a := r.place("13800001001", "13800002002")
@@ -227,6 +228,7 @@ func TestCapacity(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
 	tests := []struct {
 		name           string
@@ -299,32 +301,56 @@ func (r *rig) waitGone(side *ami.Client, id string) {
 	}
 }
 
-// longCall lasts the 300 s limit (1.5 s at testScale); shortCall's callee
-// hangs up 30 s (150 ms) after answering.
-const (
-	longCallee  = "13800002002"
-	shortCallee = "13855552030"
-)
+// longCallee answers and talks until the limit: 300 s, 1.5 s at testScale.
+const longCallee = "13800002002"
 
-// twoLiveCalls starts a rig with a long and a short call, both connected,
-// and a client talking to the PBX directly (not through the proxy).
+// twoLiveCalls starts a rig with two connected calls, long and short, and
+// a client talking to the PBX directly (not through the proxy). Both
+// friends would talk to the limit; the test ends the short one itself
+// with hangUpCallee, at the moment it chooses (while the engine is blind,
+// say), so no outcome depends on how fast the machine runs.
 func twoLiveCalls(t *testing.T) (r *rig, side *ami.Client, long, short string) {
 	t.Helper()
 	r = newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
 	side = r.dialAMIAt(r.sbAddr)
 	long = r.place("13800001001", longCallee)
-	short = r.place("13800001002", shortCallee)
+	short = r.place("13800001002", longCallee)
 	r.waitState(long, callback.StateConnected)
 	r.waitState(short, callback.StateConnected)
 	return r, side, long, short
 }
 
+// hangUpCallee hangs up the friend's channel of request id in the PBX, as
+// the friend putting the phone down does (cause 16), and waits until the
+// call is gone from the PBX.
+func (r *rig) hangUpCallee(side *ami.Client, id string) {
+	r.t.Helper()
+	resp, err := side.Do(r.ctx, ami.NewMessage("Action", "CoreShowChannels"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	callee := ""
+	for _, it := range resp.Items {
+		if it.Get("Linkedid") == id && it.Get("Uniqueid") != id {
+			callee = it.Get("Channel")
+		}
+	}
+	if callee == "" {
+		r.t.Fatalf("request %s: no friend's channel in the PBX", id)
+	}
+	if _, err := side.Do(r.ctx, ami.NewMessage("Action", "Hangup", "Channel", callee, "Cause", "16")); err != nil {
+		r.t.Fatalf("hang up %s: %v", callee, err)
+	}
+	r.waitGone(side, id)
+}
+
 func TestAMIDropMidCall(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r, side, long, short := twoLiveCalls(t)
 
 	r.proxy.setDown(true)
 	r.proxy.cut()
-	r.waitGone(side, short) // the short call ends while the engine is blind
+	r.hangUpCallee(side, short) // the short call ends while the engine is blind
 	// A request during the outage waits in the queue for the link (not
 	// refused at once, not dropped), and is placed once it is back.
 	during := r.admit("13800001003", longCallee)
@@ -346,9 +372,11 @@ func TestAMIDropMidCall(t *testing.T) {
 }
 
 func TestServiceRestartMidCall(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	for _, graceful := range []bool{false, true} {
 		name := map[bool]string{false: "crash", true: "graceful shutdown"}[graceful]
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			r, side, long, short := twoLiveCalls(t)
 			first := r.e
 			if graceful {
@@ -378,7 +406,7 @@ func TestServiceRestartMidCall(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.client.Close() // kill -9: the process and its AMI link are gone
-			r.waitGone(side, short)
+			r.hangUpCallee(side, short)
 			r.stopCDRs() // whatever the old monitor received is stored by now
 			// The short call ended unseen by an engine. If its CDRs reached
 			// the store first (they race the shutdown), they tell its true
@@ -413,6 +441,7 @@ func TestServiceRestartMidCall(t *testing.T) {
 // flight or ringing with no channel name known yet: whichever it hits, the
 // request ends canceled by the visitor and no channel is left.
 func TestCancelRightAfterSubmit(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, e2eConfig(nil), sandbox.Config{})
 	side := r.dialAMIAt(r.sbAddr)
 	var ids []string
@@ -439,6 +468,7 @@ func TestCancelRightAfterSubmit(t *testing.T) {
 // A call that ended while only the link was down (TestAMIDropMidCall)
 // stays network_error: FullyBooted's Uptime tells the two apart.
 func TestPBXVanishesMidCall(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
 	id := r.place("13800001001", longCallee)
 	r.waitState(id, callback.StateConnected)
@@ -473,6 +503,7 @@ func TestPBXVanishesMidCall(t *testing.T) {
 // the Shutdown that follows makes it failed / pbx_lost, with the talk
 // counted to the moment the PBX hung up, and the CDR rows stored.
 func TestPBXCoreStopMidCall(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, e2eConfig(func(c *Config) { c.Limit = 300 * time.Second }), sandbox.Config{})
 	placed := time.Now()
 	id := r.place("13800001001", longCallee)

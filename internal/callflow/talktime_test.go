@@ -19,6 +19,7 @@ import (
 // PartnerHangup, and the engine's Billsec is exactly the PBX's 10 s,
 // however the wall clock jittered at 200 times real speed.
 func TestTalkTimeFromPBX(t *testing.T) {
+	t.Parallel() // a rig of its own: see TestMain
 	r := newRig(t, e2eConfig(func(c *Config) { c.Limit, c.Warning = 14*time.Second, 5*time.Second }), sandbox.Config{})
 	tests := []struct {
 		name    string
