@@ -364,7 +364,7 @@ func TestServerSlowloris(t *testing.T) {
 	// The stream's second event waits until every deadline the request
 	// had is past, so it is sent only if Stream really lifted them.
 	past := tm.Read + tm.Write
-	sseDone := make(chan error, 1)
+	sseDone := make(chan error, 3)
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -394,57 +394,68 @@ func TestServerSlowloris(t *testing.T) {
 	}
 	srv := NewServerTimeouts(ln.Addr().String(), mux, slog.New(slog.DiscardHandler), tm)
 	go srv.Serve(ln)
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() }) // after the parallel subtests
 	addr := ln.Addr().String()
 
-	// Slow headers: the connection is closed before they are complete.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n")
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadAll(c); err != nil {
-		t.Fatalf("slow headers: connection not closed by the server: %v", err)
-	}
+	// Each attack waits out a deadline of its own: they run side by side.
+	t.Run("slow headers", func(t *testing.T) {
+		t.Parallel()
+		// The connection is closed before the headers are complete.
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatalf("slow headers: connection not closed by the server: %v", err)
+		}
+	})
 
 	// Slow body, with or without the Accept of an event stream (the
 	// attack of issue 11): the handler's read fails, the connection ends.
 	for _, accept := range []string{"", "Accept: text/event-stream\r\n"} {
-		c2, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.Close()
-		fmt.Fprint(c2, "POST /body HTTP/1.1\r\nHost: x\r\n"+accept+"Content-Length: 100\r\n\r\nabc")
-		c2.SetReadDeadline(time.Now().Add(5 * time.Second))
-		b, err := io.ReadAll(c2)
-		if err != nil || strings.Contains(string(b), "read") {
-			t.Fatalf("slow body (%q): %q %v", accept, b, err)
-		}
+		t.Run("slow body "+accept, func(t *testing.T) {
+			t.Parallel()
+			c2, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			fmt.Fprint(c2, "POST /body HTTP/1.1\r\nHost: x\r\n"+accept+"Content-Length: 100\r\n\r\nabc")
+			c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, err := io.ReadAll(c2)
+			if err != nil || strings.Contains(string(b), "read") {
+				t.Fatalf("slow body (%q): %q %v", accept, b, err)
+			}
+		})
 	}
 
 	// A stream lives past the read and write deadlines, whatever Accept
-	// says (curl sends */*).
+	// says (curl sends */*). Every stream must end well; which handler's
+	// word a subtest reads does not matter.
 	for _, accept := range []string{"text/event-stream", "*/*", ""} {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
-		req.Header.Set("Accept", accept)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "data: ") {
-				n++
+		t.Run("stream accept "+accept, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequest("GET", "http://"+addr+"/events", nil)
+			req.Header.Set("Accept", accept)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		resp.Body.Close()
-		if err := <-sseDone; err != nil || n != 2 {
-			t.Fatalf("Accept %q: stream cut: %d events, %v", accept, n, err)
-		}
+			n := 0
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "data: ") {
+					n++
+				}
+			}
+			resp.Body.Close()
+			if err := <-sseDone; err != nil || n != 2 {
+				t.Fatalf("Accept %q: stream cut: %d events, %v", accept, n, err)
+			}
+		})
 	}
 }
 
