@@ -14,12 +14,14 @@ import (
 	"webcallback/internal/callback"
 	"webcallback/internal/policy"
 	"webcallback/internal/policy/pow"
+	"webcallback/internal/web/webtest"
 )
 
 // TestCallFlows places real calls through the sandbox and follows each by
 // SSE to its outcome.
 func TestCallFlows(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
 	tests := []struct {
 		callee string
 		state  callback.State
@@ -27,23 +29,23 @@ func TestCallFlows(t *testing.T) {
 		prompt callback.Prompt
 		passes []callback.State // states the stream must show on the way
 	}{
-		{numAnswers, callback.StateCompleted, callback.ReasonLimitReached, callback.PromptTimeoutHangup,
+		{webtest.NumAnswers, callback.StateCompleted, callback.ReasonLimitReached, callback.PromptTimeoutHangup,
 			[]callback.State{callback.StateCallingCaller, callback.StateConfirming, callback.StateCallingCallee, callback.StateConnected}},
-		{numHangup, callback.StateCompleted, callback.ReasonCalleeHangup, callback.PromptPartnerHangup,
+		{webtest.NumHangup, callback.StateCompleted, callback.ReasonCalleeHangup, callback.PromptPartnerHangup,
 			[]callback.State{callback.StateConnected}},
-		{numBusy, callback.StateFailed, callback.ReasonCalleeBusy, callback.PromptPartnerBusy, []callback.State{callback.StateCallingCallee}},
-		{num404, callback.StateFailed, callback.ReasonCalleeInvalid, callback.PromptInvalidNumber, nil},
-		{num503, callback.StateFailed, callback.ReasonNetworkError, callback.PromptSystemBusy, nil},
-		{num603, callback.StateFailed, callback.ReasonCalleeRejected, callback.PromptPartnerBusy, nil},
+		{webtest.NumBusy, callback.StateFailed, callback.ReasonCalleeBusy, callback.PromptPartnerBusy, []callback.State{callback.StateCallingCallee}},
+		{webtest.Num404, callback.StateFailed, callback.ReasonCalleeInvalid, callback.PromptInvalidNumber, nil},
+		{webtest.Num503, callback.StateFailed, callback.ReasonNetworkError, callback.PromptSystemBusy, nil},
+		{webtest.Num603, callback.StateFailed, callback.ReasonCalleeRejected, callback.PromptPartnerBusy, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.callee, func(t *testing.T) {
 			t.Parallel()
-			r := e.create(numCaller, tc.callee)
-			if r.State != callback.StateQueued || r.Caller != "+86"+numCaller || r.Callee != "+86"+tc.callee {
+			r := e.Create(webtest.NumCaller, tc.callee)
+			if r.State != callback.StateQueued || r.Caller != "+86"+webtest.NumCaller || r.Callee != "+86"+tc.callee {
 				t.Fatalf("created %+v", r)
 			}
-			evs := until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events"), "final", func(ev sseEvent) bool { return ev.Name == "final" })
+			evs := webtest.Until(t, e.Stream("/api/v1/callbacks/"+r.ID+"/events"), "final", func(ev webtest.Event) bool { return ev.Name == "final" })
 			last := evs[len(evs)-1].Req
 			if last.State != tc.state || last.Reason != tc.reason || last.Prompt != tc.prompt {
 				t.Fatalf("final %s/%s/%s, want %s/%s/%s", last.State, last.Reason, last.Prompt, tc.state, tc.reason, tc.prompt)
@@ -69,7 +71,7 @@ func TestCallFlows(t *testing.T) {
 			// the store's older row while it writes the final one.)
 			var got callback.Request
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				resp, b := e.do("GET", "/api/v1/callbacks/"+r.ID, "")
+				resp, b := e.Do("GET", "/api/v1/callbacks/"+r.ID, "")
 				if resp.StatusCode != 200 || json.Unmarshal(b, &got) != nil {
 					t.Fatalf("GET: %s %s", resp.Status, b)
 				}
@@ -81,13 +83,13 @@ func TestCallFlows(t *testing.T) {
 				t.Fatalf("GET: %s/%s, want %s/%s", got.State, got.Reason, tc.state, tc.reason)
 			}
 			// A reconnect with the final Last-Event-ID gets only the final event.
-			again := until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events", "Last-Event-ID", evs[len(evs)-1].ID), "final",
-				func(ev sseEvent) bool { return ev.Name == "final" })
+			again := webtest.Until(t, e.Stream("/api/v1/callbacks/"+r.ID+"/events", "Last-Event-ID", evs[len(evs)-1].ID), "final",
+				func(ev webtest.Event) bool { return ev.Name == "final" })
 			if len(again) != 1 {
-				t.Errorf("resumed stream sent %v, want only the final event", names(again))
+				t.Errorf("resumed stream sent %v, want only the final event", webtest.Names(again))
 			}
 			// Canceling a finished call is a conflict.
-			if resp, b := e.do("DELETE", "/api/v1/callbacks/"+r.ID, ""); resp.StatusCode != http.StatusConflict {
+			if resp, b := e.Do("DELETE", "/api/v1/callbacks/"+r.ID, ""); resp.StatusCode != http.StatusConflict {
 				t.Errorf("DELETE final: %s %s", resp.Status, b)
 			} else if decodeError(t, b).Error.Code != "already_final" {
 				t.Errorf("DELETE final: %s", b)
@@ -98,15 +100,16 @@ func TestCallFlows(t *testing.T) {
 
 // TestCancel cancels while the friend's phone rings.
 func TestCancel(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	r := e.create(numCaller, numNoAnswer)
-	ch := e.stream("/api/v1/callbacks/" + r.ID + "/events")
-	until(t, ch, "calling_callee", func(ev sseEvent) bool { return ev.Req.State == callback.StateCallingCallee })
-	resp, b := e.do("DELETE", "/api/v1/callbacks/"+r.ID, "")
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
+	r := e.Create(webtest.NumCaller, webtest.NumNoAnswer)
+	ch := e.Stream("/api/v1/callbacks/" + r.ID + "/events")
+	webtest.Until(t, ch, "calling_callee", func(ev webtest.Event) bool { return ev.Req.State == callback.StateCallingCallee })
+	resp, b := e.Do("DELETE", "/api/v1/callbacks/"+r.ID, "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("DELETE: %s %s", resp.Status, b)
 	}
-	evs := until(t, ch, "final", func(ev sseEvent) bool { return ev.Name == "final" })
+	evs := webtest.Until(t, ch, "final", func(ev webtest.Event) bool { return ev.Name == "final" })
 	if last := evs[len(evs)-1].Req; last.State != callback.StateCanceled || last.Reason != callback.ReasonVisitor {
 		t.Fatalf("after cancel: %s/%s", last.State, last.Reason)
 	}
@@ -115,7 +118,8 @@ func TestCancel(t *testing.T) {
 // TestCreateErrors checks every refusal of POST /api/v1/callbacks: status,
 // code, localized message, field.
 func TestCreateErrors(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
 	tests := []struct {
 		name, body, ctype, lang string
 		status                  int
@@ -125,16 +129,16 @@ func TestCreateErrors(t *testing.T) {
 		{"malformed", `{"caller":`, "application/json", "en", 400, "bad_request", "", ""},
 		{"trailing", `{"caller":"1"} {}`, "application/json", "en", 400, "bad_request", "", ""},
 		{"too large", `{"caller":"` + strings.Repeat("1", 9000) + `"}`, "application/json", "en", 413, "body_too_large", "", ""},
-		{"no caller", `{"callee":"` + numAnswers + `"}`, "application/json", "en", 400, "caller_required", "caller", "your phone number"},
-		{"no callee", `{"caller":"` + numCaller + `"}`, "application/json", "zh-CN,zh;q=0.9", 400, "callee_required", "callee", "朋友"},
-		{"invalid", `{"caller":"12","callee":"` + numAnswers + `"}`, "application/json", "en", 400, "invalid_number", "caller", "not a valid"},
-		{"invalid zh", `{"caller":"` + numCaller + `","callee":"999"}`, "application/json", "zh", 400, "invalid_number", "callee", "无效"},
-		{"same", `{"caller":"` + numCaller + `","callee":"+86 ` + numCaller + `"}`, "application/json", "en", 400, "same_number", "callee", "same"},
-		{"foreign", `{"caller":"` + numCaller + `","callee":"+44 20 7946 0958"}`, "application/json", "en", 400, "destination_not_allowed", "callee", "cannot call your friend"},
+		{"no caller", `{"callee":"` + webtest.NumAnswers + `"}`, "application/json", "en", 400, "caller_required", "caller", "your phone number"},
+		{"no callee", `{"caller":"` + webtest.NumCaller + `"}`, "application/json", "zh-CN,zh;q=0.9", 400, "callee_required", "callee", "朋友"},
+		{"invalid", `{"caller":"12","callee":"` + webtest.NumAnswers + `"}`, "application/json", "en", 400, "invalid_number", "caller", "not a valid"},
+		{"invalid zh", `{"caller":"` + webtest.NumCaller + `","callee":"999"}`, "application/json", "zh", 400, "invalid_number", "callee", "无效"},
+		{"same", `{"caller":"` + webtest.NumCaller + `","callee":"+86 ` + webtest.NumCaller + `"}`, "application/json", "en", 400, "same_number", "callee", "same"},
+		{"foreign", `{"caller":"` + webtest.NumCaller + `","callee":"+44 20 7946 0958"}`, "application/json", "en", 400, "destination_not_allowed", "callee", "cannot call your friend"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, b := e.do("POST", "/api/v1/callbacks", tc.body, "Content-Type", tc.ctype, "Accept-Language", tc.lang)
+			resp, b := e.Do("POST", "/api/v1/callbacks", tc.body, "Content-Type", tc.ctype, "Accept-Language", tc.lang)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %s, want %d: %s", resp.Status, tc.status, b)
 			}
@@ -149,11 +153,12 @@ func TestCreateErrors(t *testing.T) {
 // TestRateLimitedAndNotEligible needs the policy's limits on: the same
 // callee too often is rate_limited with Retry-After and retry_at.
 func TestRateLimited(t *testing.T) {
-	e := newEnv(t, envOpts{limits: true})
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{Limits: true})
 	var last *http.Response
 	var body []byte
 	for i := 0; i < 6; i++ {
-		last, body = e.do("POST", "/api/v1/callbacks", `{"caller":"1380000100`+strconv.Itoa(i)+`","callee":"`+numBusy+`"}`)
+		last, body = e.Do("POST", "/api/v1/callbacks", `{"caller":"1380000100`+strconv.Itoa(i)+`","callee":"`+webtest.NumBusy+`"}`)
 		if last.StatusCode == http.StatusTooManyRequests {
 			break
 		}
@@ -169,7 +174,8 @@ func TestRateLimited(t *testing.T) {
 
 // TestLookupErrors covers the id endpoints' 404s.
 func TestLookupErrors(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/api/v1/callbacks/00000000-0000-4000-8000-000000000000"},
 		{"GET", "/api/v1/callbacks/bad%20id"},
@@ -177,16 +183,16 @@ func TestLookupErrors(t *testing.T) {
 		{"DELETE", "/api/v1/callbacks/00000000-0000-4000-8000-000000000000"},
 		{"GET", "/api/v1/callbacks/00000000-0000-4000-8000-000000000000/events"},
 	} {
-		resp, b := e.do(tc.method, tc.path, "")
+		resp, b := e.Do(tc.method, tc.path, "")
 		if resp.StatusCode != 404 || decodeError(t, b).Error.Code != "not_found" {
 			t.Errorf("%s %s: %s %s", tc.method, tc.path, resp.Status, b)
 		}
 	}
-	resp, b := e.do("PUT", "/api/v1/callbacks", "")
+	resp, b := e.Do("PUT", "/api/v1/callbacks", "")
 	if resp.StatusCode != http.StatusMethodNotAllowed || decodeError(t, b).Error.Code != "method_not_allowed" || resp.Header.Get("Allow") == "" {
 		t.Errorf("PUT collection: %s %v %s", resp.Status, resp.Header, b)
 	}
-	resp, b = e.do("GET", "/api/v1/nothing", "")
+	resp, b = e.Do("GET", "/api/v1/nothing", "")
 	if resp.StatusCode != http.StatusNotFound || decodeError(t, b).Error.Code != "not_found" {
 		t.Errorf("unknown API path: %s %s", resp.Status, b)
 	}
@@ -195,10 +201,11 @@ func TestLookupErrors(t *testing.T) {
 // TestStreamLimit: beyond MaxStreams a stream is refused with 503, and
 // beyond MaxStreamsPerIP for one address while another still gets one.
 func TestStreamLimit(t *testing.T) {
-	e := newEnv(t, envOpts{maxStreams: 2, streamsIP: 1})
-	r := e.create(numCaller, numNoAnswer)
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{MaxStreams: 2, StreamsPerIP: 1})
+	r := e.Create(webtest.NumCaller, webtest.NumNoAnswer)
 	path := "/api/v1/callbacks/" + r.ID + "/events"
-	e.stream(path)
+	e.Stream(path)
 	tooMany := func(what string, c *http.Client) {
 		t.Helper()
 		resp, err := c.Get(e.URL + path)
@@ -234,11 +241,12 @@ func TestStreamLimit(t *testing.T) {
 // text/event-stream (curl sends Accept: */*) gets the same stream, up to
 // the final event.
 func TestEventsWithoutAccept(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	r := e.create(numCaller, numBusy)
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
+	r := e.Create(webtest.NumCaller, webtest.NumBusy)
 	for _, accept := range []string{"*/*", ""} {
-		evs := until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events", "Accept", accept), "final",
-			func(ev sseEvent) bool { return ev.Name == "final" })
+		evs := webtest.Until(t, e.Stream("/api/v1/callbacks/"+r.ID+"/events", "Accept", accept), "final",
+			func(ev webtest.Event) bool { return ev.Name == "final" })
 		if last := evs[len(evs)-1]; !last.Req.State.Final() {
 			t.Fatalf("Accept %q: final event %+v", accept, last.Req)
 		}
@@ -248,9 +256,10 @@ func TestEventsWithoutAccept(t *testing.T) {
 // TestProofOfWork: when the policy demands work, the refusal carries the
 // challenge; the solved challenge is accepted once.
 func TestProofOfWork(t *testing.T) {
-	e := newEnv(t, envOpts{pow: policy.PoWAlways})
-	body := `{"caller":"` + numCaller + `","callee":"` + numBusy + `"`
-	resp, b := e.do("POST", "/api/v1/callbacks", body+`}`)
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{PoW: policy.PoWAlways})
+	body := `{"caller":"` + webtest.NumCaller + `","callee":"` + webtest.NumBusy + `"`
+	resp, b := e.Do("POST", "/api/v1/callbacks", body+`}`)
 	var eb struct {
 		Error struct {
 			Code, Field string
@@ -264,13 +273,13 @@ func TestProofOfWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp, b := e.do("POST", "/api/v1/callbacks", body+`,"pow":"`+sol+`"}`); resp.StatusCode != 201 {
+	if resp, b := e.Do("POST", "/api/v1/callbacks", body+`,"pow":"`+sol+`"}`); resp.StatusCode != 201 {
 		t.Fatalf("with work: %s %s", resp.Status, b)
 	}
-	if resp, b := e.do("POST", "/api/v1/callbacks", body+`,"pow":"`+sol+`"}`); resp.StatusCode != 429 {
+	if resp, b := e.Do("POST", "/api/v1/callbacks", body+`,"pow":"`+sol+`"}`); resp.StatusCode != 429 {
 		t.Fatalf("work spent twice: %s %s", resp.Status, b)
 	}
-	resp, b = e.do("GET", "/api/v1/challenge", "")
+	resp, b = e.Do("GET", "/api/v1/challenge", "")
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"required":true`) {
 		t.Fatalf("challenge: %s %s", resp.Status, b)
 	}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"webcallback/internal/web/webtest"
 )
 
 // Benchmarks of the hot paths over a real loopback socket:
@@ -14,8 +15,8 @@ func BenchmarkIndexPage(b *testing.B) {
 }
 
 func BenchmarkGetRequest(b *testing.B) {
-	e := newEnv(b, envOpts{})
-	r := e.create(numCaller, numNoAnswer)
+	e := webtest.New(b, webtest.Options{})
+	r := e.Create(webtest.NumCaller, webtest.NumNoAnswer)
 	benchGETOn(b, e, "/api/v1/callbacks/"+r.ID)
 }
 
@@ -24,10 +25,10 @@ func BenchmarkStaticJS(b *testing.B) {
 }
 
 func benchGET(b *testing.B, path string) {
-	benchGETOn(b, newEnv(b, envOpts{}), path)
+	benchGETOn(b, webtest.New(b, webtest.Options{}), path)
 }
 
-func benchGETOn(b *testing.B, e *env, path string) {
+func benchGETOn(b *testing.B, e *webtest.Env, path string) {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -10,50 +10,35 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"webcallback/internal/web/webtest"
 )
-
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// csrfOf loads the page and returns its form token.
-func (e *env) csrfOf(path string) string {
-	e.t.Helper()
-	resp, b := e.do("GET", path, "")
-	m := csrfRE.FindSubmatch(b)
-	if resp.StatusCode != 200 || m == nil {
-		e.t.Fatalf("GET %s: %s, no csrf token", path, resp.Status)
-	}
-	return string(m[1])
-}
-
-func (e *env) form(path string, v url.Values, hdr ...string) (*http.Response, []byte) {
-	return e.do("POST", path, v.Encode(), append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)...)
-}
 
 // TestNoJSFlow is the page without JavaScript: the form posts, 303 to the
 // request's page, which reloads itself until the outcome, and can cancel.
 func TestNoJSFlow(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	tok := e.csrfOf("/")
-	resp, b := e.form("/call", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {numNoAnswer}, "website": {""}})
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
+	tok := e.FormToken("/")
+	resp, b := e.Form("/call", url.Values{"csrf": {tok}, "caller": {webtest.NumCaller}, "callee": {webtest.NumNoAnswer}, "website": {""}})
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/call/") {
 		t.Fatalf("form post: %s %s %.300s", resp.Status, loc, b)
 	}
-	resp, b = e.do("GET", loc, "", "Accept-Language", "en")
+	resp, b = e.Do("GET", loc, "", "Accept-Language", "en")
 	page := string(b)
 	if resp.StatusCode != 200 || !strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, "138 0000 1001") {
 		t.Fatalf("status page: %s %.500s", resp.Status, page)
 	}
-	m := csrfRE.FindStringSubmatch(page)
-	if m == nil {
+	tok = webtest.TokenIn(page)
+	if tok == "" {
 		t.Fatal("status page has no cancel form")
 	}
-	resp, _ = e.form(loc+"/cancel", url.Values{"csrf": {m[1]}})
+	resp, _ = e.Form(loc+"/cancel", url.Values{"csrf": {tok}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("cancel: %s", resp.Status)
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, b = e.do("GET", loc, "", "Accept-Language", "en")
+		_, b = e.Do("GET", loc, "", "Accept-Language", "en")
 		if strings.Contains(string(b), `class="outcome">You canceled the call.`) {
 			if strings.Contains(string(b), `http-equiv="refresh"`) {
 				t.Error("a final page still reloads itself")
@@ -65,7 +50,7 @@ func TestNoJSFlow(t *testing.T) {
 		}
 	}
 	// Cancel again: already over, still a redirect back to the page.
-	if resp, _ := e.form(loc+"/cancel", url.Values{"csrf": {m[1]}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := e.Form(loc+"/cancel", url.Values{"csrf": {tok}}); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("second cancel: %s", resp.Status)
 	}
 }
@@ -73,8 +58,9 @@ func TestNoJSFlow(t *testing.T) {
 // TestFormErrors: refusals come back as the form with the message next to
 // the field, in the visitor's language, with the typed values kept.
 func TestFormErrors(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	tok := e.csrfOf("/")
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
+	tok := e.FormToken("/")
 	tests := []struct {
 		name   string
 		v      url.Values
@@ -82,14 +68,14 @@ func TestFormErrors(t *testing.T) {
 		status int
 		want   []string
 	}{
-		{"bad csrf", url.Values{"csrf": {"forged"}, "caller": {numCaller}, "callee": {numAnswers}}, "en", 403, []string{`role="alert">The form expired`}},
-		{"no callee", url.Values{"csrf": {tok}, "caller": {numCaller}}, "en", 400, []string{`id="callee-error" class="error">Please enter your friend`, `value="` + numCaller + `"`, `id="callee" name="callee"`}},
-		{"invalid zh", url.Values{"csrf": {tok}, "caller": {"12"}, "callee": {numAnswers}}, "zh-CN", 400, []string{`id="caller-error" class="error">您的号码无效`, `aria-invalid="true"`}},
-		{"same", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {numCaller}}, "en", 400, []string{`id="callee-error" class="error">Your number and your friend`}},
+		{"bad csrf", url.Values{"csrf": {"forged"}, "caller": {webtest.NumCaller}, "callee": {webtest.NumAnswers}}, "en", 403, []string{`role="alert">The form expired`}},
+		{"no callee", url.Values{"csrf": {tok}, "caller": {webtest.NumCaller}}, "en", 400, []string{`id="callee-error" class="error">Please enter your friend`, `value="` + webtest.NumCaller + `"`, `id="callee" name="callee"`}},
+		{"invalid zh", url.Values{"csrf": {tok}, "caller": {"12"}, "callee": {webtest.NumAnswers}}, "zh-CN", 400, []string{`id="caller-error" class="error">您的号码无效`, `aria-invalid="true"`}},
+		{"same", url.Values{"csrf": {tok}, "caller": {webtest.NumCaller}, "callee": {webtest.NumCaller}}, "en", 400, []string{`id="callee-error" class="error">Your number and your friend`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, b := e.form("/call", tc.v, "Accept-Language", tc.lang)
+			resp, b := e.Form("/call", tc.v, "Accept-Language", tc.lang)
 			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 				t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
 			}
@@ -100,14 +86,15 @@ func TestFormErrors(t *testing.T) {
 			}
 		})
 	}
-	if resp, b := e.do("GET", "/call/00000000-0000-4000-8000-000000000000", ""); resp.StatusCode != 404 || !strings.Contains(string(b), "No such call") {
+	if resp, b := e.Do("GET", "/call/00000000-0000-4000-8000-000000000000", ""); resp.StatusCode != 404 || !strings.Contains(string(b), "No such call") {
 		t.Errorf("unknown status page: %s", resp.Status)
 	}
 }
 
 // TestPages checks languages, the switch, headers and the assets.
 func TestPages(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
 	tests := []struct {
 		path, lang, cookie string
 		want               []string
@@ -125,7 +112,7 @@ func TestPages(t *testing.T) {
 		if tc.cookie != "" {
 			hdr = append(hdr, "Cookie", tc.cookie)
 		}
-		resp, b := e.do("GET", tc.path, "", hdr...)
+		resp, b := e.Do("GET", tc.path, "", hdr...)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %s", tc.path, resp.Status)
 		}
@@ -142,18 +129,18 @@ func TestPages(t *testing.T) {
 			t.Errorf("%s has inline script/style or outside assets", tc.path)
 		}
 	}
-	resp, _ := e.do("GET", "/?lang=en", "")
+	resp, _ := e.Do("GET", "/?lang=en", "")
 	if c := resp.Header.Get("Set-Cookie"); !strings.Contains(c, "wcb_lang=en") {
 		t.Errorf("switch sets no cookie: %q", c)
 	}
 	for _, a := range []string{"/static/app.js", "/static/app.css", "/static/admin.js", "/static/icon.svg"} {
-		resp, b := e.do("GET", a+"?v=x", "")
+		resp, b := e.Do("GET", a+"?v=x", "")
 		if resp.StatusCode != 200 || len(b) == 0 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 			t.Errorf("%s: %s %q", a, resp.Status, resp.Header.Get("Cache-Control"))
 		}
 	}
 	// Compressed for clients that accept it; Go's client unzips it.
-	resp, b := e.do("GET", "/static/app.js?v=x", "", "Accept-Encoding", "gzip")
+	resp, b := e.Do("GET", "/static/app.js?v=x", "", "Accept-Encoding", "gzip")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
 		t.Errorf("gzip asset: %s %v", resp.Status, resp.Header)
 	}
@@ -162,30 +149,31 @@ func TestPages(t *testing.T) {
 	} else if js, _ := io.ReadAll(zr); !strings.Contains(string(js), "use strict") {
 		t.Errorf("gzip asset content: %.80q", js)
 	}
-	if resp, _ := e.do("GET", "/static/nope.js", ""); resp.StatusCode != 404 {
+	if resp, _ := e.Do("GET", "/static/nope.js", ""); resp.StatusCode != 404 {
 		t.Errorf("missing asset: %s", resp.Status)
 	}
 	// No directory listing, however the directory is named (the mux
 	// redirects unclean paths to /static/, itself a 404).
 	for _, dir := range []string{"/static/", "/static/?v=x", "/static//", "/static/."} {
-		if resp, b := e.do("GET", dir, ""); resp.StatusCode == 200 || strings.Contains(string(b), "app.js") {
+		if resp, b := e.Do("GET", dir, ""); resp.StatusCode == 200 || strings.Contains(string(b), "app.js") {
 			t.Errorf("directory %s: %s %.80q", dir, resp.Status, b)
 		}
 	}
-	if resp, _ := e.do("GET", "/nope", ""); resp.StatusCode != 404 {
+	if resp, _ := e.Do("GET", "/nope", ""); resp.StatusCode != 404 {
 		t.Errorf("unknown page: %s", resp.Status)
 	}
 }
 
 // TestOps covers /healthz, /readyz and /metrics.
 func TestOps(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	r := e.create(numCaller, numBusy)
-	until(t, e.stream("/api/v1/callbacks/"+r.ID+"/events"), "final", func(ev sseEvent) bool { return ev.Name == "final" })
-	if resp, b := e.do("GET", "/healthz", ""); resp.StatusCode != 200 || string(b) != "ok\n" {
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{})
+	r := e.Create(webtest.NumCaller, webtest.NumBusy)
+	webtest.Until(t, e.Stream("/api/v1/callbacks/"+r.ID+"/events"), "final", func(ev webtest.Event) bool { return ev.Name == "final" })
+	if resp, b := e.Do("GET", "/healthz", ""); resp.StatusCode != 200 || string(b) != "ok\n" {
 		t.Errorf("healthz: %s %q", resp.Status, b)
 	}
-	if resp, b := e.do("GET", "/readyz", ""); resp.StatusCode != 200 {
+	if resp, b := e.Do("GET", "/readyz", ""); resp.StatusCode != 200 {
 		t.Errorf("readyz: %s %q", resp.Status, b)
 	}
 	want := []string{
@@ -199,7 +187,7 @@ func TestOps(t *testing.T) {
 	// The outcome counter follows the engine's feed: poll for it.
 	var b []byte
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		_, b = e.do("GET", "/metrics", "")
+		_, b = e.Do("GET", "/metrics", "")
 		if strings.Contains(string(b), want[1]) {
 			break
 		}
@@ -215,21 +203,22 @@ func TestOps(t *testing.T) {
 // on the form next to the caller's number, with its own message for the
 // cooldown and when to try again in words.
 func TestFormRefusalNoJS(t *testing.T) {
-	e := newEnv(t, envOpts{quotas: true, extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off"}})
-	tok := e.csrfOf("/")
+	t.Parallel() // a service of its own: see TestMain
+	e := webtest.New(t, webtest.Options{Quotas: true, Extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off"}})
+	tok := e.FormToken("/")
 	post := func(callee string) (*http.Response, string) {
-		resp, b := e.form("/call", url.Values{"csrf": {tok}, "caller": {numCaller}, "callee": {callee}}, "Accept-Language", "en")
+		resp, b := e.Form("/call", url.Values{"csrf": {tok}, "caller": {webtest.NumCaller}, "callee": {callee}}, "Accept-Language", "en")
 		return resp, string(b)
 	}
-	resp, b := post(numBusy)
+	resp, b := post(webtest.NumBusy)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first call: %s %.300s", resp.Status, b)
 	}
 	// Over (busy) before the next try: only the cooldown refuses then (a
 	// live call would hold the day's one connected call too, and the
 	// longer refusal is the one reported).
-	e.waitFinal(strings.TrimPrefix(resp.Header.Get("Location"), "/call/"))
-	resp, page := post(numAnswers)
+	e.WaitFinal(strings.TrimPrefix(resp.Header.Get("Location"), "/call/"))
+	resp, page := post(webtest.NumAnswers)
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("second call a moment later: %s", resp.Status)
 	}

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"webcallback/internal/web/webhook"
+	"webcallback/internal/web/webtest"
 )
 
 // TestWebhooks: a configured receiver gets the call's status changes,
 // signed, in order (one call's events always go through one worker).
 func TestWebhooks(t *testing.T) {
+	t.Parallel() // a service of its own: see TestMain
 	type post struct {
 		event string
 		err   error
@@ -27,8 +29,8 @@ func TestWebhooks(t *testing.T) {
 		posts <- post{body.Event, webhook.Verify("hook-secret", r.Header.Get(webhook.HeaderSignature), b, time.Now(), time.Minute)}
 	}))
 	t.Cleanup(rcv.Close)
-	e := newEnv(t, envOpts{webhookURL: rcv.URL})
-	e.create(numCaller, numHangup)
+	e := webtest.New(t, webtest.Options{WebhookURL: rcv.URL})
+	e.Create(webtest.NumCaller, webtest.NumHangup)
 	var got []string
 	for len(got) == 0 || got[len(got)-1] != webhook.EventCompleted {
 		select {

@@ -1,4 +1,4 @@
-package web_test
+package e2e_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"webcallback/internal/callback"
 	"webcallback/internal/testenv"
+	"webcallback/internal/web/webtest"
 )
 
 // adminTexts are the bits of the dashboard the tests look for, per language.
@@ -25,22 +26,6 @@ var adminLangs = map[string]adminTexts{
 		date: regexp.MustCompile(`^\d\d/\d\d/\d{4}, \d\d:\d\d:\d\d$`)},
 	"zh": {ringingState: "正在呼叫被叫", cooldownRule: "两次申请间隔", refused: "拒绝", busyDisp: "忙",
 		date: regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$`)},
-}
-
-// waitFinal polls the API until the request is final.
-func (e *env) waitFinal(id string) callback.Request {
-	e.t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, b := e.do("GET", "/api/v1/callbacks/"+id, "")
-		var r callback.Request
-		_ = json.Unmarshal(b, &r)
-		if r.State.Final() {
-			return r
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("request %s never ended: %s", id, b)
-		}
-	}
 }
 
 // TestBrowserAdminStates: the dashboard on a phone, in both languages, on
@@ -57,12 +42,12 @@ func TestBrowserAdminStates(t *testing.T) {
 			t.Parallel()
 			want := adminLangs[lang]
 			ctx := newTab(t, 390, 844)
-			e := newEnv(t, envOpts{scale: 0.5, quotas: true, // the friend rings up to 30 s: time to look around
-				extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off", "--timezone", "Asia/Shanghai"}})
-			done := e.create(numCaller, numBusy)
-			e.waitFinal(done.ID)
+			e := webtest.New(t, webtest.Options{Scale: 0.5, Quotas: true, // the friend rings up to 30 s: time to look around
+				Extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off", "--timezone", "Asia/Shanghai"}})
+			done := e.Create(webtest.NumCaller, webtest.NumBusy)
+			e.WaitFinal(done.ID)
 			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				_, b := e.admin("GET", "/api/v1/admin/cdrs?request_id="+done.ID, "")
+				_, b := e.Admin("GET", "/api/v1/admin/cdrs?request_id="+done.ID, "")
 				if strings.Contains(string(b), `"callee":"138 1111 2222"`) {
 					break
 				}
@@ -70,13 +55,13 @@ func TestBrowserAdminStates(t *testing.T) {
 					t.Fatalf("no CDR with the callee: %s", b)
 				}
 			}
-			ringing := e.create("13800001002", numNoAnswer)
+			ringing := e.Create("13800001002", webtest.NumNoAnswer)
 
-			run(t, ctx, "sign in", chromedp.Navigate(e.URL+"/admin?lang="+lang), chromedp.WaitVisible(chromedp.CSS("#token")),
-				chromedp.SendKeys(chromedp.CSS("#token"), adminToken+"\r"), chromedp.WaitVisible(chromedp.CSS("#dash")))
+			run(t, ctx, "sign in", chromedp.Navigate(e.URL+"/admin?lang="+lang), waitVisible("#token"),
+				chromedp.SendKeys(chromedp.CSS("#token"), webtest.AdminToken+"\r"), waitVisible("#dash"))
 			row := `#live tr[data-id="` + ringing.ID + `"]`
-			run(t, ctx, "live row", chromedp.WaitVisible(chromedp.CSS(row+` td:nth-child(5)`)),
-				chromedp.Poll[chromedp.Void](`document.querySelector('`+row+` td:nth-child(5)').textContent === `+jsString(want.ringingState)))
+			run(t, ctx, "live row", waitVisible(row+` td:nth-child(5)`),
+				poll(`document.querySelector('`+row+` td:nth-child(5)').textContent === `+jsString(want.ringingState)))
 			if got := text(t, ctx, row+" td:nth-child(3)"); got != "138 0000 1002" {
 				t.Errorf("live caller %q, want the national format", got)
 			}
@@ -88,16 +73,16 @@ func TestBrowserAdminStates(t *testing.T) {
 			nodeState := `document.querySelector("#nodes tbody tr td:nth-child(2)")?.textContent === `
 			up, draining := map[string]string{"en": "up", "zh": "正常"}[lang], map[string]string{"en": "draining", "zh": "排空中"}[lang]
 			click := chromedp.Evaluate[chromedp.Void](`document.querySelector("#nodes tbody tr button").click()`)
-			run(t, ctx, "node up", chromedp.Poll[chromedp.Void](nodeState+jsString(up)))
-			run(t, ctx, "drain", click, chromedp.Poll[chromedp.Void](nodeState+jsString(draining)))
-			run(t, ctx, "resume", click, chromedp.Poll[chromedp.Void](nodeState+jsString(up)))
-			if _, b := e.admin("GET", "/api/v1/admin/audit", ""); !strings.Contains(string(b), "/drain") {
+			run(t, ctx, "node up", poll(nodeState+jsString(up)))
+			run(t, ctx, "drain", click, poll(nodeState+jsString(draining)))
+			run(t, ctx, "resume", click, poll(nodeState+jsString(up)))
+			if _, b := e.Admin("GET", "/api/v1/admin/audit", ""); !strings.Contains(string(b), "/drain") {
 				t.Errorf("the drain is not in the audit log: %s", b)
 			}
 
 			// CDRs: the callee from the request, dates in the service's zone.
 			run(t, ctx, "cdrs", chromedp.Click(chromedp.CSS(`#cdr-form button[type="submit"]`)),
-				chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#cdrs tbody tr td:nth-child(3)")].some(td => td.textContent === "138 1111 2222")`))
+				poll(`[...document.querySelectorAll("#cdrs tbody tr td:nth-child(3)")].some(td => td.textContent === "138 1111 2222")`))
 			if got := text(t, ctx, "#cdrs thead th"); !strings.Contains(got, "Asia/Shanghai") {
 				t.Errorf("CDR date header %q names no time zone", got)
 			}
@@ -110,14 +95,14 @@ func TestBrowserAdminStates(t *testing.T) {
 				t.Errorf("dispositions %q, want %q among them", got, want.busyDisp)
 			}
 			// The charts come from their own request: wait for them.
-			run(t, ctx, "charts", chromedp.WaitVisible(chromedp.CSS("#chart-calls svg")))
+			run(t, ctx, "charts", waitVisible("#chart-calls svg"))
 			if w := eval[float64](t, ctx, `document.querySelector("#chart-calls svg").getBoundingClientRect().width`); w < 640 {
 				t.Errorf("chart %v px wide on a phone: its text is unreadable", w)
 			}
 			shots(t, ctx, "admin", "dashboard", lang)
 
 			// Why is this number refused: each quota, refused ones marked.
-			run(t, ctx, "look up", chromedp.SendKeys(chromedp.CSS("#num"), numCaller+"\r"), chromedp.WaitVisible(chromedp.CSS("#quotas tbody tr")))
+			run(t, ctx, "look up", chromedp.SendKeys(chromedp.CSS("#num"), webtest.NumCaller+"\r"), waitVisible("#quotas tbody tr"))
 			quotas := text(t, ctx, "#quotas tbody")
 			if !strings.Contains(quotas, want.cooldownRule) || !strings.Contains(quotas, want.refused) {
 				t.Errorf("quotas table lacks the refused cooldown:\n%s", quotas)
@@ -126,14 +111,14 @@ func TestBrowserAdminStates(t *testing.T) {
 			shots(t, ctx, "admin", "number", lang)
 
 			if !eval[bool](t, ctx, `!!document.querySelector('`+row+`')`) {
-				_, b := e.do("GET", "/api/v1/callbacks/"+ringing.ID, "")
+				_, b := e.Do("GET", "/api/v1/callbacks/"+ringing.ID, "")
 				t.Fatalf("the live row left before the hang-up: %s\n%s", b, eval[string](t, ctx, `document.getElementById("live").outerHTML`))
 			}
 			run(t, ctx, "hang up", chromedp.Evaluate[chromedp.Void](`document.querySelector('`+row+` button').click()`))
-			if err := chromedp.Do(ctx, chromedp.WaitNotPresent(chromedp.CSS(row))); err != nil {
+			if err := chromedp.Do(ctx, waitNotPresent(row)); err != nil {
 				t.Fatalf("row stays after hang-up: %v\n%s", err, eval[string](t, context.WithoutCancel(ctx), `document.body.innerText`))
 			}
-			if r := e.waitFinal(ringing.ID); r.State != callback.StateCanceled || r.Reason != callback.ReasonAdmin {
+			if r := e.WaitFinal(ringing.ID); r.State != callback.StateCanceled || r.Reason != callback.ReasonAdmin {
 				t.Errorf("after hang-up %s/%s", r.State, r.Reason)
 			}
 		})
@@ -144,10 +129,11 @@ func TestBrowserAdminStates(t *testing.T) {
 // how to turn it on, instead of a sign-in form that can never work.
 func TestBrowserAdminDisabled(t *testing.T) {
 	t.Parallel() // a tab and a service of its own: see newTab
+	testenv.Long(t, "the admin page without a token, in a browser")
 	ctx := newTab(t, 390, 844)
-	e := newEnv(t, envOpts{adminToken: "-"})
+	e := webtest.New(t, webtest.Options{AdminToken: "-"})
 	for _, lang := range []string{"en", "zh"} {
-		run(t, ctx, "open "+lang, chromedp.Navigate(e.URL+"/admin?lang="+lang), chromedp.WaitVisible(chromedp.CSS("#admin-off")))
+		run(t, ctx, "open "+lang, chromedp.Navigate(e.URL+"/admin?lang="+lang), waitVisible("#admin-off"))
 		if eval[bool](t, ctx, `!!document.getElementById("login")`) {
 			t.Error("a sign-in form with admin disabled")
 		}

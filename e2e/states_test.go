@@ -1,4 +1,4 @@
-package web_test
+package e2e_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"webcallback/internal/testenv"
+	"webcallback/internal/web/webtest"
 )
 
 // visitorTexts are the bits of the visitor's texts the state tests look
@@ -58,9 +59,9 @@ func stepClasses(t *testing.T, ctx context.Context) string {
 // call fills both numbers on a fresh form page and presses Call.
 func call(t *testing.T, ctx context.Context, url, caller, callee string) {
 	t.Helper()
-	run(t, ctx, "form "+caller+"→"+callee, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#call-now")),
+	run(t, ctx, "form "+caller+"→"+callee, chromedp.Navigate(url), waitVisible("#call-now"),
 		chromedp.SendKeys(chromedp.CSS("#caller"), caller), chromedp.Click(chromedp.CSS("#call-now")),
-		chromedp.WaitVisible(chromedp.CSS("#callee")), chromedp.SendKeys(chromedp.CSS("#callee"), callee),
+		waitVisible("#callee"), chromedp.SendKeys(chromedp.CSS("#callee"), callee),
 		chromedp.Click(chromedp.CSS("#call")))
 }
 
@@ -68,7 +69,7 @@ func call(t *testing.T, ctx context.Context, url, caller, callee string) {
 // "failed" or "canceled") and checks its text and how the steps are marked.
 func final(t *testing.T, ctx context.Context, kind, outcome, steps string) {
 	t.Helper()
-	run(t, ctx, "outcome "+kind, chromedp.WaitVisible(chromedp.CSS(`#progress[data-outcome="`+kind+`"] #outcome-box`)))
+	run(t, ctx, "outcome "+kind, waitVisible(`#progress[data-outcome="`+kind+`"] #outcome-box`))
 	if got := text(t, ctx, "#outcome"); got != outcome {
 		t.Errorf("%s outcome %q, want %q", kind, got, outcome)
 	}
@@ -97,12 +98,12 @@ func TestBrowserVisitorStates(t *testing.T) {
 			ctx := newTab(t, 390, 844)
 			// 0.05: a 2-minute limit lasts 6 s and the caller's phone rings
 			// 1.5 s before "no answer".
-			e := newEnv(t, envOpts{scale: 0.05, limit: 2 * time.Minute, quotas: true,
-				extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off", "--limit-per-prefix", "off"}})
+			e := webtest.New(t, webtest.Options{Scale: 0.05, Limit: 2 * time.Minute, Quotas: true,
+				Extra: []string{"--limit-per-ip", "off", "--limit-per-subnet", "off", "--limit-per-prefix", "off"}})
 			page := e.URL + "/?lang=" + lang
 
 			// The form: the focus is in the number field.
-			run(t, ctx, "open", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#call-now")))
+			run(t, ctx, "open", chromedp.Navigate(page), waitVisible("#call-now"))
 			if f := eval[string](t, ctx, `document.activeElement.id`); f != "caller" {
 				t.Errorf("focus starts on %q, want the number field", f)
 			}
@@ -110,7 +111,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 
 			// The README's first try: the friend is busy. A failure layout:
 			// the friend's step crossed, nothing after it ticked.
-			call(t, ctx, page, numCaller, numBusy)
+			call(t, ctx, page, webtest.NumCaller, webtest.NumBusy)
 			final(t, ctx, "failed", want.busy, "done,done,failed,")
 			if got := text(t, ctx, "#num-from") + "|" + text(t, ctx, "#num-to"); got != "138 0000 1001|138 1111 2222" {
 				t.Errorf("numbers shown as %q, want the national format", got)
@@ -121,7 +122,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			shots(t, ctx, "visitor", "failed-busy", lang)
 
 			// "Call again" keeps both numbers.
-			run(t, ctx, "again", chromedp.Click(chromedp.CSS("#again")), chromedp.WaitVisible(chromedp.CSS("#call-now")))
+			run(t, ctx, "again", chromedp.Click(chromedp.CSS("#again")), waitVisible("#call-now"))
 			if got := eval[string](t, ctx, `caller.value + "|" + callee.value`); got != "138 0000 1001|138 1111 2222" {
 				t.Errorf("after Call again the numbers are %q", got)
 			}
@@ -130,9 +131,9 @@ func TestBrowserVisitorStates(t *testing.T) {
 			// cooldown refuses the caller on the server. The message stays
 			// (also when the field loses the focus), names the caller's
 			// number, says when in words and counts down.
-			run(t, ctx, "second try", chromedp.Click(chromedp.CSS("#call-now")), chromedp.WaitVisible(chromedp.CSS("#callee")),
-				chromedp.Evaluate[chromedp.Void](`callee.value = ""`), chromedp.SendKeys(chromedp.CSS("#callee"), numAnswers),
-				chromedp.Click(chromedp.CSS("#call")), chromedp.WaitVisible(chromedp.CSS("#caller-error .retry-countdown")))
+			run(t, ctx, "second try", chromedp.Click(chromedp.CSS("#call-now")), waitVisible("#callee"),
+				chromedp.Evaluate[chromedp.Void](`callee.value = ""`), chromedp.SendKeys(chromedp.CSS("#callee"), webtest.NumAnswers),
+				chromedp.Click(chromedp.CSS("#call")), waitVisible("#caller-error .retry-countdown"))
 			if f := eval[string](t, ctx, `document.activeElement.id`); f != "caller" {
 				t.Errorf("after the caller's refusal the focus is on %q", f)
 			}
@@ -150,7 +151,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			if m := clockRE.FindStringSubmatch(first); m == nil || m[1] != "0" && m[1] != "1" {
 				t.Errorf("cooldown countdown %q, want at most a minute", first)
 			}
-			run(t, ctx, "countdown ticks", chromedp.Poll[chromedp.Void](`document.querySelector("#caller-error time").textContent !== `+strconv.Quote(first)))
+			run(t, ctx, "countdown ticks", poll(`document.querySelector("#caller-error time").textContent !== `+strconv.Quote(first)))
 			if eval[bool](t, ctx, `document.getElementById("caller-error").hidden`) {
 				t.Error("the refusal vanished")
 			}
@@ -165,10 +166,10 @@ func TestBrowserVisitorStates(t *testing.T) {
 			// refusal is about the friend's number, in the dialog.
 			const limited = "13811113333"
 			for i := range 3 {
-				e.create(fmt.Sprintf("1380000300%d", i), limited)
+				e.Create(fmt.Sprintf("1380000300%d", i), limited)
 			}
 			call(t, ctx, page, "13800001002", limited)
-			run(t, ctx, "callee refused", chromedp.WaitVisible(chromedp.CSS("#callee-error .retry")))
+			run(t, ctx, "callee refused", waitVisible("#callee-error .retry"))
 			if !eval[bool](t, ctx, `document.getElementById("friend").open`) || eval[string](t, ctx, `document.activeElement.id`) != "callee" {
 				t.Error("the friend's refusal must keep the dialog open with the focus on the friend's number")
 			}
@@ -184,8 +185,8 @@ func TestBrowserVisitorStates(t *testing.T) {
 			shots(t, ctx, "visitor", "failed-caller-no-answer", lang)
 
 			// The friend's phone rings; the visitor cancels.
-			call(t, ctx, page, "13800001005", numNoAnswer)
-			run(t, ctx, "ringing", chromedp.WaitVisible(chromedp.CSS(`#state-title[data-state="calling_callee"]`)))
+			call(t, ctx, page, "13800001005", webtest.NumNoAnswer)
+			run(t, ctx, "ringing", waitVisible(`#state-title[data-state="calling_callee"]`))
 			shots(t, ctx, "visitor", "ringing", lang)
 			run(t, ctx, "cancel", chromedp.Click(chromedp.CSS("#cancel")))
 			final(t, ctx, "canceled", want.canceled, "done,done,stopped,")
@@ -194,7 +195,7 @@ func TestBrowserVisitorStates(t *testing.T) {
 			// Connected: the countdown starts from the service's limit (6 s
 			// here, not 5:00) and the call can be hung up from the page.
 			call(t, ctx, page, "13800001003", "13800002004")
-			run(t, ctx, "connected", chromedp.WaitVisible(chromedp.CSS("#countdown")))
+			run(t, ctx, "connected", waitVisible("#countdown"))
 			if m := clockRE.FindStringSubmatch(text(t, ctx, "#remaining")); m == nil || m[1] != "0" || m[2] > "06" {
 				t.Errorf("countdown %q, want at most the 0:06 limit", text(t, ctx, "#remaining"))
 			}
