@@ -20,6 +20,7 @@ import (
 	"webcallback/internal/monitor"
 	"webcallback/internal/sandbox"
 	"webcallback/internal/store"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/testenv"
 	"webcallback/internal/wcbproto"
 )
@@ -90,15 +91,7 @@ func newRig(t testing.TB, cfg Config, sbCfg sandbox.Config) *rig {
 	r := &rig{t: t, ctx: ctx, sb: sb, sbAddr: l.Addr().String(), cfg: cfg}
 	r.proxy = newLinkProxy(t, r.sbAddr)
 	r.dbPath = filepath.Join(t.TempDir(), "wcb.db")
-	st, err := store.Open(ctx, "sqlite:"+r.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	r.st = st
+	r.st = storetest.Open(t, "sqlite:"+r.dbPath)
 	r.startEngine()
 	return r
 }

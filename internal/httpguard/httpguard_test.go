@@ -11,14 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"webcallback/internal/store"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/testenv"
 )
 
@@ -224,23 +223,9 @@ func TestCrossOrigin(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T) *store.DB {
-	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "guard.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 func TestAdminAuth(t *testing.T) {
 	const token = "s3cret-admin-token-0123"
-	st := openStore(t)
+	st := storetest.SQLite(t)
 	clk := testenv.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
 	a := NewAdminAuth(AdminConfig{Token: token, Audit: st, Logger: slog.New(slog.DiscardHandler), Now: clk.Now})
 	h := a.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

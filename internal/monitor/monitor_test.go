@@ -17,28 +17,16 @@ import (
 
 	"webcallback/ami"
 	"webcallback/internal/store"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/testenv"
 )
-
-func openStore(t *testing.T) *store.DB {
-	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "wcb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // TestConsumeAMI replays every fixture's events, twice: each Cdr is stored
 // once, and the per-number table reflects the calls.
 func TestConsumeAMI(t *testing.T) {
-	st := openStore(t)
+	st := storetest.SQLite(t)
 	m := New(st, quietLogger())
 	all := fixtureEvents(t)
 	ch := make(chan *ami.Message, 64)
@@ -89,7 +77,7 @@ func TestConsumeAMI(t *testing.T) {
 // small Batch, so it takes several transactions): all of them are stored
 // before ConsumeAMI returns nil.
 func TestConsumeAMIDrainsOnClose(t *testing.T) {
-	st := openStore(t)
+	st := storetest.SQLite(t)
 	m := New(st, quietLogger())
 	m.Batch = 3
 	var cdrs []*ami.Message
@@ -116,7 +104,7 @@ func TestConsumeAMIDrainsOnClose(t *testing.T) {
 }
 
 func TestConsumeAMIStopsOnCancel(t *testing.T) {
-	m := New(openStore(t), quietLogger())
+	m := New(storetest.SQLite(t), quietLogger())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := m.ConsumeAMI(ctx, make(chan *ami.Message)); err != context.Canceled {
@@ -197,7 +185,7 @@ func TestPollTable(t *testing.T) {
 	for name, mk := range map[string]func(*testing.T) tableSource{"sqlite": sqliteSource, "mysql": mysqlSource} {
 		t.Run(name, func(t *testing.T) {
 			src := mk(t)
-			st := openStore(t)
+			st := storetest.SQLite(t)
 			m := New(st, quietLogger())
 			m.Overlap = time.Hour
 			ctx := context.Background()
@@ -254,7 +242,7 @@ func TestOpenCDRTableRefusesOwnTable(t *testing.T) {
 }
 
 func TestRetain(t *testing.T) {
-	st := openStore(t)
+	st := storetest.SQLite(t)
 	ctx := context.Background()
 	old := time.Now().Add(-48 * time.Hour)
 	for i, at := range []time.Time{old, time.Now()} {

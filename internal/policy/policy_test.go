@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,25 +14,11 @@ import (
 	"webcallback/internal/callback"
 	"webcallback/internal/policy/pow"
 	"webcallback/internal/store"
+	"webcallback/internal/store/storetest"
 	"webcallback/internal/testenv"
 )
 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-
-// openStore opens a fresh real SQLite store.
-func openStore(t testing.TB) *store.DB {
-	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "policy.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return st
-}
 
 // newGuard returns a guard over a fresh store; edit changes the defaults.
 func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, *store.DB, *testenv.Clock) {
@@ -45,7 +30,7 @@ func newGuard(t testing.TB, rules *store.Rules, edit func(*Config)) (*Guard, *st
 	if edit != nil {
 		edit(&cfg)
 	}
-	st := openStore(t)
+	st := storetest.SQLite(t)
 	g, err := New(cfg, st, rules, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -417,7 +402,7 @@ func TestConfigValidate(t *testing.T) {
 		{"subnet", func(c *Config) { c.SubnetV4Bits = 40 }},
 		{"budget", func(c *Config) { c.CallLimit = 0 }},
 	}
-	st := openStore(t)
+	st := storetest.SQLite(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()

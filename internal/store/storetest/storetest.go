@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"webcallback/internal/store"
@@ -23,4 +24,12 @@ func Open(tb testing.TB, dsn string) *store.DB {
 		tb.Fatal(err)
 	}
 	return st
+}
+
+// SQLite opens a new SQLite database in tb's temporary folder, migrated
+// to the newest schema, and closes it when tb ends: the store of a test
+// that needs one but tests no database server.
+func SQLite(tb testing.TB) *store.DB {
+	tb.Helper()
+	return Open(tb, "sqlite:"+filepath.Join(tb.TempDir(), "wcb.db"))
 }
