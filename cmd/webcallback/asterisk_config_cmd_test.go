@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -202,5 +203,44 @@ func TestAsteriskConfigInstall(t *testing.T) {
 	}
 	if s := l.S; s.CallLimit != 90*time.Second || s.CallWarning != 7*time.Second || s.Lang != "en" || s.Trunk != "carrier" {
 		t.Errorf("serve read limit %v warning %v lang %s trunk %s", s.CallLimit, s.CallWarning, s.Lang, s.Trunk)
+	}
+}
+
+// TestServeAndKitAgreeOnCallTimes: serve and asterisk-config accept and
+// refuse the same talk limits, warnings and ring times (one check each, in
+// wcbproto), so the kit never renders a dialplan for settings the service
+// refuses, nor refuses what the service runs with. They used to differ: a
+// warning of 1500ms started serve, whose prompt can only say whole
+// seconds, and the kit took a 90-day limit.
+func TestServeAndKitAgreeOnCallTimes(t *testing.T) {
+	cases := []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"--call-warning", "45s"}, true},
+		{[]string{"--call-warning", "0"}, true},
+		{[]string{"--call-warning", "1500ms"}, false},
+		{[]string{"--call-warning", "5m"}, false},
+		{[]string{"--call-limit", "2m"}, true},
+		{[]string{"--call-limit", "90500ms", "--call-warning", "20s"}, true},
+		{[]string{"--call-limit", "90d"}, false},
+		{[]string{"--call-limit", "90000500us"}, false},
+		{[]string{"--call-limit", "1s", "--call-warning", "0"}, false},
+		{[]string{"--callee-ring", "45s"}, true},
+		{[]string{"--callee-ring", "1500ms"}, false},
+		{[]string{"--callee-ring", "2h"}, false},
+		{[]string{"--caller-ring", "1500ms"}, false},
+	}
+	for _, tc := range cases {
+		l := config.NewLoader("serve")
+		l.FS.SetOutput(io.Discard)
+		serveErr := l.Parse(append([]string{"--config="}, tc.args...))
+		kitErr := runAsteriskConfig(context.Background(), append([]string{"--config=", "--out", filepath.Join(t.TempDir(), "asterisk")}, tc.args...))
+		if (serveErr == nil) != tc.ok || (kitErr == nil) != tc.ok {
+			t.Errorf("%v: serve %v, asterisk-config %v; want accepted=%v by both", tc.args, serveErr, kitErr, tc.ok)
+		}
+		if serveErr != nil && !strings.Contains(serveErr.Error(), tc.args[len(tc.args)-2]) && !strings.Contains(serveErr.Error(), tc.args[0]) {
+			t.Errorf("%v: serve's error %q names no setting", tc.args, serveErr)
+		}
 	}
 }

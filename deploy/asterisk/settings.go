@@ -177,14 +177,13 @@ func (s Settings) Validate() error {
 	if err := wcbproto.CheckLang(s.Lang); err != nil {
 		errs = append(errs, err)
 	}
-	if s.CallLimit < 2*time.Second || s.CallLimit%time.Millisecond != 0 {
-		bad("call limit %v: at least 2s, whole milliseconds", s.CallLimit)
+	for _, err := range []error{wcbproto.CheckCallLimit(s.CallLimit), wcbproto.CheckCallWarning(s.CallWarning, s.CallLimit)} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if s.CallWarning < 0 || s.CallWarning >= s.CallLimit || s.CallWarning%time.Second != 0 {
-		bad("call warning %v: whole seconds, from 0 to below the call limit", s.CallWarning)
-	}
-	if s.CalleeRing < time.Second || s.CalleeRing%time.Second != 0 {
-		bad("callee ring %v: whole seconds, at least 1s", s.CalleeRing)
+	if err := wcbproto.CheckRing(s.CalleeRing); err != nil {
+		errs = append(errs, fmt.Errorf("callee ring: %w", err))
 	}
 	if err := s.CDR.validate(); err != nil {
 		errs = append(errs, err)

@@ -21,7 +21,6 @@ import (
 
 // Limits of durations whose larger values are mistakes, not policies.
 const (
-	maxRing       = time.Hour
 	maxQueueWait  = 10 * time.Minute
 	maxCooldown   = 30 * 24 * time.Hour
 	maxBackoff    = 7 * 24 * time.Hour
@@ -72,20 +71,10 @@ func (s *Settings) Validate() error {
 	if !finite(s.SandboxMaxCPS) || s.SandboxMaxCPS < 0 {
 		bad("--sandbox-max-cps must be 0 (unlimited) or more, not %v", s.SandboxMaxCPS)
 	}
-	if s.CallLimit < 2*time.Second || s.CallLimit > wcbproto.MaxCallLimit {
-		bad("--call-limit must be from 2s to %v, not %v", wcbproto.MaxCallLimit, s.CallLimit)
-	}
-	if s.CallWarning < 0 || s.CallWarning >= s.CallLimit {
-		bad("--call-warning must be from 0 to below --call-limit (%v), not %v", s.CallLimit, s.CallWarning)
-	}
-	for _, r := range []struct {
-		name string
-		d    time.Duration
-	}{{"caller-ring", s.CallerRing}, {"callee-ring", s.CalleeRing}} {
-		if r.d < time.Second || r.d > maxRing {
-			bad("--%s must be from 1s to %v, not %v", r.name, maxRing, r.d)
-		}
-	}
+	kind("call-limit", wcbproto.CheckCallLimit(s.CallLimit))
+	kind("call-warning", wcbproto.CheckCallWarning(s.CallWarning, s.CallLimit))
+	kind("caller-ring", wcbproto.CheckRing(s.CallerRing))
+	kind("callee-ring", wcbproto.CheckRing(s.CalleeRing))
 	kind("trunk", wcbproto.CheckTrunk(s.Trunk))
 	switch s.CallerIDMode {
 	case callflow.CallerIDPartner:

@@ -99,6 +99,9 @@ const (
 	// MaxCallLimit caps the talk limit: a free call of more than an hour
 	// is a mistake in the setting (e.g. 90d), not a policy.
 	MaxCallLimit = time.Hour
+	// MaxRing caps how long a phone rings (the caller's Originate timeout,
+	// the friend's Dial timeout): more than an hour is a mistake too.
+	MaxRing = time.Hour
 	// DefaultTrunk is the PJSIP endpoint of the trunk.
 	DefaultTrunk = "gateway"
 )
@@ -131,6 +134,36 @@ func CheckTrunk(name string) error {
 	}
 	if !ok {
 		return fmt.Errorf("trunk name %q: 1-40 letters, digits, '-' or '_'", name)
+	}
+	return nil
+}
+
+// CheckCallLimit is the one check of the talk limit (serve, call, the
+// Asterisk kit): from 2 s to MaxCallLimit, in whole milliseconds, as
+// WCB_LIMIT_MS and Dial's L() carry it.
+func CheckCallLimit(limit time.Duration) error {
+	if limit < 2*time.Second || limit > MaxCallLimit || limit%time.Millisecond != 0 {
+		return fmt.Errorf("call limit %v: from 2s to %v, in whole milliseconds", limit, MaxCallLimit)
+	}
+	return nil
+}
+
+// CheckCallWarning is the one check of the spoken warning before the
+// talk limit: 0 (none) or whole seconds below the limit, since the prompt
+// tells the seconds left (TimeLeft<N>).
+func CheckCallWarning(warning, limit time.Duration) error {
+	if warning < 0 || warning >= limit || warning%time.Second != 0 {
+		return fmt.Errorf("call warning %v: 0 or whole seconds below the call limit (%v)", warning, limit)
+	}
+	return nil
+}
+
+// CheckRing is the one check of a ring time (the caller's Originate
+// timeout, the friend's Dial timeout): whole seconds, as WCB_RING_S and
+// Dial carry it, from 1 s to MaxRing.
+func CheckRing(ring time.Duration) error {
+	if ring < time.Second || ring > MaxRing || ring%time.Second != 0 {
+		return fmt.Errorf("ring time %v: whole seconds from 1s to %v", ring, MaxRing)
 	}
 	return nil
 }
