@@ -380,7 +380,7 @@ func (l *Loader) table(t *table, s *Settings) {
 	t.str(gPBX|gKitAMI, &s.AMI, "ami", "Asterisk AMI: tcp://user:secret@host:5038 or tls://user:secret@host:5039; several Asterisk nodes: a comma-separated list, one URL per node, each call placed on one healthy node (per-node caps: ?max_concurrent=N&max_cps=R on a URL); empty = the built-in sandbox PBX")
 	t.secret(gPBX|gKitAMI, &s.AMISecret, "ami-secret", "AMI secret (overrides the one in --ami, of every node)")
 	t.str(gPBX, &s.AMIAuth, "ami-auth", "AMI login: md5 (challenge, the secret never crosses the wire) or plain")
-	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive (at least call,cdr,user; system brings Shutdown and FullyBooted, which tell a PBX that stopped or restarted from a dropped link)")
+	t.str(gPBX, &s.AMIEvents, "ami-events", "AMI event classes to receive: at least call,user,system (system brings Shutdown and FullyBooted, which tell a PBX that stopped or restarted from a dropped link), and cdr with --cdr-source ami; on = all")
 	t.dur(gPBX, &s.AMIReconnectMax, "ami-reconnect-max", "longest wait between AMI reconnect attempts (the backoff doubles from 0.5 s up to it; a link that lived this long starts again from 0.5 s)")
 	t.str(gPBX, &s.AMICAFile, "ami-ca-file", "PEM CA certificate(s) to verify the AMI TLS server (empty = system roots)")
 	t.str(gPBX, &s.AMIServerName, "ami-server-name", "TLS server name of the AMI server (empty = the --ami host)")

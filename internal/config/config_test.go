@@ -316,3 +316,28 @@ func TestSpoolPerInstance(t *testing.T) {
 		t.Errorf("SQLite: spool %q", got)
 	}
 }
+
+// TestAMIEvents: the Login's event classes must include the ones the
+// service reads; "on" is every class.
+func TestAMIEvents(t *testing.T) {
+	for _, tc := range []struct {
+		events, cdrSource string
+		ok                bool
+	}{
+		{"call,cdr,user,system", "table", true},
+		{"call,user,system", "table", true},
+		{" Call, User ,SYSTEM", "table", true},
+		{"on", "ami", true},
+		{"all", "ami", true},
+		{"call,user,system", "ami", false},
+		{"call,cdr,user", "table", false},
+		{"", "table", false},
+		{"off", "table", false},
+		{"call,user,system,bogus", "table", false},
+		{"call,user,system\r\nAction: Originate", "table", false},
+	} {
+		if err := checkAMIEvents(tc.events, tc.cdrSource); (err == nil) != tc.ok {
+			t.Errorf("%q with --cdr-source %s: %v, want accepted=%v", tc.events, tc.cdrSource, err, tc.ok)
+		}
+	}
+}

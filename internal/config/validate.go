@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,6 +172,7 @@ func (s *Settings) Validate() error {
 	if _, err := time.LoadLocation(s.PBXTimeZone); err != nil || s.PBXTimeZone == "" {
 		bad("--pbx-timezone %q: not a known time zone (e.g. Local, Asia/Shanghai, UTC)", s.PBXTimeZone)
 	}
+	kind("ami-events", checkAMIEvents(s.AMIEvents, s.CDRSource))
 	switch s.CDRSource {
 	case "ami":
 	case "table":
@@ -486,4 +488,43 @@ func RedactDSN(dsn string) string {
 		u.User = url.UserPassword(u.User.Username(), "REDACTED")
 	}
 	return u.String()
+}
+
+// amiEventClasses are the event classes a manager.conf user can be given
+// (Asterisk's manager.c), "on" and "all" being every class.
+var amiEventClasses = []string{"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf",
+	"reporting", "cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security", "message", "all", "on"}
+
+// checkAMIEvents checks the Login's Events value: classes of
+// amiEventClasses, among them the ones the service reads: call (the
+// calls' progress), user (the dialplan's stages), system (Shutdown and
+// FullyBooted: a stopped or restarted PBX, not a dropped link) and, with
+// --cdr-source ami, cdr. Without one of them calls would end misread or
+// never, with no word of why.
+func checkAMIEvents(events, cdrSource string) error {
+	need := []string{"call", "user", "system"}
+	if cdrSource == "ami" {
+		need = append(need, "cdr")
+	}
+	have := map[string]bool{}
+	for _, c := range strings.Split(events, ",") {
+		c = strings.ToLower(strings.TrimSpace(c))
+		if !slices.Contains(amiEventClasses, c) {
+			return fmt.Errorf("%q is not an AMI event class (%s)", c, strings.Join(amiEventClasses, ", "))
+		}
+		have[c] = true
+	}
+	if have["on"] || have["all"] {
+		return nil
+	}
+	var missing []string
+	for _, c := range need {
+		if !have[c] {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%q lacks %s, which the service reads", events, strings.Join(missing, ","))
+	}
+	return nil
 }
