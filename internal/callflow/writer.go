@@ -27,7 +27,10 @@ type writer struct {
 	// inflight is the snapshot being written: until the write commits,
 	// neither pending nor the store has it, and get must still see it.
 	inflight *callback.Request
-	kick     chan struct{}
+	// settled is closed (and replaced) whenever a write ends, stored or
+	// put back to retry: waitWritten's wake-up.
+	settled chan struct{}
+	kick    chan struct{}
 	// failures counts failed writes (each retry too): the database
 	// refusing or not answering.
 	failures atomic.Uint64
@@ -47,7 +50,8 @@ type requestWriter interface {
 const writeRetry = 500 * time.Millisecond
 
 func newWriter(st requestWriter, log *slog.Logger, stored func(*callback.Request)) *writer {
-	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, kick: make(chan struct{}, 1), stored: stored}
+	return &writer{st: st, log: log, pending: map[string]*callback.Request{}, settled: make(chan struct{}),
+		kick: make(chan struct{}, 1), stored: stored}
 }
 
 // put queues r (a snapshot nobody mutates) for writing.
@@ -101,8 +105,17 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	err := w.st.UpdateRequest(ctx, r)
 	cancel()
+	retry := err != nil && !errors.Is(err, callback.ErrNotOwner)
 	w.mu.Lock()
 	w.inflight = nil
+	// A failed write goes back in the queue in the same step, so nobody
+	// sees the snapshot neither in flight nor pending (written, as it were).
+	if _, newer := w.pending[id]; retry && !newer {
+		w.pending[id] = r
+		w.order = append(w.order, id)
+	}
+	close(w.settled)
+	w.settled = make(chan struct{})
 	w.mu.Unlock()
 	if err == nil {
 		if r.State.Final() && w.stored != nil {
@@ -118,12 +131,6 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 	}
 	w.failures.Add(1)
 	w.log.Error("storing request; will retry", "id", id, "state", r.State, "err", err)
-	w.mu.Lock()
-	if _, newer := w.pending[id]; !newer {
-		w.pending[id] = r
-		w.order = append(w.order, id)
-	}
-	w.mu.Unlock()
 	select {
 	case <-done:
 		return false
@@ -154,6 +161,11 @@ func (w *writer) pendingCount() int {
 func (w *writer) get(id string) *callback.Request {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.getLocked(id)
+}
+
+// getLocked is get with w.mu held.
+func (w *writer) getLocked(id string) *callback.Request {
 	if r := w.pending[id]; r != nil {
 		return r
 	}
@@ -168,17 +180,22 @@ func (w *writer) get(id string) *callback.Request {
 // database that refuses writes makes the writer retry, and a reader then
 // gets the snapshot from memory after all.
 func (w *writer) waitWritten(ctx context.Context, id string, patience time.Duration) bool {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	giveUp := time.After(patience)
-	for w.get(id) != nil {
+	giveUp := time.NewTimer(patience)
+	defer giveUp.Stop()
+	for {
+		w.mu.Lock()
+		waiting := w.getLocked(id) != nil
+		settled := w.settled
+		w.mu.Unlock()
+		if !waiting {
+			return true
+		}
 		select {
 		case <-ctx.Done():
 			return false
-		case <-giveUp:
+		case <-giveUp.C:
 			return false
-		case <-t.C:
+		case <-settled:
 		}
 	}
-	return true
 }
