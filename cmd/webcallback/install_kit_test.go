@@ -1,4 +1,4 @@
-package deploy_test
+package main
 
 import (
 	"os"
@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"webcallback/internal/testenv"
 )
 
-// TestAsteriskKitInstaller runs the package's webcallback-install-asterisk
-// (deploy/asterisk/install-kit.sh) with the installed settings file and a
-// credentials directory against an Asterisk tree and an /etc/odbc.ini of
+// TestAsteriskKitInstaller runs the .deb's webcallback-install-asterisk
+// (deploy/asterisk/install-kit.sh) on this binary, with the installed
+// settings file (deploy/webcallback.conf) and a credentials directory against an Asterisk tree and an /etc/odbc.ini of
 // the test's own: --diff changes nothing; the install (which is
 // asterisk-config --install's writing) keeps the previous files, writes
 // every file of the kit and the database CDR backend with the AMI secret
@@ -19,11 +21,16 @@ import (
 // merges the ODBC data source beside the other ones, and puts every prompt
 // in place, the warning of a --call-warning no prompt records composed.
 func TestAsteriskKitInstaller(t *testing.T) {
+	t.Parallel() // a folder of its own: see TestMain
 	dir := t.TempDir()
+	// The binary the script runs is this test binary acting as
+	// webcallback (TestMain), not a second build of it.
 	bin := filepath.Join(dir, "webcallback")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/webcallback").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	script := "#!/bin/sh\nWEBCALLBACK_TEST_MAIN=1 exec '" + strings.ReplaceAll(os.Args[0], "'", `'\''`) + "' \"$@\"\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
 	}
+	deploy := filepath.Join(testenv.RepoRoot(), "deploy")
 	me, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +46,7 @@ func TestAsteriskKitInstaller(t *testing.T) {
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("sh", append([]string{"asterisk/install-kit.sh"}, args...)...)
+		cmd.Dir = deploy
 		cmd.Env = append(os.Environ(), "WEBCALLBACK_CONFIG=webcallback.conf", "WEBCALLBACK_CREDENTIALS="+creds,
 			"ASTERISK_ETC="+etc, "ASTERISK_SOUNDS="+snd, "ODBC_INI="+odbcINI,
 			"WEBCALLBACK_BIN="+bin, "ASTERISK_USER="+me.Username)
@@ -55,7 +63,7 @@ func TestAsteriskKitInstaller(t *testing.T) {
 			t.Errorf("--diff does not show %q:\n%s", want, out)
 		}
 	}
-	if ents, _ := os.ReadDir(etc); len(ents) != 1 || read(t, odbcINI) != otherDSN {
+	if ents, _ := os.ReadDir(etc); len(ents) != 1 || readFile(t, odbcINI) != otherDSN {
 		t.Fatalf("--diff changed %s or %s: %v", etc, odbcINI, ents)
 	}
 	if _, err := os.Stat(snd); err == nil {
@@ -88,11 +96,11 @@ func TestAsteriskKitInstaller(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(etc, "odbc.ini")); err == nil {
 		t.Errorf("odbc.ini installed into %s; it belongs in unixODBC's file", etc)
 	}
-	if ini := read(t, odbcINI); !strings.HasPrefix(ini, otherDSN) || !strings.Contains(ini, "[webcallback-cdr]") ||
+	if ini := readFile(t, odbcINI); !strings.HasPrefix(ini, otherDSN) || !strings.Contains(ini, "[webcallback-cdr]") ||
 		!strings.Contains(ini, "Database = /var/lib/webcallback/webcallback.db") {
 		t.Errorf("%s: other data source lost or webcallback-cdr missing:\n%s", odbcINI, ini)
 	}
-	if manager := read(t, filepath.Join(etc, "manager.conf")); !strings.Contains(manager, "kit-test-secret-7f3a9c") {
+	if manager := readFile(t, filepath.Join(etc, "manager.conf")); !strings.Contains(manager, "kit-test-secret-7f3a9c") {
 		t.Errorf("manager.conf lacks the credential's AMI secret:\n%s", manager)
 	}
 	for _, lang := range []string{"zh", "en"} {
@@ -102,4 +110,14 @@ func TestAsteriskKitInstaller(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readFile returns the file's text, failing t if it cannot be read.
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
