@@ -293,6 +293,7 @@ func TestBrowserVisitorFlow(t *testing.T) {
 // phone rings; then the request's own page (reloaded) tells the outcome.
 func TestBrowserCancelZH(t *testing.T) {
 	t.Parallel() // a tab and a service of its own: see newTab
+	testenv.Long(t, "the visitor cancels in Chinese, in a browser (internal/web's TestCancel and TestNoJSFlow cancel over HTTP)")
 	ctx := newTab(t, 390, 844)
 	// 0.25: the friend's phone rings 15 s before the far end gives up
 	// (60 PBX s), time enough for the page to act while the other tests
