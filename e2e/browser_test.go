@@ -67,6 +67,7 @@ func startBrowser(path string) (context.Context, error) {
 	if err := chromedp.Do(bctx); err != nil {
 		cancel()
 		cancelAlloc()
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	return bctx, nil

@@ -177,11 +177,8 @@ func (s Settings) Validate() error {
 	if err := wcbproto.CheckLang(s.Lang); err != nil {
 		errs = append(errs, err)
 	}
-	for _, err := range []error{wcbproto.CheckCallLimit(s.CallLimit), wcbproto.CheckCallWarning(s.CallWarning, s.CallLimit)} {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	// errors.Join below drops the nil ones.
+	errs = append(errs, wcbproto.CheckCallLimit(s.CallLimit), wcbproto.CheckCallWarning(s.CallWarning, s.CallLimit))
 	if err := wcbproto.CheckRing(s.CalleeRing); err != nil {
 		errs = append(errs, fmt.Errorf("callee ring: %w", err))
 	}

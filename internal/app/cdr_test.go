@@ -82,7 +82,7 @@ func TestBuiltInSandboxWritesOwnTable(t *testing.T) {
 	l := config.NewLoader("test")
 	l.FS.SetOutput(io.Discard)
 	if err := l.Parse([]string{"--db", "sqlite:" + filepath.Join(t.TempDir(), "wcb.db"), "--ami=",
-		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s", "--max-cps", "100"}); err != nil {
+		"--sandbox-time-scale", "0.005", "--call-limit", "20s", "--call-warning", "5s"}); err != nil {
 		t.Fatal(err)
 	}
 	if l.S.CDRSource != "table" {

@@ -108,8 +108,9 @@ func (w *writer) writeOne(done <-chan struct{}) bool {
 	retry := err != nil && !errors.Is(err, callback.ErrNotOwner)
 	w.mu.Lock()
 	w.inflight = nil
-	// A failed write goes back in the queue in the same step, so nobody
-	// sees the snapshot neither in flight nor pending (written, as it were).
+	// A failed write goes back in the queue in the same step that takes it
+	// out of flight: no waiter ever finds it in neither place and takes it
+	// for written.
 	if _, newer := w.pending[id]; retry && !newer {
 		w.pending[id] = r
 		w.order = append(w.order, id)
