@@ -73,12 +73,16 @@ func (c *Service) runFailover(ctx context.Context) {
 			c.log.Warn("renewing this instance's lease", "err", err)
 		case err == nil:
 			if !renewed.IsZero() && now.Sub(renewed) >= LeaseTTL {
-				// The lease ran out meanwhile (a pause, the database out
-				// of reach): others may have adopted our calls.
-				c.fence(ctx)
+				c.log.Warn("this instance's lease ran out (a pause, the database out of reach): others may have adopted its calls",
+					"since", renewed, "for", now.Sub(renewed).Round(time.Millisecond))
 			}
 			renewed = now
 		}
+		// Every sweep, not only after a lapse this instance noticed: a
+		// pause between reading the clock and the renewal's write hides
+		// the lapse from the clock (the write lands late with a stale
+		// expiry), yet another instance has adopted the calls meanwhile.
+		c.fence(ctx)
 		for _, n := range f.nodes {
 			c.claim(ctx, n, now)
 		}
@@ -111,8 +115,9 @@ func (c *Service) claim(ctx context.Context, n nodeAdopter, now time.Time) {
 }
 
 // fence lets go of the calls this instance follows that another instance
-// adopted while this one's lease had run out: only the owner writes a
-// call's outcome.
+// adopted (this one's lease had run out): only the owner follows a call and
+// writes its outcome. One indexed read of the live calls' owners; nothing
+// when no call is live.
 func (c *Service) fence(ctx context.Context) {
 	live := c.Service.Live()
 	if len(live) == 0 {
@@ -124,7 +129,7 @@ func (c *Service) fence(ctx context.Context) {
 	}
 	owners, err := c.failover.st.RequestOwners(ctx, ids)
 	if err != nil {
-		c.log.Warn("checking the calls of this instance after its lease ran out", "err", err)
+		c.log.Warn("checking who owns the calls this instance follows", "err", err)
 		return
 	}
 	var gone []string
@@ -139,6 +144,6 @@ func (c *Service) fence(ctx context.Context) {
 			let = append(let, n.adopter.Disown(gone)...)
 		}
 		gone = let
-		c.log.Warn("this instance's lease ran out and others adopted its calls; letting them go", "count", len(gone), "ids", gone)
+		c.log.Warn("others adopted calls this instance followed (its lease ran out); letting them go", "count", len(gone), "ids", gone)
 	}
 }

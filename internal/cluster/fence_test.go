@@ -1,0 +1,111 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"webcallback/internal/callback"
+	"webcallback/internal/cluster"
+	"webcallback/internal/store/storetest"
+)
+
+// TestFenceWithoutLapse: another instance adopts a call while its owner's
+// clock saw no lapse of the lease (the owner was paused between reading
+// the clock and its renewal's write, so the write landed late with a stale
+// expiry: TestFailoverPaused hit this). The owner's next sweep still finds
+// the call adopted and lets it go: it leaves the live calls and the
+// owner writes nothing more to its row. The adoption is the store's own
+// ClaimOrphans, run as a second instance whose clock is a minute ahead
+// (it takes the owner's fresh lease for expired).
+func TestFenceWithoutLapse(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st := storetest.Open(t, dsn)
+		// A call that stays up (1380000…) with no talk limit in sight.
+		inst := startInstances(t, 1, dsn, startPBX(t, 0.1), "--call-limit", "1h", "--call-warning", "0s")[0]
+		resp, body := do(t, "POST", inst.URL+"/api/v1/callbacks", `{"caller":"13800001001","callee":"13800002001"}`)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %s %s", resp.Status, body)
+		}
+		var r callback.Request
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, inst.URL, r.ID, callback.StateConnected)
+		stored, err := st.GetRequest(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(liveIDs(t, inst.URL), r.ID) {
+			t.Fatalf("%s is not among the live calls of its owner", r.ID)
+		}
+
+		adopter := "other-" + stored.Instance
+		claimed, err := st.ClaimOrphans(ctx, adopter, stored.Node, time.Now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(claimed) != 1 || claimed[0].ID != r.ID {
+			t.Fatalf("claimed %d requests, want %s alone", len(claimed), r.ID)
+		}
+		// Let go within a sweep or two (cluster.LeaseRenew); the bound
+		// below only ends a failing test.
+		for deadline := time.Now().Add(10 * cluster.LeaseRenew); slices.Contains(liveIDs(t, inst.URL), r.ID); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the owner still follows %s %v after another instance adopted it", r.ID, 10*cluster.LeaseRenew)
+			}
+		}
+		after, err := st.GetRequest(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Instance != adopter || after.State != callback.StateConnected || len(after.History) != len(stored.History) {
+			t.Errorf("after letting go: owner %q state %s, %d transitions; want %q, connected, %d (untouched)",
+				after.Instance, after.State, len(after.History), adopter, len(stored.History))
+		}
+
+		// The adopter finishes the call, as its engine would, so that the
+		// shared database holds no call in progress after the test.
+		now := time.Now()
+		after.State, after.Reason, after.EndedAt = callback.StateCompleted, callback.ReasonCallerHangup, &now
+		if err := st.UpdateRequest(ctx, after); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.ReleaseCapacity(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// liveIDs lists the calls the instance at base follows (the admin's live
+// view: this instance's engine).
+func liveIDs(t testing.TB, base string) []string {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+"/api/v1/admin/calls", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer cluster-test-admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Calls []struct {
+			ID string `json:"id"`
+		} `json:"calls"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		t.Fatalf("GET /api/v1/admin/calls: %s", resp.Status)
+	}
+	ids := make([]string, len(v.Calls))
+	for i, c := range v.Calls {
+		ids[i] = c.ID
+	}
+	return ids
+}
