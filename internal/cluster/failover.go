@@ -77,12 +77,14 @@ func (c *Service) runFailover(ctx context.Context) {
 					"since", renewed, "for", now.Sub(renewed).Round(time.Millisecond))
 			}
 			renewed = now
+			// Every sweep, not only after a lapse this instance noticed:
+			// a pause between reading the clock and the renewal's write
+			// hides the lapse from the clock (the write lands late with a
+			// stale expiry), yet another instance has adopted the calls
+			// meanwhile. Not while the database is out of reach: the
+			// failed renewal has said so already.
+			c.fence(ctx)
 		}
-		// Every sweep, not only after a lapse this instance noticed: a
-		// pause between reading the clock and the renewal's write hides
-		// the lapse from the clock (the write lands late with a stale
-		// expiry), yet another instance has adopted the calls meanwhile.
-		c.fence(ctx)
 		for _, n := range f.nodes {
 			c.claim(ctx, n, now)
 		}
