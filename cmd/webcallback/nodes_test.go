@@ -51,21 +51,21 @@ type pbxNode struct {
 }
 
 // startNode starts a sandbox PBX on a new loopback port behind a new tap
-// (addr ""), or brings a lost node back on its old address (addr: its
-// pbxNode.addr; its tap goes on).
-func startNode(t *testing.T, addr string) *pbxNode {
+// (l nil), or brings a lost node back on its old address (l: the port
+// held while it was down; its tap goes on).
+func startNode(t *testing.T, l net.Listener) *pbxNode {
 	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	fresh := l == nil
+	var err error
+	if fresh {
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n := &pbxNode{pbx: sandbox.New(sandbox.Config{Username: "wcb", Secret: "sandbox-secret", TimeScale: 0.5, Seed: 1}), addr: l.Addr().String()}
 	go n.pbx.Serve(l)
 	t.Cleanup(func() { n.pbx.Close() })
-	if addr == "127.0.0.1:0" {
+	if fresh {
 		if n.tap, err = amitap.New(n.addr); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func runID() string {
 func testNodes(t *testing.T, dsn string) {
 	ctx := context.Background()
 	st := storetest.Open(t, dsn)
-	x, y := startNode(t, ""), startNode(t, "")
+	x, y := startNode(t, nil), startNode(t, nil)
 	X, Y := x.tap.Addr(), y.tap.Addr()
 	const token = "nodes-admin-token-0123456789abcdef"
 	run := runID()
@@ -160,6 +160,7 @@ func testNodes(t *testing.T, dsn string) {
 		}
 	}
 	y.pbx.Close()
+	yHeld := testenv.HoldPort(t, y.addr) // for its return below
 	for _, p := range insts {
 		waitBody(t, p.url+"/readyz", "node "+Y+" down")
 		waitBody(t, p.url+"/metrics", `webcallback_node_up{node="`+Y+`"} 0`)
@@ -187,7 +188,7 @@ func testNodes(t *testing.T, dsn string) {
 	for _, id := range after {
 		waitRequest(t, a.url, id, "to connect", func(r *callback.Request) bool { return r.State == callback.StateConnected })
 	}
-	startNode(t, y.addr) // back, empty: the calls it had are gone
+	startNode(t, yHeld.Release()) // back, empty: the calls it had are gone
 	for _, id := range onY {
 		r := waitRequest(t, b.url, id, "to end", func(r *callback.Request) bool { return r.State.Final() })
 		bound := int(lostSeen.Sub(*r.ConnectedAt)/time.Second) + 1
@@ -293,7 +294,7 @@ func TestNodesFailover(t *testing.T) { eachClusterDB(t, "the nodes failover test
 func testNodesFailover(t *testing.T, dsn string) {
 	ctx := context.Background()
 	st := storetest.Open(t, dsn)
-	x, y := startNode(t, ""), startNode(t, "")
+	x, y := startNode(t, nil), startNode(t, nil)
 	X, Y := x.tap.Addr(), y.tap.Addr()
 	run := runID()
 	flags := func(name string, nodes ...string) []string {

@@ -16,6 +16,7 @@ import (
 
 	"webcallback/internal/callback"
 	"webcallback/internal/sandbox"
+	"webcallback/internal/testenv"
 )
 
 // linkProxy sits between the AMI client and the sandbox PBX on loopback so a
@@ -474,15 +475,13 @@ func TestPBXVanishesMidCall(t *testing.T) {
 	r.waitState(id, callback.StateConnected)
 
 	r.sb.Close() // the PBX is gone: its calls with it
+	held := testenv.HoldPort(t, r.sbAddr)
 	// The outage lasts 400 simulated seconds (2 s at testScale), longer
 	// than the talk could have been: a billsec counted to the reconnect
 	// would show it.
 	const outage = 2 * time.Second
 	time.Sleep(outage)
-	l, err := net.Listen("tcp", r.sbAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := held.Release()
 	sb := sandbox.New(sandbox.Config{Username: amiUser, Secret: amiSecret, TimeScale: testScale, Seed: 2})
 	go sb.Serve(l)
 	t.Cleanup(func() { sb.Close() })
