@@ -13,11 +13,13 @@ type HeldPort struct {
 	refused chan struct{}
 }
 
-// HoldPort listens on addr, whose server has just closed, and hangs up on
-// whoever connects before any byte, as a host with nothing serving would,
-// until Release. Tests that take a server down and bring it back on the
-// same address hold its port meanwhile: another socket of the machine
-// (a parallel test's) could otherwise take it, failing the restart.
+// HoldPort listens on addr (a server's, just closed; or 127.0.0.1:0: a
+// new port whose server is down from the start) and hangs up on whoever
+// connects before any byte, as a host with nothing serving would, until
+// Release. Tests that take a server down and bring it back on the same
+// address hold its port meanwhile, rather than leave it free (FreeAddr):
+// another socket of the machine (a parallel test's) could take it, and
+// the server could not come back, or something else would answer there.
 func HoldPort(tb testing.TB, addr string) *HeldPort {
 	tb.Helper()
 	l, err := net.Listen("tcp", addr)
@@ -63,3 +65,7 @@ func (h *HeldPort) Release() net.Listener {
 	<-h.refused
 	return h.l
 }
+
+// Addr is the held address (host:port), also when HoldPort was given
+// port 0 (a new port, down from the start).
+func (h *HeldPort) Addr() string { return h.l.Addr().String() }
