@@ -36,9 +36,20 @@ func TestFenceWithoutLapse(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitState(t, inst.URL, r.ID, callback.StateConnected)
-		stored, err := st.GetRequest(ctx, r.ID)
-		if err != nil {
-			t.Fatal(err)
+		// The API may tell the state before its write lands (the writer
+		// is behind the engine): the row is read once it has it.
+		var stored *callback.Request
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var err error
+			if stored, err = st.GetRequest(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			if stored.State == callback.StateConnected {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the row of %s still says %s", r.ID, stored.State)
+			}
 		}
 		if !slices.Contains(liveIDs(t, inst.URL), r.ID) {
 			t.Fatalf("%s is not among the live calls of its owner", r.ID)
