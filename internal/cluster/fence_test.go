@@ -2,12 +2,11 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"webcallback/internal/app/apptest"
 	"webcallback/internal/callback"
 	"webcallback/internal/cluster"
 	"webcallback/internal/store/storetest"
@@ -27,14 +26,7 @@ func TestFenceWithoutLapse(t *testing.T) {
 		st := storetest.Open(t, dsn)
 		// A call that stays up (1380000…) with no talk limit in sight.
 		inst := startInstances(t, 1, dsn, startPBX(t, 0.1), "--call-limit", "1h", "--call-warning", "0s")[0]
-		resp, body := do(t, "POST", inst.URL+"/api/v1/callbacks", `{"caller":"13800001001","callee":"13800002001"}`)
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("POST: %s %s", resp.Status, body)
-		}
-		var r callback.Request
-		if err := json.Unmarshal(body, &r); err != nil {
-			t.Fatal(err)
-		}
+		r := create(t, inst.URL, "13800001001", "13800002001")
 		waitState(t, inst.URL, r.ID, callback.StateConnected)
 		// The API may tell the state before its write lands (the writer
 		// is behind the engine): the row is read once it has it.
@@ -51,7 +43,7 @@ func TestFenceWithoutLapse(t *testing.T) {
 				t.Fatalf("the row of %s still says %s", r.ID, stored.State)
 			}
 		}
-		if !slices.Contains(liveIDs(t, inst.URL), r.ID) {
+		if !following(inst, r.ID) {
 			t.Fatalf("%s is not among the live calls of its owner", r.ID)
 		}
 
@@ -65,7 +57,7 @@ func TestFenceWithoutLapse(t *testing.T) {
 		}
 		// Let go within a sweep or two (cluster.LeaseRenew); the bound
 		// below only ends a failing test.
-		for deadline := time.Now().Add(10 * cluster.LeaseRenew); slices.Contains(liveIDs(t, inst.URL), r.ID); time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(10 * cluster.LeaseRenew); following(inst, r.ID); time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the owner still follows %s %v after another instance adopted it", r.ID, 10*cluster.LeaseRenew)
 			}
@@ -92,31 +84,8 @@ func TestFenceWithoutLapse(t *testing.T) {
 	})
 }
 
-// liveIDs lists the calls the instance at base follows (the admin's live
-// view: this instance's engine).
-func liveIDs(t testing.TB, base string) []string {
-	t.Helper()
-	req, err := http.NewRequest("GET", base+"/api/v1/admin/calls", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer cluster-test-admin-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v struct {
-		Calls []struct {
-			ID string `json:"id"`
-		} `json:"calls"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
-		t.Fatalf("GET /api/v1/admin/calls: %s", resp.Status)
-	}
-	ids := make([]string, len(v.Calls))
-	for i, c := range v.Calls {
-		ids[i] = c.ID
-	}
-	return ids
+// following reports whether the instance's engines follow call id (its
+// live calls, as the admin's live view shows them).
+func following(inst *apptest.Service, id string) bool {
+	return slices.ContainsFunc(inst.Nodes.Live(), func(r *callback.Request) bool { return r.ID == id })
 }
